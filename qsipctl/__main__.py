@@ -1,0 +1,5 @@
+"""Allow ``python -m qsipctl``."""
+
+from qsipctl.cli.main import main
+
+main()

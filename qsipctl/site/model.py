@@ -1,0 +1,137 @@
+"""The resolved site: what the rest of qsipctl consumes.
+
+Loading (inventory + profiles + validation) produces these frozen objects;
+rendering, provisioning and the probes only read them.  Fields mirror the
+Q-SYS Core Manager *Softphones* page: :class:`CoreSettings` holds what the
+core shares between all its softphones, :class:`Softphone` what each phone
+has of its own, and :class:`Expectations` what the PBX expects but the core
+has no field for (used by probes, never pushed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from qsipctl.errors import Location
+from qsipctl.site.secrets import Secret
+
+Transport = Literal["udp", "tcp", "tls"]
+DtmfMode = Literal["rfc2833", "sip-info"]
+ConnectorKind = Literal["ssh", "local"]
+
+RTP_PORT_MIN = 16384  # fixed on the core (QSC: Softphone RTP range 16384-32768)
+RTP_PORT_MAX = 32768
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int | None = None  # None: use the transport default / RFC 3263
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port is None else f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How the rollout engine reaches a core (see docs/provisioning.md)."""
+
+    connector: ConnectorKind
+    host: str  # address or name (ansible_host, default: inventory hostname)
+    port: int = 22
+    user: str | None = None
+    key_file: str | None = None
+    password: Secret | None = None
+    jump_host: str | None = None  # "user@host:port"
+    known_hosts: str | None = None  # None: ~/.ssh/known_hosts
+    config_path: str = "/var/lib/qsipctl/softphone.json"
+    apply_command: str | None = None
+    backup_keep: int = 5
+    timeout: float = 30.0
+    local_dir: str | None = None  # for connector "local": the directory standing in for the core
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    ca_file: str | None = None
+    verify: bool = True
+    server_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What the PBX expects that the core cannot be told (probes check these)."""
+
+    session_timer: int | None = None  # Session-Expires the PBX wants, seconds
+    min_se: int | None = None
+    keepalive: str | None = None  # "options", "crlf", "none"
+    keepalive_interval: int | None = None
+    rtp_port_range: tuple[int, int] = (RTP_PORT_MIN, RTP_PORT_MAX)
+    registrar: HostPort | None = None
+    outbound_proxy: HostPort | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    """Shared by every softphone on one core (Core Manager > Softphones, top block)."""
+
+    interface: str = "LAN A"
+    sip_port: int = 5060
+    srtp: bool = False
+    dtmf_mode: DtmfMode = "rfc2833"
+    dtmf_payload_type: int = 101
+    stun_enabled: bool = False
+    stun_server: HostPort | None = None
+    codecs: tuple[str, ...] = ("PCMU", "PCMA", "G722")
+
+
+@dataclass(frozen=True)
+class Softphone:
+    """One softphone account on a core (Core Manager > Softphones, per-phone block)."""
+
+    index: int  # 1-based position on the core
+    name: str  # the softphone component's name in the design
+    profile: str  # PBX profile name
+    username: str
+    cid_name: str | None
+    transport: Transport
+    proxy: HostPort
+    backup_proxy: HostPort | None
+    register: bool
+    auth_id: str
+    password: Secret
+    domain: str
+    registration_timeout: int = 3600
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    expectations: Expectations = field(default_factory=Expectations)
+    source: Location | None = None
+
+
+@dataclass(frozen=True)
+class Core:
+    name: str  # inventory hostname
+    model: str  # e.g. "Core 110f"
+    groups: tuple[str, ...]
+    address: str  # ansible_host or name
+    connection: Connection
+    settings: CoreSettings
+    softphones: tuple[Softphone, ...]
+    variables: dict[str, object] = field(default_factory=dict, compare=False)
+    source: Location | None = None
+
+
+@dataclass(frozen=True)
+class Site:
+    path: str
+    cores: tuple[Core, ...]
+    groups: dict[str, tuple[str, ...]]  # group -> host names (transitively)
+    profile_dirs: tuple[str, ...] = ()
+
+    def core(self, name: str) -> Core:
+        for core in self.cores:
+            if core.name == name:
+                return core
+        raise KeyError(name)

@@ -1,0 +1,177 @@
+"""YAML loading that remembers where every value came from.
+
+PyYAML's ``safe_load`` forgets line numbers and silently keeps the last of two
+duplicate keys; both are unacceptable when the user must be told
+``site.yml:14:7: all.children.lobby.hosts.core-01.sip_port: ...``.  We compose
+the node graph with the safe loader, then build plain Python values ourselves,
+recording a :class:`Location` for every key path and rejecting duplicates and
+tab indentation with a precise message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qsipctl.errors import Diagnostic, InvalidInput, Location
+
+KeyPath = tuple[str | int, ...]
+MAX_DEPTH = 64
+
+
+def format_keypath(path: Sequence[str | int]) -> str:
+    """``("all", "hosts", "c1", "phones", 0)`` -> ``all.hosts.c1.phones[0]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass
+class YamlDoc:
+    """A loaded YAML document plus the location of each key path in it."""
+
+    path: str
+    data: Any
+    positions: dict[KeyPath, Location] = field(default_factory=dict)
+
+    def where(self, keypath: Sequence[str | int]) -> Location:
+        """Location of ``keypath``, or of its nearest ancestor that has one."""
+        key = tuple(keypath)
+        while key:
+            if key in self.positions:
+                return self.positions[key]
+            key = key[:-1]
+        return self.positions.get((), Location(self.path, 1, 1))
+
+    def diag(self, keypath: Sequence[str | int], message: str) -> Diagnostic:
+        return Diagnostic(message, self.where(keypath), format_keypath(keypath))
+
+
+def load_yaml_file(path: str | Path) -> YamlDoc:
+    """Read and parse ``path``; every failure is an :class:`InvalidInput`."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput.single(f"cannot read file: {exc.strerror}", Location(name)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput.single(
+            f"file is not UTF-8 text (byte {exc.start})", Location(name)
+        ) from None
+    return load_yaml_text(text, name)
+
+
+def load_yaml_text(text: str, name: str) -> YamlDoc:
+    """Parse one YAML document from ``text``; ``name`` is used in messages."""
+    _reject_tabs(text, name)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        raise InvalidInput.single(_yaml_message(exc), _mark_location(exc, name)) from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput.single(f"invalid YAML: {exc}", Location(name)) from None
+    doc = YamlDoc(name, None)
+    if node is None:
+        return doc
+    builder = _Builder(doc)
+    doc.data = builder.build(node, ())
+    return doc
+
+
+def _reject_tabs(text: str, name: str) -> None:
+    for lineno, line in enumerate(text.splitlines(), 1):
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in indent:
+            col = indent.index("\t") + 1
+            raise InvalidInput.single(
+                "tab character in indentation; YAML indents with spaces only",
+                Location(name, lineno, col),
+            )
+
+
+def _mark_location(exc: yaml.MarkedYAMLError, name: str) -> Location:
+    mark = exc.problem_mark or exc.context_mark
+    if mark is None:
+        return Location(name)
+    return Location(name, mark.line + 1, mark.column + 1)
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    problem = exc.problem or "malformed YAML"
+    context = f" ({exc.context})" if exc.context else ""
+    return f"invalid YAML: {problem}{context}"
+
+
+class _Builder:
+    """Turns composed nodes into plain values, recording positions."""
+
+    def __init__(self, doc: YamlDoc) -> None:
+        self.doc = doc
+        self.constructor = yaml.SafeLoader("")  # used only to construct scalars
+
+    def _loc(self, node: yaml.Node) -> Location:
+        return Location(self.doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, path: KeyPath) -> Any:
+        if len(path) > MAX_DEPTH:
+            raise InvalidInput.single("document nests too deeply", self._loc(node))
+        self.doc.positions.setdefault(path, self._loc(node))
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        raise InvalidInput.single("unsupported YAML node", self._loc(node))
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise InvalidInput.single(f"invalid value: {exc}", self._loc(node)) from None
+
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        merges: list[yaml.Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merges.append(value_node)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise InvalidInput.single("mapping keys must be plain scalars", self._loc(key_node))
+            key = str(self._scalar(key_node))
+            if key in result:
+                first = self.doc.positions[(*path, key)]
+                raise InvalidInput(
+                    [
+                        Diagnostic(
+                            f"duplicate key {key!r} (first defined at line {first.line})",
+                            self._loc(key_node),
+                            format_keypath((*path, key)),
+                        )
+                    ]
+                )
+            self.doc.positions[(*path, key)] = self._loc(key_node)
+            result[key] = self.build(value_node, (*path, key))
+        for merge in merges:
+            self._merge(result, merge, path)
+        return result
+
+    def _merge(self, result: dict[str, Any], node: yaml.Node, path: KeyPath) -> None:
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                raise InvalidInput.single("'<<' merges only mappings", self._loc(source))
+            merged = self._mapping(source, path)
+            for key, value in merged.items():
+                result.setdefault(key, value)
