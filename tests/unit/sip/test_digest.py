@@ -1,0 +1,286 @@
+"""Digest authentication: the RFCs' published examples first, then the behaviour."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from qsipctl.sip.digest import (
+    AuthOutcome,
+    Challenge,
+    DigestCredentials,
+    DigestError,
+    DigestSession,
+    NonceIssuer,
+    Verdict,
+    choose_challenge,
+    compute_ha1,
+    compute_ha2,
+    compute_response,
+    compute_userhash,
+    make_challenge_header,
+    parse_authorization,
+    parse_challenges,
+    verify_authorization,
+)
+
+VECTORS = Path(__file__).resolve().parents[3] / ".." / "shared" / "vectors" / "digest"
+
+
+def _vectors() -> dict[str, dict]:
+    data = json.loads((VECTORS / "digest-vectors.json").read_text(encoding="utf-8"))
+    return {v["id"]: v for v in data["vectors"]}
+
+
+def _response(inputs: dict) -> str:
+    return compute_response(
+        algorithm=inputs["algorithm"],
+        username=inputs["username"],
+        realm=inputs["realm"],
+        password=inputs["password"],
+        method=inputs["method"],
+        uri=inputs["uri"],
+        nonce=inputs["nonce"],
+        nc=inputs["nc"],
+        cnonce=inputs["cnonce"],
+        qop=inputs["qop"],
+    )
+
+
+@pytest.mark.parametrize("vid", ["rfc2617-3.5", "rfc7616-3.9.1-md5", "rfc7616-3.9.1-sha256"])
+def test_published_examples(vid):
+    v = _vectors()[vid]
+    i = v["inputs"]
+    assert (
+        compute_ha1(i["algorithm"], i["username"], i["realm"], i["password"])
+        == (v["computed"]["ha1"])
+    )
+    assert compute_ha2(i["algorithm"], i["method"], i["uri"], i["qop"]) == v["computed"]["ha2"]
+    assert _response(i) == v["expected"]["response"]
+
+
+def test_rfc7616_sha512_256_follows_fips_not_the_published_text():
+    """RFC 7616 §3.9.2 printed values from truncated SHA-512, not FIPS SHA-512/256.
+
+    We implement the algorithm as FIPS 180-4 defines it (what real peers do), so
+    we reproduce the recomputed values and must *not* match the printed ones.
+    """
+    v = _vectors()["rfc7616-3.9.2-sha512-256"]
+    i = v["inputs"]
+    assert _response(i) == v["computed"]["response"]
+    assert _response(i) != v["expected"]["response"]
+    assert compute_userhash(i["algorithm"], i["username"], i["realm"]) == v["computed"]["userhash"]
+    # The published userhash is the first 256 bits of plain SHA-512, as the README says.
+    truncated = hashlib.sha512(f"{i['username']}:{i['realm']}".encode()).hexdigest()[:64]
+    assert truncated == v["expected"]["userhash"]
+
+
+def test_rfc2617_header_round_trip_through_session():
+    """The RFC 2617 challenge text, answered by a session, yields the RFC's response."""
+    header = (
+        'Digest realm="testrealm@host.com", qop="auth,auth-int", '
+        'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"'
+    )
+    (ch,) = parse_challenges([header])
+    session = DigestSession(DigestCredentials("Mufasa", "Circle Of Life"), lambda: "0a4f113b")
+    name, value = session.authorize(ch, "GET", "/dir/index.html")
+    assert name == "Authorization"
+    params = parse_authorization(value)
+    assert params["response"] == "6629fae49393a05397450978507c4ef1"
+    assert params["nc"] == "00000001"
+    assert params["qop"] == "auth"
+    assert params["opaque"] == "5ccc069c403ebaf9f0171e9517f40e41"
+
+
+def test_parse_several_challenges_in_one_header_and_across_headers():
+    values = [
+        'Digest realm="a", nonce="n1", algorithm=MD5, qop="auth", '
+        'Digest realm="a", nonce="n2", algorithm=SHA-256, qop="auth"',
+        'Basic realm="x", Digest realm="a", nonce="n\\"3", algorithm=sha-512-256-SESS',
+    ]
+    chs = parse_challenges(values, "Proxy-Authenticate")
+    assert [c.algorithm for c in chs] == ["MD5", "SHA-256", "SHA-512-256-sess"]
+    assert chs[2].nonce == 'n"3'
+    assert all(c.answer_header == "Proxy-Authorization" for c in chs)
+    assert choose_challenge(chs) is chs[2]
+
+
+def test_choose_skips_unknown_algorithms_and_keeps_first_on_tie():
+    chs = parse_challenges(
+        [
+            'Digest realm="r", nonce="1", algorithm=AKAv1-MD5',
+            'Digest realm="r", nonce="2"',
+            'Digest realm="r", nonce="3", algorithm=MD5',
+        ]
+    )
+    assert choose_challenge(chs).nonce == "2"
+    assert choose_challenge(chs[:1]) is None
+
+
+def test_parse_errors_are_digest_errors():
+    with pytest.raises(DigestError):
+        parse_challenges(['Digest realm="r"'])
+    with pytest.raises(DigestError):
+        parse_challenges(['realm="r", nonce="n"'])
+    with pytest.raises(DigestError):
+        parse_challenges(["Digest realm=@"])
+
+
+def test_token68_scheme_is_skipped():
+    assert parse_challenges(["Negotiate abc==, Digest realm=r, nonce=n"])[0].realm == "r"
+
+
+@pytest.mark.parametrize(
+    "algorithm", ["MD5", "MD5-sess", "SHA-256", "SHA-256-sess", "SHA-512-256", "SHA-512-256-sess"]
+)
+@pytest.mark.parametrize("qop", [("auth",), ("auth-int",), ()])
+def test_client_and_server_agree(algorithm, qop):
+    issuer = NonceIssuer(clock=lambda: 1000.0, key=b"k")
+    header = make_challenge_header("lab", issuer.issue(), algorithm, qop, opaque="op")
+    (ch,) = parse_challenges([header])
+    assert ch.algorithm == algorithm and ch.qop == qop
+    session = DigestSession(DigestCredentials("1001", "pw"), lambda: "cn")
+    _, value = session.authorize(ch, "REGISTER", "sip:lab", b"body")
+    result = verify_authorization(
+        value, "REGISTER", lambda u, r: "pw" if u == "1001" else None, issuer.is_fresh, b"body"
+    )
+    assert result.verdict is Verdict.OK, result.reason
+    assert result.username == "1001" and result.algorithm == algorithm
+
+
+def test_auth_int_hashes_the_body():
+    (ch,) = parse_challenges(['Digest realm="r", nonce="n", qop="auth-int"'])
+    _, value = DigestSession(DigestCredentials("u", "p"), lambda: "c").authorize(
+        ch, "INVITE", "sip:x", b"v=0\r\n"
+    )
+    assert parse_authorization(value)["qop"] == "auth-int"
+
+    def check(body):
+        return verify_authorization(value, "INVITE", lambda u, r: "p", lambda n: True, body).verdict
+
+    assert check(b"v=0\r\n") is Verdict.OK
+    assert check(b"v=1\r\n") is Verdict.BAD_PASSWORD
+
+
+def test_prefers_auth_over_auth_int():
+    (ch,) = parse_challenges(['Digest realm="r", nonce="n", qop="auth-int,auth"'])
+    _, value = DigestSession(DigestCredentials("u", "p")).authorize(ch, "REGISTER", "sip:r")
+    assert parse_authorization(value)["qop"] == "auth"
+
+
+def test_nonce_count_grows_per_nonce_and_resets_on_new_nonce():
+    session = DigestSession(DigestCredentials("u", "p"), lambda: "c")
+    (a,) = parse_challenges(['Digest realm="r", nonce="n1", qop="auth"'])
+    (b,) = parse_challenges(['Digest realm="r", nonce="n2", qop="auth"'])
+    ncs = [
+        parse_authorization(session.authorize(ch, "REGISTER", "sip:r")[1])["nc"] for ch in (a, a, b)
+    ]
+    assert ncs == ["00000001", "00000002", "00000001"]
+
+
+def test_no_qop_is_rfc2069_form_without_nc():
+    (ch,) = parse_challenges(['Digest realm="r", nonce="n"'])
+    _, value = DigestSession(DigestCredentials("u", "p")).authorize(ch, "REGISTER", "sip:r")
+    params = parse_authorization(value)
+    assert "nc" not in params and "cnonce" not in params
+    ha1 = hashlib.md5(b"u:r:p").hexdigest()
+    ha2 = hashlib.md5(b"REGISTER:sip:r").hexdigest()
+    assert params["response"] == hashlib.md5(f"{ha1}:n:{ha2}".encode()).hexdigest()
+
+
+def test_userhash_sent_when_asked_and_server_maps_it_back():
+    header = make_challenge_header("r", "n", "SHA-256", userhash=True)
+    (ch,) = parse_challenges([header])
+    _, value = DigestSession(DigestCredentials("1001", "pw")).authorize(ch, "REGISTER", "sip:r")
+    params = parse_authorization(value)
+    assert params["username"] == hashlib.sha256(b"1001:r").hexdigest()
+    assert params["userhash"] == "true"
+    ok = verify_authorization(
+        value, "REGISTER", lambda u, r: "pw", lambda n: True, usernames=lambda: ["1000", "1001"]
+    )
+    assert ok.verdict is Verdict.OK and ok.username == "1001"
+    unknown = verify_authorization(value, "REGISTER", lambda u, r: "pw", lambda n: True)
+    assert unknown.verdict is Verdict.UNKNOWN_USER
+
+
+def test_handle_challenge_stale_is_retried_wrong_password_is_not():
+    session = DigestSession(DigestCredentials("u", "p"))
+    first = session.handle_challenge(401, ['Digest realm="r", nonce="1"'], "REGISTER", "sip:r")
+    assert first.outcome is AuthOutcome.RETRY and first.header[0] == "Authorization"
+    stale = session.handle_challenge(
+        401, ['Digest realm="r", nonce="2", stale=true'], "REGISTER", "sip:r"
+    )
+    assert stale.outcome is AuthOutcome.RETRY and stale.stale_retry
+    assert 'nonce="2"' in stale.header[1]
+    again = session.handle_challenge(401, ['Digest realm="r", nonce="3"'], "REGISTER", "sip:r")
+    assert again.outcome is AuthOutcome.WRONG_CREDENTIALS
+
+
+def test_handle_challenge_407_answers_with_proxy_authorization():
+    session = DigestSession(DigestCredentials("u", "p"))
+    d = session.handle_challenge(407, ['Digest realm="p", nonce="1"'], "INVITE", "sip:x")
+    assert d.header[0] == "Proxy-Authorization"
+    # a 401 from the registrar behind the proxy is a different realm/header: still a retry
+    d2 = session.handle_challenge(401, ['Digest realm="p", nonce="9"'], "INVITE", "sip:x")
+    assert d2.outcome is AuthOutcome.RETRY and d2.header[0] == "Authorization"
+
+
+def test_handle_challenge_unsupported():
+    session = DigestSession(DigestCredentials("u", "p"))
+    d = session.handle_challenge(
+        401, ['Digest realm="r", nonce="1", algorithm=AKAv1-MD5'], "R", "u"
+    )
+    assert d.outcome is AuthOutcome.UNSUPPORTED
+    with pytest.raises(DigestError):
+        session.authorize(Challenge("Digest", "r", "n", algorithm="X"), "R", "u")
+
+
+def _verify(value, *, password="pw", nonce_ok=True):
+    return verify_authorization(
+        value,
+        "REGISTER",
+        lambda u, r: password if u == "1001" else None,
+        lambda n: nonce_ok,
+    ).verdict
+
+
+def _answer(username="1001", password="pw"):
+    (ch,) = parse_challenges([make_challenge_header("lab", "nonce", "SHA-256")])
+    return DigestSession(DigestCredentials(username, password)).authorize(
+        ch, "REGISTER", "sip:lab"
+    )[1]
+
+
+def test_server_verdicts():
+    assert _verify(_answer()) is Verdict.OK
+    assert _verify(_answer(password="bad")) is Verdict.BAD_PASSWORD
+    assert _verify(_answer(username="9999")) is Verdict.UNKNOWN_USER
+    assert _verify(_answer(), nonce_ok=False) is Verdict.STALE
+    # a wrong password with an old nonce is a wrong password, never "stale"
+    assert _verify(_answer(password="bad"), nonce_ok=False) is Verdict.BAD_PASSWORD
+    assert _verify("Basic Zm9vOmJhcg==") is Verdict.MALFORMED
+    assert _verify('Digest username="1001", realm="lab"') is Verdict.MALFORMED
+    assert (
+        _verify(
+            'Digest username="1001", realm="lab", nonce="n", uri="u", response="r", algorithm=XYZ'
+        )
+        is Verdict.MALFORMED
+    )
+
+
+def test_nonce_issuer_freshness_and_forgery():
+    now = [100.0]
+    issuer = NonceIssuer(lifetime=30, clock=lambda: now[0], key=b"secret")
+    nonce = issuer.issue()
+    assert issuer.is_fresh(nonce)
+    now[0] = 131.0
+    assert issuer.is_genuine(nonce) and not issuer.is_fresh(nonce)
+    assert not NonceIssuer(key=b"other").is_genuine(nonce)
+    assert not issuer.is_fresh("zz.abc") and not issuer.is_fresh("")
+
+
+def test_credentials_repr_hides_password():
+    assert "secretpw" not in repr(DigestCredentials("u", "secretpw"))
