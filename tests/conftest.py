@@ -6,4 +6,5 @@ are registered here, so every test directory can use them.
 
 pytest_plugins = [
     "tests.fixtures.common",
+    "tests.fixtures.kamailio",
 ]

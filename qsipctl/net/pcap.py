@@ -1,0 +1,148 @@
+"""Write the SIP traffic of probes as a capture Wireshark and tshark open.
+
+We never sniff: the transports record what they sent and received, and this
+module wraps each segment in synthesized IPv4/IPv6 + UDP/TCP headers (with
+correct lengths, checksums and TCP sequence numbers, and a synthesized TCP
+handshake) so that the SIP dissector sees ordinary packets.  The format is
+pcapng because it carries comments: TLS connections are written as the
+*decrypted* SIP over plain TCP, and every such packet says so.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+
+from qsipctl.net.trace import Trace
+
+LINKTYPE_RAW = 101  # packets start with the IPv4 or IPv6 header
+TLS_NOTE = "qsipctl: TLS on the wire, shown decrypted as plain TCP"
+_SYN, _ACK, _PSH = 0x02, 0x10, 0x08
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _ip_packet(src: str, dst: str, proto: int, l4: bytes, ident: int) -> bytes:
+    """Wrap ``l4`` (whose checksum field is zero) in an IP header; fill the L4 checksum."""
+    s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    if s.version == 4:
+        pseudo = s.packed + d.packed + struct.pack("!BBH", 0, proto, len(l4))
+    else:
+        pseudo = s.packed + d.packed + struct.pack("!I3xB", len(l4), proto)
+    offset = 6 if proto == 17 else 16
+    csum = _checksum(pseudo + l4) or (0xFFFF if proto == 17 else 0)
+    l4 = l4[:offset] + struct.pack("!H", csum) + l4[offset + 2 :]
+    if s.version == 4:
+        head = struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident & 0xFFFF, 0x4000, 64, proto, 0,
+            s.packed, d.packed,
+        )  # fmt: skip
+        head = head[:10] + struct.pack("!H", _checksum(head)) + head[12:]
+        return head + l4
+    return struct.pack("!IHBB16s16s", 0x60000000, len(l4), proto, 64, s.packed, d.packed) + l4
+
+
+def _udp(sport: int, dport: int, payload: bytes) -> bytes:
+    return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+
+
+def _tcp(sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes) -> bytes:
+    return (
+        struct.pack(
+            "!HHIIBBHHH",
+            sport,
+            dport,
+            seq & 0xFFFFFFFF,
+            ack & 0xFFFFFFFF,
+            5 << 4,
+            flags,
+            65535,
+            0,
+            0,
+        )
+        + payload
+    )
+
+
+def trace_packets(trace: Trace) -> list[tuple[float, bytes, str | None]]:
+    """(timestamp, IP packet, comment) for every segment of ``trace``."""
+    (lhost, lport), (rhost, rport) = trace.local, trace.remote
+    ends = {"out": (lhost, lport, rhost, rport), "in": (rhost, rport, lhost, lport)}
+    note = TLS_NOTE if trace.transport == "tls" else None
+    out: list[tuple[float, bytes, str | None]] = []
+    if trace.transport == "udp":
+        for i, seg in enumerate(trace.segments):
+            src, sp, dst, dp = ends[seg.direction]
+            out.append((seg.time, _ip_packet(src, dst, 17, _udp(sp, dp, seg.data), i), None))
+        return out
+    seq = {"out": 1000, "in": 5000}
+    t0 = trace.segments[0].time if trace.segments else 0.0
+    hs = [("out", _SYN), ("in", _SYN | _ACK), ("out", _ACK)]
+    for i, (direction, flags) in enumerate(hs):
+        src, sp, dst, dp = ends[direction]
+        other = "in" if direction == "out" else "out"
+        ack = seq[other] if flags & _ACK else 0
+        tcp = _tcp(sp, dp, seq[direction], ack, flags, b"")
+        out.append((t0, _ip_packet(src, dst, 6, tcp, i), note))
+        if flags & _SYN:
+            seq[direction] += 1
+    for i, seg in enumerate(trace.segments, start=3):
+        src, sp, dst, dp = ends[seg.direction]
+        other = "in" if seg.direction == "out" else "out"
+        tcp = _tcp(sp, dp, seq[seg.direction], seq[other], _PSH | _ACK, seg.data)
+        seq[seg.direction] += len(seg.data)
+        out.append((seg.time, _ip_packet(src, dst, 6, tcp, i), note))
+    return out
+
+
+def _option(code: int, value: bytes) -> bytes:
+    pad = (-len(value)) % 4
+    return struct.pack("<HH", code, len(value)) + value + b"\0" * pad
+
+
+def _block(block_type: int, body: bytes) -> bytes:
+    length = 12 + len(body)
+    return struct.pack("<II", block_type, length) + body + struct.pack("<I", length)
+
+
+def _section_header(comment: str) -> bytes:
+    opts = _option(1, comment.encode()) + _option(0, b"")
+    return _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + opts)
+
+
+def _interface() -> bytes:
+    return _block(1, struct.pack("<HHI", LINKTYPE_RAW, 0, 0) + _option(0, b""))
+
+
+def _packet(ts: float, data: bytes, comment: str | None) -> bytes:
+    micros = round(ts * 1_000_000)
+    body = struct.pack("<IIIII", 0, micros >> 32, micros & 0xFFFFFFFF, len(data), len(data))
+    body += data + b"\0" * ((-len(data)) % 4)
+    if comment:
+        body += _option(1, comment.encode()) + _option(0, b"")
+    return _block(6, body)
+
+
+def pcapng_bytes(traces: Iterable[Trace]) -> bytes:
+    packets = [p for trace in traces for p in trace_packets(trace)]
+    packets.sort(key=lambda p: p[0])
+    parts = [_section_header("SIP messages sent and received by qsipctl"), _interface()]
+    parts += [_packet(ts, data, comment) for ts, data, comment in packets]
+    return b"".join(parts)
+
+
+def write_pcap(path: str | Path, traces: Iterable[Trace]) -> None:
+    """Write all traces into one pcapng file (atomically: nothing half-written)."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(pcapng_bytes(traces))
+    tmp.replace(target)
