@@ -1,0 +1,120 @@
+"""RFC 3261 §25 ABNF, written once as named regular expressions.
+
+Why one module: the h11 lesson.  When the grammar lives in one place, every
+parser (URI, header, message) checks the same rules, and a reviewer can hold
+each pattern against the RFC's ABNF line by line.  The names below are the
+ABNF rule names.
+
+Two conventions keep the patterns safe on hostile input:
+
+* Header values are matched *after* unfolding (RFC 3261 §7.3.1: a CRLF
+  followed by whitespace is one SP), so ``LWS`` and ``SWS`` here are plain
+  runs of SP/HTAB.
+* Every repetition is over disjoint alternatives (no ``(a|a)*`` shapes), so a
+  failing match costs linear time, never exponential backtracking.
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- core rules (RFC 3261 §25.1) -------------------------------------------
+ALPHANUM = "A-Za-z0-9"
+LWS = r"[ \t]+"
+SWS = r"[ \t]*"
+ESCAPED = r"%[0-9A-Fa-f]{2}"
+MARK = r"\-_.!~*'()"
+UNRESERVED = ALPHANUM + MARK
+RESERVED = r";/?:@&=+$,"
+
+TOKEN_CHARS = ALPHANUM + r"\-.!%*_+`'~"
+TOKEN = f"[{TOKEN_CHARS}]+"
+WORD = f'[{TOKEN_CHARS}()<>:\\\\"/\\[\\]?{{}}]+'
+
+# qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII;
+# quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
+QDTEXT = r"[^\"\\\x00-\x08\x0a-\x1f\x7f]"
+QUOTED_PAIR = r"\\[\x00-\x09\x0b\x0c\x0e-\x7f]"
+QUOTED_STRING = f'"(?:{QDTEXT}|{QUOTED_PAIR})*"'
+
+# --- hosts (RFC 3261 §25.1 hostport) ---------------------------------------
+DOMAINLABEL = r"[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*"
+TOPLABEL = r"[A-Za-z][A-Za-z0-9]*(?:-+[A-Za-z0-9]+)*"
+HOSTNAME = f"(?:{DOMAINLABEL}\\.)*{TOPLABEL}\\.?"
+IPV4ADDRESS = r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
+IPV6ADDRESS = r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*"
+IPV6REFERENCE = f"\\[{IPV6ADDRESS}\\]"
+HOST = f"(?:{HOSTNAME}|{IPV4ADDRESS}|{IPV6REFERENCE})"
+PORT = r"[0-9]+"
+
+# --- SIP-URI pieces (RFC 3261 §19.1.1, §25.1) -------------------------------
+USER = f"(?:[{UNRESERVED}&=+$,;?/]|{ESCAPED})+"
+PASSWORD = f"(?:[{UNRESERVED}&=+$,]|{ESCAPED})*"
+PARAMCHAR = f"(?:[{UNRESERVED}\\[\\]/:&+$]|{ESCAPED})"
+HNV = f"(?:[{UNRESERVED}\\[\\]/?:+$]|{ESCAPED})"
+URIC = f"(?:[{UNRESERVED}{RESERVED}]|{ESCAPED})"
+SCHEME = r"[A-Za-z][A-Za-z0-9+\-.]*"
+ABSOLUTE_URI = f"{SCHEME}:{URIC}+"
+
+# --- header-level rules ------------------------------------------------------
+HEADER_NAME = TOKEN
+METHOD = TOKEN
+GEN_VALUE = f"(?:{TOKEN}|{IPV6REFERENCE}|{QUOTED_STRING})"
+CALLID = f"{WORD}(?:@{WORD})?"
+SIP_VERSION = r"[Ss][Ii][Pp]/[0-9]+\.[0-9]+"
+WKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+RFC1123_DATE = f"{WKDAY}, [0-9]{{2}} {MONTH} [0-9]{{4}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}} GMT"
+
+
+def _full(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+# Compiled forms used by the parsers (fullmatch unless the name says prefix).
+token_re = _full(TOKEN)
+word_re = _full(WORD)
+method_re = token_re
+callid_re = _full(CALLID)
+host_re = _full(HOST)
+hostname_re = _full(HOSTNAME)
+ipv4_re = _full(IPV4ADDRESS)
+user_re = _full(USER)
+password_re = _full(PASSWORD)
+pname_re = _full(f"{PARAMCHAR}+")
+pvalue_re = _full(f"{PARAMCHAR}+")
+hname_re = _full(f"{HNV}+")
+hvalue_re = _full(f"{HNV}*")
+absolute_uri_re = _full(ABSOLUTE_URI)
+sip_version_re = _full(SIP_VERSION)
+rfc1123_date_re = _full(RFC1123_DATE)
+quoted_string_prefix_re = re.compile(QUOTED_STRING)
+quoted_pair_re = re.compile(r"\\(.)", re.S)
+escaped_re = re.compile(ESCAPED)
+
+# "Name: value" after unfolding; HCOLON = *( SP / HTAB ) ":" SWS.
+header_line_re = re.compile(f"({HEADER_NAME})[ \\t]*:[ \\t]*(.*)", re.S)
+# A CTL anywhere in a header value, except where a quoted-pair escapes it.
+bad_ctl_re = re.compile(r"(?<!\\)[\x00-\x08\x0a-\x1f\x7f]")
+reason_bad_re = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+# One ";name[=value]" header parameter (generic-param), matched at a position.
+generic_param_re = re.compile(f"{SWS};{SWS}({TOKEN})(?:{SWS}={SWS}({GEN_VALUE}))?")
+sws_re = re.compile(SWS)
+
+# name-addr = [ display-name ] LAQUOT addr-spec RAQUOT, matched as a prefix.
+name_addr_re = re.compile(
+    f"(?:(?P<quoted>{QUOTED_STRING})|(?P<tokens>{TOKEN}(?:{LWS}{TOKEN})*))?{SWS}<(?P<uri>[^<>]*)>"
+)
+# addr-spec outside <>: ends at the first LWS or ";" (RFC 3261 §20.10).
+addr_spec_re = re.compile(r"[^ \t;]+")
+
+# via-parm prefix: sent-protocol LWS sent-by; SLASH = SWS "/" SWS, COLON alike.
+via_re = re.compile(
+    f"(?P<name>{TOKEN}){SWS}/{SWS}(?P<version>{TOKEN}){SWS}/{SWS}(?P<transport>{TOKEN})"
+    f"{LWS}(?P<host>{HOST})(?:{SWS}:{SWS}(?P<port>{PORT}))?"
+)
+cseq_re = _full(f"([0-9]+){LWS}({METHOD})")
+digits_re = _full("[0-9]+")
+warning_re = _full(f"([0-9]{{3}}) [^ ]+ {QUOTED_STRING}")
+media_type_re = re.compile(f"{TOKEN}{SWS}/{SWS}{TOKEN}")

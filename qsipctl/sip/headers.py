@@ -1,0 +1,450 @@
+"""SIP header fields: the multimap, list splitting, Via, name-addr, CSeq.
+
+Why values are kept as text in :class:`Headers` and parsed on demand: most
+headers of most messages are never looked at, and a proxy-like tool must pass
+unknown ones on unchanged.  The structured parsers below (``parse_via``,
+``parse_name_addr``, ...) are also what :mod:`qsipctl.sip.message` runs at
+parse time on the headers it relies on, so a message that parsed has
+well-formed Via, From, To, Contact, CSeq, ... values.
+
+Header parameter values (Via, name-addr) are kept as written, so a
+quoted-string value keeps its quotes: that is what round-trips unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from qsipctl.sip import grammar as g
+from qsipctl.sip.errors import SipError, SipParseError
+from qsipctl.sip.uri import SipUri, check_host, check_port, format_host, is_sip_uri, parse_uri
+
+MAX_UINT32 = 2**32 - 1
+
+# RFC 3261 §7.3.3 and the IANA registry's compact forms.
+COMPACT = {
+    "a": "Accept-Contact",
+    "b": "Referred-By",
+    "c": "Content-Type",
+    "d": "Request-Disposition",
+    "e": "Content-Encoding",
+    "f": "From",
+    "i": "Call-ID",
+    "j": "Reject-Contact",
+    "k": "Supported",
+    "l": "Content-Length",
+    "m": "Contact",
+    "o": "Event",
+    "r": "Refer-To",
+    "s": "Subject",
+    "t": "To",
+    "u": "Allow-Events",
+    "v": "Via",
+    "x": "Session-Expires",
+    "y": "Identity",
+}
+
+_KNOWN = [
+    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow",
+    "Allow-Events", "Authentication-Info", "Authorization", "Call-ID", "Call-Info", "Contact",
+    "Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length",
+    "Content-Type", "CSeq", "Date", "Error-Info", "Event", "Expires", "From", "History-Info",
+    "Identity", "In-Reply-To", "Max-Forwards", "MIME-Version", "Min-Expires", "Min-SE",
+    "Organization", "P-Asserted-Identity", "P-Associated-URI", "Path", "Priority", "Privacy",
+    "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Require", "RAck", "Reason",
+    "Record-Route", "Refer-To", "Referred-By", "Reject-Contact", "Reply-To",
+    "Request-Disposition", "Require", "Retry-After", "Route", "RSeq", "Security-Client",
+    "Security-Server", "Security-Verify", "Server", "Service-Route", "Session-Expires",
+    "SIP-ETag", "SIP-If-Match", "Subject", "Subscription-State", "Supported", "Timestamp",
+    "To", "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
+]  # fmt: skip
+_CANONICAL = {name.lower(): name for name in _KNOWN}
+_CANONICAL.update(COMPACT)
+
+# Headers whose grammar is a comma-separated list (RFC 3261 §7.3.1: these,
+# and only these, may be split or combined).  Not the auth headers or Date.
+LIST_HEADERS = frozenset(
+    name.lower()
+    for name in [
+        "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow",
+        "Allow-Events", "Call-Info", "Contact", "Content-Encoding", "Content-Language",
+        "Error-Info", "History-Info", "In-Reply-To", "P-Asserted-Identity", "P-Associated-URI",
+        "Path", "Proxy-Require", "Reason", "Record-Route", "Reject-Contact",
+        "Request-Disposition", "Require", "Route", "Security-Client", "Security-Server",
+        "Security-Verify", "Service-Route", "Supported", "Unsupported", "Via", "Warning",
+    ]
+)  # fmt: skip
+
+# One list element: runs of quoted strings, <...> and plain characters.
+_ELEMENT_RE = re.compile(r'(?:"(?:[^"\\]|\\.)*"|<[^<>]*>|[^,"<])*', re.S)
+
+
+def canonical_name(name: str) -> str:
+    """The long, conventionally cased name (``v`` and ``VIA`` become ``Via``)."""
+    return _CANONICAL.get(name.lower(), name)
+
+
+def split_list(value: str) -> list[str]:
+    """Split a list header at commas outside quoted strings and ``<...>``.
+
+    Elements are stripped and may be empty (``a,,b``); callers decide whether
+    that is an error.  An unbalanced quote or ``<`` raises SipParseError.
+    """
+    if "," not in value:
+        return [value.strip(" \t")]
+    out, pos, end = [], 0, len(value)
+    while True:
+        m = _ELEMENT_RE.match(value, pos)
+        assert m is not None  # the pattern matches the empty string
+        out.append(m.group(0).strip(" \t"))
+        pos = m.end()
+        if pos == end:
+            return out
+        if value[pos] != ",":
+            raise SipParseError(f"unbalanced {value[pos]!r} in {value!r}")
+        pos += 1
+
+
+class Headers:
+    """Ordered, case-insensitive multimap of header fields.
+
+    Names are stored canonically (compact forms expanded), so lookups and
+    equality do not depend on how the peer spelled them.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str, str]] = []
+        for name, value in items:
+            self.add(name, value)
+
+    @classmethod
+    def _trusted(cls, items: list[tuple[str, str, str]]) -> Headers:
+        """Build from already-checked (name, key, value) triples (the parser's path)."""
+        h = cls.__new__(cls)
+        h._items = items
+        return h
+
+    def get(self, name: str) -> str | None:
+        """The first value; for list headers the first list element."""
+        key = name.lower()
+        key = _CANONICAL.get(key, name).lower()
+        for _, k, v in self._items:
+            if k == key:
+                return split_list(v)[0] if key in LIST_HEADERS else v
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value in order; list headers split into their elements."""
+        key = _CANONICAL.get(name.lower(), name).lower()
+        values = [v for _, k, v in self._items if k == key]
+        if key not in LIST_HEADERS:
+            return values
+        return [e for v in values for e in split_list(v) if e]
+
+    def get_lines(self, name: str) -> list[str]:
+        """Every header line's value as received, never split."""
+        key = _CANONICAL.get(name.lower(), name).lower()
+        return [v for _, k, v in self._items if k == key]
+
+    def add(self, name: str, value: str) -> None:
+        """Append a field; CR/LF in a value would inject headers, so it is refused."""
+        canon = canonical_name(_check_name(name))
+        self._items.append((canon, canon.lower(), _check_value(value)))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field of this name, keeping the first one's position."""
+        canon = canonical_name(_check_name(name))
+        key, value = canon.lower(), _check_value(value)
+        out: list[tuple[str, str, str]] = []
+        placed = False
+        for item in self._items:
+            if item[1] != key:
+                out.append(item)
+            elif not placed:
+                out.append((canon, key, value))
+                placed = True
+        if not placed:
+            out.append((canon, key, value))
+        self._items = out
+
+    def remove(self, name: str) -> None:
+        """Drop every field of this name."""
+        key = _CANONICAL.get(name.lower(), name).lower()
+        self._items = [item for item in self._items if item[1] != key]
+
+    def items(self) -> list[tuple[str, str]]:
+        """(canonical name, value) pairs in order."""
+        return [(n, v) for n, _, v in self._items]
+
+    def count(self, name: str) -> int:
+        """How many header lines carry this name (for once-only headers)."""
+        key = _CANONICAL.get(name.lower(), name).lower()
+        return sum(1 for item in self._items if item[1] == key)
+
+    def copy(self) -> Headers:
+        return Headers._trusted(list(self._items))
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = _CANONICAL.get(name.lower(), name).lower()
+        return any(item[1] == key for item in self._items)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.items())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return self.items() == other.items()
+
+    def __repr__(self) -> str:
+        return f"Headers({self.items()!r})"
+
+
+def _check_name(name: str) -> str:
+    if not g.token_re.fullmatch(name):
+        raise SipError(f"invalid header name {name!r}")
+    return name
+
+
+def _check_value(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise SipError(f"header value must not contain CR or LF: {value!r}")
+    return value.strip(" \t")
+
+
+# --- header parameters -------------------------------------------------------
+
+
+def parse_params(text: str, pos: int, what: str) -> dict[str, str | None]:
+    """Parse ``*( SEMI generic-param )`` from ``pos`` to the end of ``text``."""
+    params: dict[str, str | None] = {}
+    end = len(text)
+    while pos < end:
+        m = g.generic_param_re.match(text, pos)
+        if m is None:
+            raise SipParseError(f"{what}: unexpected {text[pos:]!r} where ';param' should be")
+        name = m.group(1)
+        if any(k.lower() == name.lower() for k in params):
+            raise SipParseError(f"{what}: parameter {name!r} appears twice")
+        params[name] = m.group(2)
+        pos = m.end()
+        pos = g.sws_re.match(text, pos).end()  # type: ignore[union-attr]
+    return params
+
+
+def format_params(params: dict[str, str | None]) -> str:
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+
+
+def param_lookup(params: dict[str, str | None], name: str) -> str | None:
+    """A header parameter by case-insensitive name (RFC 3261 §7.3.1)."""
+    lname = name.lower()
+    for key, value in params.items():
+        if key.lower() == lname:
+            return value
+    return None
+
+
+# --- Via -----------------------------------------------------------------------
+
+
+@dataclass
+class Via:
+    """One via-parm; ``host`` holds an IPv6 address without brackets."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    protocol: str = "SIP/2.0"
+
+    @property
+    def branch(self) -> str | None:
+        return param_lookup(self.params, "branch")
+
+    @property
+    def received(self) -> str | None:
+        return param_lookup(self.params, "received")
+
+    @property
+    def rport(self) -> int | bool | None:
+        """RFC 3581: True when asked for (bare ``;rport``), the port when filled in."""
+        if not any(k.lower() == "rport" for k in self.params):
+            return None
+        value = param_lookup(self.params, "rport")
+        return True if value is None else int(value)
+
+    @property
+    def sent_by(self) -> tuple[str, int | None]:
+        return self.host, self.port
+
+    def __str__(self) -> str:
+        port = "" if self.port is None else f":{self.port}"
+        head = f"{self.protocol}/{self.transport} {format_host(self.host)}{port}"
+        return head + format_params(self.params)
+
+
+def parse_via(value: str) -> Via:
+    """Parse one via-parm (a Via header holds a list: split it first)."""
+    text = value.strip(" \t")
+    m = g.via_re.match(text)
+    if m is None:
+        raise SipParseError(f"Via {value!r}: expected 'SIP/2.0/transport host[:port]'")
+    host = check_host(m.group("host"), f"Via {value!r}")
+    port = m.group("port")
+    params = parse_params(text, m.end(), f"Via {value!r}")
+    _check_via_params(params, value)
+    return Via(
+        transport=m.group("transport").upper(),
+        host=host,
+        port=None if port is None else check_port(port, f"Via {value!r}"),
+        params=params,
+        protocol=f"{m.group('name').upper()}/{m.group('version')}",
+    )
+
+
+def _check_via_params(params: dict[str, str | None], value: str) -> None:
+    """via-received, via-rport (RFC 3581), via-ttl and via-branch rules."""
+    received = param_lookup(params, "received")
+    if received is not None:
+        check_host(f"[{received}]" if ":" in received else received, f"Via {value!r} received")
+    rport = param_lookup(params, "rport")
+    if rport is not None:
+        check_port(rport, f"Via {value!r} rport")
+    ttl = param_lookup(params, "ttl")
+    if ttl is not None and not (g.digits_re.fullmatch(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
+        raise SipParseError(f"Via {value!r}: ttl must be 0-255")
+    if any(k.lower() == "branch" for k in params) and param_lookup(params, "branch") is None:
+        raise SipParseError(f"Via {value!r}: branch needs a value")
+
+
+# --- name-addr / addr-spec -------------------------------------------------------
+
+
+@dataclass
+class NameAddr:
+    """A From/To/Contact/Route value: optional display name, URI, header params."""
+
+    display_name: str | None
+    uri: SipUri
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str | None:
+        return param_lookup(self.params, "tag")
+
+    def __str__(self) -> str:
+        head = "" if self.display_name is None else quote(self.display_name) + " "
+        return f"{head}<{self.uri}>{format_params(self.params)}"
+
+
+@dataclass
+class RawNameAddr:
+    """A checked name-addr whose URI may use any scheme (``isbn:``, ``tel:``)."""
+
+    display_name: str | None
+    uri: str
+    params: dict[str, str | None]
+    bracketed: bool
+
+
+def quote(text: str) -> str:
+    """Write a display name as a quoted-string, escaping what must be escaped."""
+    if "\r" in text or "\n" in text:
+        raise SipError(f"a display name cannot contain CR or LF: {text!r}")
+    out = []
+    for c in text:
+        escaped = c in '"\\' or (ord(c) < 0x20 and c != "\t") or c == "\x7f"
+        out.append("\\" + c if escaped else c)
+    return '"' + "".join(out) + '"'
+
+
+def unquote(quoted: str) -> str:
+    """The text of a quoted-string, quoted-pairs resolved."""
+    return g.quoted_pair_re.sub(lambda m: m.group(1), quoted[1:-1])
+
+
+def split_name_addr(value: str, *, require_brackets: bool = False) -> RawNameAddr:
+    """Check ``(name-addr / addr-spec) *(SEMI generic-param)``; any URI scheme."""
+    text = value.strip(" \t")
+    m = g.name_addr_re.match(text)
+    if m is not None:
+        display = _display(m)
+        uri, pos, bracketed = m.group("uri"), m.end(), True
+    elif require_brackets or "<" in text or text.startswith('"'):
+        raise SipParseError(_name_addr_problem(text, value))
+    else:
+        m2 = g.addr_spec_re.match(text)
+        if m2 is None:
+            raise SipParseError(f"{value!r}: expected a URI")
+        display, uri, pos, bracketed = None, m2.group(0), m2.end(), False
+        if "?" in uri or "," in uri:
+            raise SipParseError(f"{value!r}: a URI with '?' or ',' must be enclosed in <>")
+    check_any_uri(uri, value)
+    params = parse_params(text, pos, repr(value))
+    return RawNameAddr(display, uri, params, bracketed)
+
+
+def _display(m: re.Match[str]) -> str | None:
+    if m.group("quoted") is not None:
+        return unquote(m.group("quoted"))
+    return m.group("tokens")
+
+
+def _name_addr_problem(text: str, value: str) -> str:
+    if text.startswith('"') and g.quoted_string_prefix_re.match(text) is None:
+        return f"{value!r}: unterminated quoted string in display name"
+    if "<" not in text:
+        return f"{value!r}: expected <URI>"
+    if ">" not in text.split("<", 1)[1]:
+        return f"{value!r}: '<' without '>'"
+    return f"{value!r}: display name has characters that are only allowed in quotes"
+
+
+def check_any_uri(uri: str, value: str) -> None:
+    """A SIP/SIPS URI strictly, any other scheme as an absoluteURI."""
+    if uri != uri.strip(" \t") or " " in uri or "\t" in uri:
+        raise SipParseError(f"{value!r}: whitespace inside the URI")
+    if is_sip_uri(uri):
+        parse_uri(uri)
+    elif not g.absolute_uri_re.fullmatch(uri):
+        raise SipParseError(f"{value!r}: {uri!r} is not a valid URI")
+
+
+def parse_name_addr(value: str) -> NameAddr:
+    """Parse a name-addr or addr-spec with a SIP/SIPS URI."""
+    raw = split_name_addr(value)
+    if not is_sip_uri(raw.uri):
+        raise SipParseError(f"{value!r}: only sip: and sips: URIs are supported here")
+    return NameAddr(raw.display_name, parse_uri(raw.uri), raw.params)
+
+
+# --- scalar headers ---------------------------------------------------------------
+
+
+def parse_cseq(value: str) -> tuple[int, str]:
+    """``CSeq: 1*DIGIT LWS Method``; the number must fit 32 bits (RFC 3261 §8.1.1.5)."""
+    m = g.cseq_re.fullmatch(value.strip(" \t"))
+    if m is None:
+        raise SipParseError(f"CSeq {value!r}: expected 'number METHOD'")
+    return parse_uint(m.group(1), "CSeq", MAX_UINT32), m.group(2)
+
+
+def parse_uint(text: str, what: str, maximum: int) -> int:
+    """Digits only, at most ``maximum``; long strings are refused before int()."""
+    text = text.strip(" \t")
+    if not g.digits_re.fullmatch(text):
+        raise SipParseError(f"{what} {text!r}: expected a non-negative integer")
+    stripped = text.lstrip("0") or "0"
+    if len(stripped) > len(str(maximum)) or int(stripped) > maximum:
+        raise SipParseError(f"{what} {text!r}: larger than {maximum}")
+    return int(stripped)

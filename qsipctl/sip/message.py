@@ -1,0 +1,460 @@
+"""SIP messages: parse bytes into Request/Response, write them back.
+
+Sans-IO, h11 style: bytes in, objects out, no sockets.  ``parse_message``
+takes one UDP datagram (or one message a stream framer cut out);
+:class:`StreamParser` does the RFC 3261 §18.3 Content-Length framing for
+TCP/TLS.
+
+Why strict: the peer is untrusted, and every header this stack acts on
+(Via, From, To, Contact, Route, CSeq, Call-ID, Content-Length, ...) is checked
+against the RFC 3261 grammar at parse time, so later layers never see half-
+valid values.  Headers the stack does not interpret are kept as opaque text.
+Where RFC 4475 lets an element be liberal, the choice is documented next to
+the check (and in tests/unit/sip/test_rfc4475.py).
+
+Limits (``MAX_HEAD_BYTES``, ``MAX_HEADERS``, ``MAX_BODY_BYTES``) bound memory
+and time on hostile input; numbers are length-checked before ``int()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from qsipctl.sip import grammar as g
+from qsipctl.sip.errors import SipParseError
+from qsipctl.sip.headers import (
+    MAX_UINT32,
+    Headers,
+    Via,
+    canonical_name,
+    param_lookup,
+    parse_cseq,
+    parse_uint,
+    parse_via,
+    split_list,
+    split_name_addr,
+)
+from qsipctl.sip.uri import is_sip_uri, parse_uri
+
+MAX_HEAD_BYTES = 65536
+MAX_HEADERS = 200
+MAX_BODY_BYTES = 1 << 20
+SIP_2_0 = "SIP/2.0"
+_CRLF = b"\r\n"
+_END_OF_HEAD = b"\r\n\r\n"
+
+# Headers that must not appear twice: picking one of two values is guessing,
+# and guessing about framing or dialog identity is how smuggling starts.
+_ONCE = ("call-id", "cseq", "from", "to", "max-forwards", "content-length")
+
+
+class _MessageBase:
+    """What requests and responses share: headers, body and the core accessors."""
+
+    headers: Headers
+    body: bytes
+    version: str
+
+    def _start_line(self) -> str:
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        """Serialize; Content-Length is set from the body first (so it always frames)."""
+        length = str(len(self.body))
+        if self.headers.get_lines("Content-Length") != [length]:
+            self.headers.set("Content-Length", length)
+        lines = [self._start_line()]
+        lines += [f"{name}: {value}" for name, value in self.headers.items()]
+        lines += ["", ""]
+        return "\r\n".join(lines).encode("utf-8") + self.body
+
+    def _single(self, name: str) -> str:
+        values = self.headers.get_lines(name)
+        if len(values) != 1:
+            problem = "missing" if not values else f"{len(values)} times"
+            raise SipParseError(f"{name} header {problem}; it must appear once")
+        return values[0]
+
+    @property
+    def call_id(self) -> str:
+        return self._single("Call-ID")
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        return parse_cseq(self._single("CSeq"))
+
+    @property
+    def vias(self) -> list[Via]:
+        return [parse_via(v) for v in self.headers.get_all("Via")]
+
+    @property
+    def top_via(self) -> Via:
+        first = self.headers.get("Via")
+        if first is None:
+            raise SipParseError("Via header missing")
+        return parse_via(first)
+
+    @property
+    def from_tag(self) -> str | None:
+        return param_lookup(split_name_addr(self._single("From")).params, "tag")
+
+    @property
+    def to_tag(self) -> str | None:
+        return param_lookup(split_name_addr(self._single("To")).params, "tag")
+
+
+@dataclass
+class Request(_MessageBase):
+    """A SIP request; ``uri`` is the Request-URI text (any scheme)."""
+
+    method: str
+    uri: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = SIP_2_0
+
+    def _start_line(self) -> str:
+        return f"{self.method} {self.uri} {self.version}"
+
+
+@dataclass
+class Response(_MessageBase):
+    """A SIP response."""
+
+    status: int
+    reason: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = SIP_2_0
+
+    def _start_line(self) -> str:
+        return f"{self.version} {self.status} {self.reason}"
+
+
+Message = Request | Response
+
+
+# --- start line ----------------------------------------------------------------
+
+
+def _parse_start(line: str) -> Message:
+    """Request-Line or Status-Line; exactly one SP between elements."""
+    if line[:4].upper() == "SIP/":
+        return _parse_status_line(line)
+    return _parse_request_line(line)
+
+
+def _parse_request_line(line: str) -> Request:
+    parts = line.split(" ")
+    if len(parts) != 3 or not all(parts):
+        raise SipParseError(f"Request-Line {line!r}: expected 'METHOD SP Request-URI SP SIP/2.0'")
+    method, uri, version = parts
+    if not g.method_re.fullmatch(method):
+        raise SipParseError(f"Request-Line {line!r}: method {method!r} is not a token")
+    _check_request_uri(uri)
+    return Request(method, uri, Headers(), b"", _check_version(version))
+
+
+def _check_request_uri(uri: str) -> None:
+    """SIP-URI / SIPS-URI / absoluteURI; no headers in a SIP Request-URI (§19.1.1)."""
+    if is_sip_uri(uri):
+        if parse_uri(uri).headers:
+            raise SipParseError(f"Request-URI {uri!r}: headers ('?...') are not allowed here")
+    elif not g.absolute_uri_re.fullmatch(uri):
+        raise SipParseError(f"Request-URI {uri!r} is not a valid URI")
+
+
+def _check_version(version: str) -> str:
+    if not g.sip_version_re.fullmatch(version):
+        raise SipParseError(f"{version!r} is not a SIP-Version")
+    if version.upper() != SIP_2_0:
+        raise SipParseError(f"unsupported SIP version {version!r}", status=505)
+    return SIP_2_0
+
+
+def _parse_status_line(line: str) -> Response:
+    parts = line.split(" ", 2)
+    if len(parts) != 3:
+        raise SipParseError(f"Status-Line {line!r}: expected 'SIP/2.0 SP code SP reason'")
+    version, code, reason = parts
+    version = _check_version(version)
+    if not (len(code) == 3 and code.isdigit() and code.isascii()) or not 100 <= int(code) <= 699:
+        raise SipParseError(f"Status-Line {line!r}: status code must be 3 digits, 100-699")
+    # Reason-Phrase: liberal (any text but CTLs): it is only shown to people.
+    if g.reason_bad_re.search(reason):
+        raise SipParseError(f"Status-Line {line!r}: control character in Reason-Phrase")
+    return Response(int(code), reason, Headers(), b"", version)
+
+
+# --- header section -------------------------------------------------------------
+
+
+def _header_lines(text: str) -> list[tuple[int, str]]:
+    """Unfold continuation lines (CRLF + WSP is one SP, RFC 3261 §7.3.1)."""
+    out: list[tuple[int, str]] = []
+    for number, line in enumerate(text.split("\r\n")[1:], start=2):
+        if line[:1] in (" ", "\t"):
+            if not out:
+                raise SipParseError(f"line {number}: continuation line before any header")
+            first, prev = out[-1]
+            out[-1] = (first, prev.rstrip(" \t") + " " + line.lstrip(" \t"))
+        else:
+            out.append((number, line))
+    if len(out) > MAX_HEADERS:
+        raise SipParseError(f"more than {MAX_HEADERS} header fields")
+    return out
+
+
+def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
+    items: list[tuple[str, str, str]] = []
+    for number, line in lines:
+        m = g.header_line_re.fullmatch(line)
+        if m is None:
+            raise SipParseError(f"line {number}: {line[:60]!r} is not 'Name: value'")
+        canon = canonical_name(m.group(1))
+        value = m.group(2).rstrip(" \t")
+        if g.bad_ctl_re.search(value):
+            raise SipParseError(f"line {number}: {canon}: control character in value")
+        key = canon.lower()
+        check = _CHECKS.get(key)
+        if check is not None:
+            _run_check(check, value, number, canon)
+        items.append((canon, key, value))
+    headers = Headers._trusted(items)
+    _check_once(headers)
+    return headers
+
+
+def _run_check(check: Callable[[str], object], value: str, number: int, name: str) -> None:
+    try:
+        check(value)
+    except SipParseError as exc:
+        raise SipParseError(f"line {number}: {name}: {exc}", exc.status) from None
+
+
+def _check_once(headers: Headers) -> None:
+    for key in _ONCE:
+        count = headers.count(key)
+        if count > 1:
+            name = canonical_name(key)
+            raise SipParseError(f"{name} header appears {count} times; it must appear once")
+
+
+# --- per-header grammar checks ---------------------------------------------------
+
+
+def _elements(value: str, *, allow_empty_list: bool = False) -> list[str]:
+    """List elements; an empty element (``a,,b`` or a trailing comma) is an error."""
+    if allow_empty_list and not value.strip(" \t"):
+        return []
+    parts = split_list(value)
+    if not all(parts):
+        raise SipParseError(f"{value!r}: empty list element (stray ',')")
+    return parts
+
+
+def _check_via(value: str) -> None:
+    for element in _elements(value):
+        parse_via(element)
+
+
+def _check_contact(value: str) -> None:
+    if value.strip(" \t") == "*":
+        return
+    for element in _elements(value):
+        split_name_addr(element)
+
+
+def _check_routes(value: str) -> None:
+    for element in _elements(value):
+        split_name_addr(element, require_brackets=True)
+
+
+def _check_callid(value: str) -> None:
+    if not g.callid_re.fullmatch(value):
+        raise SipParseError(f"{value!r} is not 'word[@word]'")
+
+
+def _check_tokens(value: str) -> None:
+    for element in _elements(value, allow_empty_list=True):
+        if not g.token_re.fullmatch(element):
+            raise SipParseError(f"{element!r} is not a token")
+
+
+def _check_date(value: str) -> None:
+    # Strict: RFC 3261 §20.17 allows only RFC 1123 dates in GMT (RFC 4475 §3.1.2.12).
+    if not g.rfc1123_date_re.fullmatch(value):
+        raise SipParseError(f"{value!r} is not an RFC 1123 date in GMT")
+
+
+def _check_retry_after(value: str) -> None:
+    digits = value.split("(", 1)[0].split(";", 1)[0]
+    parse_uint(digits, "delta-seconds", MAX_UINT32)
+
+
+def _check_warning(value: str) -> None:
+    for element in _elements(value):
+        if not g.warning_re.fullmatch(element):
+            raise SipParseError(f"{element!r} is not '3DIGIT agent \"text\"'")
+
+
+def _check_content_type(value: str) -> None:
+    if not g.media_type_re.match(value):
+        raise SipParseError(f"{value!r} is not 'type/subtype'")
+
+
+_CHECKS: dict[str, Callable[[str], object]] = {
+    "via": _check_via,
+    "from": split_name_addr,
+    "to": split_name_addr,
+    "reply-to": split_name_addr,
+    "contact": _check_contact,
+    "route": _check_routes,
+    "record-route": _check_routes,
+    "path": _check_routes,
+    "service-route": _check_routes,
+    "call-id": _check_callid,
+    "cseq": parse_cseq,
+    "content-length": lambda v: parse_uint(v, "Content-Length", MAX_BODY_BYTES),
+    "max-forwards": lambda v: parse_uint(v, "Max-Forwards", 255),
+    "expires": lambda v: parse_uint(v, "Expires", MAX_UINT32),
+    "min-expires": lambda v: parse_uint(v, "Min-Expires", MAX_UINT32),
+    "date": _check_date,
+    "retry-after": _check_retry_after,
+    "warning": _check_warning,
+    "require": _check_tokens,
+    "proxy-require": _check_tokens,
+    "supported": _check_tokens,
+    "unsupported": _check_tokens,
+    "allow": _check_tokens,
+    "content-type": _check_content_type,
+}
+
+
+# --- whole messages -------------------------------------------------------------
+
+
+def _parse_head(head: bytes) -> Message:
+    """Start line and headers (without the final empty line), all checked."""
+    if len(head) > MAX_HEAD_BYTES:
+        raise SipParseError(f"header section longer than {MAX_HEAD_BYTES} octets")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SipParseError(f"header section is not UTF-8 (octet {exc.start})") from None
+    first = text.split("\r\n", 1)[0]
+    if g.reason_bad_re.search(first):
+        raise SipParseError(f"start line {first[:60]!r}: control character")
+    msg = _parse_start(first)
+    msg.headers = _parse_headers(_header_lines(text))
+    if isinstance(msg, Request):
+        _check_cseq_method(msg)
+    return msg
+
+
+def _check_cseq_method(req: Request) -> None:
+    value = req.headers.get("CSeq")
+    if value is not None and parse_cseq(value)[1] != req.method:
+        raise SipParseError(
+            f"CSeq method {parse_cseq(value)[1]!r} does not match the {req.method!r} request"
+        )
+
+
+def _content_length(msg: Message) -> int | None:
+    value = msg.headers.get("Content-Length")
+    return None if value is None else parse_uint(value, "Content-Length", MAX_BODY_BYTES)
+
+
+def _skip_crlf(data: bytes | bytearray) -> int:
+    """RFC 3261 §7.5: CRLFs before a start line are ignored (also keep-alives)."""
+    pos = 0
+    while data[pos : pos + 2] == _CRLF:
+        pos += 2
+    return pos
+
+
+def parse_message(data: bytes) -> Message:
+    """Parse one datagram: the body is Content-Length octets, else to the end.
+
+    Octets after Content-Length are ignored (RFC 3261 §18.3, RFC 4475
+    §3.1.1.8); a Content-Length beyond the datagram is an error (§3.1.2.2).
+    """
+    start = _skip_crlf(data)
+    end = data.find(_END_OF_HEAD, start)
+    if end < 0:
+        raise SipParseError(_no_end_problem(data, start))
+    msg = _parse_head(data[start:end])
+    rest = data[end + 4 :]
+    length = _content_length(msg)
+    if length is None:
+        length = len(rest)
+        if length > MAX_BODY_BYTES:
+            raise SipParseError(f"body longer than {MAX_BODY_BYTES} octets")
+    elif length > len(rest):
+        raise SipParseError(
+            f"Content-Length {length} is larger than the {len(rest)} body octets received"
+        )
+    msg.body = bytes(rest[:length])
+    return msg
+
+
+def _no_end_problem(data: bytes | bytearray, start: int) -> str:
+    if start == len(data):
+        return "empty message (only CRLF keep-alives)"
+    return "header section does not end with an empty line (CRLF CRLF)"
+
+
+class StreamParser:
+    """Cut messages out of a TCP/TLS byte stream by Content-Length (RFC 3261 §18.3).
+
+    Content-Length is mandatory on streams: without it nobody can tell where
+    the body ends.  After a SipParseError the stream is out of sync for good,
+    so every later ``feed`` raises again: close the connection.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._pending: Message | None = None
+        self._need = 0
+        self._error: SipParseError | None = None
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Add received octets; return every message they complete."""
+        if self._error is not None:
+            raise self._error
+        self._buffer += data
+        out: list[Message] = []
+        try:
+            while (msg := self._next()) is not None:
+                out.append(msg)
+        except SipParseError as exc:
+            self._error = exc
+            raise
+        return out
+
+    def _next(self) -> Message | None:
+        if self._pending is None and not self._read_head():
+            return None
+        if len(self._buffer) < self._need:
+            return None
+        msg, self._pending = self._pending, None
+        assert msg is not None
+        msg.body = bytes(self._buffer[: self._need])
+        del self._buffer[: self._need]
+        return msg
+
+    def _read_head(self) -> bool:
+        del self._buffer[: _skip_crlf(self._buffer)]
+        end = self._buffer.find(_END_OF_HEAD)
+        if end < 0:
+            if len(self._buffer) > MAX_HEAD_BYTES:
+                raise SipParseError(f"header section longer than {MAX_HEAD_BYTES} octets")
+            return False
+        msg = _parse_head(bytes(self._buffer[:end]))
+        length = _content_length(msg)
+        if length is None:
+            raise SipParseError("Content-Length header missing (required on TCP/TLS)")
+        del self._buffer[: end + 4]
+        self._pending, self._need = msg, length
+        return True

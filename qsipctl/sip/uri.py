@@ -1,0 +1,224 @@
+"""SIP and SIPS URIs (RFC 3261 §19.1).
+
+Why values are stored unescaped: RFC 3261 §19.1.4 makes ``sip:%61lice@h``
+and ``sip:alice@h`` the same URI, so comparing or using a user part is only
+right on the decoded text.  ``str()`` escapes again exactly the characters the
+grammar does not allow in that component, so ``parse_uri(str(u)) == u``.
+Escapes are decoded once, never recursively (RFC 4475 §3.1.1.3:
+``v%61lue%25%34%31`` is ``value%41``); octets that are not UTF-8 survive as
+surrogate escapes, so nothing is lost or truncated (``%00`` stays a NUL).
+
+IPv6 hosts are stored without brackets (what a socket wants); ``str()`` adds
+them back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from qsipctl.sip import grammar as g
+from qsipctl.sip.errors import SipParseError
+
+_SIP_URI_RE = re.compile(
+    r"(?P<scheme>[Ss][Ii][Pp][Ss]?):(?:(?P<userinfo>[^@]*)@)?"
+    r"(?P<hostport>[^;?]*)(?P<params>;[^?]*)?(?:\?(?P<headers>.*))?",
+    re.S,
+)
+_HOSTPORT_RE = re.compile(f"(?P<host>{g.HOST})(?::(?P<port>[0-9]*))?")
+MAX_PORT = 65535
+
+# Characters each component may carry unescaped (RFC 3261 §25.1).
+_UNRESERVED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()")
+_SAFE_USER = _UNRESERVED | frozenset("&=+$,;?/")
+_SAFE_PASSWORD = _UNRESERVED | frozenset("&=+$,")
+_SAFE_PARAM = _UNRESERVED | frozenset("[]/:&+$")
+_SAFE_HEADER = _UNRESERVED | frozenset("[]/?:+$")
+
+
+def unescape(text: str) -> str:
+    """Decode ``%HH`` escapes once; invalid UTF-8 becomes surrogate escapes."""
+    if "%" not in text:
+        return text
+    raw = g.escaped_re.sub(_octet, text)
+    data = raw.encode("utf-8", "surrogateescape")
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _octet(m: re.Match[str]) -> str:
+    byte = int(m.group(0)[1:], 16)
+    return chr(byte) if byte < 0x80 else chr(0xDC00 + byte)
+
+
+def escape(text: str, safe: frozenset[str]) -> str:
+    """Percent-escape every octet of ``text`` that ``safe`` does not allow."""
+    if all(c in safe for c in text):
+        return text
+    out = []
+    for byte in text.encode("utf-8", "surrogateescape"):
+        c = chr(byte)
+        out.append(c if c in safe else f"%{byte:02X}")
+    return "".join(out)
+
+
+def format_host(host: str) -> str:
+    """Bracket an IPv6 address, the way URIs and Via sent-by write it."""
+    return f"[{host}]" if ":" in host else host
+
+
+def check_host(host: str, what: str) -> str:
+    """Validate a ``host`` production and return it without IPv6 brackets."""
+    if not g.host_re.fullmatch(host):
+        raise SipParseError(f"{what}: {host!r} is not a valid host name or address")
+    if host.startswith("["):
+        return _check_ipv6(host[1:-1], what)
+    if g.ipv4_re.fullmatch(host) and any(int(p) > 255 for p in host.split(".")):
+        raise SipParseError(f"{what}: {host!r} is not a valid IPv4 address")
+    return host
+
+
+def _check_ipv6(addr: str, what: str) -> str:
+    import ipaddress  # only IPv6 literals pay for this import
+
+    try:
+        ipaddress.IPv6Address(addr)
+    except ValueError:
+        raise SipParseError(f"{what}: [{addr}] is not a valid IPv6 reference") from None
+    return addr
+
+
+def check_port(text: str, what: str) -> int:
+    """A port: digits only, 0-65535 (the length check keeps int() cheap)."""
+    if not text or not g.digits_re.fullmatch(text) or len(text) > 5 or int(text) > MAX_PORT:
+        raise SipParseError(f"{what}: port {text!r} is not a number from 0 to 65535")
+    return int(text)
+
+
+@dataclass
+class SipUri:
+    """A parsed ``sip:``/``sips:`` URI; ``str()`` writes it back."""
+
+    scheme: str
+    user: str | None
+    password: str | None
+    host: str
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def param(self, name: str) -> str | None:
+        """A URI parameter by case-insensitive name (RFC 3261 §19.1.4)."""
+        return _lookup(self.params, name)
+
+    def has_param(self, name: str) -> bool:
+        """Whether a parameter is present at all (``;lr`` has no value)."""
+        lname = name.lower()
+        return any(k.lower() == lname for k in self.params)
+
+    def __str__(self) -> str:
+        parts = [self.scheme, ":"]
+        if self.user is not None:
+            parts.append(escape(self.user, _SAFE_USER))
+            if self.password is not None:
+                parts += [":", escape(self.password, _SAFE_PASSWORD)]
+            parts.append("@")
+        parts.append(format_host(self.host))
+        if self.port is not None:
+            parts.append(f":{self.port}")
+        for name, value in self.params.items():
+            parts += [";", escape(name, _SAFE_PARAM)]
+            if value is not None:
+                parts += ["=", escape(value, _SAFE_PARAM)]
+        if self.headers:
+            pairs = (
+                f"{escape(k, _SAFE_HEADER)}={escape(v, _SAFE_HEADER)}"
+                for k, v in self.headers.items()
+            )
+            parts += ["?", "&".join(pairs)]
+        return "".join(parts)
+
+
+def _lookup(params: dict[str, str | None], name: str) -> str | None:
+    if name in params:
+        return params[name]
+    lname = name.lower()
+    for key, value in params.items():
+        if key.lower() == lname:
+            return value
+    return None
+
+
+def is_sip_uri(text: str) -> bool:
+    """Whether ``text`` claims the sip/sips scheme (and so must parse as one)."""
+    head = text[:5].lower()
+    return head.startswith("sip:") or head == "sips:"
+
+
+def parse_uri(text: str) -> SipUri:
+    """Parse a SIP or SIPS URI strictly; anything else raises SipParseError."""
+    m = _SIP_URI_RE.fullmatch(text)
+    if m is None:
+        raise SipParseError(f"{text!r} is not a sip: or sips: URI")
+    user, password = _userinfo(m.group("userinfo"), text)
+    host, port = _hostport(m.group("hostport"), text)
+    return SipUri(
+        scheme=m.group("scheme").lower(),
+        user=user,
+        password=password,
+        host=host,
+        port=port,
+        params=_uri_params(m.group("params"), text),
+        headers=_uri_headers(m.group("headers"), text),
+    )
+
+
+def _userinfo(info: str | None, text: str) -> tuple[str | None, str | None]:
+    if info is None:
+        return None, None
+    user, sep, password = info.partition(":")
+    if not g.user_re.fullmatch(user):
+        raise SipParseError(f"URI {text!r}: invalid user part {user!r}")
+    if sep and not g.password_re.fullmatch(password):
+        raise SipParseError(f"URI {text!r}: invalid password part")
+    return unescape(user), (unescape(password) if sep else None)
+
+
+def _hostport(hostport: str, text: str) -> tuple[str, int | None]:
+    m = _HOSTPORT_RE.fullmatch(hostport)
+    if m is None:
+        raise SipParseError(f"URI {text!r}: invalid host or port {hostport!r}")
+    host = check_host(m.group("host"), f"URI {text!r}")
+    port = m.group("port")
+    return host, (None if port is None else check_port(port, f"URI {text!r}"))
+
+
+def _uri_params(params: str | None, text: str) -> dict[str, str | None]:
+    result: dict[str, str | None] = {}
+    if not params:
+        return result
+    for item in params[1:].split(";"):
+        name, sep, value = item.partition("=")
+        if not g.pname_re.fullmatch(name) or (sep and not g.pvalue_re.fullmatch(value)):
+            raise SipParseError(f"URI {text!r}: invalid parameter {item!r}")
+        key = unescape(name)
+        if _lookup_present(result, key):
+            raise SipParseError(f"URI {text!r}: parameter {key!r} appears twice")
+        result[key] = unescape(value) if sep else None
+    return result
+
+
+def _lookup_present(params: dict[str, str | None], name: str) -> bool:
+    lname = name.lower()
+    return any(k.lower() == lname for k in params)
+
+
+def _uri_headers(headers: str | None, text: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    if headers is None:
+        return result
+    for item in headers.split("&"):
+        name, sep, value = item.partition("=")
+        if not sep or not g.hname_re.fullmatch(name) or not g.hvalue_re.fullmatch(value):
+            raise SipParseError(f"URI {text!r}: invalid header {item!r}")
+        result[unescape(name)] = unescape(value)
+    return result
