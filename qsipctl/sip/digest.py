@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from qsipctl.errors import QsipctlError
+from qsipctl.sip.errors import SipError
 
 # Canonical spellings; the wire value is matched case-insensitively.
 ALGORITHMS: tuple[str, ...] = (
@@ -44,7 +44,7 @@ AUTH_HEADER_FOR = {
 CHALLENGE_HEADER_FOR_STATUS = {401: "WWW-Authenticate", 407: "Proxy-Authenticate"}
 
 
-class DigestError(QsipctlError):
+class DigestError(SipError):
     """A challenge or credentials header that cannot be used."""
 
 
