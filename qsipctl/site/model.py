@@ -72,6 +72,7 @@ class Expectations:
     registrar: HostPort | None = None
     outbound_proxy: HostPort | None = None
     notes: tuple[str, ...] = ()
+    pbx_networks: tuple[str, ...] = ()  # CIDRs the PBX signals/sends media from
 
 
 @dataclass(frozen=True)

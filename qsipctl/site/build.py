@@ -1,0 +1,521 @@
+"""Turn resolved host variables and profiles into Core objects.
+
+This is where the Core Manager's rules live: one value per core for the
+shared settings (a disagreement between two softphones' sources is an error
+naming both), a per-model softphone limit, out-of-band DTMF only, and the
+separation between what is pushed and what the PBX merely expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qsipctl.errors import Diagnostic, Location
+from qsipctl.site import values as v
+from qsipctl.site.coremodels import SOFTPHONE_LIMITS, canonical_model
+from qsipctl.site.fields import ACCOUNT_KEYS, CORE_FIELDS, FIELDS, flatten
+from qsipctl.site.inventory import HostVars, Inventory
+from qsipctl.site.model import (
+    Connection,
+    Core,
+    CoreSettings,
+    Expectations,
+    HostPort,
+    Softphone,
+    TlsOptions,
+)
+from qsipctl.site.profiles import ProfileLibrary, Sourced
+from qsipctl.site.secrets import Secret
+from qsipctl.site.suggest import did_you_mean
+from qsipctl.site.yamlsrc import KeyPath, YamlDoc, format_keypath
+
+INTERFACES = {"lana": "LAN A", "a": "LAN A", "lanb": "LAN B", "b": "LAN B"}
+
+
+@dataclass
+class PhoneDraft:
+    """A softphone whose every leaf is resolved with its source."""
+
+    index: int
+    name: str
+    keypath: KeyPath
+    location: Location
+    values: dict[str, Sourced]
+    profile: str
+
+
+class _Ctx:
+    def __init__(
+        self, inv: Inventory, lib: ProfileLibrary, base: Path, diags: list[Diagnostic]
+    ) -> None:
+        self.doc: YamlDoc = inv.doc
+        self.lib = lib
+        self.base = base
+        self.diags = diags
+
+    def error(self, kp: KeyPath, message: str) -> None:
+        self.diags.append(self.doc.diag(kp, message))
+
+    def warn(self, kp: KeyPath, message: str) -> None:
+        d = self.doc.diag(kp, message)
+        self.diags.append(Diagnostic(d.message, d.location, d.keypath, "warning"))
+
+    def error_at(self, src: Sourced, kp: str, message: str) -> None:
+        self.diags.append(Diagnostic(message, src.location, kp))
+
+
+def build_cores(
+    inv: Inventory,
+    lib: ProfileLibrary,
+    base_dir: Path,
+    diags: list[Diagnostic],
+    check_secrets: bool = True,
+) -> list[Core]:
+    ctx = _Ctx(inv, lib, base_dir, diags)
+    cores = []
+    for host in inv.hosts:
+        before = len(diags)
+        core = _core(ctx, host, check_secrets)
+        if core is not None and not any(d.severity == "error" for d in diags[before:]):
+            cores.append(core)
+    return cores
+
+
+# -- host variables -------------------------------------------------------
+def _var(ctx: _Ctx, host: HostVars, name: str, parse: Callable[[Any], Any]) -> Any:
+    src = host.vars.get(name)
+    if src is None or src.value is None:
+        return None
+    try:
+        return parse(src.value)
+    except v.FieldError as exc:
+        ctx.error(host.var_keypaths[name], str(exc))
+        return None
+
+
+def _path(ctx: _Ctx, text: Any) -> str:
+    path = Path(v.as_str(text, "a path")).expanduser()
+    return str(path if path.is_absolute() else ctx.base / path)
+
+
+def _core(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Core | None:
+    model = _model(ctx, host)
+    limit = _var(ctx, host, "qsys_softphone_limit", lambda x: v.as_int(x, 0, 256))
+    interface = _var(ctx, host, "qsys_interface", _interface) or "LAN A"
+    _var(ctx, host, "ansible_group_priority", lambda x: v.as_int(x, 0, 10**6))
+    connection = _connection(ctx, host, check_secrets)
+    phones = _phones(ctx, host, check_secrets)
+    if limit is None and model is not None:
+        limit = SOFTPHONE_LIMITS[model]
+    if limit is not None and len(phones) > limit:
+        ctx.error(
+            host.var_keypaths["softphones"],
+            f"{host.name} has {len(phones)} softphones but a {model or 'core'} allows {limit}",
+        )
+    settings = _core_settings(ctx, host, phones, interface)
+    apply_command = _apply_command(ctx, host, phones)
+    if connection is None or settings is None or model is None:
+        return None
+    if apply_command and not connection.apply_command:
+        connection = _replace_apply(connection, apply_command)
+    return Core(
+        name=host.name,
+        model=model,
+        groups=tuple(g for g in host.groups if g != "all"),
+        address=connection.host,
+        connection=connection,
+        settings=settings,
+        softphones=tuple(_softphone(p) for p in phones),
+        variables=_public_vars(host),
+        source=host.location,
+    )
+
+
+def _replace_apply(conn: Connection, command: str) -> Connection:
+    from dataclasses import replace
+
+    return replace(conn, apply_command=command)
+
+
+def _public_vars(host: HostVars) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, src in host.vars.items():
+        if key in ("softphones", "softphone_defaults"):
+            continue  # structured, may hold literal passwords: read Core.softphones
+        secret = any(w in key.lower() for w in ("pass", "secret", "token"))
+        out[key] = "********" if secret else src.value
+    return out
+
+
+def _model(ctx: _Ctx, host: HostVars) -> str | None:
+    src = host.vars.get("qsys_model")
+    if src is None:
+        ctx.error(
+            host.keypath,
+            f"{host.name}: qsys_model is not set (one of: {', '.join(SOFTPHONE_LIMITS)})",
+        )
+        return None
+    if not isinstance(src.value, str):
+        ctx.error(host.var_keypaths["qsys_model"], "qsys_model must be a string")
+        return None
+    model = canonical_model(src.value)
+    if model is None:
+        if "qsys_softphone_limit" in host.vars:
+            return src.value
+        ctx.error(
+            host.var_keypaths["qsys_model"],
+            f"unknown core model {src.value!r}{did_you_mean(src.value, SOFTPHONE_LIMITS)}; "
+            f"known: {', '.join(SOFTPHONE_LIMITS)} (or set qsys_softphone_limit)",
+        )
+    return model
+
+
+def _interface(value: Any) -> str:
+    text = v.as_str(value, "LAN A or LAN B")
+    key = text.lower().replace(" ", "").replace("-", "").replace("_", "")
+    if key not in INTERFACES:
+        raise v.FieldError(f"unknown core interface {text!r}; expected LAN A or LAN B")
+    return INTERFACES[key]
+
+
+# -- connection -----------------------------------------------------------
+def _connector(ctx: _Ctx, host: HostVars) -> str:
+    own = _var(ctx, host, "qsipctl_connector", lambda x: _choice(x, ("ssh", "local")))
+    if own:
+        return str(own)
+    kinds = ("ssh", "local", "paramiko", "smart")
+    ans = _var(ctx, host, "ansible_connection", lambda x: _choice(x, kinds))
+    return "local" if ans == "local" else "ssh"
+
+
+def _choice(value: Any, options: tuple[str, ...]) -> str:
+    text = v.as_str(value).strip().lower()
+    if text not in options:
+        raise v.FieldError(f"unknown value {text!r}; expected one of {', '.join(options)}")
+    return text
+
+
+def _connection(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Connection | None:
+    before = len(ctx.diags)
+    connector = _connector(ctx, host)
+    address = _var(ctx, host, "ansible_host", v.as_host) or _var(
+        ctx, host, "ansible_ssh_host", v.as_host
+    )
+    port = _var(ctx, host, "ansible_port", v.as_port) or _var(
+        ctx, host, "ansible_ssh_port", v.as_port
+    )
+    user = _var(ctx, host, "ansible_user", v.as_str) or _var(
+        ctx, host, "ansible_ssh_user", v.as_str
+    )
+    password = _password_var(ctx, host, check_secrets)
+    local_dir = _var(ctx, host, "qsipctl_local_dir", lambda x: _path(ctx, x))
+    if connector == "local" and local_dir is None:
+        ctx.error(
+            host.keypath, f"{host.name} uses the local connector but has no qsipctl_local_dir"
+        )
+    conn = Connection(
+        connector=connector,  # type: ignore[arg-type]
+        host=address or host.name,
+        port=port or 22,
+        user=user,
+        key_file=_var(ctx, host, "ansible_ssh_private_key_file", lambda x: _path(ctx, x)),
+        password=password,
+        jump_host=_var(ctx, host, "qsipctl_jump_host", _jump_host),
+        known_hosts=_var(ctx, host, "qsipctl_known_hosts", lambda x: _path(ctx, x)),
+        config_path=_var(ctx, host, "qsipctl_config_path", _abs_posix)
+        or "/var/lib/qsipctl/softphone.json",
+        apply_command=_var(ctx, host, "qsipctl_apply_command", v.as_str),
+        backup_keep=_int_or(_var(ctx, host, "qsipctl_backup_keep", _keep), 5),
+        timeout=_var(ctx, host, "qsipctl_timeout", _timeout) or 30.0,
+        local_dir=local_dir,
+    )
+    if any(d.severity == "error" for d in ctx.diags[before:]):
+        return None
+    return conn
+
+
+def _int_or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _keep(value: Any) -> int:
+    return v.as_int(value, 0, 1000, "a count")
+
+
+def _timeout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
+        raise v.FieldError(f"expected seconds between 0 and 3600, got {value!r}")
+    return float(value)
+
+
+def _abs_posix(value: Any) -> str:
+    text = v.as_str(value, "an absolute path on the core")
+    if not text.startswith("/"):
+        raise v.FieldError(f"{text!r} must be an absolute path on the core")
+    return text
+
+
+def _jump_host(value: Any) -> str:
+    text = v.as_str(value, "user@host:port")
+    user, _, rest = text.rpartition("@")
+    hp = v.as_hostport(rest)
+    return f"{user}@{hp}" if user else str(hp)
+
+
+def _password_var(ctx: _Ctx, host: HostVars, check: bool) -> Secret | None:
+    name = "ansible_password" if "ansible_password" in host.vars else "ansible_ssh_pass"
+    src = host.vars.get(name)
+    if src is None or src.value is None:
+        return None
+    return _secret(ctx, src, host.var_keypaths[name], check)
+
+
+def _secret(ctx: _Ctx, src: Sourced, kp: KeyPath, check: bool) -> Secret | None:
+    if isinstance(src.value, bool) or not isinstance(src.value, str | int):
+        ctx.error(kp, f"expected a password, env:NAME or file:PATH, got {v.type_name(src.value)}")
+        return None
+    keypath = format_keypath(kp)
+    secret = Secret.parse(str(src.value), src.location, keypath, ctx.base)
+    if secret.is_literal and str(src.value):
+        ctx.warn(kp, "literal password in the inventory; prefer env:NAME or file:PATH")
+    if check:
+        problem = secret.check()
+        if problem:
+            ctx.diags.append(Diagnostic(problem, src.location, keypath))
+    return secret
+
+
+# -- softphones -----------------------------------------------------------
+def _phones(ctx: _Ctx, host: HostVars, check: bool) -> list[PhoneDraft]:
+    src = host.vars.get("softphones")
+    if src is None or src.value is None:
+        return []
+    kp = host.var_keypaths["softphones"]
+    if not isinstance(src.value, list):
+        ctx.error(kp, f"softphones must be a list, got {v.type_name(src.value)}")
+        return []
+    drafts: list[PhoneDraft] = []
+    for i, entry in enumerate(src.value):
+        draft = _phone(ctx, host, entry, (*kp, i), i + 1, check)
+        if draft is not None:
+            drafts.append(draft)
+    _unique_names(ctx, drafts)
+    return drafts
+
+
+def _unique_names(ctx: _Ctx, drafts: list[PhoneDraft]) -> None:
+    seen: dict[str, PhoneDraft] = {}
+    for d in drafts:
+        if d.name in seen:
+            ctx.error(
+                (*d.keypath, "name"),
+                f"softphone name {d.name!r} is used twice on this core "
+                f"(first at {seen[d.name].location})",
+            )
+        seen.setdefault(d.name, d)
+
+
+def _phone(
+    ctx: _Ctx, host: HostVars, entry: Any, kp: KeyPath, index: int, check: bool
+) -> PhoneDraft | None:
+    if not isinstance(entry, dict):
+        ctx.error(kp, f"a softphone entry must be a mapping, got {v.type_name(entry)}")
+        return None
+    before = len(ctx.diags)
+    layers: dict[str, Sourced] = dict(host.defaults)
+    keypaths: dict[str, KeyPath] = {
+        leaf: host.var_keypaths[f"softphone_defaults.{leaf}"] for leaf in host.defaults
+    }
+    name = str(entry.get("name") or f"Softphone {index}")
+    for leaf, value, lkp in flatten(entry, kp, ACCOUNT_KEYS):
+        if leaf is None:
+            ctx.error(lkp, str(value))
+        else:
+            layers[leaf] = Sourced(value, ctx.doc.where(lkp), f"softphone {name!r} of {host.name}")
+            keypaths[leaf] = lkp
+    profile_name = _profile_name(ctx, layers, keypaths, kp)
+    if profile_name is None:
+        return None
+    profile = ctx.lib.resolve(profile_name)
+    values: dict[str, Sourced] = {
+        leaf: Sourced(spec.default, None, "default") for leaf, spec in FIELDS.items()
+    }
+    values.update(profile.values)
+    for leaf, src in layers.items():
+        values[leaf] = _parse_layer(ctx, leaf, src, keypaths[leaf], check)
+    _phone_rules(ctx, values, keypaths, kp, profile_name)
+    if any(d.severity == "error" for d in ctx.diags[before:]):
+        return None
+    return PhoneDraft(index, name, kp, ctx.doc.where(kp), values, profile_name)
+
+
+def _profile_name(
+    ctx: _Ctx, layers: dict[str, Sourced], keypaths: dict[str, KeyPath], kp: KeyPath
+) -> str | None:
+    src = layers.get("profile")
+    if src is None:
+        ctx.error(kp, "no profile: set 'profile' in the entry or in softphone_defaults")
+        return None
+    if not isinstance(src.value, str) or src.value not in ctx.lib:
+        ctx.error(keypaths["profile"], ctx.lib.unknown_message(str(src.value)))
+        return None
+    return src.value
+
+
+def _parse_layer(ctx: _Ctx, leaf: str, src: Sourced, kp: KeyPath, check: bool) -> Sourced:
+    if leaf == "password":
+        secret = _secret(ctx, src, kp, check)
+        return Sourced(secret, src.location, src.origin)
+    if leaf in ("name", "profile", "username", "auth_id", "cid_name"):
+        try:
+            return Sourced(v.as_str(src.value), src.location, src.origin)
+        except v.FieldError as exc:
+            ctx.error(kp, str(exc))
+            return src
+    spec = FIELDS[leaf]
+    if src.value is None and spec.nullable:
+        return src
+    try:
+        return Sourced(spec.parse(src.value), src.location, src.origin)
+    except v.FieldError as exc:
+        ctx.error(kp, str(exc))
+        return src
+
+
+def _phone_rules(
+    ctx: _Ctx,
+    values: dict[str, Sourced],
+    keypaths: dict[str, KeyPath],
+    kp: KeyPath,
+    profile: str,
+) -> None:
+    if "username" not in values:
+        ctx.error(kp, "missing 'username' (the extension or SIP user of this softphone)")
+    if values["registrar"].value is None:
+        ctx.error(kp, f"no registrar: set it in profile {profile!r} or in this entry")
+    if values["register"].value and "password" not in values:
+        ctx.error(kp, "missing 'password' (env:NAME, file:PATH or a literal)")
+    stun = values["stun.server"]
+    if stun.value is not None and values["stun.enabled"].origin == "default":
+        values["stun.enabled"] = Sourced(True, stun.location, stun.origin)
+    if values["stun.enabled"].value and stun.value is None:
+        ctx.error(kp, "STUN is enabled but no stun.server is set")
+    if values["srtp"].value and values["transport"].value != "tls":
+        where = keypaths.get("srtp", kp)
+        ctx.warn(where, "SRTP over UDP/TCP sends its SDES keys in clear text; use transport tls")
+    expiry = values["registration_timeout"]
+    if isinstance(expiry.value, int) and expiry.value < 60:
+        ctx.warn(
+            keypaths.get("registration_timeout", kp),
+            "registration_timeout below 60 s is "
+            "refused by many registrars (423 Interval Too Brief)",
+        )
+
+
+# -- core-wide settings ---------------------------------------------------
+def _core_settings(
+    ctx: _Ctx, host: HostVars, phones: list[PhoneDraft], interface: str
+) -> CoreSettings | None:
+    chosen: dict[str, Any] = {leaf: FIELDS[leaf].default for leaf in CORE_FIELDS}
+    ok = True
+    for leaf in CORE_FIELDS:
+        first: PhoneDraft | None = None
+        for phone in phones:
+            if first is None:
+                first = phone
+                chosen[leaf] = phone.values[leaf].value
+            elif phone.values[leaf].value != chosen[leaf]:
+                _conflict(ctx, host, leaf, first, phone)
+                ok = False
+                break
+    if not phones:
+        for leaf in CORE_FIELDS:
+            if leaf in host.defaults:
+                chosen[leaf] = host.defaults[leaf].value
+    if not ok:
+        return None
+    return CoreSettings(
+        interface=interface,
+        sip_port=chosen["sip_port"],
+        srtp=chosen["srtp"],
+        dtmf_mode=chosen["dtmf.mode"],
+        dtmf_payload_type=chosen["dtmf.payload_type"],
+        stun_enabled=chosen["stun.enabled"],
+        stun_server=chosen["stun.server"],
+        codecs=tuple(chosen["codecs"]),
+    )
+
+
+def _conflict(ctx: _Ctx, host: HostVars, leaf: str, a: PhoneDraft, b: PhoneDraft) -> None:
+    sa, sb = a.values[leaf], b.values[leaf]
+    ctx.diags.append(
+        Diagnostic(
+            f"core-wide setting {leaf} differs on {host.name}: softphone {a.name!r} gets "
+            f"{_show(sa.value)} from {sa.describe()}, softphone {b.name!r} gets "
+            f"{_show(sb.value)} from {sb.describe()}; the core has one {leaf} for all "
+            "its softphones",
+            b.location,
+            format_keypath(b.keypath),
+        )
+    )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(str(x) for x in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _apply_command(ctx: _Ctx, host: HostVars, phones: list[PhoneDraft]) -> str | None:
+    first: PhoneDraft | None = None
+    for phone in phones:
+        if first is None:
+            first = phone
+        elif phone.values["apply_command"].value != first.values["apply_command"].value:
+            if "qsipctl_apply_command" not in host.vars:
+                _conflict(ctx, host, "apply_command", first, phone)
+            return None
+    return first.values["apply_command"].value if first else None
+
+
+def _softphone(p: PhoneDraft) -> Softphone:
+    val = {leaf: src.value for leaf, src in p.values.items()}
+    registrar: HostPort = val["registrar"]
+    outbound: HostPort | None = val["outbound_proxy"]
+    password = val.get("password") or Secret.parse("")
+    return Softphone(
+        index=p.index,
+        name=p.name,
+        profile=p.profile,
+        username=val["username"],
+        cid_name=val.get("cid_name"),
+        transport=val["transport"],
+        proxy=outbound or registrar,
+        backup_proxy=val["backup_proxy"],
+        register=val["register"],
+        auth_id=val.get("auth_id") or val["username"],
+        password=password,
+        domain=val["domain"] or registrar.host,
+        registration_timeout=val["registration_timeout"],
+        tls=TlsOptions(val["tls.ca_file"], val["tls.verify"], val["tls.server_name"]),
+        expectations=Expectations(
+            session_timer=val["session_timer.expires"],
+            min_se=val["session_timer.min_se"],
+            keepalive=val["keepalive.method"],
+            keepalive_interval=val["keepalive.interval"],
+            rtp_port_range=val["rtp_port_range"],
+            registrar=registrar,
+            outbound_proxy=outbound,
+            notes=tuple(val["notes"]),
+            pbx_networks=tuple(val["pbx_networks"]),
+        ),
+        source=p.location,
+    )
+
+
+_ACCOUNT = ACCOUNT_KEYS

@@ -1,0 +1,90 @@
+"""Inventory + profiles -> a validated :class:`~qsipctl.site.model.Site`.
+
+Every problem is collected, not raised on first sight: ``qsipctl validate``
+must show all of them at once.  Softphone values resolve leaf by leaf with
+the documented precedence
+
+    field default < profile (base first along ``extends``) < all vars
+    < parent group < child group < host < softphone entry
+
+and every resolved value keeps its source, so a conflict on a core-wide
+setting can name both files and lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from qsipctl.errors import Diagnostic, InvalidInput, Location
+from qsipctl.site.inventory import Inventory, parse_inventory
+from qsipctl.site.model import Site
+from qsipctl.site.profiles import ProfileLibrary
+from qsipctl.site.yamlsrc import load_yaml_file
+
+
+def load_site(
+    path: str | Path, profile_dirs: Sequence[str | Path] = (), *, check_secrets: bool = True
+) -> Site:
+    """Load and validate a site; raise :class:`InvalidInput` with every error."""
+    site, diagnostics = check_site(path, profile_dirs, check_secrets=check_secrets)
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if errors or site is None:
+        raise InvalidInput(errors)
+    return site
+
+
+def check_site(
+    path: str | Path, profile_dirs: Sequence[str | Path] = (), *, check_secrets: bool = True
+) -> tuple[Site | None, list[Diagnostic]]:
+    """Errors and warnings for a site; the Site only when there are no errors."""
+    from qsipctl.site.build import build_cores
+
+    try:
+        doc = load_yaml_file(path)
+    except InvalidInput as exc:
+        return None, list(exc.diagnostics)
+    library = ProfileLibrary(profile_dirs)
+    inventory = parse_inventory(doc)
+    diags = list(inventory.diagnostics)
+    cores = []
+    if not _has_errors(diags):
+        base_dir = Path(path).resolve().parent
+        cores = build_cores(inventory, library, base_dir, diags, check_secrets)
+    diags.extend(library.diagnostics)
+    diags = _unique(diags)
+    if _has_errors(diags):
+        return None, diags
+    site = Site(
+        path=str(path),
+        cores=tuple(cores),
+        groups=_groups(inventory),
+        profile_dirs=tuple(str(d) for d in profile_dirs),
+    )
+    return site, diags
+
+
+def _groups(inventory: Inventory) -> dict[str, tuple[str, ...]]:
+    groups = dict(inventory.groups)
+    grouped = {h for g, hs in groups.items() if g != "all" for h in hs}
+    groups["ungrouped"] = tuple(h.name for h in inventory.hosts if h.name not in grouped)
+    return groups
+
+
+def _has_errors(diags: list[Diagnostic]) -> bool:
+    return any(d.severity == "error" for d in diags)
+
+
+def _unique(diags: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[str] = set()
+    out: list[Diagnostic] = []
+    for d in diags:
+        if d.format() not in seen:
+            seen.add(d.format())
+            out.append(d)
+    return sorted(out, key=_order)
+
+
+def _order(d: Diagnostic) -> tuple[str, int, int]:
+    loc = d.location or Location("")
+    return (loc.file, loc.line or 0, loc.col or 0)
