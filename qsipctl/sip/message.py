@@ -230,7 +230,8 @@ def _run_check(check: Callable[[str], object], value: str, number: int, name: st
     try:
         check(value)
     except SipParseError as exc:
-        raise SipParseError(f"line {number}: {name}: {exc}", exc.status) from None
+        detail = str(exc).removeprefix(f"{name} ")
+        raise SipParseError(f"line {number}: {name}: {detail}", exc.status) from None
 
 
 def _check_once(headers: Headers) -> None:
