@@ -407,7 +407,7 @@ def _name_addr_problem(text: str, value: str) -> str:
         return f"{value!r}: expected <URI>"
     if ">" not in text.split("<", 1)[1]:
         return f"{value!r}: '<' without '>'"
-    return f"{value!r}: display name has characters that are only allowed in quotes"
+    return f"{value!r}: display name has characters only allowed in quotes"
 
 
 def check_any_uri(uri: str, value: str) -> None:
