@@ -322,6 +322,7 @@ class DigestSession:
         self._cnonce = cnonce_factory or _default_cnonce
         self._nc: dict[tuple[str, str], int] = {}  # (realm, nonce) -> last nc used
         self._answered: set[tuple[str, str]] = set()  # (header, realm) answered non-stale
+        self._latest: dict[tuple[str, str], Challenge] = {}  # (header, realm) -> last answered
 
     def authorize(
         self, challenge: Challenge, method: str, uri: str, body: bytes = b""
@@ -370,8 +371,18 @@ class DigestSession:
         if key in self._answered and not challenge.stale:
             return AuthDecision(AuthOutcome.WRONG_CREDENTIALS, challenge=challenge)
         self._answered.add(key)
+        self._latest[key] = challenge
         header = self.authorize(challenge, method, uri, body)
         return AuthDecision(AuthOutcome.RETRY, header, challenge, stale_retry=challenge.stale)
+
+    def authorize_all(self, method: str, uri: str, body: bytes = b"") -> list[tuple[str, str]]:
+        """Pre-emptive credentials for a follow-up request (e.g. the unregister).
+
+        Reusing the last nonce with the next nonce-count saves a 401 round
+        trip; a proxy's and a registrar's challenges are both answered, since
+        a request past a proxy needs Proxy-Authorization *and* Authorization.
+        """
+        return [self.authorize(ch, method, uri, body) for ch in self._latest.values()]
 
 
 def _pick_qop(offered: tuple[str, ...]) -> str | None:

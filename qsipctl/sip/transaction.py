@@ -71,7 +71,7 @@ class AckReceived:
 class TimedOut:
     """Timer B, F or H fired: the peer never answered (or never ACKed)."""
 
-    timer: str
+    timer: str = ""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qsipctl.sip.digest import (
     AuthOutcome,
@@ -284,3 +286,34 @@ def test_nonce_issuer_freshness_and_forgery():
 
 def test_credentials_repr_hides_password():
     assert "secretpw" not in repr(DigestCredentials("u", "secretpw"))
+
+
+def test_authorize_all_reuses_nonces_with_next_count_for_each_realm():
+    session = DigestSession(DigestCredentials("u", "p"), lambda: "c")
+    assert session.authorize_all("REGISTER", "sip:r") == []
+    session.handle_challenge(407, ['Digest realm="proxy", nonce="pn", qop=auth'], "REGISTER", "u")
+    session.handle_challenge(401, ['Digest realm="reg", nonce="rn", qop=auth'], "REGISTER", "u")
+    headers = session.authorize_all("REGISTER", "sip:r")
+    assert [name for name, _ in headers] == ["Proxy-Authorization", "Authorization"]
+    assert [parse_authorization(v)["nc"] for _, v in headers] == ["00000002", "00000002"]
+    result = verify_authorization(headers[1][1], "REGISTER", lambda u, r: "p", lambda n: True)
+    assert result.verdict is Verdict.OK
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(max_size=80), max_size=3))
+def test_parse_challenges_raises_only_digest_error(values):
+    try:
+        challenges = parse_challenges(values)
+    except DigestError:
+        return
+    choose_challenge(challenges)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(max_size=120) | st.from_regex(r'Digest( [a-z]{1,8}=("[^"]{0,9}"|[a-z0-9]{1,5}),?){0,7}')
+)
+def test_verify_never_raises(value):
+    result = verify_authorization(value, "REGISTER", lambda u, r: "p", lambda n: True)
+    assert result.verdict in set(Verdict)
