@@ -286,7 +286,7 @@ REJECT = {
     "multi01.dat": ("Call-ID header appears 2 times", 400),
     "mcl01.dat": ("Content-Length header appears 2 times", 400),
     "variants/baddn.dat": (
-        "From: .*display name has characters that are only allowed in quotes",
+        "From: .*display name has characters only allowed in quotes",
         400,
     ),
     "extra/test.dat": ("Request-Line 'INVITE sip:alan@jasomi.com'", 400),
