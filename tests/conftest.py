@@ -7,4 +7,5 @@ are registered here, so every test directory can use them.
 pytest_plugins = [
     "tests.fixtures.common",
     "tests.fixtures.kamailio",
+    "tests.fixtures.sshd",
 ]

@@ -1,0 +1,103 @@
+"""The ``local`` connector: a directory stands in for a core.
+
+Used by the embedded demo and to produce config bundles.  The core's
+``config_path`` is placed below ``local_dir`` as if that directory were the
+core's root filesystem; ``apply_command`` runs with ``/bin/sh`` in it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import subprocess
+from pathlib import Path
+
+from qsipctl.rollout.connectors import CommandResult, ConnectorContext
+from qsipctl.rollout.errors import ConnectorError
+from qsipctl.site.model import Connection
+
+
+class LocalConnector:
+    def __init__(self, connection: Connection, context: ConnectorContext) -> None:
+        if not connection.local_dir:
+            raise ConnectorError("connector 'local' needs qsipctl_local_dir", unreachable=True)
+        self.root = Path(connection.local_dir).expanduser().resolve()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConnectorError(
+                f"cannot create {self.root}: {exc.strerror}", unreachable=True
+            ) from None
+        self.timeout = context.timeout_for(connection)
+
+    def _real(self, path: str) -> Path:
+        return self.root / path.lstrip("/")
+
+    def native_path(self, path: str) -> str:
+        return str(self._real(path))
+
+    def read_file(self, path: str) -> bytes | None:
+        try:
+            return self._real(path).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ConnectorError(f"cannot read {path}: {exc.strerror}") from None
+
+    def put_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
+        real = self._real(path)
+        tmp = real.with_name(f".{real.name}.qsipctl-{secrets.token_hex(4)}.tmp")
+        try:
+            real.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, real)
+            _fsync_dir(real.parent)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ConnectorError(f"cannot write {path}: {exc.strerror}") from None
+
+    def list_dir(self, path: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self._real(path)))
+        except OSError as exc:
+            raise ConnectorError(f"cannot list {path}: {exc.strerror}") from None
+
+    def remove_file(self, path: str) -> None:
+        try:
+            self._real(path).unlink(missing_ok=True)
+        except OSError as exc:
+            raise ConnectorError(f"cannot remove {path}: {exc.strerror}") from None
+
+    def run(self, command: str, timeout: float) -> CommandResult:
+        try:
+            proc = subprocess.run(
+                ["/bin/sh", "-c", command],
+                cwd=self.root,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+                env={**os.environ, "QSIPCTL_ROOT": str(self.root)},
+            )
+        except subprocess.TimeoutExpired:
+            raise ConnectorError(
+                f"command timed out after {timeout:g}s: {shlex.quote(command)}"
+            ) from None
+        out = proc.stdout.decode(errors="replace")
+        return CommandResult(proc.returncode, out, proc.stderr.decode(errors="replace"))
+
+    def close(self) -> None:
+        return None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

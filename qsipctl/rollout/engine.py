@@ -1,0 +1,266 @@
+"""The rollout engine: forks, serial batches, max-fail, Ctrl-C, one result per core.
+
+Cores run in a thread pool (paramiko is thread-friendly and a core spends its
+time waiting on the network).  Batches (``--serial``) run one after another;
+a batch whose failures exceed ``--max-fail-percent`` stops the rollout before
+the next one.  Ctrl-C sets a stop flag: no new core starts, cores in flight
+finish (or roll back), the rest are ``skipped``, and the run is still returned
+so the caller can record it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from qsipctl.errors import QsipctlError, UsageError
+from qsipctl.rollout.connectors import ConnectorContext, open_connector
+from qsipctl.rollout.errors import ConnectorError
+from qsipctl.rollout.masking import mask_text
+from qsipctl.rollout.results import PROBLEMS, CoreResult, RunResult, Status
+from qsipctl.rollout.safewrite import Outcome, SafeWrite, WriteSpec
+from qsipctl.site.model import Core
+
+Clock = Callable[[], datetime]
+
+
+class Rendered(Protocol):
+    """What the engine needs of a rendered config (qsipctl.site.render.RenderedConfig)."""
+
+    @property
+    def core(self) -> Core: ...
+    @property
+    def document(self) -> bytes: ...
+    @property
+    def masked(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class RolloutOptions:
+    forks: int = 10
+    serial: str | None = None  # "N" or "N%"
+    max_fail_percent: float | None = None
+    check: bool = False
+    diff: bool = False
+    accept_new_host_keys: bool = False
+    timeout: float | None = None  # overrides every core's qsipctl_timeout
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_serial(text: str) -> tuple[int, bool]:
+    """``"5"`` -> (5, False); ``"25%"`` -> (25, True).  Anything else is a usage error."""
+    percent = text.endswith("%")
+    digits = text[:-1] if percent else text
+    if not digits.isdigit() or int(digits) < 1 or (percent and int(digits) > 100):
+        raise UsageError(f"--serial: expected a positive number or 1%..100%, got {text!r}")
+    return int(digits), percent
+
+
+def batch_sizes(total: int, serial: str | None) -> list[int]:
+    """Ansible's serial: a percentage of the selected cores, rounded down, at least 1."""
+    if total == 0:
+        return []
+    if serial is None:
+        return [total]
+    value, percent = parse_serial(serial)
+    size = max(1, math.floor(total * value / 100)) if percent else value
+    sizes = [size] * (total // size)
+    if total % size:
+        sizes.append(total % size)
+    return sizes
+
+
+def core_secrets(core: Core) -> list[str]:
+    """Every secret value that may appear in this core's document or errors."""
+    values: list[str] = []
+    candidates = [sp.password for sp in core.softphones]
+    if core.connection.password is not None:
+        candidates.append(core.connection.password)
+    for secret in candidates:
+        if secret.check() is None:
+            values.append(secret.reveal())
+    return values
+
+
+def describe_host(core: Core) -> str:
+    conn = core.connection
+    if conn.connector == "local":
+        return f"local:{conn.local_dir}"
+    host = f"[{conn.host}]" if ":" in conn.host else conn.host
+    return f"{host}:{conn.port}"
+
+
+class Engine:
+    def __init__(
+        self,
+        options: RolloutOptions,
+        *,
+        clock: Clock = utc_now,
+        on_result: Callable[[CoreResult], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        if options.forks < 1:
+            raise UsageError("--forks must be at least 1")
+        if options.max_fail_percent is not None and not 0 <= options.max_fail_percent <= 100:
+            raise UsageError("--max-fail-percent must be between 0 and 100")
+        self.options = options
+        self.clock = clock
+        self.on_result = on_result
+        self.stop = stop or threading.Event()
+        self._report_lock = threading.Lock()
+        self.context = ConnectorContext(
+            accept_new_host_keys=options.accept_new_host_keys, timeout=options.timeout
+        )
+
+    def run(self, site: str, items: Sequence[Rendered]) -> RunResult:
+        run = RunResult(site=site, check=self.options.check, started=iso(self.clock()))
+        order = {item.core.name: n for n, item in enumerate(items)}
+        sizes = batch_sizes(len(items), self.options.serial)
+        with ThreadPoolExecutor(max_workers=self.options.forks) as pool:
+            start = 0
+            for number, size in enumerate(sizes, 1):
+                batch = items[start : start + size]
+                start += size
+                if self.stop.is_set() or run.stopped:
+                    why = "interrupted" if self.stop.is_set() else "rollout stopped"
+                    run.results.extend(self._skipped(i, number, why) for i in batch)
+                    continue
+                results = self._run_batch(pool, batch, number, run)
+                run.results.extend(results)
+                if start < len(items):
+                    run.stopped = self._stop_reason(number, results)
+        run.results.sort(key=lambda r: order[r.core])
+        run.finished = iso(self.clock())
+        return run
+
+    def _run_batch(
+        self, pool: ThreadPoolExecutor, batch: Sequence[Rendered], number: int, run: RunResult
+    ) -> list[CoreResult]:
+        pending: set[Future[CoreResult]] = {
+            pool.submit(self._one_guarded, item, number) for item in batch
+        }
+        results: list[CoreResult] = []
+        while pending:
+            try:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:
+                self.stop.set()
+                run.interrupted = True
+                continue
+            results.extend(future.result() for future in done)
+        if self.stop.is_set():
+            run.interrupted = True
+        return results
+
+    def _stop_reason(self, number: int, results: list[CoreResult]) -> str | None:
+        failed = sum(1 for r in results if r.status in PROBLEMS)
+        if not results or not failed:
+            return None
+        percent = 100.0 * failed / len(results)
+        limit = self.options.max_fail_percent
+        if limit is not None and percent > limit:
+            return (
+                f"batch {number}: {failed} of {len(results)} cores failed ({percent:.0f}%), "
+                f"more than --max-fail-percent {limit:g}; later batches not started"
+            )
+        if limit is None and failed == len(results):
+            return f"batch {number}: every core failed; later batches not started"
+        return None
+
+    def _skipped(self, item: Rendered, number: int, why: str) -> CoreResult:
+        result = CoreResult(
+            core=item.core.name,
+            host=describe_host(item.core),
+            status=Status.SKIPPED,
+            reason=f"not started: {why}",
+            sha256=item.sha256,
+            batch=number,
+            started=iso(self.clock()),
+        )
+        return self._report(result)
+
+    def _one_guarded(self, item: Rendered, number: int) -> CoreResult:
+        if self.stop.is_set():
+            return self._skipped(item, number, "interrupted")
+        started = self.clock()
+        t0 = time.monotonic()
+        secrets = core_secrets(item.core)
+        try:
+            outcome = self._one(item, secrets)
+        except Exception as exc:  # a bug must not take the other cores down
+            reason = mask_text(f"internal error: {type(exc).__name__}: {exc}", secrets)
+            outcome = Outcome(Status.FAILED, reason)
+        return self._report(
+            CoreResult(
+                core=item.core.name,
+                host=describe_host(item.core),
+                status=outcome.status,
+                reason=outcome.reason,
+                sha256=item.sha256,
+                previous_sha256=outcome.previous_sha256,
+                backup=outcome.backup,
+                rolled_back=outcome.rolled_back,
+                diff=outcome.diff,
+                batch=number,
+                started=iso(started),
+                duration_ms=round((time.monotonic() - t0) * 1000),
+            )
+        )
+
+    def _report(self, result: CoreResult) -> CoreResult:
+        """Tell the caller at once, from the worker thread, so a stop takes effect before
+        the worker picks its next core."""
+        if self.on_result is not None:
+            with self._report_lock:
+                self.on_result(result)
+        return result
+
+    def _one(self, item: Rendered, secrets: list[str]) -> Outcome:
+        conn = item.core.connection
+        spec = WriteSpec(
+            path=conn.config_path,
+            document=item.document,
+            masked=item.masked,
+            sha256=item.sha256,
+            secrets=secrets,
+            apply_command=conn.apply_command,
+            backup_keep=conn.backup_keep,
+            timeout=self.context.timeout_for(conn),
+        )
+        try:
+            connector = open_connector(item.core.name, conn, self.context)
+        except QsipctlError as exc:
+            unreachable = isinstance(exc, ConnectorError) and exc.unreachable
+            status = Status.UNREACHABLE if unreachable else Status.FAILED
+            return Outcome(status, mask_text(str(exc), secrets))
+        try:
+            writer = SafeWrite(
+                connector,
+                spec,
+                check=self.options.check,
+                want_diff=self.options.diff,
+                clock=self.clock,
+            )
+            return writer.run()
+        except ConnectorError as exc:
+            status = Status.UNREACHABLE if exc.unreachable else Status.FAILED
+            return Outcome(status, mask_text(str(exc), secrets))
+        except QsipctlError as exc:
+            return Outcome(Status.FAILED, mask_text(str(exc), secrets))
+        finally:
+            connector.close()

@@ -1,0 +1,314 @@
+"""The rollout engine against real OpenSSH daemons standing in for cores."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from qsipctl.rollout.engine import Engine, RolloutOptions
+from qsipctl.rollout.results import Status
+from qsipctl.site.model import Connection
+from tests.fixtures.common import free_port, wait_until
+from tests.fixtures.sshd import (
+    SIP_PASSWORD,
+    SshLab,
+    _ed25519_openssh,
+    make_core,
+    make_rendered,
+    ssh_connection,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def run(items, **options):
+    engine = Engine(RolloutOptions(**options))
+    return engine.run("site.yml", items)
+
+
+def by_core(result):
+    return {r.core: r for r in result.results}
+
+
+def test_first_push_changed_second_ok_then_backup(ssh_lab: SshLab) -> None:
+    cores = ssh_lab.start_many(3)
+    items = [make_rendered(make_core(c.name, ssh_connection(ssh_lab, c))) for c in cores]
+
+    first = run(items)
+    assert [r.status for r in first.results] == [Status.CHANGED] * 3, first.results
+    for core, item in zip(cores, items, strict=True):
+        assert Path(core.config_path).read_bytes() == item.document
+        assert Path(core.config_path).stat().st_mode & 0o777 == 0o600
+        assert not [p for p in core.root.iterdir() if p.name != "softphone.json"]
+    assert first.exit_code == 0
+
+    second = run(items)
+    assert [r.status for r in second.results] == [Status.OK] * 3
+    assert all(r.backup is None for r in second.results)
+    assert [p.name for p in cores[0].root.iterdir()] == ["softphone.json"]
+
+    newer = [make_rendered(item.core, version=2) for item in items]
+    third = run(newer)
+    assert [r.status for r in third.results] == [Status.CHANGED] * 3
+    for core, old, new, res in zip(cores, items, newer, third.results, strict=True):
+        assert Path(core.config_path).read_bytes() == new.document
+        assert res.backup and Path(res.backup).read_bytes() == old.document
+        assert res.previous_sha256 == old.sha256
+        assert res.backup in res.reason
+
+
+def test_backups_pruned_to_keep(ssh_lab: SshLab) -> None:
+    core = ssh_lab.start("keep")
+    conn = ssh_connection(ssh_lab, core, backup_keep=2)
+    base = make_core("keep", conn)
+    for version in range(1, 6):
+        assert run([make_rendered(base, version)]).results[0].status is Status.CHANGED
+    backups = sorted(p for p in core.root.iterdir() if p.name.endswith(".bak"))
+    assert len(backups) == 2
+    assert [b'"version": 3' in p.read_bytes() for p in backups] == [True, False]
+    assert b'"version": 4' in backups[1].read_bytes()
+
+
+def test_check_and_diff_change_nothing_and_mask_secrets(ssh_lab: SshLab) -> None:
+    core = ssh_lab.start("chk")
+    item = make_rendered(make_core("chk", ssh_connection(ssh_lab, core)))
+    result = run([item], check=True, diff=True).results[0]
+    assert result.status is Status.CHANGED
+    assert "check mode" in result.reason
+    assert not Path(core.config_path).exists()
+    assert result.diff and '+  "password": "********"' in result.diff
+    assert SIP_PASSWORD not in result.diff
+
+    run([item])
+    newer = make_rendered(item.core, version=7)
+    result = run([newer], check=True, diff=True).results[0]
+    assert result.status is Status.CHANGED
+    assert Path(core.config_path).read_bytes() == item.document
+    assert '-  "version": 1,' in result.diff and '+  "version": 7,' in result.diff
+    assert SIP_PASSWORD not in result.diff
+
+    same = run([item], check=True, diff=True).results[0]
+    assert same.status is Status.OK and not same.diff
+
+
+def test_unknown_host_key_refused_then_accept_new_records_it(ssh_lab: SshLab) -> None:
+    core = ssh_lab.start("newkey", record_known_host=False)
+    item = make_rendered(make_core("newkey", ssh_connection(ssh_lab, core)))
+    refused = run([item]).results[0]
+    assert refused.status is Status.UNREACHABLE
+    fp = "SHA256:" + __import__("base64").b64encode(
+        hashlib.sha256(core.host_key.asbytes()).digest()
+    ).decode().rstrip("=")
+    assert "unknown" in refused.reason and fp in refused.reason
+    assert f"127.0.0.1:{core.port}" in refused.reason
+    assert not Path(core.config_path).exists()
+
+    accepted = run([item], accept_new_host_keys=True).results[0]
+    assert accepted.status is Status.CHANGED
+    assert core.known_hosts_line() in ssh_lab.known_hosts.read_text()
+    assert run([item]).results[0].status is Status.OK  # now strict check passes
+
+
+def test_changed_host_key_refused_even_with_accept_new(ssh_lab: SshLab, tmp_path: Path) -> None:
+    core = ssh_lab.start("changed", record_known_host=False)
+    impostor = _ed25519_openssh(tmp_path / "other_key")
+    ssh_lab.known_hosts.write_text(
+        f"[127.0.0.1]:{core.port} {impostor.get_name()} {impostor.get_base64()}\n"
+    )
+    item = make_rendered(make_core("changed", ssh_connection(ssh_lab, core)))
+    for accept in (False, True):
+        result = run([item], accept_new_host_keys=accept).results[0]
+        assert result.status is Status.UNREACHABLE
+        assert "CHANGED" in result.reason and f"127.0.0.1:{core.port}" in result.reason
+    assert not Path(core.config_path).exists()
+    assert ssh_lab.known_hosts.read_text().count("\n") == 1
+
+
+def test_unreachable_core_and_others_unaffected(ssh_lab: SshLab) -> None:
+    core = ssh_lab.start("alive")
+    dead_port = free_port()
+    dead = replace(ssh_connection(ssh_lab, core), port=dead_port, config_path="/nonexistent/x")
+    items = [
+        make_rendered(make_core("alive", ssh_connection(ssh_lab, core))),
+        make_rendered(make_core("dead", dead)),
+    ]
+    result = run(items)
+    got = by_core(result)
+    assert got["alive"].status is Status.CHANGED
+    assert got["dead"].status is Status.UNREACHABLE
+    assert f"127.0.0.1:{dead_port}" in got["dead"].reason
+    assert "refused" in got["dead"].reason.lower()
+    assert result.exit_code == 1
+    assert result.recap() == {"ok": 0, "changed": 1, "unreachable": 1, "failed": 0, "skipped": 0}
+
+
+def test_auth_failure_with_wrong_key_and_wrong_password(ssh_lab: SshLab, tmp_path: Path) -> None:
+    core = ssh_lab.start("auth", password_auth=True)
+    _ed25519_openssh(tmp_path / "stranger")
+    wrong_password = "conn-Pass-77aa"
+    conn = ssh_connection(
+        ssh_lab,
+        core,
+        key_file=str(tmp_path / "stranger"),
+        password=__import__("qsipctl.site.secrets", fromlist=["Secret"]).Secret.parse(
+            wrong_password
+        ),
+    )
+    result = run([make_rendered(make_core("auth", conn))]).results[0]
+    assert result.status is Status.UNREACHABLE
+    assert "authentication failed for root@127.0.0.1" in result.reason
+    assert "password (literal (masked))" in result.reason
+    assert wrong_password not in repr(result)
+    assert not Path(core.config_path).exists()
+
+
+def test_read_only_target_directory_fails_and_leaves_file(ssh_lab: SshLab) -> None:
+    core = ssh_lab.start("ro", read_only=True)
+    item = make_rendered(make_core("ro", ssh_connection(ssh_lab, core)))
+    result = run([item]).results[0]
+    assert result.status is Status.FAILED
+    assert "cannot create a temporary file in" in result.reason
+    assert str(core.root) in result.reason
+    assert list(core.root.iterdir()) == []
+
+
+def test_failing_apply_command_rolls_back_byte_for_byte(ssh_lab: SshLab) -> None:
+    core = ssh_lab.start("apply")
+    previous = b"\x00\xff legacy config\r\nwithout final newline \xe9"
+    Path(core.config_path).write_bytes(previous)
+    conn = ssh_connection(
+        ssh_lab,
+        core,
+        apply_command="echo checking {path}; echo 'agent rejected config' >&2; exit 3",
+    )
+    item = make_rendered(make_core("apply", conn))
+    result = run([item]).results[0]
+    assert result.status is Status.FAILED
+    assert "apply_command exited 3: agent rejected config" in result.reason
+    assert "rolled back" in result.reason and result.rolled_back
+    assert Path(core.config_path).read_bytes() == previous
+    assert result.backup and Path(result.backup).read_bytes() == previous
+    assert sorted(p.name for p in core.root.iterdir() if ".tmp" in p.name) == []
+
+
+def test_failing_apply_command_with_no_previous_file_removes_it(ssh_lab: SshLab) -> None:
+    core = ssh_lab.start("apply0")
+    conn = ssh_connection(ssh_lab, core, apply_command="false")
+    result = run([make_rendered(make_core("apply0", conn))]).results[0]
+    assert result.status is Status.FAILED and result.rolled_back
+    assert "apply_command exited 1" in result.reason
+    assert not Path(core.config_path).exists()
+
+
+def test_apply_command_gets_the_path(ssh_lab: SshLab) -> None:
+    core = ssh_lab.start("applyok")
+    conn = ssh_connection(ssh_lab, core, apply_command="cp {path} {path}.applied")
+    item = make_rendered(make_core("applyok", conn))
+    assert run([item]).results[0].status is Status.CHANGED
+    assert Path(core.config_path + ".applied").read_bytes() == item.document
+    assert run([item]).results[0].status is Status.OK
+
+
+def test_daemon_killed_mid_rollout(ssh_lab: SshLab, tmp_path: Path) -> None:
+    cores = ssh_lab.start_many(4)
+    victim = cores[1]
+    marker = tmp_path / "apply-started"
+    items = []
+    for core in cores:
+        extra = {}
+        if core is victim:
+            extra["apply_command"] = f"touch {marker}; sleep 30"
+        items.append(make_rendered(make_core(core.name, ssh_connection(ssh_lab, core, **extra))))
+    previous = b"previous config\n"
+    Path(victim.config_path).write_bytes(previous)
+
+    def killer() -> None:
+        wait_until(marker.exists, timeout=20)
+        victim.kill()
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    result = run(items, forks=4)
+    thread.join()
+    got = by_core(result)
+    assert got[victim.name].status is Status.UNREACHABLE
+    assert "rollback not possible" in got[victim.name].reason
+    assert Path(victim.config_path).read_bytes() in (previous, items[1].document)
+    assert not [p for p in victim.root.iterdir() if ".tmp" in p.name]
+    for core, item in zip(cores, items, strict=True):
+        if core is not victim:
+            assert got[core.name].status is Status.CHANGED
+            assert Path(core.config_path).read_bytes() == item.document
+
+
+def test_serial_with_max_fail_percent_stops_later_batches(ssh_lab: SshLab) -> None:
+    cores = ssh_lab.start_many(6)
+    items = [make_rendered(make_core(c.name, ssh_connection(ssh_lab, c))) for c in cores]
+    cores[1].kill()
+    result = run(items, serial="2", max_fail_percent=25, forks=5)
+    statuses = [r.status for r in result.results]
+    assert statuses[:2] == [Status.CHANGED, Status.UNREACHABLE]
+    assert statuses[2:] == [Status.SKIPPED] * 4
+    assert result.stopped and "batch 1" in result.stopped
+    assert [r.batch for r in result.results] == [1, 1, 2, 2, 3, 3]
+    for core in cores[2:]:
+        assert not Path(core.config_path).exists()
+    assert result.exit_code == 1
+
+    tolerant = run(items, serial="2", max_fail_percent=50, forks=5)
+    assert [r.status for r in tolerant.results][2:] == [Status.CHANGED] * 4
+    assert tolerant.stopped is None
+
+
+def test_stop_flag_starts_no_new_core(ssh_lab: SshLab) -> None:
+    cores = ssh_lab.start_many(4)
+    items = [make_rendered(make_core(c.name, ssh_connection(ssh_lab, c))) for c in cores]
+    stop = threading.Event()
+    engine = Engine(RolloutOptions(forks=1), on_result=lambda r: stop.set(), stop=stop)
+    result = engine.run("site.yml", items)
+    assert result.interrupted and result.exit_code == 130
+    assert [r.status for r in result.results] == [Status.CHANGED] + [Status.SKIPPED] * 3
+    assert [Path(c.config_path).exists() for c in cores] == [True, False, False, False]
+
+
+def test_jump_host(ssh_lab: SshLab) -> None:
+    jump, target = ssh_lab.start("jump"), ssh_lab.start("target")
+    conn = ssh_connection(ssh_lab, target, jump_host=f"root@127.0.0.1:{jump.port}")
+    item = make_rendered(make_core("target", conn))
+    assert run([item]).results[0].status is Status.CHANGED
+    assert Path(target.config_path).read_bytes() == item.document
+
+
+def test_per_core_timeout_on_silent_server(ssh_lab: SshLab) -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)  # accepts TCP but never speaks SSH
+    try:
+        conn = Connection(
+            connector="ssh",
+            host="127.0.0.1",
+            port=listener.getsockname()[1],
+            timeout=0.5,
+            known_hosts=str(ssh_lab.known_hosts),
+        )
+        t0 = time.monotonic()
+        result = run([make_rendered(make_core("silent", conn))]).results[0]
+        assert time.monotonic() - t0 < 10
+        assert result.status is Status.UNREACHABLE, result.reason
+        assert "handshake" in result.reason
+    finally:
+        listener.close()
+
+
+def test_paramiko_sees_same_fingerprint_format(ssh_lab: SshLab) -> None:
+    core = ssh_lab.start("fp", record_known_host=False)
+    key = paramiko.Ed25519Key.from_private_key_file(str(core.workdir / "host_ed25519"))
+    assert key.asbytes() == core.host_key.asbytes()
