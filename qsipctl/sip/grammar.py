@@ -59,7 +59,9 @@ ABSOLUTE_URI = f"{SCHEME}:{URIC}+"
 # --- header-level rules ------------------------------------------------------
 HEADER_NAME = TOKEN
 METHOD = TOKEN
-GEN_VALUE = f"(?:{TOKEN}|{IPV6REFERENCE}|{QUOTED_STRING})"
+# gen-value = token / host / quoted-string; Via received and maddr also carry
+# bare IPv6 addresses (RFC 3261 via-received), tried first since "2001" is a token.
+GEN_VALUE = f"(?:{IPV6ADDRESS}|{TOKEN}|{IPV6REFERENCE}|{QUOTED_STRING})"
 CALLID = f"{WORD}(?:@{WORD})?"
 SIP_VERSION = r"[Ss][Ii][Pp]/[0-9]+\.[0-9]+"
 WKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"

@@ -404,7 +404,7 @@ def _name_addr_problem(text: str, value: str) -> str:
     if text.startswith('"') and g.quoted_string_prefix_re.match(text) is None:
         return f"{value!r}: unterminated quoted string in display name"
     if "<" not in text:
-        return f"{value!r}: expected <URI>"
+        return f"{value!r}: the URI must be enclosed in <>"
     if ">" not in text.split("<", 1)[1]:
         return f"{value!r}: '<' without '>'"
     return f"{value!r}: display name has characters only allowed in quotes"
