@@ -181,7 +181,7 @@ def _list_profiles(lib: Any, fmt: str) -> None:
             (
                 (
                     r["name"],
-                    " < ".join(r["extends"]) or "-",
+                    " -> ".join(r["extends"]) or "-",
                     r["transport"] or "-",
                     r["dtmf"] or "-",
                     ",".join(r["codecs"]) or "-",

@@ -110,10 +110,11 @@ def _core(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Core | None:
     phones = _phones(ctx, host, check_secrets)
     if limit is None and model is not None:
         limit = SOFTPHONE_LIMITS[model]
-    if limit is not None and len(phones) > limit:
+    count = _entry_count(host)
+    if limit is not None and count > limit:
         ctx.error(
             host.var_keypaths["softphones"],
-            f"{host.name} has {len(phones)} softphones but a {model or 'core'} allows {limit}",
+            f"{host.name} has {count} softphones but a {model or 'core'} allows {limit}",
         )
     settings = _core_settings(ctx, host, phones, interface)
     apply_command = _apply_command(ctx, host, phones)
@@ -132,6 +133,11 @@ def _core(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Core | None:
         variables=_public_vars(host),
         source=host.location,
     )
+
+
+def _entry_count(host: HostVars) -> int:
+    src = host.vars.get("softphones")
+    return len(src.value) if src is not None and isinstance(src.value, list) else 0
 
 
 def _replace_apply(conn: Connection, command: str) -> Connection:

@@ -19,7 +19,7 @@ from pathlib import Path
 from qsipctl.errors import Diagnostic, InvalidInput, Location
 from qsipctl.site.inventory import Inventory, parse_inventory
 from qsipctl.site.model import Site
-from qsipctl.site.profiles import ProfileLibrary
+from qsipctl.site.profiles import SHIPPED_DIR, ProfileLibrary
 from qsipctl.site.yamlsrc import load_yaml_file
 
 
@@ -44,7 +44,8 @@ def check_site(
         doc = load_yaml_file(path)
     except InvalidInput as exc:
         return None, list(exc.diagnostics)
-    library = ProfileLibrary(profile_dirs)
+    dirs = effective_profile_dirs(path, profile_dirs)
+    library = ProfileLibrary(dirs)
     inventory = parse_inventory(doc)
     diags = list(inventory.diagnostics)
     cores = []
@@ -59,9 +60,24 @@ def check_site(
         path=str(path),
         cores=tuple(cores),
         groups=_groups(inventory),
-        profile_dirs=tuple(str(d) for d in profile_dirs),
+        profile_dirs=tuple(str(d) for d in dirs),
     )
     return site, diags
+
+
+def effective_profile_dirs(
+    site_path: str | Path, profile_dirs: Sequence[str | Path] = ()
+) -> list[str | Path]:
+    """``profiles/`` beside the site file (if any), then ``--profiles-dir`` in order.
+
+    Like Ansible's ``group_vars/`` next to an inventory: a site's own profiles
+    travel with it and need no option.  The shipped library comes first.
+    """
+    beside = Path(site_path).resolve().parent / "profiles"
+    auto: list[str | Path] = []
+    if beside.is_dir() and beside.resolve() != SHIPPED_DIR.resolve():
+        auto.append(beside)
+    return [*auto, *profile_dirs]
 
 
 def _groups(inventory: Inventory) -> dict[str, tuple[str, ...]]:

@@ -79,6 +79,7 @@ class ProfileLibrary:
             return
         for path in sorted(directory.iterdir()):
             if path.suffix in PROFILE_SUFFIXES and path.is_file():
+                path = _display_path(path)
                 old = self.files.get(path.stem)
                 entry = ProfileFile(path.stem, path)
                 if old is not None:
@@ -188,6 +189,14 @@ class ProfileLibrary:
                 seen.add(key)
                 unique.append(d)
         return unique
+
+
+def _display_path(path: Path) -> Path:
+    """Relative to the working directory when inside it: shorter messages."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 def keypath_of(leaf: str) -> str:
