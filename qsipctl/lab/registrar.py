@@ -23,7 +23,7 @@ from qsipctl.sip.digest import (
     parse_authorization,
     verify_authorization,
 )
-from qsipctl.sip.errors import SipParseError
+from qsipctl.sip.errors import SipError, SipParseError
 from qsipctl.sip.headers import parse_name_addr, parse_via
 from qsipctl.sip.message import Request, Response
 from qsipctl.sip.transaction import make_response
@@ -95,7 +95,21 @@ class Registrar:
 
     # ------------------------------------------------------------ entry point
     def handle(self, request: Request, source: tuple[str, int]) -> Response | None:
-        """The response to ``request`` received from ``source``; None for ACK."""
+        """The response to ``request`` received from ``source``; None for ACK.
+
+        A request too broken to answer (no Via, Call-ID, CSeq, From or To)
+        raises :class:`SipError`; the caller drops it, as RFC 3261 §16.3 lets
+        an element do when it cannot even build a 400.
+        """
+        try:
+            return self._handle(request, source)
+        except SipError as exc:
+            response = make_response(request, 400, _reason(str(exc)), to_tag=self._tag())
+            stamp_via(response, source)
+            return response
+
+    def _handle(self, request: Request, source: tuple[str, int]) -> Response | None:
+        _ = request.call_id, request.cseq, request.from_tag, request.to_tag  # 400 if broken
         if request.method == "ACK":
             return None
         if request.method == "REGISTER":
@@ -218,6 +232,11 @@ class Registrar:
         response = make_response(request, status, reason, to_tag=self._tag())
         response.headers.add("Server", SERVER)
         return response
+
+
+def _reason(problem: str) -> str:
+    """A Reason-Phrase may not hold CR/LF; keep it short and single-line."""
+    return "Bad Request (" + " ".join(problem.split())[:80] + ")"
 
 
 def _to_user(request: Request) -> str | None:

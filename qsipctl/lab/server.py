@@ -37,8 +37,12 @@ class _Transactions:
         self._timers: dict[tuple[object, ...], asyncio.TimerHandle] = {}
 
     def handle(self, request: Request, source: tuple[str, int], send: Send) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        """Route a request to its transaction; drop what cannot even be answered."""
+        with contextlib.suppress(SipError):
+            self._handle(request, source, send)
+
+    def _handle(self, request: Request, source: tuple[str, int], send: Send) -> None:
+        now = asyncio.get_running_loop().time()
         key = server_key(request)
         tx = self._table.get(key)
         if tx is not None:

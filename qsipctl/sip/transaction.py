@@ -393,16 +393,19 @@ def make_response(
     """A response that mirrors the request's routing headers (RFC 3261 §8.2.6.2).
 
     ``to_tag`` is added when the request had none, as every final answer
-    outside 100 must carry one.
+    outside 100 must carry one.  A request lacking Via, From, To, Call-ID or
+    CSeq cannot be answered at all: :class:`SipParseError` says which.
     """
+    _ = request.top_via, request.cseq, request.from_tag  # raise if missing or malformed
+    had_tag = request.to_tag is not None
     headers = Headers()
     for value in request.headers.get_all("Via"):
         headers.add("Via", value)
-    headers.add("From", request.headers.get("From") or "")
-    to = request.headers.get("To") or ""
-    if to_tag and request.to_tag is None:
+    headers.add("From", request.headers.get_lines("From")[0])
+    to = request.headers.get_lines("To")[0]
+    if to_tag and not had_tag:
         to = f"{to};tag={to_tag}"
     headers.add("To", to)
     headers.add("Call-ID", request.call_id)
-    headers.add("CSeq", request.headers.get("CSeq") or "")
+    headers.add("CSeq", request.headers.get_lines("CSeq")[0])
     return Response(status, reason, headers)

@@ -170,3 +170,22 @@ def test_options_and_other_methods(registrar):
     assert registrar.handle(invite, SOURCE).status == 405
     ack = parse_message(opts.to_bytes().replace(b"OPTIONS", b"ACK"))
     assert registrar.handle(ack, SOURCE) is None
+
+
+def test_unanswerable_requests_raise_sip_error_for_the_caller_to_drop(registrar):
+    from qsipctl.sip.errors import SipError
+
+    bad_contact = register(contact="<sip:1001@127.0.0.1>;expires=60").to_bytes()
+    no_cseq = parse_message(bad_contact.replace(b"CSeq: 1 REGISTER\r\n", b""))
+    with pytest.raises(SipError):
+        registrar.handle(no_cseq, SOURCE)
+    no_to = parse_message(bad_contact.replace(b"To: <sip:1001@127.0.0.1>\r\n", b""))
+    with pytest.raises(SipError):
+        registrar.handle(no_to, SOURCE)
+
+
+def test_malformed_credentials_get_400(registrar):
+    resp = registrar.handle(
+        register(auth=("Authorization", 'Digest username="1001", realm="qsipctl.lab"')), SOURCE
+    )
+    assert resp.status == 400 and registrar.log[-1].outcome == "malformed"

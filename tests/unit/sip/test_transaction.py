@@ -282,3 +282,13 @@ def test_make_response_adds_to_tag_and_copies_vias():
     resp = make_response(req, 200, "OK", to_tag="xyz")
     assert resp.to_tag == "xyz" and len(resp.vias) == 2 and resp.cseq == (1, "REGISTER")
     assert make_response(req, 100, "Trying").to_tag is None
+
+
+def test_make_response_refuses_a_request_missing_mandatory_headers():
+    from qsipctl.sip.errors import SipParseError
+
+    raw = request("OPTIONS").to_bytes()
+    for header in (b"Call-ID: call-1@127.0.0.1\r\n", b"CSeq: 1 OPTIONS\r\n"):
+        broken = parse_message(raw.replace(header, b""))
+        with pytest.raises(SipParseError):
+            make_response(broken, 400, "Bad Request")
