@@ -14,6 +14,10 @@ class NetError(QsipctlError):
 
     kind = "transport"
 
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail if detail is not None else message
+
 
 class ConnectRefused(NetError):
     """Nothing listens there: TCP RST, or ICMP port unreachable for UDP."""

@@ -1,0 +1,171 @@
+"""Locating a SIP server (RFC 3263 §4) with dnspython.
+
+An IP literal is used as is (and dnspython is never imported: the common
+probe path stays fast).  A name with an explicit port is looked up as
+A/AAAA only (§4.2).  A name without a port goes through SRV for the chosen
+transport (``_sip._udp``, ``_sip._tcp``, ``_sips._tcp``); when no transport
+is chosen, NAPTR first picks one (§4.1).  Without SRV records, A/AAAA on the
+transport's default port.  The name server can be given explicitly, which is
+how tests point the resolver at a dnsmasq on loopback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from qsipctl.net.errors import DnsError
+from qsipctl.net.transport import DEFAULT_PORTS
+
+_NAPTR_SERVICES = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
+_SRV_PREFIX = {"udp": "_sip._udp", "tcp": "_sip._tcp", "tls": "_sips._tcp"}
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    transport: str
+    host: str  # an IP address
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport} {host}:{self.port}"
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def resolve(
+    host: str,
+    port: int | None,
+    transport: str | None,
+    *,
+    secure: bool = False,
+    nameserver: str | None = None,
+    timeout: float = 5.0,
+) -> list[ServerAddress]:
+    """Every address to try, in order; raise :class:`DnsError` when there is none."""
+    chosen = transport or ("tls" if secure else None)
+    if is_ip(host):
+        t = chosen or "udp"
+        return [ServerAddress(t, host, port or DEFAULT_PORTS[t])]
+    resolver = _resolver(nameserver, timeout)
+    if port is not None:
+        t = chosen or "udp"
+        return [ServerAddress(t, ip, port) for ip in await _addresses(resolver, host)]
+    if chosen is None:
+        found = await _naptr(resolver, host, secure)
+        if found:
+            return found
+        chosen = "tls" if secure else "udp"
+    found = await _srv(resolver, host, chosen)
+    if found:
+        return found
+    return [
+        ServerAddress(chosen, ip, DEFAULT_PORTS[chosen]) for ip in await _addresses(resolver, host)
+    ]
+
+
+def _resolver(nameserver: str | None, timeout: float) -> Any:
+    import dns.asyncresolver
+
+    if nameserver is None:
+        r = dns.asyncresolver.Resolver()
+    else:
+        r = dns.asyncresolver.Resolver(configure=False)
+        addr, port = split_nameserver(nameserver)
+        r.nameservers = [addr]
+        r.port = port
+    r.lifetime = timeout
+    return r
+
+
+def split_nameserver(text: str) -> tuple[str, int]:
+    """``IP``, ``IP:PORT``, ``IPv6`` or ``[IPv6]:PORT`` -> (address, port)."""
+    if text.startswith("["):
+        addr, _, port = text[1:].partition("]")
+        return addr, int(port[1:]) if port.startswith(":") else 53
+    if text.count(":") == 1:
+        addr, _, port = text.partition(":")
+        return addr, int(port)
+    return text, 53
+
+
+async def _query(resolver: Any, name: str, rdtype: str) -> list[Any]:
+    import dns.exception
+    import dns.resolver
+
+    try:
+        answer = await resolver.resolve(name, rdtype)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    except dns.resolver.NoNameservers as exc:
+        raise DnsError(f"no name server answered for {name} ({rdtype}): {exc}") from None
+    except dns.exception.Timeout:
+        raise DnsError(f"DNS timed out looking up {name} ({rdtype})") from None
+    except dns.exception.DNSException as exc:
+        raise DnsError(f"DNS lookup of {name} ({rdtype}) failed: {exc}") from None
+    return list(answer)
+
+
+async def _addresses(resolver: Any, host: str) -> list[str]:
+    ips = [r.address for r in await _query(resolver, host, "A")]
+    ips += [r.address for r in await _query(resolver, host, "AAAA")]
+    if not ips:
+        raise DnsError(f"{host} has no A or AAAA record")
+    return ips
+
+
+async def _naptr(resolver: Any, host: str, secure: bool) -> list[ServerAddress]:
+    records = await _query(resolver, host, "NAPTR")
+    records.sort(key=lambda r: (r.order, r.preference))
+    out: list[ServerAddress] = []
+    for rec in records:
+        service = rec.service.decode().upper()
+        transport = _NAPTR_SERVICES.get(service)
+        if transport is None or (secure and transport != "tls"):
+            continue
+        out += await _srv_records(resolver, str(rec.replacement).rstrip("."), transport)
+    return out
+
+
+async def _srv(resolver: Any, host: str, transport: str) -> list[ServerAddress]:
+    return await _srv_records(resolver, f"{_SRV_PREFIX[transport]}.{host}", transport)
+
+
+async def _srv_records(resolver: Any, name: str, transport: str) -> list[ServerAddress]:
+    records = _srv_order(await _query(resolver, name, "SRV"))
+    out: list[ServerAddress] = []
+    for rec in records:
+        target = str(rec.target).rstrip(".")
+        if target in ("", "."):
+            continue
+        ips = [target] if is_ip(target) else await _addresses(resolver, target)
+        out += [ServerAddress(transport, ip, int(rec.port)) for ip in ips]
+    return out
+
+
+def _srv_order(records: list[Any], rng: random.Random | None = None) -> list[Any]:
+    """RFC 2782: lowest priority first; within one priority, weighted random order."""
+    rng = rng or random.Random()
+    out: list[Any] = []
+    for prio in sorted({r.priority for r in records}):
+        group = [r for r in records if r.priority == prio]
+        while group:
+            total = sum(r.weight for r in group)
+            pick = rng.uniform(0, total) if total else 0
+            acc = 0
+            for r in group:
+                acc += r.weight
+                if acc >= pick:
+                    break
+            out.append(r)
+            group.remove(r)
+    return out

@@ -1,0 +1,235 @@
+"""The ``register`` probe: does the PBX accept this account, over this transport?
+
+REGISTER from this machine with the account's credentials, answer the digest
+challenge, then (unless asked to keep it) remove the binding again with
+``Expires: 0``.  Besides the verdict we report what an engineer asks next:
+how long the answer took, which digest algorithm was used, the lifetime
+granted, how the server saw our address (Via ``received``/``rport``, RFC 3581:
+a difference means NAT between us and the PBX) and who answered.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass, field
+
+from qsipctl.errors import InvalidInput
+from qsipctl.net.errors import NetError
+from qsipctl.net.trace import Trace
+from qsipctl.probes.exchange import (
+    Dialogish,
+    ProbeTimeout,
+    build_request,
+    connect,
+    host_port,
+    transact,
+)
+from qsipctl.probes.result import ProbeResult, verdict_for_status
+from qsipctl.probes.target import ProbeTarget
+from qsipctl.sip.digest import AuthOutcome, Challenge, DigestCredentials, DigestSession
+from qsipctl.sip.errors import SipError
+from qsipctl.sip.message import Response
+
+MAX_CHALLENGES = 3  # a stale nonce may be retried; more than this is a loop
+
+
+@dataclass
+class ProbeOutcome:
+    """A result and the wire evidence behind it (not part of the JSON result)."""
+
+    result: ProbeResult
+    traces: list[Trace] = field(default_factory=list)
+
+
+@dataclass
+class _Auth:
+    session: DigestSession | None = None
+    challenge: Challenge | None = None
+    failure: str | None = None  # verdict code when authentication gave up
+    detail: str = ""
+
+
+def new_result(probe: str, target: ProbeTarget) -> ProbeResult:
+    return ProbeResult(
+        probe=probe,
+        target=target.aor,
+        transport=target.transport or "auto",
+        core=target.core,
+        softphone=target.softphone,
+    )
+
+
+def fail_from_net(result: ProbeResult, exc: NetError) -> ProbeResult:
+    """Map a transport failure to its plain-words verdict."""
+    verdict = exc.kind if exc.kind in ("refused", "timeout", "dns", "closed") else None
+    if exc.kind in ("tls-certificate", "tls-hostname"):
+        verdict = exc.kind
+    if isinstance(exc, ProbeTimeout):
+        return result.fail("timeout", f"nothing came back from {result.server}")
+    return result.fail(verdict or "transport", exc.detail)
+
+
+async def probe_register(target: ProbeTarget, keep_registered: bool = False) -> ProbeOutcome:
+    """Register ``target`` and report; never raises for network or server failures."""
+    result = new_result("register", target)
+    outcome = ProbeOutcome(result)
+    if target.transport == "tls" and not target.tls.verify:
+        result.warnings.append("TLS certificate not verified (verify: false)")
+    try:
+        tp, server = await connect(target)
+    except NetError as exc:
+        fail_from_net(result, exc)
+        return outcome
+    outcome.traces.append(tp.trace)
+    result.transport, result.server = server.transport, host_port(server.host, server.port)
+    result.local = host_port(*tp.local)
+    try:
+        await _register(tp, target, result, keep_registered)
+    except NetError as exc:
+        fail_from_net(result, exc)
+    except SipError as exc:
+        result.fail("transport", f"unusable answer from the server: {exc}")
+    finally:
+        tp.close()
+    return outcome
+
+
+def _contact(tp: object, target: ProbeTarget) -> str:
+    from qsipctl.net.transport import SipTransport
+
+    assert isinstance(tp, SipTransport)
+    param = "" if tp.name == "udp" else f";transport={tp.name}"
+    return f"<{target.scheme}:{target.user}@{host_port(*tp.local)}{param}>"
+
+
+async def _register(tp: object, target: ProbeTarget, result: ProbeResult, keep: bool) -> None:
+    from qsipctl.net.transport import SipTransport
+
+    assert isinstance(tp, SipTransport)
+    state = Dialogish.new()
+    auth = _Auth()
+    contact = _contact(tp, target)
+    started = time.perf_counter()
+    resp = await _send_register(tp, target, state, auth, contact, target.expires)
+    result.elapsed_ms = round((time.perf_counter() - started) * 1000.0, 2)
+    _describe_answer(result, resp, tp.local)
+    if auth.challenge is not None:
+        result.algorithm = auth.challenge.algorithm
+    if auth.failure:
+        result.fail(auth.failure, auth.detail)
+        return
+    if not 200 <= resp.status < 300:
+        result.fail(verdict_for_status(resp.status), f"{resp.status} {resp.reason}")
+        return
+    result.expires = _granted(resp, tp.local, target.expires)
+    result.succeed(f"registered for {result.expires} s")
+    if keep:
+        return
+    unreg = await _send_register(tp, target, state, auth, contact, 0)
+    result.unregistered = 200 <= unreg.status < 300 and not auth.failure
+    if not result.unregistered:
+        result.warnings.append(f"unregistering failed: {unreg.status} {unreg.reason}")
+
+
+async def _send_register(
+    tp: object,
+    target: ProbeTarget,
+    state: Dialogish,
+    auth: _Auth,
+    contact: str,
+    expires: int,
+) -> Response:
+    """REGISTER, answering up to MAX_CHALLENGES challenges; the final response."""
+    from qsipctl.net.transport import SipTransport
+
+    assert isinstance(tp, SipTransport)
+    deadline = time.monotonic() + target.timeout
+    uri = target.request_uri
+    header = None
+    if auth.session is not None and auth.challenge is not None:
+        header = auth.session.authorize(auth.challenge, "REGISTER", uri)  # reuse the nonce
+    auth.failure = None
+    for _ in range(MAX_CHALLENGES + 1):
+        extra = [("Contact", contact), ("Expires", str(expires))]
+        if header is not None:
+            extra.append(header)
+        req = build_request(tp, target, state, "REGISTER", uri, target.aor, extra)
+        resp = await transact(tp, req, deadline)
+        if resp.status not in (401, 407):
+            return resp
+        header = _answer(auth, target, resp, uri)
+        if header is None:
+            return resp
+    auth.failure, auth.detail = "wrong-password", "challenged again and again"
+    return resp
+
+
+def _answer(auth: _Auth, target: ProbeTarget, resp: Response, uri: str) -> tuple[str, str] | None:
+    """The Authorization header for a challenge, or None (and auth.failure) to give up."""
+    if target.password is None:
+        auth.failure = "no-password"
+        return None
+    if auth.session is None:
+        try:
+            password = target.password.reveal()
+        except InvalidInput as exc:
+            auth.failure, auth.detail = "no-password", exc.diagnostics[0].message
+            return None
+        creds = DigestCredentials(target.auth_user or target.user or "", password)
+        auth.session = DigestSession(creds)
+    name = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
+    decision = auth.session.handle_challenge(
+        resp.status, resp.headers.get_all(name), "REGISTER", uri
+    )
+    if decision.challenge is not None:
+        auth.challenge = decision.challenge
+    if decision.outcome is AuthOutcome.WRONG_CREDENTIALS:
+        auth.failure = "wrong-password"
+        auth.detail = f"{resp.status} again for auth user {target.auth_user or target.user}"
+        return None
+    if decision.outcome is AuthOutcome.UNSUPPORTED:
+        auth.failure = "auth-unsupported"
+        auth.detail = "; ".join(resp.headers.get_all(name))[:200]
+        return None
+    return decision.header
+
+
+def _describe_answer(result: ProbeResult, resp: Response, local: tuple[str, int]) -> None:
+    result.status, result.reason = resp.status, resp.reason
+    result.server_agent = resp.headers.get("Server") or resp.headers.get("User-Agent")
+    try:
+        via = resp.top_via
+    except SipError:
+        return
+    seen_host = via.received or via.host
+    seen_port = via.rport if isinstance(via.rport, int) and via.rport is not True else None
+    result.seen_as = host_port(seen_host, seen_port) if seen_port else seen_host
+    result.nat = not _same_host(seen_host, local[0]) or (
+        seen_port is not None and seen_port != local[1]
+    )
+
+
+def _same_host(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a.strip("[]")) == ipaddress.ip_address(b.strip("[]"))
+    except ValueError:
+        return a.lower() == b.lower()
+
+
+def _granted(resp: Response, local: tuple[str, int], asked: int) -> int:
+    """Our binding's lifetime: its Contact ``expires``, else the Expires header."""
+    from qsipctl.sip.headers import parse_name_addr
+
+    for value in resp.headers.get_all("Contact"):
+        try:
+            contact = parse_name_addr(value)
+        except SipError:
+            continue
+        uri = contact.uri
+        if _same_host(uri.host, local[0]) and (uri.port or 5060) == local[1]:
+            exp = contact.params.get("expires")
+            if exp and exp.isdigit():
+                return int(exp)
+    header = resp.headers.get("Expires")
+    return int(header) if header and header.strip().isdigit() else asked
