@@ -300,6 +300,7 @@ class AuthDecision:
     header: tuple[str, str] | None = None
     challenge: Challenge | None = None
     stale_retry: bool = False
+    reason: str = ""  # why we cannot answer, in words for the verdict
 
 
 def quote(value: str) -> str:
@@ -364,9 +365,12 @@ class DigestSession:
         server rejected our credentials.
         """
         header_name = CHALLENGE_HEADER_FOR_STATUS.get(status, "WWW-Authenticate")
-        challenge = choose_challenge(parse_challenges(values, header_name))
+        offered, problems = _parse_leniently(values, header_name)
+        challenge = choose_challenge(offered)
         if challenge is None:
-            return AuthDecision(AuthOutcome.UNSUPPORTED)
+            return AuthDecision(
+                AuthOutcome.UNSUPPORTED, reason=_unsupported_reason(offered, problems)
+            )
         key = (header_name, challenge.realm)
         if key in self._answered and not challenge.stale:
             return AuthDecision(AuthOutcome.WRONG_CREDENTIALS, challenge=challenge)
@@ -383,6 +387,28 @@ class DigestSession:
         a request past a proxy needs Proxy-Authorization *and* Authorization.
         """
         return [self.authorize(ch, method, uri, body) for ch in self._latest.values()]
+
+
+def _parse_leniently(values: list[str], header_name: str) -> tuple[list[Challenge], list[str]]:
+    """Challenges from each header value that parses; one broken header must not
+    hide a usable challenge in another."""
+    offered: list[Challenge] = []
+    problems: list[str] = []
+    for value in values:
+        try:
+            offered += parse_challenges([value], header_name)
+        except DigestError as exc:
+            problems.append(str(exc))
+    return offered, problems
+
+
+def _unsupported_reason(offered: list[Challenge], problems: list[str]) -> str:
+    if offered:
+        kinds = ", ".join(sorted({f"{c.scheme} {c.algorithm}" for c in offered}))
+        return f"server offers only {kinds}, which qsipctl cannot answer"
+    if problems:
+        return f"malformed challenge: {problems[0]}"
+    return "no Digest challenge in the response"
 
 
 def _pick_qop(offered: tuple[str, ...]) -> str | None:

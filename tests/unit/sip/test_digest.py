@@ -317,3 +317,19 @@ def test_parse_challenges_raises_only_digest_error(values):
 def test_verify_never_raises(value):
     result = verify_authorization(value, "REGISTER", lambda u, r: "p", lambda n: True)
     assert result.verdict in set(Verdict)
+
+
+def test_handle_challenge_skips_a_broken_header_and_explains_unsupported():
+    session = DigestSession(DigestCredentials("u", "p"))
+    d = session.handle_challenge(401, ["Digest realm=@", 'Digest realm="r", nonce="n"'], "R", "u")
+    assert d.outcome is AuthOutcome.RETRY
+    bad = DigestSession(DigestCredentials("u", "p")).handle_challenge(
+        401, ["Digest realm=@"], "R", "u"
+    )
+    assert bad.outcome is AuthOutcome.UNSUPPORTED and "malformed" in bad.reason
+    aka = session.handle_challenge(
+        401, ['Digest realm="x", nonce="1", algorithm=AKAv1-MD5'], "R", "u"
+    )
+    assert "AKAv1-MD5" in aka.reason
+    none = session.handle_challenge(401, ['Basic realm="x"'], "R", "u")
+    assert none.reason == "no Digest challenge in the response"
