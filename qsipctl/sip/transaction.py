@@ -10,6 +10,11 @@ whatever :meth:`datagrams_to_send` returns and reads :meth:`events`.
 Reliable transports (TCP/TLS) get no retransmissions and zero-length
 "wait" timers (D, I, J, K), as §17 prescribes; the transaction still absorbs
 duplicates while it lives.
+
+INVITE transactions follow RFC 6026, which updates §17: after a 2xx both
+sides linger in an "accepted" state (Timers L and M, 64*T1) instead of
+terminating at once, so a retransmitted INVITE is not mistaken for a new call
+and a retransmitted 2xx still reaches the TU.
 """
 
 from __future__ import annotations
@@ -240,6 +245,10 @@ class ClientTransaction(_Transaction):
 
     def _receive_invite(self, response: Response, now: float) -> None:
         status = response.status
+        if self.state == "accepted":
+            if 200 <= status < 300:
+                self._events.append(ResponseReceived(response))
+            return
         if self.state == "completed":
             if status >= 300 and self._ack_bytes is not None:
                 self._out.append(self._ack_bytes)  # our ACK was lost: send it again
@@ -250,8 +259,12 @@ class ClientTransaction(_Transaction):
             self.state = "proceeding"
             self._events.append(ResponseReceived(response))
         elif status < 300:
+            # RFC 6026 §8.4: linger in "accepted" so 2xx retransmissions (and
+            # forked 2xx) still reach the TU, which ACKs each one itself.
+            self._stop_timer("B")
+            self.state = "accepted"
             self._events.append(ResponseReceived(response))
-            self._terminate()  # the TU ACKs a 2xx itself (§13.2.2.4)
+            self._start_timer("M", now, self.timers.timeout)
         else:
             self._stop_timer("B")
             self.state = "completed"
@@ -286,7 +299,7 @@ class ClientTransaction(_Transaction):
         elif name in ("B", "F"):
             self._events.append(TimedOut(name))
             self._terminate()
-        elif name in ("D", "K"):
+        elif name in ("D", "K", "M"):
             self._terminate()
 
 
@@ -341,10 +354,15 @@ class ServerTransaction(_Transaction):
         """A retransmission of our request, or the ACK for our INVITE answer."""
         if request.method == "ACK":
             self._receive_ack(request, now)
+        elif self.state == "accepted":
+            return  # RFC 6026 §8.7: the TU's 2xx retransmissions cover it
         elif self.state in ("proceeding", "completed") and self._last is not None:
             self._out.append(self._last)
 
     def _receive_ack(self, request: Request, now: float) -> None:
+        if self.state == "accepted":
+            self._events.append(AckReceived(request))  # the ACK for a 2xx: TU's business
+            return
         if not self.invite or self.state != "completed":
             return
         self._stop_timer("G", "H")
@@ -354,15 +372,20 @@ class ServerTransaction(_Transaction):
 
     def send_response(self, response: Response, now: float) -> None:
         """Send a response from the TU and move the state machine on."""
+        status = response.status
+        if self.state == "accepted" and 200 <= status < 300:
+            self._out.append(response.to_bytes())  # the TU retransmits its 2xx (§13.3.1.4)
+            return
         if self.state not in ("trying", "proceeding"):
             return  # §17.2: the TU may not answer twice with a final response
         self._last = response.to_bytes()
         self._out.append(self._last)
-        status = response.status
         if status < 200:
             self.state = "proceeding"
         elif self.invite and status < 300:
-            self._terminate()  # the TU retransmits 2xx itself (§13.3.1.4)
+            # RFC 6026 §7.1: "accepted" absorbs INVITE retransmissions until Timer L.
+            self.state = "accepted"
+            self._start_timer("L", now, self.timers.timeout)
         else:
             self._complete(now)
 
@@ -383,7 +406,7 @@ class ServerTransaction(_Transaction):
         elif name == "H":
             self._events.append(TimedOut("H"))
             self._terminate()
-        elif name in ("I", "J"):
+        elif name in ("I", "J", "L"):
             self._terminate()
 
 

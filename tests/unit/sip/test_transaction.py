@@ -130,15 +130,21 @@ def test_invite_client_reliable_completes_at_once():
     assert len(tx.datagrams_to_send()) == 2  # INVITE and ACK
 
 
-def test_invite_client_2xx_terminates_and_leaves_ack_to_the_tu():
+def test_invite_client_2xx_is_accepted_per_rfc6026_and_leaves_ack_to_the_tu():
     req = request()
     tx = ClientTransaction(req, reliable=False, now=0.0)
     tx.start()
     tx.datagrams_to_send()
-    tx.receive(response(req, 200), 0.1)
-    assert tx.state == "terminated"
+    ok = response(req, 200)
+    tx.receive(ok, 0.1)
+    assert tx.state == "accepted"
+    tx.receive(ok, 0.6)  # a retransmitted 2xx still reaches the TU, which ACKs it
     assert tx.datagrams_to_send() == []
-    assert [type(e) for e in tx.events()] == [ResponseReceived, Terminated]
+    assert [type(e) for e in tx.events()] == [ResponseReceived, ResponseReceived]
+    assert run_timers(tx, 10.0) == []  # no retransmission of the INVITE
+    assert tx.next_timer() == pytest.approx(32.1)  # Timer M
+    tx.handle_timer(32.1)
+    assert tx.events() == [Terminated()]
 
 
 def test_non_invite_client_timer_e_caps_at_t2_and_timer_f():
@@ -243,11 +249,21 @@ def test_invite_server_timer_h_without_ack():
     assert tx.events()[-2:] == [TimedOut("H"), Terminated()]
 
 
-def test_invite_server_2xx_terminates():
+def test_invite_server_2xx_is_accepted_per_rfc6026_until_timer_l():
     req = request()
     tx = ServerTransaction(req, reliable=True, now=0.0)
     tx.start()
-    tx.send_response(response(req, 200), 0.0)
+    tx.datagrams_to_send()
+    ok = response(req, 200)
+    tx.send_response(ok, 0.0)
+    assert tx.state == "accepted"
+    tx.receive(req, 0.5)  # a retransmitted INVITE is absorbed, not a new call
+    tx.send_response(ok, 0.5)  # the TU's own 2xx retransmission goes out
+    assert tx.datagrams_to_send() == [ok.to_bytes(), ok.to_bytes()]
+    tx.receive(request("ACK", cseq_method="ACK"), 0.6)
+    assert [type(e) for e in tx.events()] == [AckReceived]
+    assert tx.next_timer() == pytest.approx(32.0)  # Timer L
+    tx.handle_timer(32.0)
     assert tx.terminated
 
 
