@@ -1,0 +1,223 @@
+"""The register and options probes against a real Kamailio registrar on loopback."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from qsipctl.net.transport import TlsSettings
+from qsipctl.probes.register import ProbeOutcome
+from qsipctl.probes.runner import run_probes
+from qsipctl.probes.target import ProbeTarget, adhoc_target
+from qsipctl.site.secrets import Secret
+from tests.fixtures.kamailio import Kamailio
+
+pytestmark = pytest.mark.integration
+
+
+def target(
+    k: Kamailio,
+    user: str,
+    password: str | None,
+    transport: str = "udp",
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    ca: bool = True,
+    **kwargs: object,
+) -> ProbeTarget:
+    tls = kwargs.pop("tls", None) or TlsSettings(str(k.ca.ca_file) if ca else None)
+    return adhoc_target(
+        f"sip:{user}@{host}:{port or k.port(transport)}",
+        transport=transport,
+        password=Secret.parse(password) if password is not None else None,
+        tls=tls,  # type: ignore[arg-type]
+        timeout=kwargs.pop("timeout", 3.0),  # type: ignore[arg-type]
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def register(t: ProbeTarget, keep: bool = False) -> ProbeOutcome:
+    [outcome] = run_probes([("register", t)], keep_registered=keep)
+    return outcome
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
+def test_register_succeeds_and_reports_details(kamailio: Kamailio, transport: str) -> None:
+    r = register(target(kamailio, "1001", "secret-1001", transport), keep=True).result
+    assert r.ok, r.message
+    assert (r.verdict, r.status, r.transport) == ("ok", 200, transport)
+    assert r.algorithm == "MD5"
+    assert r.expires == 3600
+    assert r.server_agent == "kamailio-qsipctl-test"
+    assert r.elapsed_ms is not None and r.elapsed_ms > 0
+    # loopback: the server saw exactly our own address and port, so no NAT
+    assert r.seen_as == r.local and r.nat is False
+    assert r.unregistered is None  # kept
+    local_port = r.local.rsplit(":", 1)[1]
+    [contact] = kamailio.contacts("1001")
+    assert f"127.0.0.1:{local_port}" in contact
+
+
+def test_unregistration_removes_the_binding_on_the_server(kamailio: Kamailio) -> None:
+    register(target(kamailio, "1002", "secret-1002"), keep=True)
+    assert kamailio.contacts("1002"), "precondition: the kept registration is on the server"
+    r = register(target(kamailio, "1001", "secret-1001")).result
+    assert r.ok and r.unregistered is True
+    assert kamailio.contacts("1001") == []
+    assert kamailio.registered_users() == {"1002"}
+
+
+def test_requested_expiry_is_what_the_server_grants(kamailio: Kamailio) -> None:
+    r = register(target(kamailio, "1001", "secret-1001", expires=120), keep=True).result
+    assert r.ok and r.expires == 120
+
+
+def test_wrong_password(kamailio: Kamailio) -> None:
+    r = register(target(kamailio, "1001", "not-the-password")).result
+    assert not r.ok
+    assert (r.verdict, r.status) == ("wrong-password", 401)
+    assert r.message.startswith("wrong password")
+    assert "not-the-password" not in repr(r)
+    assert kamailio.contacts("1001") == []
+
+
+def test_unknown_user(kamailio: Kamailio) -> None:
+    r = register(target(kamailio, "7777", "whatever")).result
+    assert (r.ok, r.verdict, r.status) == (False, "unknown-user", 404)
+
+
+def test_auth_user_of_another_account_is_forbidden(kamailio: Kamailio) -> None:
+    r = register(target(kamailio, "1001", "secret-1002", auth_user="1002")).result
+    assert (r.ok, r.verdict, r.status) == (False, "forbidden", 403)
+
+
+def test_server_error_is_reported_as_5xx(kamailio: Kamailio) -> None:
+    r = register(target(kamailio, "1500", "x")).result
+    assert (r.ok, r.verdict, r.status) == (False, "server-error", 503)
+
+
+def test_no_password_configured(kamailio: Kamailio) -> None:
+    r = register(target(kamailio, "1001", None)).result
+    assert (r.ok, r.verdict) == (False, "no-password")
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_nothing_listening_is_connection_refused(kamailio: Kamailio, transport: str) -> None:
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # the port is closed again: nothing listens there
+    r = register(target(kamailio, "1001", "secret-1001", transport, port=port)).result
+    assert (r.ok, r.verdict) == (False, "refused")
+    assert r.message.startswith("connection refused")
+
+
+def test_silent_server_is_no_answer(kamailio: Kamailio) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))  # receives and never answers
+        port = silent.getsockname()[1]
+        r = register(target(kamailio, "1001", "secret-1001", port=port, timeout=1.2)).result
+        # the transaction retransmitted over UDP before giving up (Timer E)
+        assert len(silent.recv(4096)) > 0
+    assert (r.ok, r.verdict) == (False, "timeout")
+    assert r.message.startswith("no answer: wrong transport or port, or a firewall")
+
+
+def test_tls_certificate_for_another_name(kamailio: Kamailio) -> None:
+    t = target(
+        kamailio, "1001", "secret-1001", "tls", host="127.0.0.2", port=kamailio.tls_wrong_name_port
+    )
+    r = register(t).result
+    assert (r.ok, r.verdict) == (False, "tls-hostname")
+    assert "127.0.0.2" in r.message
+
+
+def test_tls_expected_name_differs(kamailio: Kamailio) -> None:
+    tls = TlsSettings(str(kamailio.ca.ca_file), True, "other.test")
+    r = register(target(kamailio, "1001", "secret-1001", "tls", tls=tls)).result
+    assert (r.ok, r.verdict) == (False, "tls-hostname")
+
+
+def test_tls_untrusted_certificate(kamailio: Kamailio) -> None:
+    r = register(target(kamailio, "1001", "secret-1001", "tls", ca=False)).result
+    assert (r.ok, r.verdict) == (False, "tls-certificate")
+
+
+def test_tls_name_checked_against_dns_name_in_certificate(kamailio: Kamailio) -> None:
+    tls = TlsSettings(str(kamailio.ca.ca_file), True, kamailio.realm)
+    r = register(target(kamailio, "1001", "secret-1001", "tls", tls=tls)).result
+    assert r.ok, r.message
+
+
+def test_tls_without_verification_works_and_warns(kamailio: Kamailio) -> None:
+    tls = TlsSettings(None, verify=False)
+    r = register(target(kamailio, "1001", "secret-1001", "tls", tls=tls)).result
+    assert r.ok
+    assert any("not verified" in w for w in r.warnings)
+
+
+def test_sips_target_uses_tls(kamailio: Kamailio) -> None:
+    t = adhoc_target(
+        f"sips:1001@127.0.0.1:{kamailio.tls_port}",
+        transport=None,
+        password=Secret.parse("secret-1001"),
+        tls=TlsSettings(str(kamailio.ca.ca_file)),
+    )
+    r = register(t).result
+    assert r.ok and r.transport == "tls"
+
+
+def test_options_reports_allow_and_supported(kamailio: Kamailio) -> None:
+    t = adhoc_target(
+        f"sip:127.0.0.1:{kamailio.tcp_port}", transport="tcp", password=None, need_user=False
+    )
+    [outcome] = run_probes([("options", t)])
+    r = outcome.result
+    assert r.ok and r.status == 200
+    assert "REGISTER" in r.allow and "OPTIONS" in r.allow
+    assert r.supported == ["path", "outbound"]
+    assert r.elapsed_ms is not None
+
+
+def test_options_to_nothing_fails(kamailio: Kamailio) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = adhoc_target(f"sip:127.0.0.1:{port}", transport="tcp", password=None, need_user=False)
+    [outcome] = run_probes([("options", t)])
+    assert (outcome.result.ok, outcome.result.verdict) == (False, "refused")
+
+
+@pytest.fixture(scope="module")
+def kamailio_sha256(kamailio_factory) -> Kamailio:
+    return kamailio_factory(accounts={"3001": "sha-secret"}, algorithm="SHA-256")
+
+
+def test_sha256_challenge_is_answered(kamailio_sha256: Kamailio) -> None:
+    r = register(target(kamailio_sha256, "3001", "sha-secret")).result
+    assert r.ok, r.message
+    assert r.algorithm == "SHA-256"
+    assert r.unregistered is True
+
+
+def test_sha256_wrong_password(kamailio_sha256: Kamailio) -> None:
+    r = register(target(kamailio_sha256, "3001", "nope")).result
+    assert (r.verdict, r.algorithm) == ("wrong-password", "SHA-256")
+
+
+def test_trace_records_the_whole_exchange(kamailio: Kamailio) -> None:
+    outcome = register(target(kamailio, "1001", "secret-1001"))
+    [trace] = outcome.traces
+    summaries = [(m.direction, m.summary.split()[0]) for m in trace.messages]
+    assert summaries == [
+        ("out", "REGISTER"),
+        ("in", "401"),
+        ("out", "REGISTER"),
+        ("in", "200"),
+        ("out", "REGISTER"),
+        ("in", "200"),
+    ]
+    assert len(trace.segments) == 6

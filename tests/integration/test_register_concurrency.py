@@ -1,0 +1,48 @@
+"""200 accounts registered at once against one Kamailio, then all unregistered."""
+
+from __future__ import annotations
+
+import pytest
+
+from qsipctl.net.transport import TlsSettings
+from qsipctl.probes.runner import run_probes
+from qsipctl.probes.target import adhoc_target
+from qsipctl.site.secrets import Secret
+from tests.fixtures.kamailio import Kamailio
+
+pytestmark = pytest.mark.integration
+
+USERS = [str(2000 + i) for i in range(200)]  # defined by the kamailio_session fixture
+
+
+def _jobs(k: Kamailio, transport: str) -> list:
+    return [
+        (
+            "register",
+            adhoc_target(
+                f"sip:{u}@127.0.0.1:{k.port(transport)}",
+                transport=transport,
+                password=Secret.parse(f"pw-{u}"),
+                tls=TlsSettings(str(k.ca.ca_file)),
+                timeout=10,
+            ),
+        )
+        for u in USERS
+    ]
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_200_accounts_at_once(kamailio: Kamailio, transport: str) -> None:
+    outcomes = run_probes(_jobs(kamailio, transport), concurrency=200, keep_registered=True)
+    failed = [o.result.message for o in outcomes if not o.result.ok]
+    assert failed == []
+    assert [o.result.target for o in outcomes] == [f"sip:{u}@127.0.0.1" for u in USERS]
+    assert kamailio.registered_users() == set(USERS)
+    # and every probe used its own connection/socket: 200 distinct local addresses
+    assert len({o.result.local for o in outcomes}) == 200
+
+
+def test_200_accounts_unregister_cleanly(kamailio: Kamailio) -> None:
+    outcomes = run_probes(_jobs(kamailio, "udp"), concurrency=200)
+    assert all(o.result.ok and o.result.unregistered for o in outcomes)
+    assert kamailio.registered_users() == set()
