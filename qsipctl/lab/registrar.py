@@ -203,7 +203,9 @@ class Registrar:
         response = self._reply(request, 200, "OK")
         now = self.clock()
         for b in self.contacts(user):
-            response.headers.add("Contact", f"<{b.contact}>;expires={int(b.expires_at - now)}")
+            response.headers.add(
+                "Contact", f"<{b.contact}>;expires={max(0, round(b.expires_at - now))}"
+            )
         self.log.append(LabEvent(now, user, outcome, 200, src, contact, algorithm, expires))
         return response
 

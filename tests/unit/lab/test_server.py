@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from qsipctl.lab.registrar import LabAccount
 from qsipctl.lab.server import LabRegistrar
 from qsipctl.sip.digest import AuthOutcome, DigestCredentials, DigestSession
@@ -65,6 +67,7 @@ async def _udp_exchange() -> tuple[list[int], int, list]:
         return [r1.status, r2.status], r2.top_via.rport, lab.events
 
 
+@pytest.mark.integration
 def test_udp_register_with_digest_on_loopback():
     statuses, rport, events = asyncio.run(_udp_exchange())
     assert statuses == [401, 200]
@@ -84,10 +87,12 @@ async def _tcp_exchange() -> int:
         return messages[0].status
 
 
+@pytest.mark.integration
 def test_tcp_register_is_challenged_on_loopback():
     assert asyncio.run(_tcp_exchange()) == 401
 
 
+@pytest.mark.e2e
 def test_cli_lab_prints_ports_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
     exe = Path(sys.executable).with_name("qsipctl")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "qsipctl"]
