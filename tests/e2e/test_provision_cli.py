@@ -1,0 +1,239 @@
+"""``qsipctl provision`` / ``history`` / ``drift`` end to end, against real sshd cores."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.common import free_port, run_cli, wait_until
+from tests.fixtures.sshd import SshdCore, SshLab
+
+pytestmark = pytest.mark.e2e
+
+SIP_PASSWORDS = ["Sip-Pw-one-31f7", "Sip-Pw-two-8c2a", "Sip-Pw-three-44d0", "Sip-Pw-four-9e1b"]
+CONN_PASSWORD = "Conn-Pw-5b6e"
+
+
+def write_site(
+    tmp_path: Path,
+    lab: SshLab,
+    cores: list[SshdCore],
+    extra: dict[str, dict[str, str]] | None = None,
+    dead: tuple[str, int] | None = None,
+) -> Path:
+    """A site whose hosts are the given sshd cores (plus an optional dead one)."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(exist_ok=True)
+    lines = [
+        "all:",
+        "  vars:",
+        "    ansible_user: root",
+        f"    ansible_ssh_private_key_file: {lab.client_key_path}",
+        f"    qsipctl_known_hosts: {lab.known_hosts}",
+        "    ansible_password: env:QSIPCTL_TEST_CONN_PW",
+        "    qsipctl_timeout: 5",
+        "    qsys_model: Core 110f",
+        "  hosts:",
+    ]
+    hosts = [(c.name, c.port, c.config_path) for c in cores]
+    if dead:
+        hosts.append((dead[0], dead[1], "/nonexistent/softphone.json"))
+    for n, (name, port, path) in enumerate(hosts):
+        (secrets / f"{name}.txt").write_text(SIP_PASSWORDS[n % len(SIP_PASSWORDS)] + "\n")
+        lines += [
+            f"    {name}:",
+            "      ansible_host: 127.0.0.1",
+            f"      ansible_port: {port}",
+            f"      qsipctl_config_path: {path}",
+        ]
+        for key, value in (extra or {}).get(name, {}).items():
+            lines.append(f"      {key}: {json.dumps(value)}")
+        lines += [
+            "      softphones:",
+            f"        - name: Phone {n}",
+            "          profile: freepbx",
+            "          registrar: 127.0.0.1:5060",
+            f'          username: "{2000 + n}"',
+            f"          password: file:secrets/{name}.txt",
+        ]
+    site = tmp_path / "site.yml"
+    site.write_text("\n".join(lines) + "\n")
+    return site
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "QSIPCTL_TEST_CONN_PW": CONN_PASSWORD,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+
+
+def provision(site: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("provision", str(site), *args, env=env)
+
+
+def as_json(proc: subprocess.CompletedProcess[str]) -> dict:
+    assert proc.stdout, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def assert_no_secrets(*texts: str) -> None:
+    for text in texts:
+        for secret in [*SIP_PASSWORDS, CONN_PASSWORD]:
+            assert secret not in text
+
+
+def test_first_push_changed_then_ok_json_and_table(ssh_lab: SshLab, tmp_path, env) -> None:
+    cores = ssh_lab.start_many(3)
+    site = write_site(tmp_path, ssh_lab, cores)
+
+    first = provision(site, env, "--format", "json")
+    assert first.returncode == 0, first.stderr
+    data = as_json(first)
+    assert data["schema"] == "qsipctl.provision/1"
+    assert data["recap"] == {"ok": 0, "changed": 3, "unreachable": 0, "failed": 0, "skipped": 0}
+    assert [r["status"] for r in data["results"]] == ["changed"] * 3
+    for core in cores:
+        doc = Path(core.config_path).read_bytes()
+        assert b"qsipctl.softphone-config" in doc
+    assert SIP_PASSWORDS[0].encode() in Path(cores[0].config_path).read_bytes()
+
+    second = provision(site, env)
+    assert second.returncode == 0, second.stderr
+    assert "RECAP run 2: ok=3  changed=0  unreachable=0  failed=0  skipped=0" in second.stdout
+    assert second.stdout.count("config up to date") == 3
+    assert "\x1b[" not in second.stdout + second.stderr  # not a TTY: no progress, no colour
+    assert_no_secrets(first.stdout, first.stderr, second.stdout, second.stderr)
+
+
+def test_check_and_diff_mask_secrets(ssh_lab: SshLab, tmp_path, env) -> None:
+    cores = ssh_lab.start_many(2)
+    site = write_site(tmp_path, ssh_lab, cores)
+    proc = provision(site, env, "--check", "--diff")
+    assert proc.returncode == 0, proc.stderr
+    assert "--- diff for core000 ---" in proc.stdout
+    assert '"password": "********"' in proc.stdout
+    assert "check mode: nothing written" in proc.stdout
+    assert not any(Path(c.config_path).exists() for c in cores)
+    data = as_json(provision(site, env, "--check", "--diff", "--format", "json"))
+    assert data["check"] is True and all(r["diff"] for r in data["results"])
+    assert_no_secrets(proc.stdout, proc.stderr, json.dumps(data))
+
+
+def test_unreachable_core_exit_1_and_retry_failed_touches_only_it(
+    ssh_lab: SshLab, tmp_path, env
+) -> None:
+    cores = ssh_lab.start_many(3)
+    dead_port = free_port()
+    site = write_site(tmp_path, ssh_lab, cores, dead=("dead", dead_port))
+    first = provision(site, env, "--format", "json")
+    assert first.returncode == 1
+    statuses = {r["core"]: r["status"] for r in as_json(first)["results"]}
+    assert statuses == {
+        "core000": "changed",
+        "core001": "changed",
+        "core002": "changed",
+        "dead": "unreachable",
+    }
+
+    # make core001 drift so we can see --retry-failed leaves it alone
+    Path(cores[1].config_path).write_text("hand edited\n")
+    retry = provision(site, env, "--retry-failed", "--format", "json")
+    assert retry.returncode == 1
+    assert [r["core"] for r in as_json(retry)["results"]] == ["dead"]
+    assert Path(cores[1].config_path).read_text() == "hand edited\n"
+
+    hist = run_cli("history", str(site), "--format", "json", env=env)
+    assert hist.returncode == 0, hist.stderr
+    entries = json.loads(hist.stdout)["entries"]
+    assert [(e["run_id"], e["core"], e["status"]) for e in entries][:1] == [
+        (2, "dead", "unreachable")
+    ]
+    assert len(entries) == 5
+
+    table = run_cli("history", "--limit", "core00*:!core002", env=env)
+    assert table.returncode == 0
+    assert "core000" in table.stdout and "core001" in table.stdout
+    assert "core002" not in table.stdout and "dead" not in table.stdout
+
+    drift = run_cli("drift", str(site), "--limit", "core*", "--format", "json", env=env)
+    assert drift.returncode == 1, drift.stderr
+    states = {r["core"]: r["state"] for r in json.loads(drift.stdout)["results"]}
+    assert states == {"core000": "in-sync", "core001": "drifted", "core002": "in-sync"}
+
+    db = Path(env["XDG_STATE_HOME"]) / "qsipctl" / "state.db"
+    assert db.exists()
+    assert_no_secrets(db.read_bytes().decode("latin-1"), first.stdout, retry.stdout, hist.stdout)
+
+
+def test_serial_max_fail_percent_stops_later_batches(ssh_lab: SshLab, tmp_path, env) -> None:
+    cores = ssh_lab.start_many(4)
+    extra = {"core001": {"qsipctl_apply_command": "exit 4"}}
+    site = write_site(tmp_path, ssh_lab, cores, extra=extra)
+    proc = provision(site, env, "--serial", "50%", "--max-fail-percent", "10")
+    assert proc.returncode == 1
+    assert "stopped: batch 1: 1 of 2 cores failed (50%)" in proc.stdout
+    assert "apply_command exited 4" in proc.stdout and "rolled back" in proc.stdout
+    assert not Path(cores[2].config_path).exists() and not Path(cores[3].config_path).exists()
+    assert "skipped=2" in proc.stdout
+
+
+def test_wrong_host_key_and_accept_new(ssh_lab: SshLab, tmp_path, env) -> None:
+    core = ssh_lab.start("newhost", record_known_host=False)
+    site = write_site(tmp_path, ssh_lab, [core])
+    refused = provision(site, env)
+    assert refused.returncode == 1
+    assert "host key for 127.0.0.1:" in refused.stdout and "SHA256:" in refused.stdout
+    accepted = provision(site, env, "--accept-new-host-keys")
+    assert accepted.returncode == 0, accepted.stdout
+    assert core.known_hosts_line() in ssh_lab.known_hosts.read_text()
+
+
+def test_bad_input_exit_2_nothing_touched(ssh_lab: SshLab, tmp_path, env) -> None:
+    core = ssh_lab.start("bad")
+    site = write_site(tmp_path, ssh_lab, [core])
+    (tmp_path / "secrets" / "bad.txt").unlink()
+    proc = provision(site, env)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "bad.txt" in proc.stderr
+    assert not Path(core.config_path).exists()
+    usage = provision(site, env, "--serial", "0")
+    assert usage.returncode == 2 and "--serial" in usage.stderr
+    (tmp_path / "secrets" / "bad.txt").write_text("restored\n")
+    retry = provision(site, env, "--retry-failed")
+    assert retry.returncode == 2 and "no earlier run" in retry.stderr
+
+
+def test_ctrl_c_finishes_in_flight_and_records(ssh_lab: SshLab, tmp_path, env) -> None:
+    cores = ssh_lab.start_many(4)
+    marker = tmp_path / "started"
+    extra = {"core000": {"qsipctl_apply_command": f"touch {marker}; sleep 1"}}
+    site = write_site(tmp_path, ssh_lab, cores, extra=extra)
+    exe = Path(sys.executable).with_name("qsipctl")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "qsipctl"]
+    proc = subprocess.Popen(
+        [*cmd, "provision", str(site), "--forks", "1", "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+    wait_until(marker.exists, timeout=30)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    data = json.loads(out)
+    assert data["interrupted"] is True
+    assert [r["status"] for r in data["results"]] == ["changed", "skipped", "skipped", "skipped"]
+    assert Path(cores[0].config_path).exists() and not Path(cores[1].config_path).exists()
+    hist = json.loads(run_cli("history", "--format", "json", env=env).stdout)
+    assert len(hist["entries"]) == 4
+    time.sleep(0)
