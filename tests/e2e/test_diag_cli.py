@@ -1,0 +1,203 @@
+"""`qsipctl diagnose` and `qsipctl probe` end to end, against a real Kamailio."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.common import run_cli
+from tests.fixtures.kamailio import Kamailio
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+ENV = {"PW1001": "secret-1001", "PW1002": "secret-1002", "PWBAD": "wrong"}
+
+
+def _site(tmp_path: Path, k: Kamailio) -> Path:
+    site = tmp_path / "site.yml"
+    site.write_text(
+        f"""all:
+  vars:
+    qsys_model: Core 110f
+  children:
+    lobby:
+      hosts:
+        core-a:
+          ansible_host: 127.0.0.1
+          softphones:
+            - name: Phone 1
+              profile: generic
+              registrar: 127.0.0.1:{k.udp_port}
+              username: "1001"
+              password: env:PW1001
+            - name: Phone 2
+              profile: generic
+              registrar: 127.0.0.1:{k.udp_port}
+              username: "1002"
+              password: env:PWBAD
+    secure:
+      hosts:
+        core-b:
+          ansible_host: 127.0.0.1
+          softphones:
+            - name: Phone 3
+              profile: generic-tls
+              registrar: 127.0.0.1:{k.tls_port}
+              username: "1002"
+              password: env:PW1002
+              tls:
+                ca_file: {k.ca.ca_file}
+"""
+    )
+    return site
+
+
+def test_probe_register_udp_ok(kamailio: Kamailio) -> None:
+    res = run_cli(
+        "probe", "register", f"sip:1001@127.0.0.1:{kamailio.udp_port}",
+        "--password-env", "PW1001", env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "registered for 3600 s" in res.stdout
+    assert "1 ok, 0 failed" in res.stdout
+    assert "secret-1001" not in res.stdout + res.stderr
+
+
+def test_probe_register_json_is_stable_data(kamailio: Kamailio) -> None:
+    res = run_cli(
+        "probe", "register", f"sip:1001@127.0.0.1:{kamailio.tcp_port}", "--transport", "tcp",
+        "--password-env", "PW1001", "--expires", "300", "--format", "json", env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    [r] = data["results"]
+    assert data["summary"] == {"total": 1, "ok": 1, "failed": 0}
+    assert (r["verdict"], r["status"], r["transport"], r["expires"]) == ("ok", 200, "tcp", 300)
+    assert r["unregistered"] is True and r["algorithm"] == "MD5"
+    assert list(r) == sorted(r)
+
+
+def test_probe_register_wrong_password_exits_1_with_verdict(kamailio: Kamailio) -> None:
+    res = run_cli(
+        "probe", "register", f"sip:1001@127.0.0.1:{kamailio.udp_port}",
+        "--password-env", "PWBAD", env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 1
+    assert "wrong password" in res.stdout
+    assert "Traceback" not in res.stderr
+
+
+def test_probe_register_keep_registered(kamailio: Kamailio) -> None:
+    res = run_cli(
+        "probe", "register", f"sip:1001@127.0.0.1:{kamailio.udp_port}",
+        "--password-env", "PW1001", "--keep-registered", env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 0
+    assert len(kamailio.contacts("1001")) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["sip:1001@127.0.0.1:5", "--password-env", "UNSET_VAR_QSIP"], "UNSET_VAR_QSIP"),
+        (["foo:bar:baz", "--password-env", "PW1001"], "bad target"),
+        (["sip:127.0.0.1:5", "--password-env", "PW1001"], "no user part"),
+        (["sips:1001@127.0.0.1:5", "--transport", "udp"], "needs TLS"),
+        (["sip:1001@127.0.0.1:5", "--transport", "sctp"], "sctp"),
+        (["sip:1001@127.0.0.1:5", "--ca-file", "/nonexistent/ca.pem"], "ca.pem"),
+    ],
+)
+def test_probe_bad_input_is_one_line_exit_2(args: list[str], needle: str) -> None:
+    res = run_cli("probe", "register", *args, env=ENV)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert needle in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_probe_tls_pcap_and_ladder(kamailio: Kamailio, tmp_path: Path) -> None:
+    pcap = tmp_path / "tls.pcapng"
+    res = run_cli(
+        "probe", "register", f"sip:1001@127.0.0.1:{kamailio.tls_port}", "--transport", "tls",
+        "--ca-file", str(kamailio.ca.ca_file), "--password-env", "PW1001",
+        "--pcap", str(pcap), "--ladder", env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    ladder = res.stdout.split("1 ok, 0 failed", 1)[1]
+    assert ladder.count("REGISTER sip:") == 3 and "401 Unauthorized" in ladder
+    tshark = shutil.which("tshark")
+    assert tshark
+    out = subprocess.run(
+        [tshark, "-r", str(pcap), "-Y", "sip", "-T", "fields", "-e", "sip.Method",
+         "-e", "sip.Status-Code", "-e", "frame.comment"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [r[0] or r[1] for r in rows] == ["REGISTER", "401", "REGISTER", "200", "REGISTER", "200"]
+    assert all("decrypted" in r[2] for r in rows)
+    assert b"secret-1001" not in pcap.read_bytes()
+
+
+def test_probe_options_udp_pcap_decodes(kamailio: Kamailio, tmp_path: Path) -> None:
+    pcap = tmp_path / "o.pcapng"
+    res = run_cli(
+        "probe", "options", f"sip:127.0.0.1:{kamailio.udp_port}", "--pcap", str(pcap),
+        "--format", "json",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    [r] = json.loads(res.stdout)["results"]
+    assert r["ok"] and "INVITE" in r["allow"]
+    out = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "sip", "-T", "fields", "-e", "sip.CSeq.method"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert out.split() == ["OPTIONS", "OPTIONS"]
+
+
+def test_probe_no_verify_warns(kamailio: Kamailio) -> None:
+    res = run_cli(
+        "probe", "register", f"sip:1001@127.0.0.1:{kamailio.tls_port}", "--transport", "tls",
+        "--no-verify", "--password-env", "PW1001", env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 0
+    assert "warning: TLS certificate not verified" in res.stderr
+
+
+def test_diagnose_site_register_and_options(kamailio: Kamailio, tmp_path: Path) -> None:
+    site = _site(tmp_path, kamailio)
+    res = run_cli("diagnose", str(site), "--register", "--options", "--format", "json", env=ENV)
+    assert res.returncode == 1, res.stderr  # Phone 2 has the wrong password
+    data = json.loads(res.stdout)
+    by = {(r["probe"], r["core"], r["softphone"]): r for r in data["results"]}
+    assert by[("register", "core-a", "Phone 1")]["verdict"] == "ok"
+    assert by[("register", "core-a", "Phone 2")]["verdict"] == "wrong-password"
+    phone3 = by[("register", "core-b", "Phone 3")]
+    assert (phone3["verdict"], phone3["transport"]) == ("ok", "tls")
+    options = [r for r in data["results"] if r["probe"] == "options"]
+    assert sorted(r["transport"] for r in options) == ["tls", "udp"]  # one per registrar
+    assert data["summary"] == {"total": 5, "ok": 4, "failed": 1}
+    assert kamailio.registered_users() == set()  # everything unregistered
+
+
+def test_diagnose_limit_selects_cores(kamailio: Kamailio, tmp_path: Path) -> None:
+    site = _site(tmp_path, kamailio)
+    res = run_cli("diagnose", str(site), "--register", "--limit", "secure", env=ENV)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "core-b/Phone 3" in res.stdout and "core-a" not in res.stdout
+
+
+def test_diagnose_without_a_probe_is_usage_error(tmp_path: Path, kamailio: Kamailio) -> None:
+    res = run_cli("diagnose", str(_site(tmp_path, kamailio)), env=ENV)
+    assert res.returncode == 2
+    assert "--register" in res.stderr
+
+
+def test_diagnose_bad_site_is_exit_2(tmp_path: Path) -> None:
+    site = tmp_path / "bad.yml"
+    site.write_text("all:\n  hosts:\n    x:\n      softphones: 7\n")
+    res = run_cli("diagnose", str(site), "--register")
+    assert res.returncode == 2
+    assert "bad.yml" in res.stderr and "Traceback" not in res.stderr
