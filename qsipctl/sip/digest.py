@@ -550,6 +550,8 @@ def _verify_params(
     if username is None or password is None:
         return result(Verdict.UNKNOWN_USER, "unknown user")
     qop = params.get("qop")
+    if qop not in (None, "auth", "auth-int"):
+        return result(Verdict.MALFORMED, f"unknown qop {qop}")
     if qop is not None and ("nc" not in params or "cnonce" not in params):
         return result(Verdict.MALFORMED, "qop without nc/cnonce")
     expected = compute_response(

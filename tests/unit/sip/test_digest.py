@@ -264,6 +264,8 @@ def test_server_verdicts():
     # a wrong password with an old nonce is a wrong password, never "stale"
     assert _verify(_answer(password="bad"), nonce_ok=False) is Verdict.BAD_PASSWORD
     assert _verify("Basic Zm9vOmJhcg==") is Verdict.MALFORMED
+    assert _verify(_answer().replace("qop=auth", "qop=bogus")) is Verdict.MALFORMED
+    assert _verify(_answer().replace(", nc=00000001", "")) is Verdict.MALFORMED
     assert _verify('Digest username="1001", realm="lab"') is Verdict.MALFORMED
     assert (
         _verify(
