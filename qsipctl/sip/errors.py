@@ -22,3 +22,10 @@ class SipParseError(SipError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def clip(text: str, limit: int = 60) -> str:
+    """repr() of a peer-supplied value, cut short: error lines must stay one line."""
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[:limit]) + "..."

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from qsipctl.sip import grammar as g
-from qsipctl.sip.errors import SipError, SipParseError
+from qsipctl.sip.errors import SipError, SipParseError, clip
 from qsipctl.sip.uri import SipUri, check_host, check_port, format_host, is_sip_uri, parse_uri
 
 MAX_UINT32 = 2**32 - 1
@@ -103,7 +103,7 @@ def split_list(value: str) -> list[str]:
         if pos == end:
             return out
         if value[pos] != ",":
-            raise SipParseError(f"unbalanced {value[pos]!r} in {value!r}")
+            raise SipParseError(f"unbalanced {clip(value[pos])} in {clip(value)}")
         pos += 1
 
 
@@ -211,13 +211,13 @@ class Headers:
 
 def _check_name(name: str) -> str:
     if not g.token_re.fullmatch(name):
-        raise SipError(f"invalid header name {name!r}")
+        raise SipError(f"invalid header name {clip(name)}")
     return name
 
 
 def _check_value(value: str) -> str:
     if "\r" in value or "\n" in value:
-        raise SipError(f"header value must not contain CR or LF: {value!r}")
+        raise SipError(f"header value must not contain CR or LF: {clip(value)}")
     return value.strip(" \t")
 
 
@@ -231,10 +231,10 @@ def parse_params(text: str, pos: int, what: str) -> dict[str, str | None]:
     while pos < end:
         m = g.generic_param_re.match(text, pos)
         if m is None:
-            raise SipParseError(f"{what}: unexpected {text[pos:]!r} where ';param' should be")
+            raise SipParseError(f"{what}: unexpected {clip(text[pos:])} where ';param' should be")
         name = m.group(1)
         if any(k.lower() == name.lower() for k in params):
-            raise SipParseError(f"{what}: parameter {name!r} appears twice")
+            raise SipParseError(f"{what}: parameter {clip(name)} appears twice")
         params[name] = m.group(2)
         pos = m.end()
         pos = g.sws_re.match(text, pos).end()  # type: ignore[union-attr]
@@ -298,15 +298,15 @@ def parse_via(value: str) -> Via:
     text = value.strip(" \t")
     m = g.via_re.match(text)
     if m is None:
-        raise SipParseError(f"Via {value!r}: expected 'SIP/2.0/transport host[:port]'")
-    host = check_host(m.group("host"), f"Via {value!r}")
+        raise SipParseError(f"Via {clip(value)}: expected 'SIP/2.0/transport host[:port]'")
+    host = check_host(m.group("host"), f"Via {clip(value)}")
     port = m.group("port")
-    params = parse_params(text, m.end(), f"Via {value!r}")
+    params = parse_params(text, m.end(), f"Via {clip(value)}")
     _check_via_params(params, value)
     return Via(
         transport=m.group("transport").upper(),
         host=host,
-        port=None if port is None else check_port(port, f"Via {value!r}"),
+        port=None if port is None else check_port(port, f"Via {clip(value)}"),
         params=params,
         protocol=f"{m.group('name').upper()}/{m.group('version')}",
     )
@@ -316,15 +316,15 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
     """via-received, via-rport (RFC 3581), via-ttl and via-branch rules."""
     received = param_lookup(params, "received")
     if received is not None:
-        check_host(f"[{received}]" if ":" in received else received, f"Via {value!r} received")
+        check_host(f"[{received}]" if ":" in received else received, f"Via {clip(value)} received")
     rport = param_lookup(params, "rport")
     if rport is not None:
-        check_port(rport, f"Via {value!r} rport")
+        check_port(rport, f"Via {clip(value)} rport")
     ttl = param_lookup(params, "ttl")
     if ttl is not None and not (g.digits_re.fullmatch(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
-        raise SipParseError(f"Via {value!r}: ttl must be 0-255")
+        raise SipParseError(f"Via {clip(value)}: ttl must be 0-255")
     if any(k.lower() == "branch" for k in params) and param_lookup(params, "branch") is None:
-        raise SipParseError(f"Via {value!r}: branch needs a value")
+        raise SipParseError(f"Via {clip(value)}: branch needs a value")
 
 
 # --- name-addr / addr-spec -------------------------------------------------------
@@ -360,7 +360,7 @@ class RawNameAddr:
 def quote(text: str) -> str:
     """Write a display name as a quoted-string, escaping what must be escaped."""
     if "\r" in text or "\n" in text:
-        raise SipError(f"a display name cannot contain CR or LF: {text!r}")
+        raise SipError(f"a display name cannot contain CR or LF: {clip(text)}")
     out = []
     for c in text:
         escaped = c in '"\\' or (ord(c) < 0x20 and c != "\t") or c == "\x7f"
@@ -385,12 +385,12 @@ def split_name_addr(value: str, *, require_brackets: bool = False) -> RawNameAdd
     else:
         m2 = g.addr_spec_re.match(text)
         if m2 is None:
-            raise SipParseError(f"{value!r}: expected a URI")
+            raise SipParseError(f"{clip(value)}: expected a URI")
         display, uri, pos, bracketed = None, m2.group(0), m2.end(), False
         if "?" in uri or "," in uri:
-            raise SipParseError(f"{value!r}: a URI with '?' or ',' must be enclosed in <>")
+            raise SipParseError(f"{clip(value)}: a URI with '?' or ',' must be enclosed in <>")
     check_any_uri(uri, value)
-    params = parse_params(text, pos, repr(value))
+    params = parse_params(text, pos, clip(value))
     return RawNameAddr(display, uri, params, bracketed)
 
 
@@ -402,29 +402,29 @@ def _display(m: re.Match[str]) -> str | None:
 
 def _name_addr_problem(text: str, value: str) -> str:
     if text.startswith('"') and g.quoted_string_prefix_re.match(text) is None:
-        return f"{value!r}: unterminated quoted string in display name"
+        return f"{clip(value)}: unterminated quoted string in display name"
     if "<" not in text:
-        return f"{value!r}: the URI must be enclosed in <>"
+        return f"{clip(value)}: the URI must be enclosed in <>"
     if ">" not in text.split("<", 1)[1]:
-        return f"{value!r}: '<' without '>'"
-    return f"{value!r}: display name has characters only allowed in quotes"
+        return f"{clip(value)}: '<' without '>'"
+    return f"{clip(value)}: display name has characters only allowed in quotes"
 
 
 def check_any_uri(uri: str, value: str) -> None:
     """A SIP/SIPS URI strictly, any other scheme as an absoluteURI."""
     if uri != uri.strip(" \t") or " " in uri or "\t" in uri:
-        raise SipParseError(f"{value!r}: whitespace inside the URI")
+        raise SipParseError(f"{clip(value)}: whitespace inside the URI")
     if is_sip_uri(uri):
         parse_uri(uri)
     elif not g.absolute_uri_re.fullmatch(uri):
-        raise SipParseError(f"{value!r}: {uri!r} is not a valid URI")
+        raise SipParseError(f"{clip(value)}: {clip(uri)} is not a valid URI")
 
 
 def parse_name_addr(value: str) -> NameAddr:
     """Parse a name-addr or addr-spec with a SIP/SIPS URI."""
     raw = split_name_addr(value)
     if not is_sip_uri(raw.uri):
-        raise SipParseError(f"{value!r}: only sip: and sips: URIs are supported here")
+        raise SipParseError(f"{clip(value)}: only sip: and sips: URIs are supported here")
     return NameAddr(raw.display_name, parse_uri(raw.uri), raw.params)
 
 
@@ -435,7 +435,7 @@ def parse_cseq(value: str) -> tuple[int, str]:
     """``CSeq: 1*DIGIT LWS Method``; the number must fit 32 bits (RFC 3261 §8.1.1.5)."""
     m = g.cseq_re.fullmatch(value.strip(" \t"))
     if m is None:
-        raise SipParseError(f"CSeq {value!r}: expected 'number METHOD'")
+        raise SipParseError(f"CSeq {clip(value)}: expected 'number METHOD'")
     return parse_uint(m.group(1), "CSeq", MAX_UINT32), m.group(2)
 
 
@@ -443,8 +443,8 @@ def parse_uint(text: str, what: str, maximum: int) -> int:
     """Digits only, at most ``maximum``; long strings are refused before int()."""
     text = text.strip(" \t")
     if not g.digits_re.fullmatch(text):
-        raise SipParseError(f"{what} {text!r}: expected a non-negative integer")
+        raise SipParseError(f"{what} {clip(text)}: expected a non-negative integer")
     stripped = text.lstrip("0") or "0"
     if len(stripped) > len(str(maximum)) or int(stripped) > maximum:
-        raise SipParseError(f"{what} {text!r}: larger than {maximum}")
+        raise SipParseError(f"{what} {clip(text)}: larger than {maximum}")
     return int(stripped)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qsipctl.sip import grammar as g
-from qsipctl.sip.errors import SipParseError
+from qsipctl.sip.errors import SipParseError, clip
 from qsipctl.sip.headers import (
     MAX_UINT32,
     Headers,
@@ -148,10 +148,12 @@ def _parse_start(line: str) -> Message:
 def _parse_request_line(line: str) -> Request:
     parts = line.split(" ")
     if len(parts) != 3 or not all(parts):
-        raise SipParseError(f"Request-Line {line!r}: expected 'METHOD SP Request-URI SP SIP/2.0'")
+        raise SipParseError(
+            f"Request-Line {clip(line)}: expected 'METHOD SP Request-URI SP SIP/2.0'"
+        )
     method, uri, version = parts
     if not g.method_re.fullmatch(method):
-        raise SipParseError(f"Request-Line {line!r}: method {method!r} is not a token")
+        raise SipParseError(f"Request-Line {clip(line)}: method {clip(method)} is not a token")
     _check_request_uri(uri)
     return Request(method, uri, Headers(), b"", _check_version(version))
 
@@ -160,30 +162,30 @@ def _check_request_uri(uri: str) -> None:
     """SIP-URI / SIPS-URI / absoluteURI; no headers in a SIP Request-URI (§19.1.1)."""
     if is_sip_uri(uri):
         if parse_uri(uri).headers:
-            raise SipParseError(f"Request-URI {uri!r}: headers ('?...') are not allowed here")
+            raise SipParseError(f"Request-URI {clip(uri)}: headers ('?...') are not allowed here")
     elif not g.absolute_uri_re.fullmatch(uri):
-        raise SipParseError(f"Request-URI {uri!r} is not a valid URI")
+        raise SipParseError(f"Request-URI {clip(uri)} is not a valid URI")
 
 
 def _check_version(version: str) -> str:
     if not g.sip_version_re.fullmatch(version):
-        raise SipParseError(f"{version!r} is not a SIP-Version")
+        raise SipParseError(f"{clip(version)} is not a SIP-Version")
     if version.upper() != SIP_2_0:
-        raise SipParseError(f"unsupported SIP version {version!r}", status=505)
+        raise SipParseError(f"unsupported SIP version {clip(version)}", status=505)
     return SIP_2_0
 
 
 def _parse_status_line(line: str) -> Response:
     parts = line.split(" ", 2)
     if len(parts) != 3:
-        raise SipParseError(f"Status-Line {line!r}: expected 'SIP/2.0 SP code SP reason'")
+        raise SipParseError(f"Status-Line {clip(line)}: expected 'SIP/2.0 SP code SP reason'")
     version, code, reason = parts
     version = _check_version(version)
     if not (len(code) == 3 and code.isdigit() and code.isascii()) or not 100 <= int(code) <= 699:
-        raise SipParseError(f"Status-Line {line!r}: status code must be 3 digits, 100-699")
+        raise SipParseError(f"Status-Line {clip(line)}: status code must be 3 digits, 100-699")
     # Reason-Phrase: liberal (any text but CTLs): it is only shown to people.
     if g.reason_bad_re.search(reason):
-        raise SipParseError(f"Status-Line {line!r}: control character in Reason-Phrase")
+        raise SipParseError(f"Status-Line {clip(line)}: control character in Reason-Phrase")
     return Response(int(code), reason, Headers(), b"", version)
 
 
@@ -211,7 +213,7 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
     for number, line in lines:
         m = g.header_line_re.fullmatch(line)
         if m is None:
-            raise SipParseError(f"line {number}: {line[:60]!r} is not 'Name: value'")
+            raise SipParseError(f"line {number}: {clip(line)} is not 'Name: value'")
         canon = canonical_name(m.group(1))
         value = m.group(2).rstrip(" \t")
         if g.bad_ctl_re.search(value):
@@ -251,7 +253,7 @@ def _elements(value: str, *, allow_empty_list: bool = False) -> list[str]:
         return []
     parts = split_list(value)
     if not all(parts):
-        raise SipParseError(f"{value!r}: empty list element (stray ',')")
+        raise SipParseError(f"{clip(value)}: empty list element (stray ',')")
     return parts
 
 
@@ -274,19 +276,19 @@ def _check_routes(value: str) -> None:
 
 def _check_callid(value: str) -> None:
     if not g.callid_re.fullmatch(value):
-        raise SipParseError(f"{value!r} is not 'word[@word]'")
+        raise SipParseError(f"{clip(value)} is not 'word[@word]'")
 
 
 def _check_tokens(value: str) -> None:
     for element in _elements(value, allow_empty_list=True):
         if not g.token_re.fullmatch(element):
-            raise SipParseError(f"{element!r} is not a token")
+            raise SipParseError(f"{clip(element)} is not a token")
 
 
 def _check_date(value: str) -> None:
     # Strict: RFC 3261 §20.17 allows only RFC 1123 dates in GMT (RFC 4475 §3.1.2.12).
     if not g.rfc1123_date_re.fullmatch(value):
-        raise SipParseError(f"{value!r} is not an RFC 1123 date in GMT")
+        raise SipParseError(f"{clip(value)} is not an RFC 1123 date in GMT")
 
 
 def _check_retry_after(value: str) -> None:
@@ -297,12 +299,12 @@ def _check_retry_after(value: str) -> None:
 def _check_warning(value: str) -> None:
     for element in _elements(value):
         if not g.warning_re.fullmatch(element):
-            raise SipParseError(f"{element!r} is not '3DIGIT agent \"text\"'")
+            raise SipParseError(f"{clip(element)} is not '3DIGIT agent \"text\"'")
 
 
 def _check_content_type(value: str) -> None:
     if not g.media_type_re.match(value):
-        raise SipParseError(f"{value!r} is not 'type/subtype'")
+        raise SipParseError(f"{clip(value)} is not 'type/subtype'")
 
 
 _CHECKS: dict[str, Callable[[str], object]] = {
@@ -346,7 +348,7 @@ def _parse_head(head: bytes) -> Message:
         raise SipParseError(f"header section is not UTF-8 (octet {exc.start})") from None
     first = text.split("\r\n", 1)[0]
     if g.reason_bad_re.search(first):
-        raise SipParseError(f"start line {first[:60]!r}: control character")
+        raise SipParseError(f"start line {clip(first)}: control character")
     msg = _parse_start(first)
     msg.headers = _parse_headers(_header_lines(text))
     if isinstance(msg, Request):
@@ -356,9 +358,10 @@ def _parse_head(head: bytes) -> Message:
 
 def _check_cseq_method(req: Request) -> None:
     value = req.headers.get("CSeq")
-    if value is not None and parse_cseq(value)[1] != req.method:
+    method = None if value is None else parse_cseq(value)[1]
+    if method is not None and method != req.method:
         raise SipParseError(
-            f"CSeq method {parse_cseq(value)[1]!r} does not match the {req.method!r} request"
+            f"CSeq method {clip(method)} does not match the {clip(req.method)} request"
         )
 
 

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from qsipctl.sip import grammar as g
-from qsipctl.sip.errors import SipParseError
+from qsipctl.sip.errors import SipParseError, clip
 
 _SIP_URI_RE = re.compile(
     r"(?P<scheme>[Ss][Ii][Pp][Ss]?):(?:(?P<userinfo>[^@]*)@)?"
@@ -69,11 +69,11 @@ def format_host(host: str) -> str:
 def check_host(host: str, what: str) -> str:
     """Validate a ``host`` production and return it without IPv6 brackets."""
     if not g.host_re.fullmatch(host):
-        raise SipParseError(f"{what}: {host!r} is not a valid host name or address")
+        raise SipParseError(f"{what}: {clip(host)} is not a valid host name or address")
     if host.startswith("["):
         return _check_ipv6(host[1:-1], what)
     if g.ipv4_re.fullmatch(host) and any(int(p) > 255 for p in host.split(".")):
-        raise SipParseError(f"{what}: {host!r} is not a valid IPv4 address")
+        raise SipParseError(f"{what}: {clip(host)} is not a valid IPv4 address")
     return host
 
 
@@ -90,7 +90,7 @@ def _check_ipv6(addr: str, what: str) -> str:
 def check_port(text: str, what: str) -> int:
     """A port: digits only, 0-65535 (the length check keeps int() cheap)."""
     if not text or not g.digits_re.fullmatch(text) or len(text) > 5 or int(text) > MAX_PORT:
-        raise SipParseError(f"{what}: port {text!r} is not a number from 0 to 65535")
+        raise SipParseError(f"{what}: port {clip(text)} is not a number from 0 to 65535")
     return int(text)
 
 
@@ -158,7 +158,7 @@ def parse_uri(text: str) -> SipUri:
     """Parse a SIP or SIPS URI strictly; anything else raises SipParseError."""
     m = _SIP_URI_RE.fullmatch(text)
     if m is None:
-        raise SipParseError(f"{text!r} is not a sip: or sips: URI")
+        raise SipParseError(f"{clip(text)} is not a sip: or sips: URI")
     user, password = _userinfo(m.group("userinfo"), text)
     host, port = _hostport(m.group("hostport"), text)
     return SipUri(
@@ -177,19 +177,19 @@ def _userinfo(info: str | None, text: str) -> tuple[str | None, str | None]:
         return None, None
     user, sep, password = info.partition(":")
     if not g.user_re.fullmatch(user):
-        raise SipParseError(f"URI {text!r}: invalid user part {user!r}")
+        raise SipParseError(f"URI {clip(text)}: invalid user part {clip(user)}")
     if sep and not g.password_re.fullmatch(password):
-        raise SipParseError(f"URI {text!r}: invalid password part")
+        raise SipParseError(f"URI {clip(text)}: invalid password part")
     return unescape(user), (unescape(password) if sep else None)
 
 
 def _hostport(hostport: str, text: str) -> tuple[str, int | None]:
     m = _HOSTPORT_RE.fullmatch(hostport)
     if m is None:
-        raise SipParseError(f"URI {text!r}: invalid host or port {hostport!r}")
-    host = check_host(m.group("host"), f"URI {text!r}")
+        raise SipParseError(f"URI {clip(text)}: invalid host or port {clip(hostport)}")
+    host = check_host(m.group("host"), f"URI {clip(text)}")
     port = m.group("port")
-    return host, (None if port is None else check_port(port, f"URI {text!r}"))
+    return host, (None if port is None else check_port(port, f"URI {clip(text)}"))
 
 
 def _uri_params(params: str | None, text: str) -> dict[str, str | None]:
@@ -199,10 +199,10 @@ def _uri_params(params: str | None, text: str) -> dict[str, str | None]:
     for item in params[1:].split(";"):
         name, sep, value = item.partition("=")
         if not g.pname_re.fullmatch(name) or (sep and not g.pvalue_re.fullmatch(value)):
-            raise SipParseError(f"URI {text!r}: invalid parameter {item!r}")
+            raise SipParseError(f"URI {clip(text)}: invalid parameter {clip(item)}")
         key = unescape(name)
         if _lookup_present(result, key):
-            raise SipParseError(f"URI {text!r}: parameter {key!r} appears twice")
+            raise SipParseError(f"URI {clip(text)}: parameter {clip(key)} appears twice")
         result[key] = unescape(value) if sep else None
     return result
 
@@ -219,6 +219,6 @@ def _uri_headers(headers: str | None, text: str) -> dict[str, str]:
     for item in headers.split("&"):
         name, sep, value = item.partition("=")
         if not sep or not g.hname_re.fullmatch(name) or not g.hvalue_re.fullmatch(value):
-            raise SipParseError(f"URI {text!r}: invalid header {item!r}")
+            raise SipParseError(f"URI {clip(text)}: invalid header {clip(item)}")
         result[unescape(name)] = unescape(value)
     return result
