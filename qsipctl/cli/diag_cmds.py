@@ -312,9 +312,33 @@ def _details(r: Any) -> str:
     return "; ".join(parts)
 
 
-def _render_table(outcomes: Sequence[ProbeOutcome]) -> str:
-    from qsipctl.report.output import table
+def _plain(cell: str) -> bool:
+    return cell.isascii() and cell.isprintable() and cell == cell.strip()
 
+
+def probe_table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    """``report.output.table`` output, without importing tabulate for plain ASCII cells.
+
+    tabulate (with wcwidth and importlib.metadata) costs more start-up than
+    the probe itself; for printable ASCII its "simple" layout is easy to
+    reproduce exactly (a test checks it is identical), anything else still
+    goes through tabulate.
+    """
+    if not all(_plain(c) for row in [headers, *rows] for c in row):
+        from qsipctl.report.output import table
+
+        return table(rows, headers)
+    widths = [len(h) + 2 for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _render_table(outcomes: Sequence[ProbeOutcome]) -> str:
     rows = []
     for o in outcomes:
         r = o.result
@@ -325,7 +349,7 @@ def _render_table(outcomes: Sequence[ProbeOutcome]) -> str:
     headers = ["PROBE", "CORE/PHONE", "TARGET", "TRANSPORT", "SERVER", "RESULT", "MS", "DETAILS"]
     failed = sum(1 for o in outcomes if not o.result.ok)
     recap = f"{len(outcomes)} probe(s): {len(outcomes) - failed} ok, {failed} failed"
-    return table(rows, headers) + "\n\n" + recap
+    return probe_table(rows, headers) + "\n\n" + recap
 
 
 def _render_ladders(outcomes: Sequence[ProbeOutcome]) -> str:

@@ -12,10 +12,10 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from qsipctl import __version__
 from qsipctl.net.errors import NetError
-from qsipctl.net.resolve import ServerAddress, resolve
 from qsipctl.net.transport import SipTransport, open_transport
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.sip.headers import Headers
@@ -28,6 +28,9 @@ from qsipctl.sip.transaction import (
     client_key,
     new_branch,
 )
+
+if TYPE_CHECKING:
+    from qsipctl.net.resolve import ServerAddress
 
 USER_AGENT = f"qsipctl/{__version__}"
 
@@ -55,6 +58,8 @@ def host_port(host: str, port: int) -> str:
 
 async def connect(target: ProbeTarget) -> tuple[SipTransport, ServerAddress]:
     """Resolve the target and open a transport to the first address that accepts."""
+    from qsipctl.net.resolve import resolve  # dnspython only loads for names, not IPs
+
     servers = await resolve(
         target.host,
         target.port,

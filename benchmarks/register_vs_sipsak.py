@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""qsipctl's REGISTER probe vs sipsak, against the same Kamailio on loopback.
+
+1. One REGISTER-with-digest-auth by the CLI, process start to exit, vs
+   ``sipsak -U`` doing the same (median of --runs each, interleaved so load
+   on the machine hits both alike).  qsipctl is run with --keep-registered
+   (REGISTER, 401, REGISTER, 200: what sipsak does) and, for information,
+   also with its default unregistration (one more round trip).
+2. --accounts accounts (default 1000) registered and unregistered with
+   ``qsipctl diagnose --register --concurrency 100`` over a generated site,
+   vs a shell-style loop of sipsak runs (register, then unregister with
+   Expires 0) one account after another.
+
+Prints the wall times and the ratios.  Goals (issue 4): (1) <= 4x sipsak,
+(2) under 5 s.  Needs kamailio, sipsak and openssl (Debian packages); run as
+root or any user that may bind loopback ports:
+
+    python3 benchmarks/register_vs_sipsak.py [--runs 20] [--accounts 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.fixtures.kamailio import Kamailio, make_ca, start_kamailio  # noqa: E402
+
+QSIPCTL = shutil.which("qsipctl") or str(Path(sys.executable).with_name("qsipctl"))
+SIPSAK = shutil.which("sipsak") or "/usr/bin/sipsak"
+
+
+def _users(n: int) -> list[str]:
+    """Five-digit users: sipsak 0.9.8 mangles very short user names ("1" -> "1@")."""
+    return [str(10001 + i) for i in range(n)]
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    if res.returncode != 0:
+        raise SystemExit(
+            f"failed ({res.returncode}): {' '.join(cmd)}\n{res.stdout!r}{res.stderr!r}"
+        )
+    return elapsed
+
+
+def single_probe(k: Kamailio, runs: int) -> None:
+    env = {**os.environ, "BENCH_PW": "pw-10001", "NO_COLOR": "1"}
+    uri = f"sip:10001@127.0.0.1:{k.udp_port}"
+    q_keep = [QSIPCTL, "probe", "register", uri, "--password-env", "BENCH_PW", "--keep-registered"]
+    q_full = [QSIPCTL, "probe", "register", uri, "--password-env", "BENCH_PW"]
+    s_cmd = [SIPSAK, "-U", "-s", uri, "-a", "pw-10001", "-x", "3600"]
+    py = [sys.executable, "-c", "import asyncio, click"]
+    times: dict[str, list[float]] = {"sipsak": [], "keep": [], "full": [], "python": []}
+    for cmd in (s_cmd, q_keep, q_full, py):  # warm caches (pyc, page cache)
+        timed(cmd, env)
+    for _ in range(runs):
+        times["sipsak"].append(timed(s_cmd, env))
+        times["keep"].append(timed(q_keep, env))
+        times["full"].append(timed(q_full, env))
+        times["python"].append(timed(py, env))
+    med = {name: statistics.median(values) * 1000 for name, values in times.items()}
+    print(f"== one REGISTER with digest auth, median of {runs} runs (process start to exit)")
+    print(f"sipsak -U                                  {med['sipsak']:8.1f} ms")
+    print(f"python3 -c 'import asyncio, click'         {med['python']:8.1f} ms"
+          f"   ({med['python'] / med['sipsak']:.2f}x sipsak: the floor)")  # fmt: skip
+    print(f"qsipctl probe register --keep-registered   {med['keep']:8.1f} ms"
+          f"   ratio {med['keep'] / med['sipsak']:.2f}x sipsak (goal <= 4x)")  # fmt: skip
+    print(f"qsipctl probe register (+ unregister)      {med['full']:8.1f} ms"
+          f"   ratio {med['full'] / med['sipsak']:.2f}x sipsak")  # fmt: skip
+
+
+def write_site(path: Path, k: Kamailio, accounts: int, per_core: int = 4) -> None:
+    lines = ["all:", "  vars:", "    qsys_model: Core 110f", "  hosts:"]
+    for c in range(0, accounts, per_core):
+        lines += [f"    core-{c // per_core:04d}:", "      ansible_host: 127.0.0.1",
+                  "      softphones:"]  # fmt: skip
+        for i in range(c, min(c + per_core, accounts)):
+            lines += [
+                f"        - name: Phone {i}",
+                "          profile: generic",
+                f"          registrar: 127.0.0.1:{k.udp_port}",
+                f'          username: "{10001 + i}"',
+                f"          password: env:BENCH_PW_{10001 + i}",
+            ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def many_accounts(k: Kamailio, accounts: int, workdir: Path, sipsak_sample: int) -> None:
+    site = workdir / "bench-site.yml"
+    write_site(site, k, accounts)
+    env = {**os.environ, "NO_COLOR": "1"}
+    env.update({f"BENCH_PW_{u}": f"pw-{u}" for u in _users(accounts)})
+    cmd = [QSIPCTL, "diagnose", str(site), "--register", "--concurrency", "100", "--format",
+           "json"]  # fmt: skip
+    k.clear()
+    q = timed(cmd, env)
+    left = k.registered_users()
+    print(f"\n== {accounts} accounts registered and unregistered, concurrency 100")
+    print(f"qsipctl diagnose --register                {q:8.2f} s   (goal < 5 s);"
+          f" bindings left on the server: {len(left)}")  # fmt: skip
+    start = time.perf_counter()
+    for u in _users(sipsak_sample):
+        uri = f"sip:{u}@127.0.0.1:{k.udp_port}"
+        timed([SIPSAK, "-U", "-s", uri, "-a", f"pw-{u}", "-x", "3600"], env)
+        timed([SIPSAK, "-U", "-s", uri, "-a", f"pw-{u}", "-x", "0", "-C", "empty"], env)
+    per = (time.perf_counter() - start) / sipsak_sample
+    loop = per * accounts
+    note = "" if sipsak_sample == accounts else f" (extrapolated from {sipsak_sample})"
+    print(f"sipsak loop (register + unregister each)   {loop:8.2f} s{note}")
+    print(f"speed-up vs the sipsak loop                {loop / q:8.1f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--accounts", type=int, default=1000)
+    ap.add_argument("--sipsak-sample", type=int, default=0, help="0: loop over all accounts")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="qsipctl-bench-") as tmp:
+        work = Path(tmp)
+        accounts = {u: f"pw-{u}" for u in _users(args.accounts)}
+        k = start_kamailio(work / "kamailio", make_ca(work / "ca"), accounts=accounts)
+        try:
+            print(f"kamailio {k.host}:{k.udp_port} (udp), {len(accounts)} accounts, MD5 digest")
+            single_probe(k, args.runs)
+            many_accounts(k, args.accounts, work, args.sipsak_sample or args.accounts)
+        finally:
+            k.stop()
+
+
+if __name__ == "__main__":
+    main()
