@@ -46,7 +46,7 @@ _END_OF_HEAD = b"\r\n\r\n"
 
 # Headers that must not appear twice: picking one of two values is guessing,
 # and guessing about framing or dialog identity is how smuggling starts.
-_ONCE = ("call-id", "cseq", "from", "to", "max-forwards", "content-length")
+_ONCE = frozenset(("call-id", "cseq", "from", "to", "max-forwards", "content-length"))
 
 
 class _MessageBase:
@@ -210,6 +210,7 @@ def _header_lines(text: str) -> list[tuple[int, str]]:
 
 def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
     items: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
     for number, line in lines:
         m = g.header_line_re.fullmatch(line)
         if m is None:
@@ -219,13 +220,13 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
         if g.bad_ctl_re.search(value):
             raise SipParseError(f"line {number}: {canon}: control character in value")
         key = canon.lower()
+        if key in _ONCE:
+            _check_once(key, seen, number, canon)
         check = _CHECKS.get(key)
         if check is not None:
             _run_check(check, value, number, canon)
         items.append((canon, key, value))
-    headers = Headers._trusted(items)
-    _check_once(headers)
-    return headers
+    return Headers._trusted(items)
 
 
 def _run_check(check: Callable[[str], object], value: str, number: int, name: str) -> None:
@@ -236,12 +237,10 @@ def _run_check(check: Callable[[str], object], value: str, number: int, name: st
         raise SipParseError(f"line {number}: {name}: {detail}", exc.status) from None
 
 
-def _check_once(headers: Headers) -> None:
-    for key in _ONCE:
-        count = headers.count(key)
-        if count > 1:
-            name = canonical_name(key)
-            raise SipParseError(f"{name} header appears {count} times; it must appear once")
+def _check_once(key: str, seen: set[str], number: int, name: str) -> None:
+    if key in seen:
+        raise SipParseError(f"line {number}: {name} header appears again; it must appear once")
+    seen.add(key)
 
 
 # --- per-header grammar checks ---------------------------------------------------

@@ -283,8 +283,8 @@ REJECT = {
     "mismatch01.dat": ("CSeq method 'INVITE' does not match the 'OPTIONS' request", 400),
     "mismatch02.dat": ("CSeq method 'INVITE' does not match the 'NEWMETHOD' request", 400),
     "bigcode.dat": ("status code must be 3 digits", 400),
-    "multi01.dat": ("Call-ID header appears 2 times", 400),
-    "mcl01.dat": ("Content-Length header appears 2 times", 400),
+    "multi01.dat": ("line 7: CSeq header appears again", 400),
+    "mcl01.dat": ("line 9: Content-Length header appears again", 400),
     "variants/baddn.dat": (
         "From: .*display name has characters only allowed in quotes",
         400,
