@@ -160,3 +160,99 @@ def test_missing_headers_raise_on_access_not_on_parse():
 def test_malformed_messages(data, problem):
     with pytest.raises(SipParseError, match=problem):
         parse_message(data)
+
+
+def test_folding_compact_forms_and_lws():
+    data = (
+        b"OPTIONS sip:[2001:db8::5]:5070;transport=tcp SIP/2.0\r\n"
+        b"v: SIP/2.0/TCP [2001:db8::1]:5070\r\n"
+        b"\t;branch=z9hG4bK77 ;rport=5070;received=2001:db8::9\r\n"
+        b"f :  <sip:a@[2001:db8::1]>;tag=1\r\n"
+        b"t:<sip:b@example.com>\r\n"
+        b"i: 1@2\r\n"
+        b"CSEQ  :  7\r\n   OPTIONS\r\n"
+        b"s:\r\n"
+        b"k: path, outbound\r\n"
+        b"l: 0\r\n"
+        b"\r\n"
+    )
+    msg = parse_message(data)
+    via = msg.top_via
+    assert (via.host, via.port, via.branch, via.rport, via.received) == (
+        "2001:db8::1",
+        5070,
+        "z9hG4bK77",
+        5070,
+        "2001:db8::9",
+    )
+    assert msg.headers.get_lines("Via") == [
+        "SIP/2.0/TCP [2001:db8::1]:5070 ;branch=z9hG4bK77 ;rport=5070;received=2001:db8::9"
+    ]
+    assert msg.cseq == (7, "OPTIONS")
+    assert msg.from_tag == "1"
+    assert msg.headers.get("Subject") == ""
+    assert msg.headers.get_all("Supported") == ["path", "outbound"]
+    assert [name for name, _ in msg.headers.items()] == [
+        "Via", "From", "To", "Call-ID", "CSeq", "Subject", "Supported", "Content-Length",
+    ]  # fmt: skip
+
+
+def test_quoted_pair_may_escape_control_octets_but_bare_ones_are_refused():
+    ok = REGISTER.replace(b'"Room 1"', b'"Room\\\x07 1"')
+    assert parse_message(ok).headers.get("From").startswith('"Room\\\x07 1"')
+    with pytest.raises(SipParseError, match="control character"):
+        parse_message(REGISTER.replace(b'"Room 1"', b'"Room\x07 1"'))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (b"CSeq: 1 REGISTER", b"CSeq: 1 INVITE", "does not match the 'REGISTER' request"),
+        (b"Max-Forwards: 70", b"Max-Forwards: 256", "larger than 255"),
+        (b"Expires: 3600", b"Expires: 4294967296", "larger than 4294967295"),
+        (b"Call-ID: a84b4c76e66710@192.0.2.10", b"Call-ID: a b", "is not 'word"),
+        (b"Contact: <sip", b"Contact: *, <sip", "not a valid URI"),
+        (b"Content-Length: 0", b"Content-Length: 0\r\nl: 0", "appears again"),
+        (b"Content-Length: 0", b"Route: sip:p.example.com", "enclosed in <>"),
+        (b"Content-Length: 0", b'Warning: 1812 h "x"', "3DIGIT"),
+        (b"Content-Length: 0", b"Require: a b", "not a token"),
+        (b"Content-Length: 0", b"Content-Type: text", "type/subtype"),
+        (b"Content-Length: 0", b"Retry-After: -1", "non-negative integer"),
+        (b"REGISTER sip:pbx.example.com SIP/2.0", b"REGISTER sip:pbx.example.com SIP/2.1", "505"),
+    ],
+)
+def test_header_grammar_is_checked_at_parse_time(old, new, problem):
+    data = REGISTER.replace(old, new)
+    assert data != REGISTER
+    with pytest.raises(SipParseError) as info:
+        parse_message(data)
+    assert problem in f"{info.value} {info.value.status}"
+
+
+def test_error_lines_stay_short_on_huge_values():
+    for header in (
+        b"Via: SIP/2.0/UDP " + b"a-" * 30000 + b"!",
+        b"To: <sip:[" + b":" * 60000 + b">",
+    ):
+        data = REGISTER.replace(b"Expires: 3600", header)
+        with pytest.raises(SipParseError) as info:
+            parse_message(data)
+        assert len(str(info.value)) < 300 and "\n" not in str(info.value)
+
+
+def test_keepalive_crlf_before_a_message_is_skipped():
+    assert parse_message(b"\r\n\r\n" + REGISTER).method == "REGISTER"
+
+
+def test_request_and_response_build_from_scratch():
+    h = Headers()
+    h.add("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx;rport")
+    h.add("From", "<sip:1001@127.0.0.1>;tag=a")
+    h.add("To", "<sip:1001@127.0.0.1>")
+    h.add("Call-ID", "c1")
+    h.add("CSeq", "2 OPTIONS")
+    resp = Response(200, "OK", h.copy())
+    resp.headers.set("To", "<sip:1001@127.0.0.1>;tag=b")
+    parsed = parse_message(resp.to_bytes())
+    assert parsed == resp and parsed.to_tag == "b" and parsed.cseq == (2, "OPTIONS")
+    assert parse_message(Request("OPTIONS", "sip:127.0.0.1", h).to_bytes()).from_tag == "a"
