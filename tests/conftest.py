@@ -7,5 +7,6 @@ are registered here, so every test directory can use them.
 pytest_plugins = [
     "tests.fixtures.common",
     "tests.fixtures.kamailio",
+    "tests.fixtures.dnsmasq",
     "tests.fixtures.sshd",
 ]

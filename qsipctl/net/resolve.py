@@ -116,11 +116,17 @@ async def _query(resolver: Any, name: str, rdtype: str) -> list[Any]:
 
 
 async def _addresses(resolver: Any, host: str) -> list[str]:
-    ips = [r.address for r in await _query(resolver, host, "A")]
-    ips += [r.address for r in await _query(resolver, host, "AAAA")]
-    if not ips:
-        raise DnsError(f"{host} has no A or AAAA record")
-    return ips
+    """A then AAAA; one family failing is fine as long as the other answers."""
+    ips: list[str] = []
+    problem: DnsError | None = None
+    for rdtype in ("A", "AAAA"):
+        try:
+            ips += [r.address for r in await _query(resolver, host, rdtype)]
+        except DnsError as exc:
+            problem = problem or exc
+    if ips:
+        return ips
+    raise problem or DnsError(f"{host} has no A or AAAA record", f"{host} has no address")
 
 
 async def _naptr(resolver: Any, host: str, secure: bool) -> list[ServerAddress]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from qsipctl import __version__
@@ -58,7 +58,7 @@ def host_port(host: str, port: int) -> str:
 
 async def connect(target: ProbeTarget) -> tuple[SipTransport, ServerAddress]:
     """Resolve the target and open a transport to the first address that accepts."""
-    from qsipctl.net.resolve import resolve  # dnspython only loads for names, not IPs
+    from qsipctl.net.resolve import is_ip, resolve  # dnspython loads only for names
 
     servers = await resolve(
         target.host,
@@ -68,6 +68,10 @@ async def connect(target: ProbeTarget) -> tuple[SipTransport, ServerAddress]:
         nameserver=target.nameserver,
         timeout=target.timeout,
     )
+    tls = target.tls
+    if tls.server_name is None and not is_ip(target.host):
+        # RFC 5922: the certificate must name the domain we asked for, not the SRV target's IP
+        tls = replace(tls, server_name=target.host)
     last: NetError | None = None
     for server in servers:
         try:
@@ -76,7 +80,7 @@ async def connect(target: ProbeTarget) -> tuple[SipTransport, ServerAddress]:
                 server.host,
                 server.port,
                 local_address=target.local_address,
-                tls=target.tls,
+                tls=tls,
                 timeout=target.timeout,
                 label=target.aor,
             )
