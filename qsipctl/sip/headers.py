@@ -81,6 +81,11 @@ LIST_HEADERS = frozenset(
 _ELEMENT_RE = re.compile(r'(?:"(?:[^"\\]|\\.)*"|<[^<>]*>|[^,"<])*', re.S)
 
 
+def _key(name: str) -> str:
+    """The lookup key: compact forms expanded, then case folded."""
+    return _CANONICAL.get(name.lower(), name).lower()
+
+
 def canonical_name(name: str) -> str:
     """The long, conventionally cased name (``v`` and ``VIA`` become ``Via``)."""
     return _CANONICAL.get(name.lower(), name)
@@ -130,8 +135,7 @@ class Headers:
 
     def get(self, name: str) -> str | None:
         """The first value; for list headers the first list element."""
-        key = name.lower()
-        key = _CANONICAL.get(key, name).lower()
+        key = _key(name)
         for _, k, v in self._items:
             if k == key:
                 return split_list(v)[0] if key in LIST_HEADERS else v
@@ -139,7 +143,7 @@ class Headers:
 
     def get_all(self, name: str) -> list[str]:
         """Every value in order; list headers split into their elements."""
-        key = _CANONICAL.get(name.lower(), name).lower()
+        key = _key(name)
         values = [v for _, k, v in self._items if k == key]
         if key not in LIST_HEADERS:
             return values
@@ -147,7 +151,7 @@ class Headers:
 
     def get_lines(self, name: str) -> list[str]:
         """Every header line's value as received, never split."""
-        key = _CANONICAL.get(name.lower(), name).lower()
+        key = _key(name)
         return [v for _, k, v in self._items if k == key]
 
     def add(self, name: str, value: str) -> None:
@@ -173,7 +177,7 @@ class Headers:
 
     def remove(self, name: str) -> None:
         """Drop every field of this name."""
-        key = _CANONICAL.get(name.lower(), name).lower()
+        key = _key(name)
         self._items = [item for item in self._items if item[1] != key]
 
     def items(self) -> list[tuple[str, str]]:
@@ -182,7 +186,7 @@ class Headers:
 
     def count(self, name: str) -> int:
         """How many header lines carry this name (for once-only headers)."""
-        key = _CANONICAL.get(name.lower(), name).lower()
+        key = _key(name)
         return sum(1 for item in self._items if item[1] == key)
 
     def copy(self) -> Headers:
@@ -191,7 +195,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = _CANONICAL.get(name.lower(), name).lower()
+        key = _key(name)
         return any(item[1] == key for item in self._items)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
