@@ -1,0 +1,197 @@
+"""Pure parts of the probes: verdicts, NAT detection, granted expiry, targets, timers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from types import SimpleNamespace
+
+import pytest
+
+from qsipctl.errors import UsageError
+from qsipctl.net.resolve import _srv_order, is_ip, split_nameserver
+from qsipctl.net.trace import Trace
+from qsipctl.probes.exchange import Dialogish, ProbeTimeout, build_request, transact
+from qsipctl.probes.register import _describe_answer, _granted
+from qsipctl.probes.result import VERDICTS, ProbeResult, verdict_for_status
+from qsipctl.probes.target import adhoc_target, softphone_target
+from qsipctl.sip.message import Response, parse_message
+from qsipctl.site.model import Connection, Core, CoreSettings, HostPort, Softphone, TlsOptions
+from qsipctl.site.secrets import Secret
+
+
+def _response(via: str, extra: str = "") -> Response:
+    msg = parse_message(
+        (
+            "SIP/2.0 200 OK\r\n"
+            f"Via: {via}\r\n"
+            "From: <sip:1001@pbx.test>;tag=a\r\nTo: <sip:1001@pbx.test>;tag=b\r\n"
+            f"Call-ID: c\r\nCSeq: 2 REGISTER\r\n{extra}Content-Length: 0\r\n\r\n"
+        ).encode()
+    )
+    assert isinstance(msg, Response)
+    return msg
+
+
+def _result() -> ProbeResult:
+    return ProbeResult("register", "sip:1001@pbx.test", "udp")
+
+
+@pytest.mark.parametrize(
+    ("via", "local", "seen", "nat"),
+    [
+        # the server saw what we sent from: no NAT
+        ("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport=5060", ("10.0.0.5", 5060),
+         "10.0.0.5:5060", False),
+        # another public address and port: NAT between us and the PBX
+        ("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport=40123;received=203.0.113.9",
+         ("10.0.0.5", 5060), "203.0.113.9:40123", True),
+        # same address, port rewritten (a port-translating firewall is NAT too)
+        ("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport=6000", ("10.0.0.5", 5060),
+         "10.0.0.5:6000", True),
+        # no RFC 3581 support on the server: only the address can be compared
+        ("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;received=198.51.100.7", ("10.0.0.5", 5060),
+         "198.51.100.7", True),
+        ("SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1;rport=5060", ("2001:db8:0::1", 5060),
+         "[2001:db8::1]:5060", False),
+    ],
+)  # fmt: skip
+def test_nat_detection_from_via(via: str, local: tuple[str, int], seen: str, nat: bool) -> None:
+    r = _result()
+    _describe_answer(r, _response(via), local)
+    assert (r.seen_as, r.nat) == (seen, nat)
+
+
+def test_server_identity_from_server_or_user_agent() -> None:
+    via = "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1"
+    r = _result()
+    _describe_answer(r, _response(via, "User-Agent: FPBX-16\r\n"), ("10.0.0.5", 5060))
+    assert r.server_agent == "FPBX-16"
+    _describe_answer(r, _response(via, "Server: Asterisk PBX 20\r\n"), ("10.0.0.5", 5060))
+    assert r.server_agent == "Asterisk PBX 20"
+
+
+def test_granted_expiry_is_our_contacts_not_another_one() -> None:
+    via = "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1"
+    resp = _response(
+        via,
+        "Contact: <sip:1001@10.0.0.9:5060>;expires=3600, <sip:1001@10.0.0.5:5070>;expires=90\r\n"
+        "Expires: 1800\r\n",
+    )
+    assert _granted(resp, ("10.0.0.5", 5070), 3600) == 90
+    assert _granted(resp, ("10.0.0.5", 9999), 3600) == 1800  # falls back to Expires
+    assert _granted(_response(via), ("10.0.0.5", 9999), 600) == 600  # then to what we asked
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [(403, "forbidden"), (404, "unknown-user"), (408, "timeout"), (500, "server-error"),
+     (503, "server-error"), (488, "rejected"), (603, "rejected")],
+)  # fmt: skip
+def test_verdict_for_status(status: int, verdict: str) -> None:
+    assert verdict_for_status(status) == verdict
+
+
+def test_fail_message_is_plain_words_then_detail() -> None:
+    r = _result().fail("timeout", "nothing came back from 10.0.0.1:5060")
+    assert r.message == f"{VERDICTS['timeout']}: nothing came back from 10.0.0.1:5060"
+    assert not r.ok and r.verdict == "timeout"
+
+
+def test_adhoc_target_shapes() -> None:
+    t = adhoc_target("sip:1001@10.0.0.1:5070", transport="tcp", password=Secret.parse("x"))
+    assert (t.aor, t.request_uri, t.transport, t.port) == (
+        "sip:1001@10.0.0.1",
+        "sip:10.0.0.1:5070",
+        "tcp",
+        5070,
+    )
+    s = adhoc_target("sips:1001@[2001:db8::5]", transport=None, password=None)
+    assert (s.transport, s.host, s.aor) == ("tls", "2001:db8::5", "sips:1001@[2001:db8::5]")
+    d = adhoc_target("1001@10.0.0.1", transport=None, password=None, domain="pbx.test")
+    assert (d.aor, d.request_uri) == ("sip:1001@pbx.test", "sip:pbx.test")
+
+
+@pytest.mark.parametrize(
+    ("text", "kw"),
+    [
+        ("sip:10.0.0.1", {}),  # no user
+        ("sips:1001@10.0.0.1", {"transport": "udp"}),
+        ("sip:1001@10.0.0.1", {"transport": "sctp"}),
+        ("sip:1001@bad host", {}),
+    ],
+)
+def test_adhoc_target_bad_input(text: str, kw: dict) -> None:
+    with pytest.raises(UsageError):
+        adhoc_target(text, transport=kw.get("transport"), password=None)
+
+
+def test_softphone_target_uses_profile_settings() -> None:
+    phone = Softphone(
+        index=1, name="Lobby", profile="generic-tls", username="2001", cid_name=None,
+        transport="tls", proxy=HostPort("10.0.0.5", 5061), backup_proxy=None, register=True,
+        auth_id="auth-2001", password=Secret.parse("env:X"), domain="pbx.test",
+        registration_timeout=600, tls=TlsOptions("/ca.pem", True, "pbx.test"),
+    )  # fmt: skip
+    core = Core(
+        "core-1", "Core 110f", (), "10.0.0.20", Connection("local", "10.0.0.20"),
+        CoreSettings(), (phone,),
+    )  # fmt: skip
+    t = softphone_target(core, phone, timeout=2.0)
+    assert (t.user, t.domain, t.host, t.port, t.transport) == (
+        "2001", "pbx.test", "10.0.0.5", 5061, "tls"
+    )  # fmt: skip
+    assert (t.auth_user, t.expires, t.core, t.softphone) == ("auth-2001", 600, "core-1", "Lobby")
+    assert (t.tls.ca_file, t.tls.verify, t.tls.server_name) == ("/ca.pem", True, "pbx.test")
+
+
+def test_split_nameserver() -> None:
+    assert split_nameserver("127.0.0.1") == ("127.0.0.1", 53)
+    assert split_nameserver("127.0.0.1:5353") == ("127.0.0.1", 5353)
+    assert split_nameserver("::1") == ("::1", 53)
+    assert split_nameserver("[::1]:5353") == ("::1", 5353)
+    assert is_ip("::1") and is_ip("10.0.0.1") and not is_ip("pbx.test")
+
+
+def test_srv_order_priority_first_then_weighted() -> None:
+    rec = [SimpleNamespace(priority=p, weight=w, name=n) for p, w, n in
+           [(20, 100, "backup"), (10, 0, "zero"), (10, 60, "big"), (10, 40, "small")]]  # fmt: skip
+    firsts = {"big": 0, "small": 0, "zero": 0}
+    rng = random.Random(7)
+    for _ in range(500):
+        order = [r.name for r in _srv_order(rec, rng)]
+        assert order[-1] == "backup"
+        firsts[order[0]] += 1
+    assert firsts["big"] > firsts["small"] > firsts["zero"]
+
+
+class _SilentTransport:
+    """Records what is sent and never answers; time advances by each wait."""
+
+    name = "udp"
+    reliable = False
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+        self.sent: list[float] = []
+        self.trace = Trace("udp", ("10.0.0.5", 5060), ("10.0.0.1", 5060))
+        self.local = ("10.0.0.5", 5060)
+
+    def send(self, data: bytes) -> None:
+        self.sent.append(self.clock[0])
+
+    async def receive(self, timeout: float | None) -> None:
+        self.clock[0] += timeout or 0.0
+        return None
+
+
+def test_udp_retransmits_on_timer_e_and_gives_up_at_the_deadline() -> None:
+    clock = [100.0]
+    tp = _SilentTransport(clock)
+    target = adhoc_target("sip:1001@10.0.0.1", transport="udp", password=None)
+    req = build_request(tp, target, Dialogish("cid", "tag"), "REGISTER", "sip:10.0.0.1", "x")  # type: ignore[arg-type]
+    with pytest.raises(ProbeTimeout):
+        asyncio.run(transact(tp, req, deadline=108.0, clock=lambda: clock[0]))  # type: ignore[arg-type]
+    # RFC 3261 17.1.2.2: T1, 2*T1, 4*T1, then capped at T2 = 4 s
+    assert [round(t - 100.0, 3) for t in tp.sent] == [0.0, 0.5, 1.5, 3.5, 7.5]
+    assert [m.summary.endswith("(again)") for m in tp.trace.messages] == [False] + [True] * 4
