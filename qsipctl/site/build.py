@@ -97,7 +97,13 @@ def _var(ctx: _Ctx, host: HostVars, name: str, parse: Callable[[Any], Any]) -> A
 
 
 def _path(ctx: _Ctx, text: Any) -> str:
-    path = Path(v.as_str(text, "a path")).expanduser()
+    raw = v.as_str(text, "a path")
+    if "\0" in raw:
+        raise v.FieldError("a path cannot contain a NUL character")
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError:
+        path = Path(raw)
     return str(path if path.is_absolute() else ctx.base / path)
 
 
@@ -440,7 +446,13 @@ def _core_settings(
     if not phones:
         for leaf in CORE_FIELDS:
             if leaf in host.defaults:
-                chosen[leaf] = host.defaults[leaf].value
+                kp = host.var_keypaths[f"softphone_defaults.{leaf}"]
+                before = len(ctx.diags)
+                parsed = _parse_layer(ctx, leaf, host.defaults[leaf], kp, False)
+                if len(ctx.diags) > before:
+                    ok = False
+                elif parsed.value is not None:
+                    chosen[leaf] = parsed.value
     if not ok:
         return None
     return CoreSettings(

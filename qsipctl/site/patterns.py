@@ -78,7 +78,7 @@ def _match(site: Site, names: list[str], term: str) -> set[str]:
     if any(ch in term for ch in "*?["):
         return _glob(site, names, term)
     found = _exact(site, names, term)
-    if not found:
+    if not found and term not in site.groups:
         pool = [*names, *site.groups]
         raise UsageError(f"no core or group named {term!r}{did_you_mean(term, pool)}")
     return found

@@ -77,7 +77,14 @@ class ProfileLibrary:
                 Diagnostic("profiles directory does not exist", Location(str(directory)))
             )
             return
-        for path in sorted(directory.iterdir()):
+        try:
+            listing = sorted(directory.iterdir())
+        except OSError as exc:
+            self.diagnostics.append(
+                Diagnostic(f"cannot list profiles: {exc.strerror}", Location(str(directory)))
+            )
+            return
+        for path in listing:
             if path.suffix in PROFILE_SUFFIXES and path.is_file():
                 path = _display_path(path)
                 old = self.files.get(path.stem)

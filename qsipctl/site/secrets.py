@@ -18,6 +18,14 @@ from qsipctl.errors import InvalidInput, Location
 MASK = "********"
 
 
+def _expand(text: str) -> Path:
+    """``~`` expansion that cannot raise (an unknown ``~user`` stays as written)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        return Path(text)
+
+
 @dataclass(frozen=True, eq=False)
 class Secret:
     """A secret value, or a reference to one, that never prints itself."""
@@ -39,7 +47,7 @@ class Secret:
         if text.startswith("env:") and text[4:]:
             return cls(f"env:{text[4:]}", None, location, keypath)
         if text.startswith("file:") and text[5:]:
-            path = Path(text[5:]).expanduser()
+            path = _expand(text[5:])
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
             return cls(f"file:{path}", None, location, keypath)
@@ -63,6 +71,8 @@ class Secret:
             return Path(name).read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
             raise self._error(f"cannot read secret file {name}: {exc.strerror}") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise self._error(f"cannot read secret file {name}: {exc}") from None
 
     def check(self) -> str | None:
         """Return why the secret cannot be resolved, or None when it can."""

@@ -21,6 +21,7 @@ from qsipctl.errors import Diagnostic, InvalidInput, Location
 
 KeyPath = tuple[str | int, ...]
 MAX_DEPTH = 64
+MAX_NODES = 200_000  # aliases can make a small file expand exponentially ("billion laughs")
 
 
 def format_keypath(path: Sequence[str | int]) -> str:
@@ -118,6 +119,7 @@ class _Builder:
     def __init__(self, doc: YamlDoc) -> None:
         self.doc = doc
         self.constructor = yaml.SafeLoader("")  # used only to construct scalars
+        self.nodes = 0
 
     def _loc(self, node: yaml.Node) -> Location:
         return Location(self.doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -125,6 +127,11 @@ class _Builder:
     def build(self, node: yaml.Node, path: KeyPath) -> Any:
         if len(path) > MAX_DEPTH:
             raise InvalidInput.single("document nests too deeply", self._loc(node))
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise InvalidInput.single(
+                f"document expands to more than {MAX_NODES} values (alias bomb?)", self._loc(node)
+            )
         self.doc.positions.setdefault(path, self._loc(node))
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)

@@ -1,0 +1,233 @@
+"""Ansible inventory shape and the documented precedence."""
+
+from tests.unit.site.conftest import ONE_CORE
+
+
+def phone(username="100", ind=18):
+    pad = " " * ind
+    lines = [
+        "softphones:",
+        "  - name: Phone",
+        "    profile: generic",
+        "    registrar: 192.0.2.5",
+        f'    username: "{username}"',
+        "    password: file:secrets/pw.txt",
+    ]
+    return "".join(f"\n{pad}{line}" for line in lines)
+
+
+def test_one_core_loads(files):
+    site, diags = files.check(ONE_CORE)
+    assert diags == [] and site is not None
+    core = site.core("core1")
+    assert core.address == "192.0.2.10"
+    assert core.connection.port == 22
+    assert core.softphones[0].domain == "192.0.2.5"
+
+
+def test_precedence_all_parent_child_host_entry(files):
+    site, diags = files.check(
+        """\
+        all:
+          vars:
+            qsys_model: Core 510i
+            softphone_defaults: {profile: generic, registrar: 192.0.2.1, registration_timeout: 100,
+                                 domain: all.example, cid_name: from-all}
+          children:
+            parent:
+              vars:
+                softphone_defaults: {registrar: 192.0.2.2, registration_timeout: 200,
+                                     domain: parent.example}
+              children:
+                child:
+                  vars:
+                    softphone_defaults: {registration_timeout: 300, domain: child.example}
+                  hosts:
+                    core1:
+                      softphone_defaults: {domain: host.example}
+                      softphones:
+                        - {username: "1", password: file:secrets/pw.txt, cid_name: entry}
+        """
+    )
+    assert [d.format() for d in diags] == []
+    p = site.core("core1").softphones[0]
+    assert p.proxy.host == "192.0.2.2"  # parent beats all
+    assert p.registration_timeout == 300  # child beats parent
+    assert p.domain == "host.example"  # host beats child
+    assert p.cid_name == "entry"  # entry beats everything
+
+
+def test_host_vars_beat_group_vars_and_child_beats_parent(files):
+    site, _ = files.check(
+        f"""\
+        all:
+          vars: {{qsys_model: Core Nano, ansible_port: 2200}}
+          children:
+            parent:
+              vars: {{ansible_port: 2201, ansible_user: parent}}
+              children:
+                child:
+                  vars: {{ansible_port: 2202}}
+                  hosts:
+                    core1:{phone(ind=22)}
+                    core2:
+                      ansible_port: 2203{phone("101", ind=22)}
+        """
+    )
+    assert site.core("core1").connection.port == 2202
+    assert site.core("core1").connection.user == "parent"
+    assert site.core("core2").connection.port == 2203
+    assert site.core("core1").groups == ("parent", "child")
+
+
+def test_equal_depth_groups_disagreeing_is_an_error_naming_both(files):
+    errors = files.errors(
+        f"""\
+        all:
+          vars: {{qsys_model: Core 110f}}
+          children:
+            lobby:
+              vars: {{ansible_user: lobbyadmin}}
+              hosts:
+                core1:{phone()}
+            paging:
+              vars: {{ansible_user: pagingadmin}}
+              hosts:
+                core1:
+        """
+    )
+    assert len(errors) == 1
+    assert "lobby and paging" in errors[0] and "ansible_group_priority" in errors[0]
+    assert "site.yml:5:" in errors[0]  # the other group's line is named too
+
+
+def test_group_priority_breaks_the_tie(files):
+    site, diags = files.check(
+        f"""\
+        all:
+          vars: {{qsys_model: Core 110f}}
+          children:
+            lobby:
+              vars: {{ansible_user: lobbyadmin, ansible_group_priority: 5}}
+              hosts:
+                core1:{phone()}
+            paging:
+              vars: {{ansible_user: pagingadmin}}
+              hosts:
+                core1:
+        """
+    )
+    assert site is not None, [d.format() for d in diags]
+    assert site.core("core1").connection.user == "lobbyadmin"
+    assert site.groups["paging"] == ("core1",)
+
+
+def test_host_listed_twice_with_different_values(files):
+    errors = files.errors(
+        f"""\
+        all:
+          vars: {{qsys_model: Core 110f}}
+          children:
+            a:
+              hosts:
+                core1:
+                  ansible_host: 192.0.2.1{phone()}
+            b:
+              hosts:
+                core1:
+                  ansible_host: 192.0.2.2
+        """
+    )
+    assert len(errors) == 1 and "listed twice" in errors[0] and "192.0.2.1" in errors[0]
+
+
+def test_host_ranges_expand(files):
+    site, diags = files.check(
+        """\
+        all:
+          vars:
+            qsys_model: Core Nano
+          hosts:
+            core-[01:12].site-a:
+        """
+    )
+    assert site is not None, [d.format() for d in diags]
+    assert [c.name for c in site.cores][:2] == ["core-01.site-a", "core-02.site-a"]
+    assert len(site.cores) == 12
+
+
+def test_bad_range_and_bad_group_name(files):
+    errors = files.errors(
+        """\
+        all:
+          children:
+            "bad group":
+              hosts:
+                c1:
+          hosts:
+            core-[9:1]:
+        """
+    )
+    assert any("start is greater than end" in e for e in errors)
+    assert any("invalid group name" in e for e in errors)
+
+
+def test_group_cycle(files):
+    errors = files.errors(
+        """\
+        all:
+          children:
+            a:
+              children:
+                b:
+                  children:
+                    a:
+                  hosts:
+                    c1:
+        """
+    )
+    assert errors and "loops" in errors[0]
+
+
+def test_empty_inventory(files):
+    assert "empty" in files.errors("")[0]
+    assert "empty" in files.errors("all:\n")[0] or "no hosts" in files.errors("all:\n")[0]
+
+
+def test_misspelt_keys_get_hints(files):
+    errors = files.errors(
+        """\
+        all:
+          childs:
+            a:
+          hosts:
+            c1:
+              qsys_modle: Core 110f
+              sofphones: []
+        """
+    )
+    text = "\n".join(errors)
+    assert "did you mean 'children'" in text
+    assert "did you mean 'qsys_model'" in text
+    assert "did you mean 'softphones'" in text
+
+
+def test_foreign_ansible_vars_are_kept(files):
+    site, diags = files.check(
+        ONE_CORE.replace("    qsys_model:", "    ntp_server: 1.2.3.4\n    qsys_model:")
+    )
+    assert site is not None and not diags
+    assert site.core("core1").variables["ntp_server"] == "1.2.3.4"
+
+
+def test_wrong_types(files):
+    errors = files.errors(
+        """\
+        all:
+          vars: [1, 2]
+          hosts:
+            c1: 5
+        """
+    )
+    assert any("vars must be a mapping" in e for e in errors)
+    assert any("host variables must be a mapping" in e for e in errors)

@@ -1,0 +1,178 @@
+"""The Core Manager rules: core-wide vs per-softphone, limits, DTMF, secrets."""
+
+import pytest
+
+from tests.unit.site.conftest import ONE_CORE
+
+
+def core_with(phones: str, model: str = "Core 110f") -> str:
+    return f"""\
+all:
+  vars:
+    qsys_model: {model}
+  hosts:
+    core1:
+      ansible_host: 192.0.2.10
+      softphone_defaults:
+        registrar: 192.0.2.5
+        password: file:secrets/pw.txt
+      softphones:
+{phones}"""
+
+
+def entry(name, profile="generic", extra=""):
+    return (
+        f"        - name: {name}\n          profile: {profile}\n"
+        f'          username: "{name}"\n{extra}'
+    )
+
+
+def test_core_wide_conflict_names_both_sources(files):
+    files.profile("pbx-a", "extends: generic\ndtmf:\n  mode: sip-info\n")
+    errors = files.errors(core_with(entry("A", "pbx-a") + entry("B", "generic")))
+    assert len(errors) == 1
+    msg = errors[0]
+    assert "core-wide setting dtmf.mode differs on core1" in msg
+    assert "profile pbx-a" in msg and "pbx-a.yml:3:3" in msg
+    assert "profile generic" in msg and "generic.yml" in msg
+    assert msg.split(": ")[1] == "all.hosts.core1.softphones[1]"
+
+
+@pytest.mark.parametrize(
+    "leaf,yaml",
+    [
+        ("srtp", "          srtp: true\n"),
+        ("codecs", "          codecs: [G722]\n"),
+        ("sip_port", "          sip_port: 5070\n"),
+        ("stun.enabled", "          stun: {server: 192.0.2.9}\n"),
+        ("dtmf.payload_type", "          dtmf: {payload_type: 96}\n"),
+    ],
+)
+def test_every_core_wide_setting_must_agree(files, leaf, yaml):
+    errors = files.errors(core_with(entry("A") + entry("B", extra=yaml)))
+    assert any(f"core-wide setting {leaf} differs" in e for e in errors), errors
+
+
+def test_per_softphone_settings_may_differ(files):
+    site, diags = files.check(
+        core_with(
+            entry("A", extra="          transport: tcp\n          registration_timeout: 600\n")
+            + entry("B", "generic-tls", extra="          srtp: false\n")
+        )
+    )
+    assert site is not None, [d.format() for d in diags]
+    a, b = site.core("core1").softphones
+    assert (a.transport, a.registration_timeout, b.transport) == ("tcp", 600, "tls")
+
+
+def test_softphone_limit_per_model(files):
+    errors = files.errors(core_with(entry("A") + entry("B") + entry("C"), model="Core Nano"))
+    assert any("has 3 softphones but a Core Nano allows 2" in e for e in errors)
+
+
+def test_model_names_normalised_and_unknown_rejected(files):
+    site, _ = files.check(core_with(entry("A"), model="core-110F"))
+    assert site.core("core1").model == "Core 110f"
+    errors = files.errors(core_with(entry("A"), model="Core 110x"))
+    assert "unknown core model 'Core 110x' (did you mean 'Core 110f'?)" in errors[0]
+
+
+def test_unknown_model_allowed_with_explicit_limit(files):
+    text = core_with(entry("A"), model="Core 24f").replace(
+        "    qsys_model: Core 24f", "    qsys_model: Core 24f\n    qsys_softphone_limit: 16"
+    )
+    site, diags = files.check(text)
+    assert site is not None, [d.format() for d in diags]
+
+
+def test_inband_dtmf_rejected_with_reason(files):
+    errors = files.errors(core_with(entry("A", extra="          dtmf: {mode: inband}\n")))
+    assert "out of band only" in errors[0] and "dtmf.mode" in errors[0]
+
+
+def test_unknown_profile_did_you_mean(files):
+    errors = files.errors(core_with(entry("A", "fre-pbx")))
+    assert "unknown profile 'fre-pbx' (did you mean 'freepbx'?)" in errors[0]
+
+
+def test_missing_env_secret_and_file(files, monkeypatch):
+    monkeypatch.delenv("QSIP_TEST_NOPE", raising=False)
+    errors = files.errors(
+        core_with(
+            entry("A", extra="          password: env:QSIP_TEST_NOPE\n")
+            + entry("B", extra="          password: file:secrets/none.txt\n")
+        )
+    )
+    assert any("environment variable QSIP_TEST_NOPE is not set" in e for e in errors)
+    assert any("cannot read secret file" in e and "none.txt" in e for e in errors)
+    site, _ = files.check(
+        core_with(entry("A", extra="          password: env:QSIP_TEST_NOPE\n")),
+        check_secrets=False,
+    )
+    assert site is not None
+
+
+def test_literal_password_warns_but_never_shows(files):
+    warnings = files.warnings(core_with(entry("A", extra="          password: hunter2\n")))
+    assert warnings and "literal password" in warnings[0]
+    assert all("hunter2" not in w for w in warnings)
+
+
+def test_stun_needs_server_and_server_enables_stun(files):
+    errors = files.errors(core_with(entry("A", extra="          stun: {enabled: true}\n")))
+    assert "no stun.server" in errors[0]
+    site, _ = files.check(core_with(entry("A", extra="          stun: {server: 192.0.2.9}\n")))
+    s = site.core("core1").settings
+    assert s.stun_enabled and str(s.stun_server) == "192.0.2.9:3478"
+
+
+def test_expectations_kept_apart(files):
+    site, _ = files.check(core_with(entry("A", "freepbx")))
+    p = site.core("core1").softphones[0]
+    assert p.expectations.session_timer == 1800
+    assert p.expectations.keepalive == "options"
+    assert p.expectations.registrar.host == "192.0.2.5"
+
+
+def test_outbound_proxy_becomes_proxy_and_domain_defaults(files):
+    extra = "          outbound_proxy: 192.0.2.99:5070\n          domain: pbx.example.net\n"
+    site, _ = files.check(core_with(entry("A", extra=extra)))
+    p = site.core("core1").softphones[0]
+    assert str(p.proxy) == "192.0.2.99:5070" and p.domain == "pbx.example.net"
+    assert p.auth_id == "A"
+
+
+def test_duplicate_softphone_names(files):
+    errors = files.errors(core_with(entry("A") + entry("A")))
+    assert any("used twice" in e for e in errors)
+
+
+def test_connection_variables(files, tmp_path):
+    text = ONE_CORE.replace(
+        "      ansible_host: 192.0.2.10",
+        "      ansible_host: 2001:db8::10\n      ansible_port: 2222\n"
+        "      ansible_user: qsys\n      ansible_password: file:secrets/pw.txt\n"
+        "      qsipctl_jump_host: ops@192.0.2.1:22\n      qsipctl_backup_keep: 3\n"
+        "      qsipctl_timeout: 5\n      qsipctl_apply_command: /usr/bin/true\n"
+        "      ansible_connection: paramiko",
+    )
+    site, diags = files.check(text)
+    assert site is not None, [d.format() for d in diags]
+    c = site.core("core1").connection
+    assert (c.connector, c.host, c.port, c.user) == ("ssh", "2001:db8::10", 2222, "qsys")
+    assert c.password.reveal() == "s3cret-from-file"
+    assert (c.jump_host, c.backup_keep, c.timeout) == ("ops@192.0.2.1:22", 3, 5.0)
+    assert site.core("core1").variables["ansible_password"] == "********"
+
+
+def test_local_connector_needs_dir_and_qsipctl_connector_wins(files):
+    text = ONE_CORE.replace(
+        "      ansible_host: 192.0.2.10",
+        "      ansible_connection: ssh\n      qsipctl_connector: local",
+    )
+    assert any("qsipctl_local_dir" in e for e in files.errors(text))
+    site, _ = files.check(
+        text.replace("connector: local", "connector: local\n      qsipctl_local_dir: cores/c1")
+    )
+    c = site.core("core1").connection
+    assert c.connector == "local" and c.local_dir == str(files.root / "cores" / "c1")
