@@ -221,3 +221,21 @@ def test_trace_records_the_whole_exchange(kamailio: Kamailio) -> None:
         ("in", "200"),
     ]
     assert len(trace.segments) == 6
+
+
+def test_register_over_ipv6(kamailio: Kamailio) -> None:
+    t = target(kamailio, "1001", "secret-1001", host="[::1]", port=kamailio.udp6_port)
+    r = register(t, keep=True).result
+    assert r.ok, r.message
+    assert r.server == f"[::1]:{kamailio.udp6_port}"
+    assert r.local is not None and r.local.startswith("[::1]:")
+    assert r.nat is False
+    assert any("[::1]" in c for c in kamailio.contacts("1001"))
+
+
+def test_options_over_ipv6(kamailio: Kamailio) -> None:
+    t = adhoc_target(
+        f"sip:[::1]:{kamailio.udp6_port}", transport="udp", password=None, need_user=False
+    )
+    [outcome] = run_probes([("options", t)])
+    assert outcome.result.ok and outcome.result.status == 200
