@@ -317,13 +317,20 @@ def parse_via(value: str) -> Via:
 
 
 def _check_via_params(params: dict[str, str | None], value: str) -> None:
-    """via-received, via-rport (RFC 3581), via-ttl and via-branch rules."""
+    """via-received, via-rport (RFC 3581), via-maddr, via-ttl and via-branch rules.
+
+    These are the parameters a client acts on (NAT detection, where to send
+    responses), so a malformed one must not slip through as an opaque string.
+    """
     received = param_lookup(params, "received")
     if received is not None:
         check_host(f"[{received}]" if ":" in received else received, f"Via {clip(value)} received")
     rport = param_lookup(params, "rport")
     if rport is not None:
         check_port(rport, f"Via {clip(value)} rport")
+    maddr = param_lookup(params, "maddr")
+    if maddr is not None:
+        check_host(maddr, f"Via {clip(value)} maddr")
     ttl = param_lookup(params, "ttl")
     if ttl is not None and not (g.digits_re.fullmatch(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
         raise SipParseError(f"Via {clip(value)}: ttl must be 0-255")

@@ -125,6 +125,7 @@ def test_via_rport_forms():
         ("SIP/2.0/UDP h;rport=x", "port 'x'"),
         ("SIP/2.0/UDP h;received=nonsense!", "not a valid host"),
         ("SIP/2.0/UDP h;ttl=256", "ttl"),
+        ("SIP/2.0/UDP h;maddr=bad_host", "maddr"),
         ("SIP/2.0/UDP h:70000", "port '70000'"),
         ("SIP/2.0/UDP h;branch=a;BRANCH=b", "appears twice"),
         ("SIP/2.0/UDP h x", "unexpected"),
