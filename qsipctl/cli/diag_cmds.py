@@ -263,6 +263,8 @@ def _run_and_report(
 ) -> None:
     from qsipctl.probes.runner import run_probes
 
+    if pcap:
+        _check_writable(pcap)
     outcomes = run_probes(jobs, concurrency, keep_registered)
     for warning in sorted({w for o in outcomes for w in o.result.warnings}):
         click.echo(f"qsipctl: warning: {warning}", err=True)
@@ -278,6 +280,16 @@ def _run_and_report(
         click.echo(_render_ladders(outcomes), nl=False, err=fmt == "json")
     if not all(o.result.ok for o in outcomes):
         raise SystemExit(EXIT_FAILED)
+
+
+def _check_writable(path: str) -> None:
+    """Refuse before probing, not after: nothing is sent when the evidence cannot be kept."""
+    import os
+    from pathlib import Path
+
+    parent = Path(path).resolve().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(f"--pcap {path}: directory {parent} does not exist or is not writable")
 
 
 def _echo_json(outcomes: Sequence[ProbeOutcome]) -> None:

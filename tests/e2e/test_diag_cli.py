@@ -201,3 +201,15 @@ def test_diagnose_bad_site_is_exit_2(tmp_path: Path) -> None:
     res = run_cli("diagnose", str(site), "--register")
     assert res.returncode == 2
     assert "bad.yml" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_pcap_into_missing_directory_is_refused_before_probing(
+    kamailio: Kamailio, tmp_path: Path
+) -> None:
+    res = run_cli(
+        "probe", "register", f"sip:1001@127.0.0.1:{kamailio.udp_port}", "--password-env",
+        "PW1001", "--keep-registered", "--pcap", str(tmp_path / "no" / "x.pcapng"), env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 2
+    assert "x.pcapng" in res.stderr and "Traceback" not in res.stderr
+    assert kamailio.contacts("1001") == []  # nothing was sent
