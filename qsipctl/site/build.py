@@ -342,9 +342,11 @@ def _phone(
         leaf: host.var_keypaths[f"softphone_defaults.{leaf}"] for leaf in host.defaults
     }
     name = str(entry.get("name") or f"Softphone {index}")
+    misspelt = False
     for leaf, value, lkp in flatten(entry, kp, ACCOUNT_KEYS):
         if leaf is None:
             ctx.error(lkp, str(value))
+            misspelt = True
         else:
             layers[leaf] = Sourced(value, ctx.doc.where(lkp), f"softphone {name!r} of {host.name}")
             keypaths[leaf] = lkp
@@ -358,7 +360,8 @@ def _phone(
     values.update(profile.values)
     for leaf, src in layers.items():
         values[leaf] = _parse_layer(ctx, leaf, src, keypaths[leaf], check)
-    _phone_rules(ctx, values, keypaths, kp, profile_name)
+    if not misspelt:  # "missing 'username'" would only repeat "unknown key 'usrname'"
+        _phone_rules(ctx, values, keypaths, kp, profile_name)
     if any(d.severity == "error" for d in ctx.diags[before:]):
         return None
     return PhoneDraft(index, name, kp, ctx.doc.where(kp), values, profile_name)
