@@ -1,0 +1,87 @@
+"""The safe-write protocol through the local connector (a real directory)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from qsipctl.rollout.connectors import ConnectorContext
+from qsipctl.rollout.connectors.local import LocalConnector
+from qsipctl.rollout.results import Status
+from qsipctl.rollout.safewrite import SafeWrite, WriteSpec
+from qsipctl.site.model import Connection
+
+PATH = "/etc/qsys/softphone.json"
+
+
+def spec(doc: bytes, **kw) -> WriteSpec:
+    masked = doc.decode(errors="replace").replace("pw-1", "********")
+    return WriteSpec(PATH, doc, masked, hashlib.sha256(doc).hexdigest(), ["pw-1"], **kw)
+
+
+def connector(root: Path) -> LocalConnector:
+    return LocalConnector(
+        Connection(connector="local", host="x", local_dir=str(root)), ConnectorContext()
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+def test_create_then_ok_then_replace_with_backup(tmp_path: Path) -> None:
+    conn, clock = connector(tmp_path), Clock()
+    first = SafeWrite(conn, spec(b"v1 pw-1\n"), clock=clock).run()
+    assert first.status is Status.CHANGED and first.backup is None
+    target = tmp_path / "etc/qsys/softphone.json"
+    assert target.read_bytes() == b"v1 pw-1\n"
+    assert target.stat().st_mode & 0o777 == 0o600
+    again = SafeWrite(conn, spec(b"v1 pw-1\n"), clock=clock).run()
+    assert again.status is Status.OK
+    third = SafeWrite(conn, spec(b"v2 pw-1\n"), clock=clock).run()
+    assert third.status is Status.CHANGED
+    assert third.backup == PATH + ".20260101T000001.000000Z.bak"
+    assert (tmp_path / third.backup.lstrip("/")).read_bytes() == b"v1 pw-1\n"
+
+
+def test_check_mode_writes_nothing_and_diff_is_masked(tmp_path: Path) -> None:
+    out = SafeWrite(connector(tmp_path), spec(b"v1 pw-1\n"), check=True, want_diff=True).run()
+    assert out.status is Status.CHANGED and "check mode" in out.reason
+    assert not (tmp_path / "etc").exists()
+    assert out.diff is not None and "+v1 ********" in out.diff and "pw-1" not in out.diff
+
+
+def test_prune_keeps_n(tmp_path: Path) -> None:
+    conn, clock = connector(tmp_path), Clock()
+    for n in range(6):
+        SafeWrite(conn, spec(f"v{n}\n".encode(), backup_keep=2), clock=clock).run()
+    (tmp_path / "etc/qsys/softphone.json.notes.bak").write_text("not ours")
+    SafeWrite(conn, spec(b"v9\n", backup_keep=2), clock=clock).run()
+    names = sorted(p.name for p in (tmp_path / "etc/qsys").iterdir())
+    assert names == [
+        "softphone.json",
+        "softphone.json.20260101T000005.000000Z.bak",
+        "softphone.json.20260101T000006.000000Z.bak",
+        "softphone.json.notes.bak",
+    ]
+
+
+def test_failing_apply_rolls_back_and_masks_output(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    SafeWrite(conn, spec(b"old\x00\xff")).run()
+    bad = spec(b"new pw-1\n", apply_command="cat {path} >&2; exit 5")
+    out = SafeWrite(conn, bad).run()
+    assert out.status is Status.FAILED and out.rolled_back
+    assert "apply_command exited 5: new ********" in out.reason
+    assert (tmp_path / "etc/qsys/softphone.json").read_bytes() == b"old\x00\xff"
+
+
+def test_apply_command_sees_the_real_path(tmp_path: Path) -> None:
+    out = SafeWrite(connector(tmp_path), spec(b"x\n", apply_command="test -f {path}")).run()
+    assert out.status is Status.CHANGED, out.reason
