@@ -303,14 +303,14 @@ def parse_via(value: str) -> Via:
     m = g.via_re.match(text)
     if m is None:
         raise SipParseError(f"Via {clip(value)}: expected 'SIP/2.0/transport host[:port]'")
-    host = check_host(m.group("host"), f"Via {clip(value)}")
+    host = check_host(m.group("host"), "Via", value)
     port = m.group("port")
     params = parse_params(text, m.end(), f"Via {clip(value)}")
     _check_via_params(params, value)
     return Via(
         transport=m.group("transport").upper(),
         host=host,
-        port=None if port is None else check_port(port, f"Via {clip(value)}"),
+        port=None if port is None else check_port(port, "Via", value),
         params=params,
         protocol=f"{m.group('name').upper()}/{m.group('version')}",
     )
@@ -324,13 +324,14 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
     """
     received = param_lookup(params, "received")
     if received is not None:
-        check_host(f"[{received}]" if ":" in received else received, f"Via {clip(value)} received")
+        host = f"[{received}]" if ":" in received else received
+        check_host(host, "Via received in", value)
     rport = param_lookup(params, "rport")
     if rport is not None:
-        check_port(rport, f"Via {clip(value)} rport")
+        check_port(rport, "Via rport in", value)
     maddr = param_lookup(params, "maddr")
     if maddr is not None:
-        check_host(maddr, f"Via {clip(value)} maddr")
+        check_host(maddr, "Via maddr in", value)
     ttl = param_lookup(params, "ttl")
     if ttl is not None and not (g.digits_re.fullmatch(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
         raise SipParseError(f"Via {clip(value)}: ttl must be 0-255")

@@ -66,31 +66,38 @@ def format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def check_host(host: str, what: str) -> str:
+def _where(what: str, context: str | None) -> str:
+    """Error prefix, built only when there is an error (clip() is not free)."""
+    return what if context is None else f"{what} {clip(context)}"
+
+
+def check_host(host: str, what: str, context: str | None = None) -> str:
     """Validate a ``host`` production and return it without IPv6 brackets."""
     if not g.host_re.fullmatch(host):
-        raise SipParseError(f"{what}: {clip(host)} is not a valid host name or address")
+        raise SipParseError(f"{_where(what, context)}: {clip(host)} is not a valid host")
     if host.startswith("["):
-        return _check_ipv6(host[1:-1], what)
+        return _check_ipv6(host[1:-1], what, context)
     if g.ipv4_re.fullmatch(host) and any(int(p) > 255 for p in host.split(".")):
-        raise SipParseError(f"{what}: {clip(host)} is not a valid IPv4 address")
+        raise SipParseError(f"{_where(what, context)}: {clip(host)} is not a valid IPv4 address")
     return host
 
 
-def _check_ipv6(addr: str, what: str) -> str:
+def _check_ipv6(addr: str, what: str, context: str | None) -> str:
     import ipaddress  # only IPv6 literals pay for this import
 
     try:
         ipaddress.IPv6Address(addr)
     except ValueError:
-        raise SipParseError(f"{what}: [{addr}] is not a valid IPv6 reference") from None
+        where = _where(what, context)
+        raise SipParseError(f"{where}: [{clip(addr)}] is not a valid IPv6 reference") from None
     return addr
 
 
-def check_port(text: str, what: str) -> int:
+def check_port(text: str, what: str, context: str | None = None) -> int:
     """A port: digits only, 0-65535 (the length check keeps int() cheap)."""
     if not text or not g.digits_re.fullmatch(text) or len(text) > 5 or int(text) > MAX_PORT:
-        raise SipParseError(f"{what}: port {clip(text)} is not a number from 0 to 65535")
+        where = _where(what, context)
+        raise SipParseError(f"{where}: port {clip(text)} is not a number from 0 to 65535")
     return int(text)
 
 
@@ -187,9 +194,9 @@ def _hostport(hostport: str, text: str) -> tuple[str, int | None]:
     m = _HOSTPORT_RE.fullmatch(hostport)
     if m is None:
         raise SipParseError(f"URI {clip(text)}: invalid host or port {clip(hostport)}")
-    host = check_host(m.group("host"), f"URI {clip(text)}")
+    host = check_host(m.group("host"), "URI", text)
     port = m.group("port")
-    return host, (None if port is None else check_port(port, f"URI {clip(text)}"))
+    return host, (None if port is None else check_port(port, "URI", text))
 
 
 def _uri_params(params: str | None, text: str) -> dict[str, str | None]:
