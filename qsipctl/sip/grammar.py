@@ -103,7 +103,6 @@ reason_bad_re = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 # One ";name[=value]" header parameter (generic-param), matched at a position.
 generic_param_re = re.compile(f"{SWS};{SWS}({TOKEN})(?:{SWS}={SWS}({GEN_VALUE}))?")
-sws_re = re.compile(SWS)
 
 # name-addr = [ display-name ] LAQUOT addr-spec RAQUOT, matched as a prefix.
 name_addr_re = re.compile(

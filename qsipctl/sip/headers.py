@@ -240,9 +240,14 @@ def parse_params(text: str, pos: int, what: str) -> dict[str, str | None]:
         if any(k.lower() == name.lower() for k in params):
             raise SipParseError(f"{what}: parameter {clip(name)} appears twice")
         params[name] = m.group(2)
-        pos = m.end()
-        pos = g.sws_re.match(text, pos).end()  # type: ignore[union-attr]
+        pos = _skip_sws(text, m.end())
     return params
+
+
+def _skip_sws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t":
+        pos += 1
+    return pos
 
 
 def format_params(params: dict[str, str | None]) -> str:

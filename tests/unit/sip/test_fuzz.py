@@ -256,3 +256,57 @@ def test_udp_datagram_without_content_length_keeps_body(msg):
         line for line in head.split(b"\r\n") if not line.startswith(b"Content-Length")
     )
     assert parse_message(head + b"\r\n\r\n" + body).body == body
+
+
+def _seed_values(names):
+    out = []
+    for seed in SEEDS:
+        try:
+            msg = parse_message(seed)
+        except SipParseError:
+            continue
+        for name in names:
+            out += msg.headers.get_all(name)
+    return sorted(set(out))
+
+
+VIA_SEEDS = _seed_values(["Via"])
+NAME_ADDR_SEEDS = _seed_values(["From", "To", "Contact", "Route", "Record-Route"])
+URI_SEEDS = sorted({v.split("<", 1)[1].split(">", 1)[0] for v in NAME_ADDR_SEEDS if "<sip" in v})
+
+
+@st.composite
+def mutated_text(draw, seeds):
+    text = list(draw(st.sampled_from(seeds)))
+    for _ in range(draw(st.integers(1, 4))):
+        pos = draw(st.integers(0, len(text)))
+        if draw(st.booleans()) and pos < len(text):
+            del text[pos]
+        else:
+            text.insert(pos, draw(st.sampled_from([*' \t;,:@<>"\\[]?=%&/', "\x00", "é"])))
+    return "".join(text)
+
+
+@FUZZ
+@given(mutated_text(VIA_SEEDS))
+def test_mutated_via_values(value):
+    via = only_parse_errors(parse_via, value)
+    if via is not None:
+        assert parse_via(str(via)) == via
+
+
+@FUZZ
+@given(mutated_text(NAME_ADDR_SEEDS))
+def test_mutated_name_addr_values(value):
+    only_parse_errors(split_name_addr, value)
+    na = only_parse_errors(parse_name_addr, value)
+    if na is not None:
+        assert parse_name_addr(str(na)) == na
+
+
+@FUZZ
+@given(mutated_text(URI_SEEDS))
+def test_mutated_uris(value):
+    uri = only_parse_errors(parse_uri, value)
+    if uri is not None:
+        assert parse_uri(str(uri)) == uri
