@@ -11,13 +11,14 @@ so the caller can record it.
 from __future__ import annotations
 
 import math
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from qsipctl.errors import QsipctlError, UsageError
 from qsipctl.rollout.connectors import ConnectorContext, open_connector
@@ -128,6 +129,20 @@ class Engine:
         )
 
     def run(self, site: str, items: Sequence[Rendered]) -> RunResult:
+        """Provision ``items``; Ctrl-C during the run only sets the stop flag."""
+        previous = self._trap_sigint()
+        try:
+            return self._run(site, items)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def _trap_sigint(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        return signal.signal(signal.SIGINT, lambda signum, frame: self.stop.set())
+
+    def _run(self, site: str, items: Sequence[Rendered]) -> RunResult:
         run = RunResult(site=site, check=self.options.check, started=iso(self.clock()))
         order = {item.core.name: n for n, item in enumerate(items)}
         sizes = batch_sizes(len(items), self.options.serial)
@@ -140,31 +155,25 @@ class Engine:
                     why = "interrupted" if self.stop.is_set() else "rollout stopped"
                     run.results.extend(self._skipped(i, number, why) for i in batch)
                     continue
-                results = self._run_batch(pool, batch, number, run)
+                results = self._run_batch(pool, batch, number)
                 run.results.extend(results)
                 if start < len(items):
                     run.stopped = self._stop_reason(number, results)
+        run.interrupted = self.stop.is_set()
         run.results.sort(key=lambda r: order[r.core])
         run.finished = iso(self.clock())
         return run
 
     def _run_batch(
-        self, pool: ThreadPoolExecutor, batch: Sequence[Rendered], number: int, run: RunResult
+        self, pool: ThreadPoolExecutor, batch: Sequence[Rendered], number: int
     ) -> list[CoreResult]:
         pending: set[Future[CoreResult]] = {
             pool.submit(self._one_guarded, item, number) for item in batch
         }
         results: list[CoreResult] = []
         while pending:
-            try:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            except KeyboardInterrupt:
-                self.stop.set()
-                run.interrupted = True
-                continue
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             results.extend(future.result() for future in done)
-        if self.stop.is_set():
-            run.interrupted = True
         return results
 
     def _stop_reason(self, number: int, results: list[CoreResult]) -> str | None:

@@ -237,3 +237,95 @@ def test_ctrl_c_finishes_in_flight_and_records(ssh_lab: SshLab, tmp_path, env) -
     hist = json.loads(run_cli("history", "--format", "json", env=env).stdout)
     assert len(hist["entries"]) == 4
     time.sleep(0)
+
+
+def write_local_site(tmp_path: Path, names: list[str], apply: str | None = None) -> Path:
+    lines = [
+        "all:",
+        "  vars:",
+        "    qsipctl_connector: local",
+        "    qsys_model: Core 110f",
+        "  hosts:",
+    ]
+    (tmp_path / "secrets").mkdir(exist_ok=True)
+    for n, name in enumerate(names):
+        (tmp_path / "secrets" / f"{name}.txt").write_text(SIP_PASSWORDS[n] + "\n")
+        lines += [
+            f"    {name}:",
+            f"      qsipctl_local_dir: {tmp_path / 'cores' / name}",
+            *([f"      qsipctl_apply_command: {json.dumps(apply)}"] if apply else []),
+            "      softphones:",
+            "        - name: Phone",
+            "          profile: freepbx",
+            "          registrar: 127.0.0.1:5060",
+            f'          username: "{2100 + n}"',
+            f"          password: file:secrets/{name}.txt",
+        ]
+    site = tmp_path / "local-site.yml"
+    site.write_text("\n".join(lines) + "\n")
+    return site
+
+
+def test_local_connector_changed_then_ok_and_drift(tmp_path, env) -> None:
+    site = write_local_site(tmp_path, ["room-a", "room-b"])
+    first = provision(site, env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "changed=2" in first.stdout
+    doc = tmp_path / "cores" / "room-a" / "var/lib/qsipctl/softphone.json"
+    assert SIP_PASSWORDS[0] in doc.read_text()
+    second = provision(site, env)
+    assert second.returncode == 0 and "ok=2  changed=0" in second.stdout
+    drift = run_cli("drift", str(site), env=env)
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+    assert drift.stdout.count("in-sync") == 2
+    doc.write_text("{}\n")
+    drift = run_cli("drift", str(site), "--format", "json", env=env)
+    assert drift.returncode == 1
+    assert [r["state"] for r in json.loads(drift.stdout)["results"]] == ["drifted", "in-sync"]
+    assert_no_secrets(first.stdout, second.stdout, drift.stdout)
+
+
+def test_secrets_absent_from_every_output_and_the_state_db(tmp_path, env) -> None:
+    # the apply_command prints the whole document (passwords included) and fails
+    site = write_local_site(tmp_path, ["leaky"], apply="cat {path}; cat {path} >&2; exit 9")
+    outputs = []
+    for args in (
+        ["provision", str(site), "--check", "--diff"],
+        ["provision", str(site), "--check", "--diff", "--format", "json"],
+        ["provision", str(site), "--diff"],
+        ["provision", str(site), "--diff", "--format", "json"],
+        ["history"],
+        ["history", "--format", "json"],
+        ["drift", str(site)],
+        ["drift", str(site), "--format", "json"],
+    ):
+        proc = run_cli(*args, env=env)
+        assert "Traceback" not in proc.stderr
+        outputs += [proc.stdout, proc.stderr]
+    assert "apply_command exited 9" in outputs[4]
+    assert "rolled back" in outputs[4]
+    db = Path(env["XDG_STATE_HOME"]) / "qsipctl" / "state.db"
+    assert_no_secrets(*outputs, db.read_bytes().decode("latin-1"))
+
+
+def test_progress_only_on_a_tty(tmp_path, env) -> None:
+    import pty
+
+    site = write_local_site(tmp_path, ["p1", "p2"])
+    exe = Path(sys.executable).with_name("qsipctl")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "qsipctl"]
+    leader, follower = pty.openpty()
+    proc = subprocess.run(
+        [*cmd, "provision", str(site)],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env={**os.environ, **env},
+        check=False,
+        timeout=60,
+    )
+    os.close(follower)
+    err = os.read(leader, 65536).decode()
+    os.close(leader)
+    assert proc.returncode == 0
+    assert "[1/2]" in err and "[2/2]" in err
+    assert b"[1/2]" not in proc.stdout

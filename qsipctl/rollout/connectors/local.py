@@ -83,6 +83,7 @@ class LocalConnector:
                 timeout=timeout,
                 check=False,
                 env={**os.environ, "QSIPCTL_ROOT": str(self.root)},
+                start_new_session=True,  # a Ctrl-C at the terminal must not kill it mid-apply
             )
         except subprocess.TimeoutExpired:
             raise ConnectorError(
