@@ -177,6 +177,9 @@ def provision(
     db = StateDb(state_db)
     if retry_failed:
         cores = _retry_selection(db, key, site_path, cores)
+        if not cores:
+            _nothing_to_retry(site_path, fmt)
+            return
     rendered = render_all(cores)
     options = RolloutOptions(
         forks=forks,
@@ -207,6 +210,16 @@ def _retry_selection(db: Any, key: str, site_path: str, cores: list[Core]) -> li
     if statuses is None:
         raise UsageError(f"--retry-failed: no earlier run of {site_path} in {db.path}")
     return [c for c in cores if statuses.get(c.name) in RETRY_STATUSES]
+
+
+def _nothing_to_retry(site_path: str, fmt: str) -> None:
+    """Not recorded as a run, so the failures stay retryable if the selection changes."""
+    if fmt == "json":
+        from qsipctl.rollout.results import RunResult
+
+        echo_json(RunResult(site=site_key(site_path), check=False, started="").as_json())
+    else:
+        click.echo(f"nothing to retry: no selected core failed in the last run of {site_path}")
 
 
 def _print_run(run: RunResult, show_diff: bool) -> None:

@@ -111,6 +111,8 @@ def test_first_push_changed_then_ok_json_and_table(ssh_lab: SshLab, tmp_path, en
     assert "RECAP run 2: ok=3  changed=0  unreachable=0  failed=0  skipped=0" in second.stdout
     assert second.stdout.count("config up to date") == 3
     assert "\x1b[" not in second.stdout + second.stderr  # not a TTY: no progress, no colour
+    retry = provision(site, env, "--retry-failed")
+    assert retry.returncode == 0 and "nothing to retry" in retry.stdout
     assert_no_secrets(first.stdout, first.stderr, second.stdout, second.stderr)
 
 

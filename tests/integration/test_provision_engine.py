@@ -312,3 +312,42 @@ def test_paramiko_sees_same_fingerprint_format(ssh_lab: SshLab) -> None:
     core = ssh_lab.start("fp", record_known_host=False)
     key = paramiko.Ed25519Key.from_private_key_file(str(core.workdir / "host_ed25519"))
     assert key.asbytes() == core.host_key.asbytes()
+
+
+def test_ssh_agent_authentication(ssh_lab: SshLab, ssh_agent: str) -> None:
+    core = ssh_lab.start("agent")
+    conn = ssh_connection(ssh_lab, core, key_file=None)
+    item = make_rendered(make_core("agent", conn))
+    assert run([item]).results[0].status is Status.CHANGED
+    assert Path(core.config_path).read_bytes() == item.document
+
+
+def test_password_authentication_from_a_secret_reference(
+    ssh_lab: SshLab, password_user, monkeypatch
+) -> None:
+    from qsipctl.site.secrets import Secret
+
+    user, password, home = password_user
+    core = ssh_lab.start("pwcore", password_auth=True)
+    monkeypatch.setenv("CORE_PW", password)
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("HOME", str(home))  # no default keys to fall back on
+    conn = ssh_connection(
+        ssh_lab,
+        core,
+        user=user,
+        key_file=None,
+        password=Secret.parse("env:CORE_PW"),
+        config_path=str(home / "softphone.json"),
+    )
+    item = make_rendered(make_core("pwcore", conn))
+    result = run([item]).results[0]
+    assert result.status is Status.CHANGED, result.reason
+    assert (home / "softphone.json").read_bytes() == item.document
+
+    monkeypatch.setenv("CORE_PW", "wrong-" + password)
+    denied = run([make_rendered(item.core, version=2)]).results[0]
+    assert denied.status is Status.UNREACHABLE
+    assert f"authentication failed for {user}@127.0.0.1" in denied.reason
+    assert "password (env:CORE_PW)" in denied.reason
+    assert password not in repr(result) + repr(denied)
