@@ -201,7 +201,7 @@ def provision(
     if fmt == "json":
         echo_json(run.as_json())
     else:
-        _print_run(run, diff)
+        print_run(run, diff)
     ctx.exit(run.exit_code)
 
 
@@ -222,7 +222,8 @@ def _nothing_to_retry(site_path: str, fmt: str) -> None:
         click.echo(f"nothing to retry: no selected core failed in the last run of {site_path}")
 
 
-def _print_run(run: RunResult, show_diff: bool) -> None:
+def print_run(run: RunResult, show_diff: bool = False) -> None:
+    """The human rendering of a run (also used by ``qsipctl demo``)."""
     if show_diff:
         for r in run.results:
             if r.diff:

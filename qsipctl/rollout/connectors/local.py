@@ -11,11 +11,12 @@ import os
 import secrets
 import shlex
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 from qsipctl.rollout.connectors import CommandResult, ConnectorContext
 from qsipctl.rollout.errors import ConnectorError
-from qsipctl.site.model import Connection
+from qsipctl.site.model import Connection, Core
 
 
 class LocalConnector:
@@ -102,3 +103,20 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def local_copy(core: Core, root: str | Path, keep_apply_command: bool = False) -> Core:
+    """The same core reached through the directory ``root/<core name>`` instead.
+
+    For the embedded demo and for producing config bundles from a real site:
+    the core's ``config_path`` is kept (below that directory); its
+    ``apply_command`` is dropped unless asked for, since it was written for
+    the site's agent, not for this machine.
+    """
+    connection = replace(
+        core.connection,
+        connector="local",
+        local_dir=str(Path(root) / core.name),
+        apply_command=core.connection.apply_command if keep_apply_command else None,
+    )
+    return replace(core, connection=connection)
