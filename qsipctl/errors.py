@@ -6,7 +6,8 @@ into one readable line and the exit code the subclass names; anything else is
 a bug and only shows a traceback with ``--debug``.
 
 Exit codes (documented in docs/cli.md): 0 all good, 1 some host or probe
-failed, 2 usage error or invalid input, 130 interrupted.
+failed, 2 usage error or invalid input, 3 internal error (a bug),
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Literal
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from qsipctl import __version__
-from qsipctl.errors import EXIT_INTERRUPTED, InvalidInput, QsipctlError
+from qsipctl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, InvalidInput, QsipctlError
 
 # name -> (module, attribute, one-line help shown by ``qsipctl --help``)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -99,6 +99,15 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a bug: say so in one line, traceback only with --debug
+        if debug:
+            raise
+        click.echo(
+            f"qsipctl: internal error: {type(exc).__name__}: {exc} "
+            "(please report it; --debug shows the traceback)",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":
