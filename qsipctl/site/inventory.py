@@ -267,6 +267,7 @@ class _Parser:
             vkp = (*kp, key)
             if not self._known_var(key, vkp):
                 continue
+            _warn_template(self, item, vkp)
             if key == "softphone_defaults":
                 self._defaults(target, item, vkp, owner)
             else:
@@ -424,6 +425,18 @@ class _Parser:
             f"or set the variable on the host"
         )
         self.diags.append(Diagnostic(message, vb.location, format_keypath(vb.keypath)))
+
+
+def _warn_template(parser: _Parser, value: Any, kp: KeyPath, depth: int = 0) -> None:
+    """Ansible would expand ``{{ ... }}``; qsipctl does not, so say so once per value."""
+    if isinstance(value, str) and "{{" in value:
+        parser.warn(kp, "Jinja templates are not expanded by qsipctl; the text is used as is")
+    elif isinstance(value, dict) and depth < 8:
+        for k, v in value.items():
+            _warn_template(parser, v, (*kp, k), depth + 1)
+    elif isinstance(value, list) and depth < 8:
+        for i, v in enumerate(value):
+            _warn_template(parser, v, (*kp, i), depth + 1)
 
 
 def _priority(group: Group) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from qsipctl.errors import Diagnostic, InvalidInput, Location
 from qsipctl.site.inventory import Inventory, parse_inventory
-from qsipctl.site.model import Site
+from qsipctl.site.model import Core, Site, Softphone
 from qsipctl.site.profiles import SHIPPED_DIR, ProfileLibrary
 from qsipctl.site.yamlsrc import load_yaml_file
 
@@ -53,6 +53,7 @@ def check_site(
         base_dir = Path(path).resolve().parent
         cores = build_cores(inventory, library, base_dir, diags, check_secrets)
     diags.extend(library.diagnostics)
+    diags.extend(shared_accounts(cores))
     diags = _unique(diags)
     if _has_errors(diags):
         return None, diags
@@ -78,6 +79,37 @@ def effective_profile_dirs(
     if beside.is_dir() and beside.resolve() != SHIPPED_DIR.resolve():
         auto.append(beside)
     return [*auto, *profile_dirs]
+
+
+def shared_accounts(cores: Sequence[Core]) -> list[Diagnostic]:
+    """Warn when two softphones register the same account to the same registrar.
+
+    Most PBXs keep one contact per extension (Asterisk's max_contacts=1), so
+    the two would keep replacing each other's registration and calls would
+    ring only the last one to register.
+    """
+    seen: dict[tuple[str, str, str], tuple[Core, Softphone]] = {}
+    out: list[Diagnostic] = []
+    for core in cores:
+        for phone in core.softphones:
+            if not phone.register:
+                continue
+            key = (str(phone.proxy), phone.domain, phone.username)
+            if key in seen:
+                first_core, first = seen[key]
+                out.append(
+                    Diagnostic(
+                        f"account {phone.username}@{phone.domain} is also registered by "
+                        f"softphone {first.name!r} on {first_core.name} ({first.source}); "
+                        "most PBXs keep one registration per account",
+                        phone.source,
+                        None,
+                        "warning",
+                    )
+                )
+            else:
+                seen[key] = (core, phone)
+    return out
 
 
 def _groups(inventory: Inventory) -> dict[str, tuple[str, ...]]:

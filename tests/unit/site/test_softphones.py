@@ -176,3 +176,19 @@ def test_local_connector_needs_dir_and_qsipctl_connector_wins(files):
     )
     c = site.core("core1").connection
     assert c.connector == "local" and c.local_dir == str(files.root / "cores" / "c1")
+
+
+def test_same_account_registered_twice_warns(files):
+    warnings = files.warnings(
+        core_with(
+            entry("A") + '        - name: B\n          profile: generic\n          username: "A"\n'
+        )
+    )
+    assert any(
+        "account A@192.0.2.5 is also registered by softphone 'A' on core1" in w for w in warnings
+    )
+
+
+def test_jinja_templates_are_flagged(files):
+    warnings = files.warnings(ONE_CORE.replace('username: "100"', 'username: "{{ ext }}"'))
+    assert any("Jinja templates are not expanded" in w and "username" in w for w in warnings)
