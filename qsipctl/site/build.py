@@ -233,7 +233,8 @@ def _connection(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Connection | 
         host=address or host.name,
         port=port or 22,
         user=user,
-        key_file=_var(ctx, host, "ansible_ssh_private_key_file", lambda x: _path(ctx, x)),
+        key_file=_var(ctx, host, "ansible_ssh_private_key_file", lambda x: _path(ctx, x))
+        or _var(ctx, host, "ansible_private_key_file", lambda x: _path(ctx, x)),
         password=password,
         jump_host=_var(ctx, host, "qsipctl_jump_host", _jump_host),
         known_hosts=_var(ctx, host, "qsipctl_known_hosts", lambda x: _path(ctx, x)),
@@ -278,9 +279,10 @@ def _jump_host(value: Any) -> str:
 
 
 def _password_var(ctx: _Ctx, host: HostVars, check: bool) -> Secret | None:
-    name = "ansible_password" if "ansible_password" in host.vars else "ansible_ssh_pass"
-    src = host.vars.get(name)
-    if src is None or src.value is None:
+    names = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
+    name = next((n for n in names if n in host.vars), None)
+    src = host.vars.get(name) if name else None
+    if name is None or src is None or src.value is None:
         return None
     return _secret(ctx, src, host.var_keypaths[name], check)
 

@@ -231,3 +231,17 @@ def test_wrong_types(files):
     )
     assert any("vars must be a mapping" in e for e in errors)
     assert any("host variables must be a mapping" in e for e in errors)
+
+
+def test_ansible_aliases_are_understood_not_flagged(files):
+    text = ONE_CORE.replace(
+        "      ansible_host: 192.0.2.10",
+        "      ansible_ssh_host: 192.0.2.11\n      ansible_private_key_file: keys/id\n"
+        "      ansible_ssh_pass: file:secrets/pw.txt\n      ansible_become: false",
+    )
+    site, diags = files.check(text)
+    assert site is not None and not diags, [d.format() for d in diags]
+    conn = site.core("core1").connection
+    assert conn.host == "192.0.2.11"
+    assert conn.key_file == str(files.root / "keys" / "id")
+    assert conn.password.reveal() == "s3cret-from-file"
