@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from qsipctl.rollout.connectors import Connector
+from qsipctl.rollout.connectors import Connector, is_stale_temp
 from qsipctl.rollout.errors import ConnectorError
 from qsipctl.rollout.masking import mask_bytes, mask_text, one_line
 from qsipctl.rollout.results import Status
@@ -180,19 +180,20 @@ class SafeWrite:
         return True, "rolled back to the previous config (verified byte for byte)"
 
     def _prune(self) -> str:
+        """Drop backups beyond ``backup_keep`` and temp files of interrupted uploads."""
         keep = self.spec.backup_keep
-        if keep <= 0:
-            return ""
         directory, _, name = self.spec.path.rpartition("/")
         try:
-            backups = [
+            entries = self.conn.list_dir(directory or "/")
+            backups = sorted(
                 entry
-                for entry in self.conn.list_dir(directory or "/")
+                for entry in entries
                 if entry.startswith(name + ".")
                 and entry.endswith(".bak")
                 and _STAMP.match(entry[len(name) + 1 : -4])
-            ]
-            for old in sorted(backups)[:-keep]:
+            )
+            stale = [entry for entry in entries if is_stale_temp(entry, name)]
+            for old in [*(backups[:-keep] if keep > 0 else []), *stale]:
                 self.conn.remove_file(f"{directory}/{old}")
         except ConnectorError as exc:
             return f" (could not prune old backups: {exc})"

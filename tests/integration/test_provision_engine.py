@@ -351,3 +351,40 @@ def test_password_authentication_from_a_secret_reference(
     assert f"authentication failed for {user}@127.0.0.1" in denied.reason
     assert "password (env:CORE_PW)" in denied.reason
     assert password not in repr(result) + repr(denied)
+
+
+def test_daemon_killed_during_upload_leaves_old_file_whole(ssh_lab: SshLab) -> None:
+    """Kill the core while the new document is still being uploaded (a temp file exists)."""
+    victim, bystander = ssh_lab.start_many(2)
+    previous = b"previous config, intact\n"
+    Path(victim.config_path).write_bytes(previous)
+    base = make_rendered(make_core(victim.name, ssh_connection(ssh_lab, victim)))
+    big = base.document + b" " * (12 * 1024 * 1024)  # big enough to catch mid-upload
+    item = type(base)(base.core, big, base.masked, hashlib.sha256(big).hexdigest())
+    other = make_rendered(make_core(bystander.name, ssh_connection(ssh_lab, bystander)))
+    seen: list[str] = []
+
+    def killer() -> None:
+        def staging() -> bool:
+            names = [p.name for p in victim.root.iterdir()]
+            seen.extend(n for n in names if n.startswith(".softphone.json.qsipctl-"))
+            return bool(seen)
+
+        wait_until(staging, timeout=20, interval=0.001)
+        victim.kill()
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    result = run([item, other], forks=2)
+    thread.join()
+    got = by_core(result)
+    assert seen, "the upload was never observed"
+    assert got[victim.name].status is Status.UNREACHABLE
+    assert Path(victim.config_path).read_bytes() in (previous, big)  # never a torn file
+    assert got[bystander.name].status is Status.CHANGED
+
+    ssh_lab.restart(victim)  # the next push cleans the interrupted upload's temp file
+    again = run([item]).results[0]
+    assert again.status is Status.CHANGED, again.reason
+    assert Path(victim.config_path).read_bytes() == big
+    assert not [p for p in victim.root.iterdir() if p.name.endswith(".tmp")]

@@ -11,6 +11,8 @@ module and one line here; the engine and the safe-write protocol do not change.
 from __future__ import annotations
 
 import importlib
+import re
+import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,6 +25,20 @@ REGISTRY: dict[str, str] = {
     "ssh": "qsipctl.rollout.connectors.ssh:SshConnector",
     "local": "qsipctl.rollout.connectors.local:LocalConnector",
 }
+
+
+def temp_path(path: str) -> str:
+    """Where a connector stages ``path`` before the atomic rename (same directory)."""
+    directory, _, name = path.rpartition("/")
+    return f"{directory}/.{name}.qsipctl-{secrets.token_hex(4)}.tmp"
+
+
+def is_stale_temp(entry: str, name: str) -> bool:
+    """Is directory ``entry`` a temp file of ``name`` (or of one of its backups) left by an
+    interrupted upload?"""
+    backup = r"(?:\.\d{8}T\d{6}\.\d{6}Z\.bak)?"
+    pattern = rf"\.{re.escape(name)}{backup}\.qsipctl-[0-9a-f]{{8}}\.tmp"
+    return re.fullmatch(pattern, entry) is not None
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,12 @@ core's root filesystem; ``apply_command`` runs with ``/bin/sh`` in it.
 from __future__ import annotations
 
 import os
-import secrets
 import shlex
 import subprocess
 from dataclasses import replace
 from pathlib import Path
 
-from qsipctl.rollout.connectors import CommandResult, ConnectorContext
+from qsipctl.rollout.connectors import CommandResult, ConnectorContext, temp_path
 from qsipctl.rollout.errors import ConnectorError
 from qsipctl.site.model import Connection, Core
 
@@ -48,7 +47,7 @@ class LocalConnector:
 
     def put_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
         real = self._real(path)
-        tmp = real.with_name(f".{real.name}.qsipctl-{secrets.token_hex(4)}.tmp")
+        tmp = Path(temp_path(str(real)))
         try:
             real.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)

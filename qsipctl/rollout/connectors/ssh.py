@@ -18,7 +18,6 @@ import contextlib
 import errno
 import getpass
 import os
-import secrets
 import shlex
 import socket
 import time
@@ -30,7 +29,7 @@ import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
 from qsipctl.errors import QsipctlError
-from qsipctl.rollout.connectors import CommandResult, ConnectorContext
+from qsipctl.rollout.connectors import CommandResult, ConnectorContext, temp_path
 from qsipctl.rollout.errors import ConnectorError, HostKeyError
 from qsipctl.rollout.hostkeys import known_hosts_for
 from qsipctl.site.model import Connection
@@ -270,8 +269,8 @@ class SshConnector:
         return self._lost_guard(f"cannot read {path}", read)
 
     def put_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
-        directory, _, name = path.rpartition("/")
-        tmp = f"{directory}/.{name}.qsipctl-{secrets.token_hex(4)}.tmp"
+        directory = path.rpartition("/")[0]
+        tmp = temp_path(path)
 
         def put() -> None:
             try:

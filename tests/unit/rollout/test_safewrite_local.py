@@ -85,3 +85,14 @@ def test_failing_apply_rolls_back_and_masks_output(tmp_path: Path) -> None:
 def test_apply_command_sees_the_real_path(tmp_path: Path) -> None:
     out = SafeWrite(connector(tmp_path), spec(b"x\n", apply_command="test -f {path}")).run()
     assert out.status is Status.CHANGED, out.reason
+
+
+def test_stale_temp_names() -> None:
+    from qsipctl.rollout.connectors import is_stale_temp, temp_path
+
+    name = "softphone.json"
+    assert is_stale_temp(temp_path(f"/d/{name}").rsplit("/", 1)[1], name)
+    backup_tmp = temp_path(f"/d/{name}.20260101T000001.000000Z.bak").rsplit("/", 1)[1]
+    assert is_stale_temp(backup_tmp, name)
+    for other in (name, f".{name}.qsipctl-xyz.tmp", ".other.json.qsipctl-0123abcd.tmp"):
+        assert not is_stale_temp(other, name)
