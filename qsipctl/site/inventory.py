@@ -140,6 +140,9 @@ class _Parser:
         self.groups: dict[str, Group] = {}
         self.hosts: dict[str, HostDef] = {}
         self._ties: set[tuple[str, str, tuple[str, ...]]] = set()
+        self._positions: dict[str, int] = {}
+        self._parents: dict[str, list[Group]] = {}
+        self._direct: dict[str, list[Group]] = {}
 
     def error(self, kp: KeyPath, message: str) -> None:
         self.diags.append(self.doc.diag(kp, message))
@@ -373,19 +376,29 @@ class _Parser:
             seen.add(g)
             names.extend(h for h in self.groups[g].hosts if h not in names)
             stack.extend(self.groups[g].children)
-        order = list(self.hosts)
-        return sorted(names, key=order.index)
+        order = self._order()
+        return sorted(names, key=order.__getitem__)
+
+    def _order(self) -> dict[str, int]:
+        if len(self._positions) != len(self.hosts):
+            self._positions = {name: i for i, name in enumerate(self.hosts)}
+        return self._positions
 
     def _host_groups(self, host: str) -> list[Group]:
-        direct = [g for g in self.groups.values() if host in g.hosts]
+        if not self._parents:
+            for g in self.groups.values():
+                for child in g.children:
+                    self._parents.setdefault(child, []).append(g)
+                for h in g.hosts:
+                    self._direct.setdefault(h, []).append(g)
+        parents = self._parents
         found: dict[str, Group] = {"all": self.groups["all"]}
-        parents = {c: [g for g in self.groups.values() if c in g.children] for c in self.groups}
-        stack = list(direct)
+        stack = list(self._direct.get(host, []))
         while stack:
             g = stack.pop()
             if g.name not in found:
                 found[g.name] = g
-                stack.extend(parents[g.name])
+                stack.extend(parents.get(g.name, []))
         return sorted(found.values(), key=lambda g: (g.depth, g.name))
 
     # -- precedence -------------------------------------------------------
