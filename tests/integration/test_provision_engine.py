@@ -168,6 +168,7 @@ def test_auth_failure_with_wrong_key_and_wrong_password(ssh_lab: SshLab, tmp_pat
     assert not Path(core.config_path).exists()
 
 
+@pytest.mark.root  # a read-only bind mount in a private mount namespace
 def test_read_only_target_directory_fails_and_leaves_file(ssh_lab: SshLab) -> None:
     core = ssh_lab.start("ro", read_only=True)
     item = make_rendered(make_core("ro", ssh_connection(ssh_lab, core)))
@@ -322,6 +323,7 @@ def test_ssh_agent_authentication(ssh_lab: SshLab, ssh_agent: str) -> None:
     assert Path(core.config_path).read_bytes() == item.document
 
 
+@pytest.mark.root  # creates (and removes) a throw-away local account
 def test_password_authentication_from_a_secret_reference(
     ssh_lab: SshLab, password_user, monkeypatch
 ) -> None:
