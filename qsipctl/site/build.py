@@ -444,7 +444,7 @@ def _core_settings(
             if first is None:
                 first = phone
                 chosen[leaf] = phone.values[leaf].value
-            elif phone.values[leaf].value != chosen[leaf]:
+            elif phone.values[leaf].value != chosen[leaf] and _matters(leaf, chosen):
                 _conflict(ctx, host, leaf, first, phone)
                 ok = False
                 break
@@ -470,6 +470,15 @@ def _core_settings(
         stun_server=chosen["stun.server"],
         codecs=tuple(chosen["codecs"]),
     )
+
+
+def _matters(leaf: str, chosen: dict[str, Any]) -> bool:
+    """A payload type is moot with SIP INFO, a STUN server with STUN off."""
+    if leaf == "dtmf.payload_type":
+        return bool(chosen["dtmf.mode"] == "rfc2833")
+    if leaf == "stun.server":
+        return bool(chosen["stun.enabled"])
+    return True
 
 
 def _conflict(ctx: _Ctx, host: HostVars, leaf: str, a: PhoneDraft, b: PhoneDraft) -> None:
@@ -539,6 +548,3 @@ def _softphone(p: PhoneDraft) -> Softphone:
         ),
         source=p.location,
     )
-
-
-_ACCOUNT = ACCOUNT_KEYS

@@ -19,7 +19,7 @@ from qsipctl.errors import Diagnostic, InvalidInput, Location
 from qsipctl.site.fields import FIELDS, PROFILE_ONLY_KEYS, flatten
 from qsipctl.site.suggest import did_you_mean
 from qsipctl.site.values import FieldError, type_name
-from qsipctl.site.yamlsrc import YamlDoc, format_keypath, load_yaml_file
+from qsipctl.site.yamlsrc import YamlDoc, load_yaml_file
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "profiles"
 PROFILE_SUFFIXES = (".yml", ".yaml")
@@ -204,7 +204,3 @@ def _display_path(path: Path) -> Path:
         return path.resolve().relative_to(Path.cwd().resolve())
     except ValueError:
         return path
-
-
-def keypath_of(leaf: str) -> str:
-    return format_keypath(leaf.split("."))

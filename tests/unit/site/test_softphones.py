@@ -192,3 +192,10 @@ def test_same_account_registered_twice_warns(files):
 def test_jinja_templates_are_flagged(files):
     warnings = files.warnings(ONE_CORE.replace('username: "100"', 'username: "{{ ext }}"'))
     assert any("Jinja templates are not expanded" in w and "username" in w for w in warnings)
+
+
+def test_moot_core_wide_differences_are_not_conflicts(files):
+    info = "          dtmf: {mode: sip-info, payload_type: %d}\n"
+    site, diags = files.check(core_with(entry("A", extra=info % 101) + entry("B", extra=info % 96)))
+    assert site is not None, [d.format() for d in diags]
+    assert site.core("core1").settings.dtmf_mode == "sip-info"
