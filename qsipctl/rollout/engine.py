@@ -219,7 +219,7 @@ class Engine:
                 core=item.core.name,
                 host=describe_host(item.core),
                 status=outcome.status,
-                reason=outcome.reason,
+                reason=" ".join(outcome.reason.split()),  # one line, whatever the server said
                 sha256=item.sha256,
                 previous_sha256=outcome.previous_sha256,
                 backup=outcome.backup,
