@@ -175,6 +175,7 @@ def test_read_only_target_directory_fails_and_leaves_file(ssh_lab: SshLab) -> No
     result = run([item]).results[0]
     assert result.status is Status.FAILED
     assert "cannot create a temporary file in" in result.reason
+    assert "read-only or full filesystem?" in result.reason
     assert str(core.root) in result.reason
     assert list(core.root.iterdir()) == []
 

@@ -244,7 +244,7 @@ class SshConnector:
                 raise ConnectorError(
                     f"{what}: connection to {self.where} lost", unreachable=True
                 ) from None
-            raise ConnectorError(f"{what}: {exc.strerror or exc}") from None
+            raise ConnectorError(f"{what}: {_sftp_reason(exc)}") from None
 
     # -- the Connector interface ------------------------------------------
     def native_path(self, path: str) -> str:
@@ -276,7 +276,7 @@ class SshConnector:
             try:
                 fh = self.sftp.open(tmp, "wb")
             except OSError as exc:
-                reason = exc.strerror or str(exc)
+                reason = _sftp_reason(exc)
                 raise ConnectorError(
                     f"cannot create a temporary file in {directory}/: {reason}"
                 ) from None
@@ -344,6 +344,14 @@ class SshConnector:
             with contextlib.suppress(Exception):
                 transport.close()
         self._transports.clear()
+
+
+def _sftp_reason(exc: OSError) -> str:
+    """SFTP v3 reports EROFS, ENOSPC and friends as a bare "Failure": add a hint."""
+    reason = exc.strerror or str(exc)
+    if reason == "Failure":
+        return "Failure (the server gives no detail: read-only or full filesystem?)"
+    return reason
 
 
 def _drain(recv: Callable[[int], bytes], deadline: float) -> bytes:
