@@ -201,11 +201,7 @@ class _Parser:
             elif key == "hosts":
                 self._hosts(group, value, (*kp, "hosts"))
             else:
-                self.error(
-                    (*kp, key),
-                    f"unknown key {key!r} in a group{did_you_mean(key, GROUP_KEYS)}"
-                    "; expected vars, children or hosts",
-                )
+                self.error((*kp, key), _group_key_message(str(key)))
 
     def _children(self, group: Group, value: Any, kp: KeyPath) -> None:
         if value is None:
@@ -252,7 +248,13 @@ class _Parser:
             host = self.hosts[name] = HostDef(name, self.doc.where(kp), kp)
         if name not in group.hosts:
             group.hosts.append(name)
-        if body:
+        misplaced = [k for k in (body or {}) if k in GROUP_KEYS]
+        for key in misplaced:
+            self.error(
+                (*kp, key),
+                f"a host has no {key!r}: host variables go directly under the host name",
+            )
+        if body and not misplaced:
             fresh: dict[tuple[str, ...], VarDef] = {}
             self._vars(fresh, body, kp, f"host {name}")
             self._merge_host_vars(host, fresh)
@@ -452,6 +454,13 @@ class _Parser:
             f"or set the variable on the host"
         )
         self.diags.append(Diagnostic(message, vb.location, format_keypath(vb.keypath)))
+
+
+def _group_key_message(key: str) -> str:
+    if key in OUR_VARS or key in ANSIBLE_VARS:
+        return f"{key!r} is a variable: in a group it goes under 'vars:'"
+    hint = did_you_mean(key, GROUP_KEYS)
+    return f"unknown key {key!r} in a group{hint}; expected vars, children or hosts"
 
 
 def _warn_template(parser: _Parser, value: Any, kp: KeyPath, depth: int = 0) -> None:

@@ -245,3 +245,19 @@ def test_ansible_aliases_are_understood_not_flagged(files):
     assert conn.host == "192.0.2.11"
     assert conn.key_file == str(files.root / "keys" / "id")
     assert conn.password.reveal() == "s3cret-from-file"
+
+
+def test_structure_mistakes_explained(files):
+    errors = files.errors(
+        """\
+        all:
+          qsys_model: Core 110f
+          hosts:
+            c1:
+              vars:
+                ansible_port: 22
+        """
+    )
+    text = "\n".join(errors)
+    assert "'qsys_model' is a variable: in a group it goes under 'vars:'" in text
+    assert "a host has no 'vars': host variables go directly under the host name" in text
