@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qsipctl.sip import grammar as g
-from qsipctl.sip.errors import SipParseError, clip
+from qsipctl.sip.errors import SipError, SipParseError, clip
 from qsipctl.sip.headers import (
     MAX_UINT32,
     Headers,
@@ -64,7 +64,10 @@ class _MessageBase:
         length = str(len(self.body))
         if self.headers.get_lines("Content-Length") != [length]:
             self.headers.set("Content-Length", length)
-        lines = [self._start_line()]
+        start = self._start_line()
+        if "\r" in start or "\n" in start:
+            raise SipError(f"start line must not contain CR or LF: {clip(start)}")
+        lines = [start]
         lines += [f"{name}: {value}" for name, value in self.headers.items()]
         lines += ["", ""]
         return "\r\n".join(lines).encode("utf-8") + self.body

@@ -2,7 +2,7 @@
 
 import pytest
 
-from qsipctl.sip.errors import SipParseError
+from qsipctl.sip.errors import SipError, SipParseError
 from qsipctl.sip.headers import Headers
 from qsipctl.sip.message import (
     MAX_HEAD_BYTES,
@@ -256,3 +256,10 @@ def test_request_and_response_build_from_scratch():
     parsed = parse_message(resp.to_bytes())
     assert parsed == resp and parsed.to_tag == "b" and parsed.cseq == (2, "OPTIONS")
     assert parse_message(Request("OPTIONS", "sip:127.0.0.1", h).to_bytes()).from_tag == "a"
+
+
+def test_to_bytes_refuses_start_line_injection():
+    with pytest.raises(SipError, match="CR or LF"):
+        Response(200, "OK\r\nX-Evil: 1", Headers()).to_bytes()
+    with pytest.raises(SipError, match="CR or LF"):
+        Request("OPTIONS", "sip:a\r\nX-Evil: 1", Headers()).to_bytes()
