@@ -122,3 +122,13 @@ def test_rtp_range():
     assert v.as_rtp_range("9000-10999") == (9000, 10999)
     with pytest.raises(v.FieldError, match="backwards"):
         v.as_rtp_range([2, 1])
+
+
+def test_did_you_mean_knows_other_vendors_words():
+    from qsipctl.site.suggest import did_you_mean
+
+    keys = ["username", "cid_name", "codecs", "registration_timeout"]
+    assert did_you_mean("extension", keys) == " (did you mean 'username'?)"
+    assert did_you_mean("display_name", keys) == " (did you mean 'cid_name'?)"
+    assert did_you_mean("registraton_timeout", keys) == " (did you mean 'registration_timeout'?)"
+    assert did_you_mean("zzz", keys) == ""
