@@ -118,5 +118,6 @@ via_re = re.compile(
 )
 cseq_re = _full(f"([0-9]+){LWS}({METHOD})")
 digits_re = _full("[0-9]+")
+qvalue_re = _full(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 warning_re = _full(f"([0-9]{{3}}) [^ ]+ {QUOTED_STRING}")
 media_type_re = re.compile(f"{TOKEN}{SWS}/{SWS}{TOKEN}")

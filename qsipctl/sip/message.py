@@ -268,7 +268,17 @@ def _check_contact(value: str) -> None:
     if value.strip(" \t") == "*":
         return
     for element in _elements(value):
-        split_name_addr(element)
+        _check_contact_params(split_name_addr(element).params)
+
+
+def _check_contact_params(params: dict[str, str | None]) -> None:
+    """c-p-expires and c-p-q: the values registrars and our probes compute with."""
+    expires = param_lookup(params, "expires")
+    if expires is not None:
+        parse_uint(expires, "expires", MAX_UINT32)
+    q = param_lookup(params, "q")
+    if q is not None and not g.qvalue_re.fullmatch(q):
+        raise SipParseError(f"q={clip(q)} is not a qvalue from 0 to 1 (at most 3 decimals)")
 
 
 def _check_routes(value: str) -> None:
