@@ -84,7 +84,7 @@ def test_wrong_password(kamailio: Kamailio) -> None:
 
 
 def test_unknown_user(kamailio: Kamailio) -> None:
-    r = register(target(kamailio, "7777", "whatever")).result
+    r = register(target(kamailio, "8888", "whatever")).result
     assert (r.ok, r.verdict, r.status) == (False, "unknown-user", 404)
 
 
@@ -239,3 +239,16 @@ def test_options_over_ipv6(kamailio: Kamailio) -> None:
     )
     [outcome] = run_probes([("options", t)])
     assert outcome.result.ok and outcome.result.status == 200
+
+
+def test_proxy_authentication_407(kamailio: Kamailio) -> None:
+    outcome = register(target(kamailio, "7001", "proxy-secret"), keep=True)
+    r = outcome.result
+    assert r.ok, r.message
+    assert kamailio.contacts("7001")
+    assert [m.summary.split()[0] for m in outcome.traces[0].messages][:2] == ["REGISTER", "407"]
+
+
+def test_proxy_authentication_wrong_password(kamailio: Kamailio) -> None:
+    r = register(target(kamailio, "7001", "nope")).result
+    assert (r.ok, r.verdict, r.status) == (False, "wrong-password", 407)
