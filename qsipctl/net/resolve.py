@@ -12,12 +12,14 @@ how tests point the resolver at a dnsmasq on loopback.
 from __future__ import annotations
 
 import ipaddress
-import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qsipctl.net.errors import DnsError
 from qsipctl.net.transport import DEFAULT_PORTS
+
+if TYPE_CHECKING:
+    import random
 
 _NAPTR_SERVICES = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
 _SRV_PREFIX = {"udp": "_sip._udp", "tcp": "_sip._tcp", "tls": "_sips._tcp"}
@@ -160,7 +162,10 @@ async def _srv_records(resolver: Any, name: str, transport: str) -> list[ServerA
 
 def _srv_order(records: list[Any], rng: random.Random | None = None) -> list[Any]:
     """RFC 2782: lowest priority first; within one priority, weighted random order."""
-    rng = rng or random.Random()
+    if rng is None:
+        import random  # only name targets get here: keep it off the IP-literal path
+
+        rng = random.Random()
     out: list[Any] = []
     for prio in sorted({r.priority for r in records}):
         group = [r for r in records if r.priority == prio]
