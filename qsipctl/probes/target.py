@@ -35,6 +35,7 @@ class ProbeTarget:
     nameserver: str | None = None
     core: str | None = None
     softphone: str | None = None
+    registrar_uri: str | None = None  # Request-URI when it is not derived from domain/host
 
     @property
     def aor(self) -> str:
@@ -44,6 +45,8 @@ class ProbeTarget:
     @property
     def request_uri(self) -> str:
         """For REGISTER the domain (RFC 3261 §10.2), with the port when we were given one."""
+        if self.registrar_uri:
+            return self.registrar_uri
         host = f"[{self.domain}]" if ":" in self.domain else self.domain
         same = self.domain == self.host and self.port is not None
         return f"{self.scheme}:{host}:{self.port}" if same else f"{self.scheme}:{host}"
@@ -108,14 +111,21 @@ def softphone_target(
     local_address: str | None = None,
     nameserver: str | None = None,
 ) -> ProbeTarget:
-    """The REGISTER a core's softphone would send, sent from this machine instead."""
+    """The REGISTER a core's softphone would send, sent from this machine instead.
+
+    Like the core, we send to its proxy (the outbound proxy when set, else the
+    registrar) and name the registrar's domain in the Request-URI.
+    """
     registrar = phone.expectations.registrar or phone.proxy
+    domain = phone.domain or registrar.host
+    host = f"[{domain}]" if ":" in domain else domain
+    port = f":{registrar.port}" if domain == registrar.host and registrar.port else ""
     tls = TlsSettings(phone.tls.ca_file, phone.tls.verify, phone.tls.server_name)
     return ProbeTarget(
         user=phone.username,
-        domain=phone.domain or registrar.host,
-        host=registrar.host,
-        port=registrar.port,
+        domain=domain,
+        host=phone.proxy.host,
+        port=phone.proxy.port,
         transport=phone.transport,
         scheme="sip",
         auth_user=phone.auth_id or phone.username,
@@ -127,4 +137,5 @@ def softphone_target(
         nameserver=nameserver,
         core=core.name,
         softphone=phone.name,
+        registrar_uri=f"sip:{host}{port}",
     )

@@ -143,6 +143,25 @@ def test_softphone_target_uses_profile_settings() -> None:
     )  # fmt: skip
     assert (t.auth_user, t.expires, t.core, t.softphone) == ("auth-2001", 600, "core-1", "Lobby")
     assert (t.tls.ca_file, t.tls.verify, t.tls.server_name) == ("/ca.pem", True, "pbx.test")
+    assert t.request_uri == "sip:pbx.test"
+
+
+def test_softphone_behind_outbound_proxy_sends_there_for_the_registrar() -> None:
+    from qsipctl.site.model import Expectations
+
+    registrar, outbound = HostPort("10.0.0.5", 5070), HostPort("10.0.0.9", 5060)
+    phone = Softphone(
+        index=1, name="Lobby", profile="p", username="2001", cid_name=None, transport="udp",
+        proxy=outbound, backup_proxy=None, register=True, auth_id="2001",
+        password=Secret.parse("env:X"), domain="10.0.0.5",
+        expectations=Expectations(registrar=registrar, outbound_proxy=outbound),
+    )  # fmt: skip
+    core = Core("c", "Core 110f", (), "10.0.0.20", Connection("local", "10.0.0.20"),
+                CoreSettings(), (phone,))  # fmt: skip
+    t = softphone_target(core, phone)
+    assert (t.host, t.port) == ("10.0.0.9", 5060)  # where the packets go
+    assert t.request_uri == "sip:10.0.0.5:5070"  # whom the REGISTER is for
+    assert t.aor == "sip:2001@10.0.0.5"
 
 
 def test_split_nameserver() -> None:
