@@ -184,6 +184,13 @@ class ProfileLibrary:
             path=self.files[name].path,
         )
 
+    def check_user_profiles(self) -> None:
+        """Resolve every profile that does not come from the shipped library."""
+        shipped = SHIPPED_DIR.resolve()
+        for name, entry in self.files.items():
+            if entry.path.resolve().parent != shipped:
+                self.resolve(name)
+
     def check_all(self) -> list[Diagnostic]:
         """Load and resolve every profile (``qsipctl validate`` and ``profiles``)."""
         for name in self.names():

@@ -61,3 +61,11 @@ def test_shipped_library_is_valid_and_documented():
 def test_missing_profiles_dir_is_an_error(tmp_path):
     lib = ProfileLibrary([tmp_path / "nope"])
     assert "does not exist" in lib.diagnostics[0].format()
+
+
+def test_validate_checks_unused_user_profiles(files):
+    from tests.unit.site.conftest import ONE_CORE
+
+    files.profile("unused", "extends: generic\ntransport: carrier-pigeon\n")
+    errors = files.errors(ONE_CORE)
+    assert len(errors) == 1 and "unused.yml:2:1: transport: unknown transport" in errors[0]
