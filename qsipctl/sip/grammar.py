@@ -76,11 +76,9 @@ def _full(pattern: str) -> re.Pattern[str]:
 
 # Compiled forms used by the parsers (fullmatch unless the name says prefix).
 token_re = _full(TOKEN)
-word_re = _full(WORD)
 method_re = token_re
 callid_re = _full(CALLID)
 host_re = _full(HOST)
-hostname_re = _full(HOSTNAME)
 ipv4_re = _full(IPV4ADDRESS)
 user_re = _full(USER)
 password_re = _full(PASSWORD)
@@ -111,10 +109,13 @@ name_addr_re = re.compile(
 # addr-spec outside <>: ends at the first LWS or ";" (RFC 3261 §20.10).
 addr_spec_re = re.compile(r"[^ \t;]+")
 
+# Where a host ends, so it can be cut out cheaply and then checked against
+# host_re (one compiled copy of the host grammar instead of one per user).
+HOST_CANDIDATE = r"\[[^\]]*\]|[^ \t;:,\[\]?]+"
 # via-parm prefix: sent-protocol LWS sent-by; SLASH = SWS "/" SWS, COLON alike.
 via_re = re.compile(
     f"(?P<name>{TOKEN}){SWS}/{SWS}(?P<version>{TOKEN}){SWS}/{SWS}(?P<transport>{TOKEN})"
-    f"{LWS}(?P<host>{HOST})(?:{SWS}:{SWS}(?P<port>{PORT}))?"
+    f"{LWS}(?P<host>{HOST_CANDIDATE})(?:{SWS}:{SWS}(?P<port>{PORT}))?"
 )
 cseq_re = _full(f"([0-9]+){LWS}({METHOD})")
 digits_re = _full("[0-9]+")

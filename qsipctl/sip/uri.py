@@ -25,7 +25,7 @@ _SIP_URI_RE = re.compile(
     r"(?P<hostport>[^;?]*)(?P<params>;[^?]*)?(?:\?(?P<headers>.*))?",
     re.S,
 )
-_HOSTPORT_RE = re.compile(f"(?P<host>{g.HOST})(?::(?P<port>[0-9]*))?")
+_HOSTPORT_RE = re.compile(f"(?P<host>{g.HOST_CANDIDATE})(?::(?P<port>[0-9]*))?")
 MAX_PORT = 65535
 
 # Characters each component may carry unescaped (RFC 3261 §25.1).
