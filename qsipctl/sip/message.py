@@ -60,7 +60,13 @@ class _MessageBase:
         raise NotImplementedError
 
     def to_bytes(self) -> bytes:
-        """Serialize; Content-Length is set from the body first (so it always frames)."""
+        """Serialize for the wire.
+
+        Content-Length is first set from the body *in* ``self.headers``: the
+        header must frame the body on TCP/TLS, and keeping the object equal to
+        what was sent is what retransmission and ``parse(to_bytes(m)) == m``
+        rely on.
+        """
         length = str(len(self.body))
         if self.headers.get_lines("Content-Length") != [length]:
             self.headers.set("Content-Length", length)
@@ -73,6 +79,7 @@ class _MessageBase:
         return "\r\n".join(lines).encode("utf-8") + self.body
 
     def _single(self, name: str) -> str:
+        """A header that identifies the dialog or transaction: exactly one, or an error."""
         values = self.headers.get_lines(name)
         if len(values) != 1:
             problem = "missing" if not values else f"{len(values)} times"
@@ -85,14 +92,17 @@ class _MessageBase:
 
     @property
     def cseq(self) -> tuple[int, str]:
+        """(sequence number, method): what matches a response to its request."""
         return parse_cseq(self._single("CSeq"))
 
     @property
     def vias(self) -> list[Via]:
+        """Every Via value, top first (a Via line may hold several)."""
         return [parse_via(v) for v in self.headers.get_all("Via")]
 
     @property
     def top_via(self) -> Via:
+        """The top Via: our branch, and the received/rport the server saw us from."""
         first = self.headers.get("Via")
         if first is None:
             raise SipParseError("Via header missing")
