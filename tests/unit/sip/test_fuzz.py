@@ -310,3 +310,16 @@ def test_mutated_uris(value):
     uri = only_parse_errors(parse_uri, value)
     if uri is not None:
         assert parse_uri(str(uri)) == uri
+
+
+@ROUND
+@given(st.lists(messages(), min_size=1, max_size=4), st.data())
+def test_stream_parser_reassembles_any_chunking(msgs, data):
+    """TCP may cut anywhere: keep-alives and chunk borders must not matter."""
+    stream = b"".join(b"\r\n" * data.draw(st.integers(0, 2)) + m.to_bytes() for m in msgs)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
+    parser, got, pos = StreamParser(), [], 0
+    for cut in [*cuts, len(stream)]:
+        got += parser.feed(stream[pos:cut])
+        pos = cut
+    assert got == msgs
