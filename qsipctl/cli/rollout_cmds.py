@@ -168,6 +168,7 @@ def provision(
     Ctrl-C.
     """
     from qsipctl.rollout.engine import Engine, RolloutOptions, batch_sizes
+    from qsipctl.rollout.errors import StateDbError
     from qsipctl.rollout.statedb import StateDb
 
     if serial is not None:
@@ -181,6 +182,7 @@ def provision(
             _nothing_to_retry(site_path, fmt)
             return
     rendered = render_all(cores)
+    db.check()
     options = RolloutOptions(
         forks=forks,
         serial=serial,
@@ -197,7 +199,10 @@ def provision(
     finally:
         progress.clear()
     recorded = {"limit": limit, "retry_failed": retry_failed, **vars(options)}
-    db.record(run, recorded)
+    try:
+        db.record(run, recorded)
+    except StateDbError as exc:  # the cores are done: still show what happened
+        click.echo(f"qsipctl: warning: run not recorded: {exc}", err=True)
     if fmt == "json":
         echo_json(run.as_json())
     else:

@@ -9,7 +9,7 @@ read-only filesystem).  The engine maps that onto Ansible's words
 
 from __future__ import annotations
 
-from qsipctl.errors import EXIT_FAILED, QsipctlError
+from qsipctl.errors import EXIT_FAILED, EXIT_INVALID, QsipctlError
 
 
 class RolloutError(QsipctlError):
@@ -34,4 +34,6 @@ class HostKeyError(ConnectorError):
 
 
 class StateDbError(RolloutError):
-    """The history database cannot be opened or is not ours."""
+    """The history database cannot be opened or is not ours (checked before any core)."""
+
+    exit_code = EXIT_INVALID

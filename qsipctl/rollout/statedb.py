@@ -112,6 +112,11 @@ class StateDb:
         finally:
             db.close()
 
+    def check(self) -> None:
+        """Open (creating if needed) now, so a bad --state-db fails before any core is touched."""
+        with self._connect():
+            pass
+
     def record(self, run: RunResult, options: dict[str, object], command: str = "provision") -> int:
         """Store one run and its per-core results; sets and returns ``run.run_id``."""
         with self._connect() as db, db:

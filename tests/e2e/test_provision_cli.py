@@ -210,6 +210,9 @@ def test_bad_input_exit_2_nothing_touched(ssh_lab: SshLab, tmp_path, env) -> Non
     usage = provision(site, env, "--serial", "0")
     assert usage.returncode == 2 and "--serial" in usage.stderr
     (tmp_path / "secrets" / "bad.txt").write_text("restored\n")
+    nodb = provision(site, env, "--state-db", str(tmp_path / "secrets" / "bad.txt" / "x.db"))
+    assert nodb.returncode == 2 and "cannot open state db" in nodb.stderr
+    assert not Path(core.config_path).exists()
     retry = provision(site, env, "--retry-failed")
     assert retry.returncode == 2 and "no earlier run" in retry.stderr
 
