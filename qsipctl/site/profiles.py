@@ -66,6 +66,7 @@ class ProfileLibrary:
         self.diagnostics: list[Diagnostic] = []
         self._loaded: set[str] = set()
         self._resolved: dict[str, ResolvedProfile] = {}
+        self._cycles: set[frozenset[str]] = set()
         dirs = [SHIPPED_DIR] if shipped else []
         dirs += [Path(d) for d in profile_dirs]
         for directory in dirs:
@@ -167,8 +168,7 @@ class ProfileLibrary:
                 out.append(Diagnostic(self.unknown_message(current), last.extends_loc, "extends"))
                 break
             if any(p.name == current for p in chain):
-                cycle = " -> ".join([*(p.name for p in chain), current])
-                out.append(Diagnostic(f"extends cycle: {cycle}", chain[-1].extends_loc, "extends"))
+                self._report_cycle([p.name for p in chain], current, chain[-1], out)
                 break
             entry = self.load(current)
             chain.append(entry)
@@ -183,6 +183,17 @@ class ProfileLibrary:
             description=chain[0].description if chain else "",
             path=self.files[name].path,
         )
+
+    def _report_cycle(
+        self, names: list[str], again: str, last: ProfileFile, out: list[Diagnostic]
+    ) -> None:
+        """Once per cycle, however many of its members are resolved."""
+        loop = names[names.index(again) :]
+        if frozenset(loop) in self._cycles:
+            return
+        self._cycles.add(frozenset(loop))
+        cycle = " -> ".join([*names, again])
+        out.append(Diagnostic(f"extends cycle: {cycle}", last.extends_loc, "extends"))
 
     def check_user_profiles(self) -> None:
         """Resolve every profile that does not come from the shipped library."""
