@@ -67,7 +67,12 @@ def parse_serial(text: str) -> tuple[int, bool]:
     """``"5"`` -> (5, False); ``"25%"`` -> (25, True).  Anything else is a usage error."""
     percent = text.endswith("%")
     digits = text[:-1] if percent else text
-    if not digits.isdigit() or int(digits) < 1 or (percent and int(digits) > 100):
+    if (
+        not digits.isascii()
+        or not digits.isdigit()
+        or int(digits) < 1
+        or (percent and int(digits) > 100)
+    ):
         raise UsageError(f"--serial: expected a positive number or 1%..100%, got {text!r}")
     return int(digits), percent
 

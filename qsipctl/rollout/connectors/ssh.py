@@ -59,7 +59,7 @@ def parse_jump(spec: str, default_user: str) -> tuple[str, str, int]:
     else:
         host, _, port = hostport.partition(":")
         port = port or "22"
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         raise ConnectorError(f"bad jump host {spec!r} (want user@host:port)", unreachable=True)
     return user or default_user, host, int(port)
 

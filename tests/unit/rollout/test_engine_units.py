@@ -79,3 +79,32 @@ def test_json_schema_fields_are_stable() -> None:
         "duration_ms",
     }
     assert data["results"][0]["changed"] is True
+
+
+@given(st.text(max_size=20))
+def test_parse_serial_raises_only_usage_errors(text: str) -> None:
+    try:
+        value, _ = parse_serial(text)
+    except UsageError:
+        return
+    assert value >= 1
+
+
+@given(st.text(max_size=40))
+def test_parse_jump_raises_only_connector_errors(text: str) -> None:
+    from qsipctl.rollout.connectors.ssh import parse_jump
+    from qsipctl.rollout.errors import ConnectorError
+
+    try:
+        user, host, port = parse_jump(text, "me")
+    except ConnectorError:
+        return
+    assert host and user and 0 < port < 65536
+
+
+def test_parse_jump_forms() -> None:
+    from qsipctl.rollout.connectors.ssh import parse_jump
+
+    assert parse_jump("bastion", "me") == ("me", "bastion", 22)
+    assert parse_jump("ops@10.0.0.1:2222", "me") == ("ops", "10.0.0.1", 2222)
+    assert parse_jump("ops@[2001:db8::1]:2200", "me") == ("ops", "2001:db8::1", 2200)
