@@ -265,7 +265,7 @@ def _run_and_report(
 
     if pcap:
         _check_writable(pcap)
-    outcomes = run_probes(jobs, concurrency, keep_registered)
+    outcomes = run_probes(jobs, concurrency, keep_registered, _progress(len(jobs)))
     for warning in sorted({w for o in outcomes for w in o.result.warnings}):
         click.echo(f"qsipctl: warning: {warning}", err=True)
     if pcap:
@@ -280,6 +280,24 @@ def _run_and_report(
         click.echo(_render_ladders(outcomes), nl=False, err=fmt == "json")
     if not all(o.result.ok for o in outcomes):
         raise SystemExit(EXIT_FAILED)
+
+
+def _progress(total: int) -> Callable[[Any], None] | None:
+    """A one-line counter on stderr, only on a terminal and only for several probes."""
+    import sys
+
+    if total < 2 or not sys.stderr.isatty():
+        return None
+    state = {"done": 0, "failed": 0}
+
+    def update(outcome: Any) -> None:
+        state["done"] += 1
+        state["failed"] += 0 if outcome.result.ok else 1
+        end = "\n" if state["done"] == total else ""
+        sys.stderr.write(f"\r{state['done']}/{total} probes, {state['failed']} failed{end}")
+        sys.stderr.flush()
+
+    return update
 
 
 def _check_writable(path: str) -> None:

@@ -8,36 +8,54 @@ seeing a flood.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from qsipctl.probes.register import ProbeOutcome
 from qsipctl.probes.target import ProbeTarget
 
+Progress = Callable[[ProbeOutcome], None]
+
 
 async def _run_one(
-    kind: str, target: ProbeTarget, sem: asyncio.Semaphore, keep_registered: bool
+    kind: str,
+    target: ProbeTarget,
+    sem: asyncio.Semaphore,
+    keep_registered: bool,
+    on_done: Progress | None,
 ) -> ProbeOutcome:
     async with sem:
         if kind == "register":
             from qsipctl.probes.register import probe_register
 
-            return await probe_register(target, keep_registered)
-        from qsipctl.probes.options import probe_options
+            outcome = await probe_register(target, keep_registered)
+        else:
+            from qsipctl.probes.options import probe_options
 
-        return await probe_options(target)
+            outcome = await probe_options(target)
+    if on_done is not None:
+        on_done(outcome)
+    return outcome
 
 
 async def run_probes_async(
-    jobs: Sequence[tuple[str, ProbeTarget]], concurrency: int = 20, keep_registered: bool = False
+    jobs: Sequence[tuple[str, ProbeTarget]],
+    concurrency: int = 20,
+    keep_registered: bool = False,
+    on_done: Progress | None = None,
 ) -> list[ProbeOutcome]:
     sem = asyncio.Semaphore(max(1, concurrency))
-    return list(
-        await asyncio.gather(*(_run_one(kind, t, sem, keep_registered) for kind, t in jobs))
-    )
+    runs = (_run_one(kind, t, sem, keep_registered, on_done) for kind, t in jobs)
+    return list(await asyncio.gather(*runs))
 
 
 def run_probes(
-    jobs: Sequence[tuple[str, ProbeTarget]], concurrency: int = 20, keep_registered: bool = False
+    jobs: Sequence[tuple[str, ProbeTarget]],
+    concurrency: int = 20,
+    keep_registered: bool = False,
+    on_done: Progress | None = None,
 ) -> list[ProbeOutcome]:
-    """Run ``(kind, target)`` jobs ("register" or "options"); results in job order."""
-    return asyncio.run(run_probes_async(jobs, concurrency, keep_registered))
+    """Run ``(kind, target)`` jobs ("register" or "options"); results in job order.
+
+    ``on_done`` is called as each probe finishes (the CLI's progress line).
+    """
+    return asyncio.run(run_probes_async(jobs, concurrency, keep_registered, on_done))
