@@ -184,7 +184,13 @@ def probe() -> None:
 @_password_option
 @click.option("--auth-user", metavar="USER", help="Digest user name if not the TARGET user.")
 @click.option("--domain", metavar="DOMAIN", help="SIP domain/realm if not TARGET's host.")
-@click.option("--expires", type=click.IntRange(0, 86400 * 7), default=3600, show_default=True)
+@click.option(
+    "--expires",
+    type=click.IntRange(0, 86400 * 7),
+    default=3600,
+    show_default=True,
+    help="Registration lifetime to ask for, seconds.",
+)
 @click.option("--keep-registered", is_flag=True, help="Leave the registration in place.")
 @_network_options
 @_evidence_options
