@@ -101,7 +101,9 @@ def _paint(status: str) -> str:
 
 
 class Progress:
-    """``[n/total] core status`` on stderr, only when stderr is a terminal."""
+    """A progress bar on stderr, only when stderr is a terminal (never in pipes or logs)."""
+
+    WIDTH = 24
 
     def __init__(self, total: int, enabled: bool) -> None:
         self.total = total
@@ -111,7 +113,9 @@ class Progress:
     def __call__(self, result: CoreResult) -> None:
         self.done += 1
         if self.enabled:
-            line = f"[{self.done}/{self.total}] {result.core}: {result.status.value}"
+            filled = self.WIDTH * self.done // max(self.total, 1)
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            line = f"[{bar}] {self.done}/{self.total} {result.core}: {result.status.value}"
             click.echo(f"\r\x1b[2K{line}", nl=False, err=True)
 
     def clear(self) -> None:

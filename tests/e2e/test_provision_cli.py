@@ -332,5 +332,5 @@ def test_progress_only_on_a_tty(tmp_path, env) -> None:
     err = os.read(leader, 65536).decode()
     os.close(leader)
     assert proc.returncode == 0
-    assert "[1/2]" in err and "[2/2]" in err
-    assert b"[1/2]" not in proc.stdout
+    assert "[############------------] 1/2" in err and "[########################] 2/2" in err
+    assert b"1/2" not in proc.stdout
