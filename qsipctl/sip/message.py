@@ -443,6 +443,7 @@ class StreamParser:
         self._buffer = bytearray()
         self._pending: Message | None = None
         self._need = 0
+        self._scanned = 0  # head octets already searched for CRLF CRLF
         self._error: SipParseError | None = None
 
     def feed(self, data: bytes) -> list[Message]:
@@ -471,12 +472,22 @@ class StreamParser:
         return msg
 
     def _read_head(self) -> bool:
-        del self._buffer[: _skip_crlf(self._buffer)]
-        end = self._buffer.find(_END_OF_HEAD)
+        """Parse the next header section once complete.
+
+        The search resumes where the last one stopped, so a peer dripping a
+        head one octet at a time costs linear, not quadratic, time.
+        """
+        skipped = _skip_crlf(self._buffer)
+        if skipped:
+            del self._buffer[:skipped]
+            self._scanned = max(0, self._scanned - skipped)
+        end = self._buffer.find(_END_OF_HEAD, max(0, self._scanned - 3))
         if end < 0:
-            if len(self._buffer) > MAX_HEAD_BYTES:
+            self._scanned = len(self._buffer)
+            if self._scanned > MAX_HEAD_BYTES:
                 raise SipParseError(f"header section longer than {MAX_HEAD_BYTES} octets")
             return False
+        self._scanned = 0
         msg = _parse_head(bytes(self._buffer[:end]))
         length = _content_length(msg)
         if length is None:

@@ -266,3 +266,17 @@ def test_to_bytes_refuses_start_line_injection():
         Response(200, "OK\r\nX-Evil: 1", Headers()).to_bytes()
     with pytest.raises(SipError, match="CR or LF"):
         Request("OPTIONS", "sip:a\r\nX-Evil: 1", Headers()).to_bytes()
+
+
+def test_stream_parser_keepalives_split_across_reads():
+    parser, got = StreamParser(), []
+    for chunk in (b"\r", b"\n", b"\r", b"\n\r\n", REGISTER[:7], REGISTER[7:], b"\r", b"\n"):
+        got += parser.feed(chunk)
+    assert got == [parse_message(REGISTER)]
+
+
+def test_stream_parser_octet_by_octet():
+    parser, got = StreamParser(), []
+    for i in range(len(UNAUTHORIZED)):
+        got += parser.feed(UNAUTHORIZED[i : i + 1])
+    assert got == [parse_message(UNAUTHORIZED)]
