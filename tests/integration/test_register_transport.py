@@ -1,0 +1,129 @@
+"""Transport edge cases no well-behaved registrar produces, with small loopback peers.
+
+Kamailio proves the normal paths; these peers misbehave on purpose: a TCP
+server that hangs up without answering, one that dribbles its answer a few
+bytes at a time, and a UDP peer that answers garbage.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from qsipctl.probes.runner import run_probes
+from qsipctl.probes.target import adhoc_target
+from qsipctl.site.secrets import Secret
+
+pytestmark = pytest.mark.integration
+
+
+def _answer_for(request: bytes) -> bytes:
+    head = request.split(b"\r\n\r\n", 1)[0].decode()
+    keep = [
+        line
+        for line in head.split("\r\n")[1:]
+        if line.split(":", 1)[0] in ("Via", "From", "To", "Call-ID", "CSeq")
+    ]
+    return ("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+@pytest.fixture
+def tcp_peer() -> Iterator[Callable[[Callable[[socket.socket], None]], int]]:
+    threads: list[threading.Thread] = []
+    servers: list[socket.socket] = []
+
+    def start(handle: Callable[[socket.socket], None]) -> int:
+        srv = socket.create_server(("127.0.0.1", 0))
+        servers.append(srv)
+
+        def serve() -> None:
+            conn, _ = srv.accept()
+            with conn:
+                handle(conn)
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        threads.append(t)
+        return int(srv.getsockname()[1])
+
+    yield start
+    for srv in servers:
+        srv.close()
+    for t in threads:
+        t.join(timeout=5)
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _options(port: int, transport: str = "tcp", timeout: float = 3.0):
+    t = adhoc_target(
+        f"sip:127.0.0.1:{port}", transport=transport, password=None, need_user=False,
+        timeout=timeout,
+    )  # fmt: skip
+    [outcome] = run_probes([("options", t)])
+    return outcome
+
+
+def test_server_hanging_up_is_closed_verdict(tcp_peer) -> None:
+    port = tcp_peer(lambda conn: _read_request(conn))  # read, then close without a word
+    r = _options(port).result
+    assert (r.ok, r.verdict) == (False, "closed")
+
+
+def test_answer_dribbled_in_tiny_segments_is_reassembled(tcp_peer) -> None:
+    def dribble(conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        answer = b"\r\n\r\n" + _answer_for(_read_request(conn))  # a keep-alive first
+        for i in range(0, len(answer), 7):
+            conn.sendall(answer[i : i + 7])
+        conn.recv(10)  # wait for the client to hang up
+
+    port = tcp_peer(dribble)
+    outcome = _options(port)
+    assert outcome.result.ok, outcome.result.message
+    [trace] = outcome.traces
+    inbound = [s for s in trace.segments if s.direction == "in"]
+    assert b"".join(s.data for s in inbound).endswith(b"Content-Length: 0\r\n\r\n")
+
+
+def test_udp_garbage_is_ignored_until_timeout() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        port = peer.getsockname()[1]
+
+        def babble() -> None:
+            peer.settimeout(3)
+            try:
+                _, addr = peer.recvfrom(4096)
+                peer.sendto(b"HELLO THIS IS NOT SIP\r\n\r\n", addr)
+            except OSError:
+                pass
+
+        t = threading.Thread(target=babble, daemon=True)
+        t.start()
+        r = _options(port, "udp", timeout=1.0).result
+        t.join(timeout=5)
+    assert (r.ok, r.verdict) == (False, "timeout")
+
+
+def test_register_secret_never_in_the_wire_trace(tcp_peer) -> None:
+    port = tcp_peer(lambda conn: conn.sendall(_answer_for(_read_request(conn))))
+    t = adhoc_target(
+        f"sip:1001@127.0.0.1:{port}", transport="tcp", password=Secret.parse("hunter2-secret")
+    )
+    [outcome] = run_probes([("register", t)], keep_registered=True)
+    assert outcome.result.ok  # not challenged: registered without sending any credentials
+    assert outcome.result.algorithm is None
+    wire = b"".join(s.data for tr in outcome.traces for s in tr.segments)
+    assert b"hunter2" not in wire and b"Authorization" not in wire
