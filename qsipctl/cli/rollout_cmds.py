@@ -256,6 +256,7 @@ def print_run(run: RunResult, show_diff: bool = False) -> None:
 @click.command()
 @click.argument("site_path", metavar="[SITE.yml]", required=False, type=click.Path(dir_okay=False))
 @limit_option
+@profiles_dir_option
 @click.option(
     "--last",
     type=click.IntRange(min=1),
@@ -266,7 +267,12 @@ def print_run(run: RunResult, show_diff: bool = False) -> None:
 @state_db_option
 @format_option
 def history(
-    site_path: str | None, limit: str | None, last: int, state_db: str | None, fmt: str
+    site_path: str | None,
+    limit: str | None,
+    profile_dirs: tuple[str, ...],
+    last: int,
+    state_db: str | None,
+    fmt: str,
 ) -> None:
     """List past provisioning runs, newest first (one row per core).
 
@@ -277,7 +283,7 @@ def history(
 
     db = StateDb(state_db)
     rows = db.history(site_key(site_path) if site_path else None, last)
-    keep = _history_filter(site_path, limit)
+    keep = _history_filter(site_path, limit, profile_dirs)
     rows = [row for row in rows if keep(row.core)]
     if fmt == "json":
         echo_json({"schema": "qsipctl.history/1", "state_db": str(db.path), "entries": rows})
@@ -299,11 +305,13 @@ def history(
     click.echo(table(out, ["run", "started", "core", "status", "sha256", "reason"]))
 
 
-def _history_filter(site_path: str | None, limit: str | None) -> Callable[[str], bool]:
+def _history_filter(
+    site_path: str | None, limit: str | None, profile_dirs: Sequence[str]
+) -> Callable[[str], bool]:
     if limit is None:
         return lambda name: True
     if site_path is not None:
-        _, cores = load_selected(site_path, limit, (), check_secrets=False)
+        _, cores = load_selected(site_path, limit, profile_dirs, check_secrets=False)
         names = {c.name for c in cores}
         return lambda name: name in names
     from fnmatch import fnmatchcase

@@ -334,3 +334,15 @@ def test_progress_only_on_a_tty(tmp_path, env) -> None:
     assert proc.returncode == 0
     assert "[############------------] 1/2" in err and "[########################] 2/2" in err
     assert b"1/2" not in proc.stdout
+
+
+def test_history_with_a_site_takes_site_patterns(tmp_path, env) -> None:
+    site = write_local_site(tmp_path, ["room-a", "room-b", "room-c"])
+    assert provision(site, env).returncode == 0
+    proc = run_cli("history", str(site), "--limit", "all:!room-b", "--format", "json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert [e["core"] for e in json.loads(proc.stdout)["entries"]] == ["room-a", "room-c"]
+    typo = run_cli("history", str(site), "--limit", "rom-a", env=env)
+    assert typo.returncode == 2 and "Traceback" not in typo.stderr
+    other = run_cli("history", str(tmp_path / "elsewhere.yml"), env=env)
+    assert other.returncode == 0 and "no runs recorded" in other.stdout
