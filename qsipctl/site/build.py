@@ -157,7 +157,7 @@ def _public_vars(host: HostVars) -> dict[str, object]:
     for key, src in host.vars.items():
         if key in ("softphones", "softphone_defaults"):
             continue  # structured, may hold literal passwords: read Core.softphones
-        secret = any(w in key.lower() for w in ("pass", "secret", "token"))
+        secret = any(w in key.lower() for w in ("pass", "secret", "token", "key"))
         out[key] = "********" if secret else src.value
     return out
 
