@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from qsipctl.errors import InvalidInput
 from qsipctl.net.errors import NetError
 from qsipctl.net.trace import Trace
+from qsipctl.net.transport import SipTransport
 from qsipctl.probes.exchange import (
     Dialogish,
     ProbeTimeout,
@@ -25,7 +26,7 @@ from qsipctl.probes.exchange import (
     host_port,
     transact,
 )
-from qsipctl.probes.result import ProbeResult, verdict_for_status
+from qsipctl.probes.result import VERDICTS, ProbeResult, verdict_for_status
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.sip.digest import AuthOutcome, Challenge, DigestCredentials, DigestSession
 from qsipctl.sip.errors import SipError
@@ -61,13 +62,11 @@ def new_result(probe: str, target: ProbeTarget) -> ProbeResult:
 
 
 def fail_from_net(result: ProbeResult, exc: NetError) -> ProbeResult:
-    """Map a transport failure to its plain-words verdict."""
-    verdict = exc.kind if exc.kind in ("refused", "timeout", "dns", "closed") else None
-    if exc.kind in ("tls-certificate", "tls-hostname"):
-        verdict = exc.kind
+    """Map a transport failure to its plain-words verdict (the error's kind names it)."""
     if isinstance(exc, ProbeTimeout):
         return result.fail("timeout", f"nothing came back from {result.server}")
-    return result.fail(verdict or "transport", exc.detail)
+    verdict = exc.kind if exc.kind in VERDICTS else "transport"
+    return result.fail(verdict, exc.detail)
 
 
 async def probe_register(target: ProbeTarget, keep_registered: bool = False) -> ProbeOutcome:
@@ -95,18 +94,12 @@ async def probe_register(target: ProbeTarget, keep_registered: bool = False) -> 
     return outcome
 
 
-def _contact(tp: object, target: ProbeTarget) -> str:
-    from qsipctl.net.transport import SipTransport
-
-    assert isinstance(tp, SipTransport)
+def _contact(tp: SipTransport, target: ProbeTarget) -> str:
     param = "" if tp.name == "udp" else f";transport={tp.name}"
     return f"<{target.scheme}:{target.user}@{host_port(*tp.local)}{param}>"
 
 
-async def _register(tp: object, target: ProbeTarget, result: ProbeResult, keep: bool) -> None:
-    from qsipctl.net.transport import SipTransport
-
-    assert isinstance(tp, SipTransport)
+async def _register(tp: SipTransport, target: ProbeTarget, result: ProbeResult, keep: bool) -> None:
     state = Dialogish.new()
     auth = _Auth()
     contact = _contact(tp, target)
@@ -133,7 +126,7 @@ async def _register(tp: object, target: ProbeTarget, result: ProbeResult, keep: 
 
 
 async def _send_register(
-    tp: object,
+    tp: SipTransport,
     target: ProbeTarget,
     state: Dialogish,
     auth: _Auth,
@@ -141,9 +134,6 @@ async def _send_register(
     expires: int,
 ) -> Response:
     """REGISTER, answering up to MAX_CHALLENGES challenges; the final response."""
-    from qsipctl.net.transport import SipTransport
-
-    assert isinstance(tp, SipTransport)
     deadline = time.monotonic() + target.timeout
     uri = target.request_uri
     header = None
