@@ -31,6 +31,11 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
+def hostport(host: str, port: int) -> str:
+    """``host:port`` for messages, with IPv6 literals in brackets so the port is clear."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def host_entry(host: str, port: int) -> str:
     """The name OpenSSH writes in known_hosts: ``host`` or ``[host]:port``."""
     return host if port == 22 else f"[{host}]:{port}"
@@ -61,7 +66,7 @@ class KnownHosts:
 
     def verify(self, host: str, port: int, key: paramiko.PKey) -> None:
         entry = host_entry(host, port)
-        where = f"{host}:{port}"
+        where = hostport(host, port)
         with self._lock:
             known = self._keys.lookup(entry)
             if known:

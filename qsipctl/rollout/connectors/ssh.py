@@ -31,7 +31,7 @@ from paramiko.sftp import CMD_EXTENDED
 from qsipctl.errors import QsipctlError
 from qsipctl.rollout.connectors import CommandResult, ConnectorContext, temp_path
 from qsipctl.rollout.errors import ConnectorError, HostKeyError
-from qsipctl.rollout.hostkeys import known_hosts_for
+from qsipctl.rollout.hostkeys import hostport, known_hosts_for
 from qsipctl.site.model import Connection
 
 T = TypeVar("T")
@@ -70,7 +70,7 @@ class SshConnector:
         self.ctx = context
         self.timeout = context.timeout_for(connection)
         self.user = connection.user or getpass.getuser()
-        self.where = f"{connection.host}:{connection.port}"
+        self.where = hostport(connection.host, connection.port)
         self._transports: list[paramiko.Transport] = []
         try:
             sock = self._open_socket()
@@ -94,7 +94,8 @@ class SshConnector:
                 )
             except (paramiko.SSHException, OSError) as exc:
                 raise ConnectorError(
-                    f"jump host {host}:{port} cannot reach {self.where}: {exc}", unreachable=True
+                    f"jump host {hostport(host, port)} cannot reach {self.where}: {exc}",
+                    unreachable=True,
                 ) from None
         return self._tcp(self.conn.host, self.conn.port)
 
@@ -103,13 +104,13 @@ class SshConnector:
             plain = socket.create_connection((host, port), timeout=self.timeout)
         except TimeoutError:
             raise ConnectorError(
-                f"cannot connect to {host}:{port}: timed out after {self.timeout:g}s",
+                f"cannot connect to {hostport(host, port)}: timed out after {self.timeout:g}s",
                 unreachable=True,
             ) from None
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ConnectorError(
-                f"cannot connect to {host}:{port}: {reason}", unreachable=True
+                f"cannot connect to {hostport(host, port)}: {reason}", unreachable=True
             ) from None
         plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock = _QuickAckSocket(fileno=plain.detach())
@@ -136,8 +137,9 @@ class SshConnector:
             server_key = transport.get_remote_server_key()
         except (paramiko.SSHException, EOFError, OSError) as exc:
             detail = transport.get_exception() or exc
+            why = str(detail) or type(detail).__name__
             raise ConnectorError(
-                f"SSH handshake with {host}:{port} failed: {detail or type(detail).__name__}",
+                f"SSH handshake with {hostport(host, port)} failed: {why}",
                 unreachable=True,
             ) from None
         store.verify(host, port, server_key)
@@ -154,7 +156,7 @@ class SshConnector:
                 tried.append(label)
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise ConnectorError(
-                    f"{host}:{port}: connection lost during auth: {exc}", unreachable=True
+                    f"{hostport(host, port)}: connection lost during auth: {exc}", unreachable=True
                 ) from None
         if self.conn.password is not None:
             try:
@@ -164,11 +166,12 @@ class SshConnector:
                 tried.append(f"password ({self.conn.password.describe()})")
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise ConnectorError(
-                    f"{host}:{port}: connection lost during auth: {exc}", unreachable=True
+                    f"{hostport(host, port)}: connection lost during auth: {exc}", unreachable=True
                 ) from None
         methods = ", ".join(tried) or "nothing (no key, agent key or password)"
         raise ConnectorError(
-            f"authentication failed for {user}@{host}:{port} (tried {methods})", unreachable=True
+            f"authentication failed for {user}@{hostport(host, port)} (tried {methods})",
+            unreachable=True,
         )
 
     def _keys(self) -> list[tuple[str, paramiko.PKey]]:

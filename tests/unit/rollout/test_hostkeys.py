@@ -60,3 +60,10 @@ def test_hashed_entries_understood(tmp_path: Path, keys) -> None:
     store.verify("127.0.0.1", 2200, keys[0])
     assert store.preferred_algorithms("127.0.0.1", 2200) == ("ssh-ed25519",)
     assert store.preferred_algorithms("127.0.0.1", 2201) == ()
+
+
+def test_hostport_brackets_ipv6() -> None:
+    from qsipctl.rollout.hostkeys import hostport
+
+    assert hostport("10.0.0.1", 22) == "10.0.0.1:22"
+    assert hostport("2001:db8::1", 2222) == "[2001:db8::1]:2222"
