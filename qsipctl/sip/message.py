@@ -206,19 +206,24 @@ def _parse_status_line(line: str) -> Response:
 
 
 def _header_lines(text: str) -> list[tuple[int, str]]:
-    """Unfold continuation lines (CRLF + WSP is one SP, RFC 3261 §7.3.1)."""
-    out: list[tuple[int, str]] = []
+    """Unfold continuation lines (CRLF + WSP is one SP, RFC 3261 §7.3.1).
+
+    Pieces are collected in lists and joined once, so a head folded into
+    thousands of lines costs linear time.
+    """
+    out: list[tuple[int, list[str]]] = []
     for number, line in enumerate(text.split("\r\n")[1:], start=2):
         if line[:1] in (" ", "\t"):
             if not out:
                 raise SipParseError(f"line {number}: continuation line before any header")
-            first, prev = out[-1]
-            out[-1] = (first, prev.rstrip(" \t") + " " + line.lstrip(" \t"))
+            piece = line.strip(" \t")
+            if piece:
+                out[-1][1].append(piece)
         else:
-            out.append((number, line))
+            out.append((number, [line.rstrip(" \t")]))
     if len(out) > MAX_HEADERS:
         raise SipParseError(f"more than {MAX_HEADERS} header fields")
-    return out
+    return [(number, " ".join(parts)) for number, parts in out]
 
 
 def _parse_headers(lines: list[tuple[int, str]]) -> Headers:

@@ -280,3 +280,8 @@ def test_stream_parser_octet_by_octet():
     for i in range(len(UNAUTHORIZED)):
         got += parser.feed(UNAUTHORIZED[i : i + 1])
     assert got == [parse_message(UNAUTHORIZED)]
+
+
+def test_folding_joins_with_one_space_and_skips_blank_continuations():
+    data = REGISTER.replace(b"Expires: 3600", b"X-Long: a  \r\n \t \r\n\t b \r\n   c")
+    assert parse_message(data).headers.get("X-Long") == "a b c"
