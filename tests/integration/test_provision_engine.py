@@ -391,3 +391,13 @@ def test_daemon_killed_during_upload_leaves_old_file_whole(ssh_lab: SshLab) -> N
     assert again.status is Status.CHANGED, again.reason
     assert Path(victim.config_path).read_bytes() == big
     assert not [p for p in victim.root.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_ipv6_loopback_core(ssh_lab: SshLab) -> None:
+    core = ssh_lab.start("v6", host="::1")
+    assert f"[::1]:{core.port} ssh-ed25519" in ssh_lab.known_hosts.read_text()
+    item = make_rendered(make_core("v6", ssh_connection(ssh_lab, core)))
+    result = run([item]).results[0]
+    assert result.status is Status.CHANGED, result.reason
+    assert result.host == f"[::1]:{core.port}"
+    assert Path(core.config_path).read_bytes() == item.document
