@@ -134,11 +134,17 @@ class Headers:
         return h
 
     def get(self, name: str) -> str | None:
-        """The first value; for list headers the first list element."""
+        """The first value; for list headers the first list element (``get_all()[0]``)."""
         key = _key(name)
+        is_list = key in LIST_HEADERS
         for _, k, v in self._items:
-            if k == key:
-                return split_list(v)[0] if key in LIST_HEADERS else v
+            if k != key:
+                continue
+            if not is_list:
+                return v
+            first = next((e for e in split_list(v) if e), None)
+            if first is not None:
+                return first
         return None
 
     def get_all(self, name: str) -> list[str]:

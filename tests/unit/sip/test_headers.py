@@ -201,3 +201,10 @@ def test_parse_uint_refuses_huge_numbers_without_int_conversion():
     with pytest.raises(SipParseError, match="larger than 255"):
         parse_uint("9" * 100_000, "Max-Forwards", 255)
     assert parse_uint("000000000000000000000000000255", "Max-Forwards", 255) == 255
+
+
+def test_get_is_first_of_get_all():
+    h = Headers([("Supported", ""), ("Supported", ", path"), ("Subject", "")])
+    assert h.get("Supported") == "path" == h.get_all("Supported")[0]
+    assert h.get("Subject") == ""
+    assert Headers([("Allow", "")]).get("Allow") is None
