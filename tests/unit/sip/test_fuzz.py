@@ -323,3 +323,40 @@ def test_stream_parser_reassembles_any_chunking(msgs, data):
         got += parser.feed(stream[pos:cut])
         pos = cut
     assert got == msgs
+
+
+NAMES = ["Via", "v", "VIA", "Contact", "m", "X-Foo", "x-foo", "Subject", "s", "Allow"]
+ops = st.lists(
+    st.tuples(st.sampled_from(["add", "set", "remove"]), st.sampled_from(NAMES), token),
+    max_size=20,
+)
+
+
+@FUZZ
+@given(ops)
+def test_headers_match_a_list_model(operations):
+    """Headers behaves like a plain list of (canonical name, value) pairs."""
+    canon = {"v": "Via", "VIA": "Via", "m": "Contact", "s": "Subject", "x-foo": "x-foo"}
+    h, model = Headers(), []
+    for op, name, value in operations:
+        cname = canon.get(name, name)
+        same = [i for i, (n, _) in enumerate(model) if n.lower() == cname.lower()]
+        if op == "add":
+            h.add(name, value)
+            model.append((cname, value))
+        elif op == "remove":
+            h.remove(name)
+            model = [item for i, item in enumerate(model) if i not in same]
+        else:
+            h.set(name, value)
+            if same:
+                model[same[0]] = (cname, value)
+                model = [item for i, item in enumerate(model) if i not in same[1:]]
+            else:
+                model.append((cname, value))
+        assert h.items() == model
+        for probe in NAMES:
+            values = [v for n, v in model if n.lower() == canon.get(probe, probe).lower()]
+            assert h.get_lines(probe) == values
+            assert (probe in h) == bool(values)
+            assert h.get(probe) == (h.get_all(probe) or [None])[0]
