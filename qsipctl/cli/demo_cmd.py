@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from qsipctl.report.output import echo_json
 if TYPE_CHECKING:
     from qsipctl.probes.register import ProbeOutcome
     from qsipctl.rollout.results import RunResult
-    from qsipctl.site.model import Core, Site
+    from qsipctl.site.model import Site
 
 MARKER = ".qsipctl-demo"
 EXAMPLE = "data/inventory/example-site.yml"
@@ -139,7 +139,7 @@ def _validate(site_path: Path, report: DemoReport, say: _Say) -> Site:
 def _render(site: Site, say: _Say) -> None:
     if not say.enabled:
         return
-    from qsipctl.cli.site_cmds import _print_sheets as print_sheets
+    from qsipctl.cli.site_cmds import print_sheets
     from qsipctl.site.render import render_core
 
     core = max(site.cores, key=lambda c: len(c.softphones))
@@ -147,23 +147,13 @@ def _render(site: Site, say: _Say) -> None:
     print_sheets([render_core(core)], show_secrets=False, fmt="table")
 
 
-def _local(core: Core, workdir: Path) -> Core:
-    """The same core, reached through a directory instead of SSH."""
-    conn = replace(
-        core.connection,
-        connector="local",
-        local_dir=str(workdir / "cores" / core.name),
-        apply_command=None,  # the example's apply commands are for real hosts
-    )
-    return replace(core, connection=conn)
-
-
 def _provision(site: Site, workdir: Path, report: DemoReport, say: _Say) -> None:
     from qsipctl.cli.rollout_cmds import print_run, render_all
+    from qsipctl.rollout.connectors.local import local_copy
     from qsipctl.rollout.engine import Engine, RolloutOptions
     from qsipctl.rollout.statedb import StateDb
 
-    rendered = render_all([_local(c, workdir) for c in site.cores])
+    rendered = render_all([local_copy(c, workdir / "cores") for c in site.cores])
     db = StateDb(workdir / "state.db")
     for attempt, expected in ((1, "changed"), (2, "ok")):
         say.title(f"qsipctl provision (run {attempt}: every core should be {expected})")

@@ -282,7 +282,7 @@ def render(
     _, cores = load_selected(site_path, limit, profile_dirs)
     rendered = [render_core(c) for c in cores]
     if sheet:
-        _print_sheets(rendered, show_secrets, fmt)
+        print_sheets(rendered, show_secrets, fmt)
         return
     texts = [r.document.decode() if show_secrets else r.masked for r in rendered]
     if fmt == "json":
@@ -293,7 +293,7 @@ def render(
         click.echo(text, nl=False)
 
 
-def _print_sheets(rendered: list[Any], show_secrets: bool, fmt: str) -> None:
+def print_sheets(rendered: list[Any], show_secrets: bool, fmt: str) -> None:
     from qsipctl.site.sheet import build_sheet
 
     sheets = []
