@@ -471,3 +471,11 @@ def parse_uint(text: str, what: str, maximum: int) -> int:
     if len(stripped) > len(str(maximum)) or int(stripped) > maximum:
         raise SipParseError(f"{what} {clip(text)}: larger than {maximum}")
     return int(stripped)
+
+
+def date_is_valid(value: str) -> bool:
+    """Whether a Date value is the RFC 1123 form in GMT that RFC 3261 §20.17 requires.
+
+    Not checked at parse time (see qsipctl.sip.message); for callers that use Date.
+    """
+    return g.rfc1123_date_re.fullmatch(value.strip(" \t")) is not None
