@@ -201,6 +201,8 @@ def _describe_answer(result: ProbeResult, resp: Response, local: tuple[str, int]
 
 
 def _same_host(a: str, b: str) -> bool:
+    if a == b:
+        return True  # the common case, without parsing addresses
     try:
         return ipaddress.ip_address(a.strip("[]")) == ipaddress.ip_address(b.strip("[]"))
     except ValueError:
