@@ -237,14 +237,16 @@ def _check_value(value: str) -> str:
 def parse_params(text: str, pos: int, what: str) -> dict[str, str | None]:
     """Parse ``*( SEMI generic-param )`` from ``pos`` to the end of ``text``."""
     params: dict[str, str | None] = {}
+    seen: set[str] = set()  # lower-cased names: a set keeps many params linear
     end = len(text)
     while pos < end:
         m = g.generic_param_re.match(text, pos)
         if m is None:
             raise SipParseError(f"{what}: unexpected {clip(text[pos:])} where ';param' should be")
         name = m.group(1)
-        if any(k.lower() == name.lower() for k in params):
+        if name.lower() in seen:
             raise SipParseError(f"{what}: parameter {clip(name)} appears twice")
+        seen.add(name.lower())
         params[name] = m.group(2)
         pos = _skip_sws(text, m.end())
     return params

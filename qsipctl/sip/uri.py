@@ -203,20 +203,17 @@ def _uri_params(params: str | None, text: str) -> dict[str, str | None]:
     result: dict[str, str | None] = {}
     if not params:
         return result
+    seen: set[str] = set()  # lower-cased names (§19.1.4: names compare case-insensitively)
     for item in params[1:].split(";"):
         name, sep, value = item.partition("=")
         if not g.pname_re.fullmatch(name) or (sep and not g.pvalue_re.fullmatch(value)):
             raise SipParseError(f"URI {clip(text)}: invalid parameter {clip(item)}")
         key = unescape(name)
-        if _lookup_present(result, key):
+        if key.lower() in seen:
             raise SipParseError(f"URI {clip(text)}: parameter {clip(key)} appears twice")
+        seen.add(key.lower())
         result[key] = unescape(value) if sep else None
     return result
-
-
-def _lookup_present(params: dict[str, str | None], name: str) -> bool:
-    lname = name.lower()
-    return any(k.lower() == lname for k in params)
 
 
 def _uri_headers(headers: str | None, text: str) -> dict[str, str]:

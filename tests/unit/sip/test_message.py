@@ -285,3 +285,14 @@ def test_stream_parser_octet_by_octet():
 def test_folding_joins_with_one_space_and_skips_blank_continuations():
     data = REGISTER.replace(b"Expires: 3600", b"X-Long: a  \r\n \t \r\n\t b \r\n   c")
     assert parse_message(data).headers.get("X-Long") == "a b c"
+
+
+def test_thousands_of_distinct_params_parse():
+    """Duplicate detection uses sets: hostile parameter floods stay linear."""
+    via_params = "".join(f";a{i}" for i in range(4000))
+    uri_params = "".join(f";u{i}" for i in range(4000))
+    data = REGISTER.replace(b";rport\r\n", f";rport{via_params}\r\n".encode()).replace(
+        b"To: <sip:1001@pbx.example.com>", f"To: <sip:1001@pbx.example.com{uri_params}>".encode()
+    )
+    msg = parse_message(data)
+    assert len(msg.top_via.params) == 4002
