@@ -163,6 +163,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--accounts", type=int, default=1000)
     ap.add_argument("--sipsak-sample", type=int, default=0, help="0: loop over all accounts")
+    ap.add_argument("--only", choices=["single", "many"], help="run one of the two parts")
     args = ap.parse_args()
     compile_package()
     with tempfile.TemporaryDirectory(prefix="qsipctl-bench-") as tmp:
@@ -171,8 +172,10 @@ def main() -> None:
         k = start_kamailio(work / "kamailio", make_ca(work / "ca"), accounts=accounts)
         try:
             print(f"kamailio {k.host}:{k.udp_port} (udp), {len(accounts)} accounts, MD5 digest")
-            single_probe(k, args.runs)
-            many_accounts(k, args.accounts, work, args.sipsak_sample or args.accounts)
+            if args.only != "many":
+                single_probe(k, args.runs)
+            if args.only != "single":
+                many_accounts(k, args.accounts, work, args.sipsak_sample or args.accounts)
         finally:
             k.stop()
 

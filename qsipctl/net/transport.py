@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +68,8 @@ class SipTransport:
 
     def __init__(self, trace: Trace) -> None:
         self.trace = trace
-        self._queue: asyncio.Queue[Message | NetError] = asyncio.Queue()
+        self._inbox: deque[Message | NetError] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._closed = False
 
     @property
@@ -92,22 +94,39 @@ class SipTransport:
         raise NotImplementedError
 
     async def receive(self, timeout: float | None) -> Message | None:
-        """The next message from the server; None when ``timeout`` passes first."""
-        try:
-            item = await asyncio.wait_for(self._queue.get(), timeout)
-        except TimeoutError:
-            return None
+        """The next message from the server; None when ``timeout`` passes first.
+
+        A future and one timer instead of ``wait_for(queue.get())``: that
+        makes a task per wait, which shows when a thousand probes run at once.
+        """
+        if not self._inbox:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None if timeout is None else loop.call_later(timeout, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not self._inbox:
+                return None
+        item = self._inbox.popleft()
         if isinstance(item, NetError):
             raise item
         return item
 
+    def _push(self, item: Message | NetError) -> None:
+        self._inbox.append(item)
+        _wake(self._waiter)
+
     def _deliver(self, msg: Message) -> None:
         line, cseq = _summary(msg)
         self.trace.message("in", line, cseq)
-        self._queue.put_nowait(msg)
+        self._push(msg)
 
     def _fail(self, exc: NetError) -> None:
-        self._queue.put_nowait(exc)
+        self._push(exc)
 
     def close(self) -> None:
         self._closed = True
@@ -208,6 +227,11 @@ class StreamTransport(SipTransport):
         super().close()
         if self._stream is not None:
             self._stream.close()
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 def _fmt(addr: tuple[str, int]) -> str:
