@@ -21,6 +21,7 @@ root or any user that may bind loopback ports:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -146,6 +147,9 @@ def many_accounts(k: Kamailio, accounts: int, workdir: Path, sipsak_sample: int)
     print(f"\n== {accounts} accounts registered and unregistered, concurrency 100")
     print(f"qsipctl diagnose --register                {q:8.2f} s   (goal < 5 s);"
           f" bindings left on the server: {len(left)}")  # fmt: skip
+    load, probe = split_phases(site, env, accounts)
+    print(f"  of which: loading the {accounts}-phone site {load:5.2f} s, probing {probe:5.2f} s"
+          " (measured in-process)")  # fmt: skip
     start = time.perf_counter()
     for u in _users(sipsak_sample):
         uri = f"sip:{u}@127.0.0.1:{k.udp_port}"
@@ -156,6 +160,29 @@ def many_accounts(k: Kamailio, accounts: int, workdir: Path, sipsak_sample: int)
     note = "" if sipsak_sample == accounts else f" (extrapolated from {sipsak_sample})"
     print(f"sipsak loop (register + unregister each)   {loop:8.2f} s{note}")
     print(f"speed-up vs the sipsak loop                {loop / q:8.1f}x")
+
+
+def split_phases(site: Path, env: dict[str, str], accounts: int) -> tuple[float, float]:
+    """Where diagnose's time goes: site loading vs the probes themselves."""
+    code = f"""
+import time, json
+t0 = time.perf_counter()
+from qsipctl.cli.common import load_selected
+from qsipctl.cli.diag_cmds import _site_jobs
+from qsipctl.probes.runner import run_probes
+_, cores = load_selected({str(site)!r}, None, ())
+jobs = _site_jobs(cores, True, False, 5.0, None, None)
+t1 = time.perf_counter()
+outs = run_probes(jobs, 100)
+t2 = time.perf_counter()
+assert sum(o.result.ok for o in outs) == {accounts}
+print(json.dumps([t1 - t0, t2 - t1]))
+"""
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(res.stderr)
+    load, probe = json.loads(res.stdout)
+    return float(load), float(probe)
 
 
 def main() -> None:
