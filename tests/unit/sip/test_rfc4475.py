@@ -4,8 +4,9 @@ The bytes are the RFC's own archive (REPO/../shared/vectors/rfc4475, see its
 README).  Valid messages must parse *and* carry what the RFC says they
 contain; invalid ones must raise SipParseError naming the problem.
 
-Decisions where the RFC lets an element choose (kept strict on purpose: our
-stack is a client that must not act on ambiguous input):
+Decisions where the RFC lets an element choose: strict on everything the
+stack acts on (it must not act on ambiguous input), lenient only on what it
+never uses:
 
 * lwsstart (§3.1.2.9), trws (§3.1.2.10): rejected, not accepted liberally.
 * escruri (§3.1.2.11): rejected (headers are not allowed in a Request-URI).
