@@ -81,15 +81,9 @@ callid_re = _full(CALLID)
 host_re = _full(HOST)
 ipv4_re = _full(IPV4ADDRESS)
 user_re = _full(USER)
-password_re = _full(PASSWORD)
 pname_re = _full(f"{PARAMCHAR}+")
 pvalue_re = _full(f"{PARAMCHAR}+")
-hname_re = _full(f"{HNV}+")
-hvalue_re = _full(f"{HNV}*")
-absolute_uri_re = _full(ABSOLUTE_URI)
 sip_version_re = _full(SIP_VERSION)
-rfc1123_date_re = _full(RFC1123_DATE)
-quoted_string_prefix_re = re.compile(QUOTED_STRING)
 quoted_pair_re = re.compile(r"\\(.)", re.S)
 escaped_re = re.compile(ESCAPED)
 
@@ -119,6 +113,35 @@ via_re = re.compile(
 )
 cseq_re = _full(f"([0-9]+){LWS}({METHOD})")
 digits_re = _full("[0-9]+")
-qvalue_re = _full(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
-warning_re = _full(f"([0-9]{{3}}) [^ ]+ {QUOTED_STRING}")
-media_type_re = re.compile(f"{TOKEN}{SWS}/{SWS}{TOKEN}")
+
+# Compiled on first use (PEP 562 module __getattr__): an ordinary REGISTER or
+# OPTIONS exchange never needs them, so a probe's start-up does not pay for
+# compiling them.  All are used with fullmatch() or match() (prefix).
+_LAZY = {
+    "password_re": PASSWORD,
+    "hname_re": f"{HNV}+",
+    "hvalue_re": f"{HNV}*",
+    "absolute_uri_re": ABSOLUTE_URI,
+    "rfc1123_date_re": RFC1123_DATE,
+    "quoted_string_prefix_re": QUOTED_STRING,
+    "qvalue_re": r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?",
+    "warning_re": f"([0-9]{{3}}) [^ ]+ {QUOTED_STRING}",
+    "media_type_re": f"{TOKEN}{SWS}/{SWS}{TOKEN}",
+}
+password_re: re.Pattern[str]
+hname_re: re.Pattern[str]
+hvalue_re: re.Pattern[str]
+absolute_uri_re: re.Pattern[str]
+rfc1123_date_re: re.Pattern[str]
+quoted_string_prefix_re: re.Pattern[str]
+qvalue_re: re.Pattern[str]
+warning_re: re.Pattern[str]
+media_type_re: re.Pattern[str]
+
+
+def __getattr__(name: str) -> re.Pattern[str]:
+    source = _LAZY.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    pattern = globals()[name] = re.compile(source)
+    return pattern

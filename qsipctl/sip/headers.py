@@ -372,14 +372,27 @@ class NameAddr:
         return f"{head}<{self.uri}>{format_params(self.params)}"
 
 
-@dataclass
 class RawNameAddr:
-    """A checked name-addr whose URI may use any scheme (``isbn:``, ``tel:``)."""
+    """A checked name-addr whose URI may use any scheme (``isbn:``, ``tel:``).
 
-    display_name: str | None
-    uri: str
-    params: dict[str, str | None]
-    bracketed: bool
+    A plain class, not a dataclass: it is internal and made on every parse,
+    and each dataclass costs import time that every probe start-up pays.
+    """
+
+    __slots__ = ("bracketed", "display_name", "params", "uri")
+
+    def __init__(
+        self, display_name: str | None, uri: str, params: dict[str, str | None], bracketed: bool
+    ) -> None:
+        self.display_name = display_name
+        self.uri = uri
+        self.params = params
+        self.bracketed = bracketed
+
+    def __repr__(self) -> str:
+        return (
+            f"RawNameAddr({self.display_name!r}, {self.uri!r}, {self.params!r}, {self.bracketed})"
+        )
 
 
 def quote(text: str) -> str:
