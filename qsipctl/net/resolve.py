@@ -11,37 +11,16 @@ how tests point the resolver at a dnsmasq on loopback.
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from qsipctl.net.errors import DnsError
-from qsipctl.net.transport import DEFAULT_PORTS
+from qsipctl.net.transport import DEFAULT_PORTS, ServerAddress, is_ip
 
 if TYPE_CHECKING:
     import random
 
 _NAPTR_SERVICES = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
 _SRV_PREFIX = {"udp": "_sip._udp", "tcp": "_sip._tcp", "tls": "_sips._tcp"}
-
-
-@dataclass(frozen=True)
-class ServerAddress:
-    transport: str
-    host: str  # an IP address
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.transport} {host}:{self.port}"
-
-
-def is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 async def resolve(

@@ -10,38 +10,45 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Direction = Literal["out", "in"]
 
+# NamedTuples and a plain class rather than dataclasses: these load on every
+# probe's start-up path, where each dataclass costs about a millisecond.
 
-@dataclass(frozen=True)
-class Segment:
+
+class Segment(NamedTuple):
     time: float  # wall clock, seconds since the epoch
     direction: Direction
     data: bytes
 
 
-@dataclass(frozen=True)
-class MessageEvent:
+class MessageEvent(NamedTuple):
     time: float
     direction: Direction
     summary: str  # start line, e.g. "REGISTER sip:pbx.test SIP/2.0" or "401 Unauthorized"
     cseq: str = ""
 
 
-@dataclass
 class Trace:
     """Everything one connection carried, with both ends' addresses."""
 
-    transport: str  # "udp" | "tcp" | "tls"
-    local: tuple[str, int]
-    remote: tuple[str, int]
-    label: str = ""
-    segments: list[Segment] = field(default_factory=list)
-    messages: list[MessageEvent] = field(default_factory=list)
-    clock: Callable[[], float] = time.time
+    def __init__(
+        self,
+        transport: str,
+        local: tuple[str, int],
+        remote: tuple[str, int],
+        label: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.transport = transport  # "udp" | "tcp" | "tls"
+        self.local = local
+        self.remote = remote
+        self.label = label
+        self.segments: list[Segment] = []
+        self.messages: list[MessageEvent] = []
+        self.clock = clock
 
     def wire(self, direction: Direction, data: bytes) -> None:
         self.segments.append(Segment(self.clock(), direction, bytes(data)))

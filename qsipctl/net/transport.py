@@ -15,7 +15,7 @@ import asyncio
 import socket
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from qsipctl.net.errors import (
     ConnectionLost,
@@ -37,6 +37,28 @@ DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
 # OpenSSL verify codes for "trusted, but not for this name" (X509_V_ERR_HOSTNAME_MISMATCH,
 # X509_V_ERR_IP_ADDRESS_MISMATCH)
 _NAME_MISMATCH_CODES = {62, 64}
+
+
+class ServerAddress(NamedTuple):
+    """One place to try: transport, IP address, port (RFC 3263's output)."""
+
+    transport: str
+    host: str  # an IP address
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.transport} {_fmt((self.host, self.port))}"
+
+
+def is_ip(host: str) -> bool:
+    """An IPv4 or IPv6 literal (no brackets), checked without the ipaddress module."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,17 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 from qsipctl import __version__
 from qsipctl.net.errors import NetError
-from qsipctl.net.transport import SipTransport, open_transport
+from qsipctl.net.transport import (
+    DEFAULT_PORTS,
+    ServerAddress,
+    SipTransport,
+    is_ip,
+    open_transport,
+)
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.sip.headers import Headers
 from qsipctl.sip.message import Request, Response
@@ -29,9 +34,6 @@ from qsipctl.sip.transaction import (
     new_branch,
 )
 
-if TYPE_CHECKING:
-    from qsipctl.net.resolve import ServerAddress
-
 USER_AGENT = f"qsipctl/{__version__}"
 
 
@@ -39,13 +41,11 @@ class ProbeTimeout(NetError):
     kind = "timeout"
 
 
-@dataclass
 class Dialogish:
     """What stays the same across the requests of one probe (Call-ID, tags, CSeq)."""
 
-    call_id: str
-    from_tag: str
-    cseq: int = 0
+    def __init__(self, call_id: str, from_tag: str, cseq: int = 0) -> None:
+        self.call_id, self.from_tag, self.cseq = call_id, from_tag, cseq
 
     @classmethod
     def new(cls, rand: Callable[[int], str] = secrets.token_hex) -> Dialogish:
@@ -56,11 +56,14 @@ def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def connect(target: ProbeTarget) -> tuple[SipTransport, ServerAddress]:
-    """Resolve the target and open a transport to the first address that accepts."""
-    from qsipctl.net.resolve import is_ip, resolve  # dnspython loads only for names
+async def _locate(target: ProbeTarget) -> list[ServerAddress]:
+    """RFC 3263 for names; an IP literal needs no resolver (nor dnspython's import)."""
+    if is_ip(target.host):
+        transport = target.transport or ("tls" if target.scheme == "sips" else "udp")
+        return [ServerAddress(transport, target.host, target.port or DEFAULT_PORTS[transport])]
+    from qsipctl.net.resolve import resolve
 
-    servers = await resolve(
+    return await resolve(
         target.host,
         target.port,
         target.transport,
@@ -68,6 +71,11 @@ async def connect(target: ProbeTarget) -> tuple[SipTransport, ServerAddress]:
         nameserver=target.nameserver,
         timeout=target.timeout,
     )
+
+
+async def connect(target: ProbeTarget) -> tuple[SipTransport, ServerAddress]:
+    """Resolve the target and open a transport to the first address that accepts."""
+    servers = await _locate(target)
     tls = target.tls
     if tls.server_name is None and not is_ip(target.host):
         # RFC 5922: the certificate must name the domain we asked for, not the SRV target's IP

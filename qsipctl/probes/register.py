@@ -43,12 +43,14 @@ class ProbeOutcome:
     traces: list[Trace] = field(default_factory=list)
 
 
-@dataclass
 class _Auth:
-    session: DigestSession | None = None
-    challenge: Challenge | None = None
-    failure: str | None = None  # verdict code when authentication gave up
-    detail: str = ""
+    """Digest state across the REGISTERs of one probe (a plain class: start-up cost)."""
+
+    def __init__(self) -> None:
+        self.session: DigestSession | None = None
+        self.challenge: Challenge | None = None
+        self.failure: str | None = None  # verdict code when authentication gave up
+        self.detail = ""
 
 
 def new_result(probe: str, target: ProbeTarget) -> ProbeResult:
