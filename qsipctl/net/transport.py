@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from qsipctl.net.errors import (
@@ -61,8 +60,7 @@ def is_ip(host: str) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class TlsSettings:
+class TlsSettings(NamedTuple):
     """How to check the server: CA bundle (None: system store), verify, expected name."""
 
     ca_file: str | None = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 from qsipctl import __version__
 from qsipctl.net.errors import NetError
@@ -79,7 +78,7 @@ async def connect(target: ProbeTarget) -> tuple[SipTransport, ServerAddress]:
     tls = target.tls
     if tls.server_name is None and not is_ip(target.host):
         # RFC 5922: the certificate must name the domain we asked for, not the SRV target's IP
-        tls = replace(tls, server_name=target.host)
+        tls = tls._replace(server_name=target.host)
     last: NetError | None = None
     for server in servers:
         try:
