@@ -297,7 +297,10 @@ async def _open_udp(host: str, port: int, local_address: str | None, label: str)
             family=_family(host),
         )
     except OSError as exc:
-        raise NetError(f"cannot open udp socket to {_fmt((host, port))}: {exc.strerror}") from None
+        source = f" from {local_address}" if local_address else ""
+        raise NetError(
+            f"cannot open udp socket{source} to {_fmt((host, port))}: {exc.strerror}"
+        ) from None
     owner._dgram = dgram
     sock = dgram.get_extra_info("sockname")
     trace.local = (sock[0], sock[1])
@@ -318,7 +321,7 @@ async def _open_stream(
     owner = StreamTransport(trace, name)
     ctx = make_ssl_context(tls or TlsSettings()) if name == "tls" else None
     server_hostname = ((tls and tls.server_name) or host) if ctx is not None else None
-    where = f"{name} {_fmt((host, port))}"
+    where = f"{name} {_fmt((host, port))}" + (f" from {local_address}" if local_address else "")
     try:
         stream, _ = await asyncio.wait_for(
             loop.create_connection(

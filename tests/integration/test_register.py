@@ -252,3 +252,21 @@ def test_proxy_authentication_407(kamailio: Kamailio) -> None:
 def test_proxy_authentication_wrong_password(kamailio: Kamailio) -> None:
     r = register(target(kamailio, "7001", "nope")).result
     assert (r.ok, r.verdict, r.status) == (False, "wrong-password", 407)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_local_address_is_used_and_seen_by_the_server(kamailio: Kamailio, transport: str) -> None:
+    t = target(kamailio, "1001", "secret-1001", transport, local_address="127.0.0.3")
+    r = register(t, keep=True).result
+    assert r.ok, r.message
+    assert r.local is not None and r.local.startswith("127.0.0.3:")
+    assert r.seen_as == r.local and r.nat is False
+    [contact] = kamailio.contacts("1001")
+    assert "127.0.0.3" in contact
+
+
+def test_unusable_local_address_is_a_transport_failure(kamailio: Kamailio) -> None:
+    # 198.18.0.99 is not configured anywhere on this machine: bind() fails
+    r = register(target(kamailio, "1001", "secret-1001", local_address="198.18.0.99")).result
+    assert (r.ok, r.verdict) == (False, "transport")
+    assert "from 198.18.0.99" in r.message
