@@ -141,6 +141,7 @@ async def _send_register(
     header = None
     if auth.session is not None and auth.challenge is not None:
         header = auth.session.authorize(auth.challenge, "REGISTER", uri)  # reuse the nonce
+    preauthorized = header is not None
     auth.failure = None
     for _ in range(MAX_CHALLENGES + 1):
         extra = [("Contact", contact), ("Expires", str(expires))]
@@ -150,6 +151,11 @@ async def _send_register(
         resp = await transact(tp, req, deadline)
         if resp.status not in (401, 407):
             return resp
+        if preauthorized and auth.session is not None:
+            # servers with one-time nonces challenge a reused nonce afresh, often
+            # without stale=true: that is not a wrong password, so answer it anew
+            auth.session = DigestSession(auth.session.credentials)
+            preauthorized = False
         header = _answer(auth, target, resp, uri)
         if header is None:
             return resp

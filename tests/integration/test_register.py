@@ -270,3 +270,29 @@ def test_unusable_local_address_is_a_transport_failure(kamailio: Kamailio) -> No
     r = register(target(kamailio, "1001", "secret-1001", local_address="198.18.0.99")).result
     assert (r.ok, r.verdict) == (False, "transport")
     assert "from 198.18.0.99" in r.message
+
+
+@pytest.fixture(scope="module")
+def kamailio_one_time_nonce(kamailio_factory) -> Kamailio:
+    # each nonce is good for one request only: our pre-authorized unregistration is
+    # challenged again with a fresh (not stale) nonce, which is not a wrong password
+    return kamailio_factory(
+        accounts={"4001": "otn-secret"}, modparams=('modparam("auth", "one_time_nonce", 1)',)
+    )
+
+
+def test_one_time_nonce_server_still_unregisters(kamailio_one_time_nonce: Kamailio) -> None:
+    outcome = register(target(kamailio_one_time_nonce, "4001", "otn-secret"))
+    r = outcome.result
+    assert r.ok and r.verdict == "ok", r.message
+    assert r.unregistered is True, r.warnings
+    assert kamailio_one_time_nonce.contacts("4001") == []
+    statuses = [m.summary.split()[0] for m in outcome.traces[0].messages if m.direction == "in"]
+    assert statuses == ["401", "200", "401", "200"]
+
+
+def test_one_time_nonce_wrong_password_is_still_detected(
+    kamailio_one_time_nonce: Kamailio,
+) -> None:
+    r = register(target(kamailio_one_time_nonce, "4001", "bad")).result
+    assert (r.ok, r.verdict) == (False, "wrong-password")
