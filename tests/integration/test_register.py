@@ -296,3 +296,21 @@ def test_one_time_nonce_wrong_password_is_still_detected(
 ) -> None:
     r = register(target(kamailio_one_time_nonce, "4001", "bad")).result
     assert (r.ok, r.verdict) == (False, "wrong-password")
+
+
+@pytest.fixture(scope="module")
+def kamailio_stale(kamailio_factory) -> Kamailio:
+    return kamailio_factory(
+        accounts={"5001": "stale-secret"},
+        modparams=('modparam("auth", "one_time_nonce", 1)',),
+        stale_on_reuse=True,
+    )
+
+
+def test_stale_nonce_is_retried_with_the_new_one(kamailio_stale: Kamailio) -> None:
+    outcome = register(target(kamailio_stale, "5001", "stale-secret"))
+    r = outcome.result
+    assert r.ok and r.unregistered is True, (r.message, r.warnings)
+    inbound = [s.data for s in outcome.traces[0].segments if s.direction == "in"]
+    assert [d.split(b" ", 2)[1] for d in inbound] == [b"401", b"200", b"401", b"200"]
+    assert b"stale=true" in inbound[2]  # the unregistration's nonce was refused as stale
