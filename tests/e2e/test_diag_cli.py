@@ -213,3 +213,33 @@ def test_pcap_into_missing_directory_is_refused_before_probing(
     assert res.returncode == 2
     assert "x.pcapng" in res.stderr and "Traceback" not in res.stderr
     assert kamailio.contacts("1001") == []  # nothing was sent
+
+
+@pytest.mark.parametrize("where", ["tcp", "udp6"])
+def test_probe_pcap_decodes_for_tcp_and_ipv6(
+    kamailio: Kamailio, tmp_path: Path, where: str
+) -> None:
+    pcap = tmp_path / f"{where}.pcapng"
+    uri = (
+        f"sip:1001@127.0.0.1:{kamailio.tcp_port}"
+        if where == "tcp"
+        else f"sip:1001@[::1]:{kamailio.udp6_port}"
+    )
+    transport = "tcp" if where == "tcp" else "udp"
+    res = run_cli(
+        "probe", "register", uri, "--transport", transport, "--password-env", "PW1001",
+        "--pcap", str(pcap), env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "sip", "-T", "fields", "-e", "sip.CSeq.method",
+         "-e", "sip.Status-Code", "-e", "ipv6.src", "-e", "tcp.srcport"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [r[1] or "req" for r in rows] == ["req", "401", "req", "200", "req", "200"]
+    assert all(r[0] == "REGISTER" for r in rows)
+    if where == "udp6":
+        assert all(r[2] == "::1" for r in rows)
+    else:
+        assert str(kamailio.tcp_port) in {r[3] for r in rows}
