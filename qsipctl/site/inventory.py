@@ -129,6 +129,26 @@ class Inventory:
     diagnostics: list[Diagnostic]
 
 
+PORT_VARS = {"ansible_port", "ansible_ssh_port"}
+_BRACKETED_PORT = re.compile(r"^\[([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)\]:([0-9]+)$")
+_NAME_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])+):([0-9]+)$")
+
+
+def split_host_port(pattern: str) -> tuple[str, int | None]:
+    """``core1:2222`` / ``[2001:db8::1]:2222`` -> name and SSH port, as Ansible's parse_address.
+
+    Ansible's YAML inventory accepts a port in the host key; an inventory that
+    uses it must load here too.  A bare IPv6 address has no port.
+    """
+    match = _BRACKETED_PORT.match(pattern) or _NAME_PORT.match(pattern)
+    if match is None:
+        return pattern, None
+    port = int(match.group(2))
+    if not 1 <= port <= 65535:
+        raise FieldError(f"port {port} in host {pattern!r} is out of range: expected 1-65535")
+    return match.group(1), port
+
+
 def parse_inventory(doc: YamlDoc) -> Inventory:
     return _Parser(doc).run()
 
@@ -227,13 +247,16 @@ class _Parser:
         for pattern, body in value.items():
             hkp = (*kp, pattern)
             try:
-                names = expand(str(pattern))
-            except RangeError as exc:
+                bare, port = split_host_port(str(pattern))
+                names = expand(bare)
+            except (RangeError, FieldError) as exc:
                 self.error(hkp, str(exc))
                 continue
             if body is not None and not isinstance(body, dict):
                 self.error(hkp, f"host variables must be a mapping, got {type_name(body)}")
                 body = None
+            if port is not None and not (body and PORT_VARS & body.keys()):
+                body = {"ansible_port": port, **(body or {})}
             for name in names:
                 self._host(group, name, body, hkp)
 

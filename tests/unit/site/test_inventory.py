@@ -261,3 +261,68 @@ def test_structure_mistakes_explained(files):
     text = "\n".join(errors)
     assert "'qsys_model' is a variable: in a group it goes under 'vars:'" in text
     assert "a host has no 'vars': host variables go directly under the host name" in text
+
+
+def test_host_key_with_port_is_ansible_host_port(files):
+    """Ansible's YAML inventory reads ``name:port`` host keys as host plus ansible_port."""
+    site, diags = files.check(
+        """\
+        all:
+          vars:
+            qsys_model: Core Nano
+          hosts:
+            core1.example.net:2200:
+            core-[1:2]:2201:
+            "[2001:db8::7]:2202":
+            2001:db8::8:
+            core9:2203:
+              ansible_port: 2300
+        """
+    )
+    assert site is not None, [d.format() for d in diags]
+    ports = {c.name: c.connection.port for c in site.cores}
+    assert ports == {
+        "core1.example.net": 2200,
+        "core-1": 2201,
+        "core-2": 2201,
+        "2001:db8::7": 2202,
+        "2001:db8::8": 22,
+        "core9": 2300,
+    }
+
+
+def test_host_key_with_bad_port(files):
+    errors = files.errors(
+        """\
+        all:
+          vars:
+            qsys_model: Core Nano
+          hosts:
+            core1:70000:
+        """
+    )
+    assert len(errors) == 1 and "70000" in errors[0] and "1-65535" in errors[0], errors
+
+
+def test_explicit_ungrouped_group_keeps_its_hosts(files):
+    """``ansible-inventory --list -y`` writes ``ungrouped:`` with hosts; they stay in it."""
+    from qsipctl.site.patterns import select
+
+    site, diags = files.check(
+        """\
+        all:
+          vars:
+            qsys_model: Core Nano
+          hosts:
+            a1:
+          children:
+            ungrouped:
+              hosts:
+                lone:
+            g:
+              hosts:
+                b1:
+        """
+    )
+    assert site is not None, [d.format() for d in diags]
+    assert [c.name for c in select(site, "ungrouped")] == ["a1", "lone"]
