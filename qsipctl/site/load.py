@@ -115,8 +115,11 @@ def shared_accounts(cores: Sequence[Core]) -> list[Diagnostic]:
 
 def _groups(inventory: Inventory) -> dict[str, tuple[str, ...]]:
     groups = dict(inventory.groups)
-    grouped = {h for g, hs in groups.items() if g != "all" for h in hs}
-    groups["ungrouped"] = tuple(h.name for h in inventory.hosts if h.name not in grouped)
+    explicit = set(groups.get("ungrouped", ()))
+    grouped = {h for g, hs in groups.items() if g not in ("all", "ungrouped") for h in hs}
+    groups["ungrouped"] = tuple(
+        h.name for h in inventory.hosts if h.name in explicit or h.name not in grouped
+    )
     return groups
 
 
