@@ -401,3 +401,29 @@ def test_ipv6_loopback_core(ssh_lab: SshLab) -> None:
     assert result.status is Status.CHANGED, result.reason
     assert result.host == f"[::1]:{core.port}"
     assert Path(core.config_path).read_bytes() == item.document
+
+
+@pytest.mark.root  # a tiny tmpfs in a private mount namespace
+def test_full_disk_fails_before_the_rename_and_leaves_nothing(ssh_lab: SshLab) -> None:
+    """SFTP write errors (ENOSPC) must stop the push before the rename: no torn config
+    ever in place, no empty backup left behind."""
+    core = ssh_lab.start("full", tmpfs_kb=12)
+    here = core.inside(core.root)
+    previous = b"previous config\n"
+    (here / "softphone.json").write_bytes(previous)
+    (here / "filler").write_bytes(b"\0" * 8192)  # the tmpfs has no page left
+    item = make_rendered(make_core("full", ssh_connection(ssh_lab, core)))
+    result = run([item]).results[0]
+    assert result.status is Status.FAILED
+    assert "read-back" not in result.reason, result.reason  # caught before the rename
+    assert "read-only or full filesystem?" in result.reason
+    assert sorted(p.name for p in here.iterdir()) == ["filler", "softphone.json"]
+    assert (here / "softphone.json").read_bytes() == previous
+
+    (here / "filler").write_bytes(b"\0" * 4096)  # room for the backup, not for both
+    result = run([item]).results[0]
+    assert result.status is Status.FAILED and "read-back" not in result.reason
+    assert (here / "softphone.json").read_bytes() == previous
+    for extra in here.iterdir():
+        if extra.name not in ("filler", "softphone.json"):
+            assert extra.name.endswith(".bak") and extra.read_bytes() == previous

@@ -286,8 +286,11 @@ class SshConnector:
             try:
                 with fh:
                     fh.chmod(mode)
-                    fh.set_pipelined(True)
+                    # Not pipelined: paramiko drops the status of pipelined writes, so
+                    # a full disk would go unnoticed and a short file be renamed into
+                    # place.  Unpipelined, each write's status is checked.
                     fh.write(data)
+                    fh.flush()
                     self._fsync(fh)
                 self.sftp.posix_rename(tmp, path)
             except BaseException:
@@ -298,7 +301,6 @@ class SshConnector:
 
     def _fsync(self, fh: paramiko.SFTPFile) -> None:
         """Flush to disk on the core (OpenSSH's fsync@openssh.com extension)."""
-        fh.flush()
         self.sftp._request(CMD_EXTENDED, "fsync@openssh.com", fh.handle)  # type: ignore[attr-defined]
 
     def _discard(self, tmp: str) -> None:
