@@ -346,3 +346,20 @@ def test_history_with_a_site_takes_site_patterns(tmp_path, env) -> None:
     assert typo.returncode == 2 and "Traceback" not in typo.stderr
     other = run_cli("history", str(tmp_path / "elsewhere.yml"), env=env)
     assert other.returncode == 0 and "no runs recorded" in other.stdout
+
+
+def test_silent_server_one_line_no_paramiko_traceback(ssh_lab: SshLab, tmp_path, env) -> None:
+    """A port that accepts TCP but never speaks SSH: one reason line, nothing on stderr."""
+    import socket
+
+    core = ssh_lab.start("alive")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(5)
+        site = write_site(tmp_path, ssh_lab, [core], dead=("mute", listener.getsockname()[1]))
+        proc = provision(site, env, "--timeout", "1", "--format", "json")
+    assert proc.returncode == 1
+    assert proc.stderr == ""  # paramiko's own logging must not reach the terminal
+    mute = as_json(proc)["results"][1]
+    assert mute["status"] == "unreachable"
+    assert "within 1s" in mute["reason"] or "banner" in mute["reason"], mute["reason"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import getpass
+import logging
 import os
 import shlex
 import socket
@@ -38,6 +39,10 @@ T = TypeVar("T")
 MAX_READ = 16 * 1024 * 1024
 MAX_OUTPUT = 64 * 1024
 _DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+# paramiko logs failures (with tracebacks) from its own thread; Python's last-resort
+# handler would print them on stderr.  Every failure reaches the user as one reason.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class _QuickAckSocket(socket.socket):
@@ -134,6 +139,8 @@ class SshConnector:
             options.key_types = usable
         try:
             transport.start_client(timeout=self.timeout)
+            if transport.is_active() and not transport.initial_kex_done:
+                raise TimeoutError(f"no SSH answer within {self.timeout:g}s")
             server_key = transport.get_remote_server_key()
         except (paramiko.SSHException, EOFError, OSError) as exc:
             detail = transport.get_exception() or exc
