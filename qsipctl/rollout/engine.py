@@ -11,6 +11,8 @@ so the caller can record it.
 from __future__ import annotations
 
 import math
+import os
+import posixpath
 import signal
 import threading
 import time
@@ -111,6 +113,32 @@ def describe_host(core: Core) -> str:
     return f"{host}:{conn.port}"
 
 
+def target_key(core: Core) -> tuple[str, ...]:
+    """Which file on which machine a core's document lands in (names are not resolved)."""
+    conn = core.connection
+    path = posixpath.normpath(conn.config_path)
+    if conn.connector == "local":
+        return ("local", os.path.realpath(os.path.expanduser(conn.local_dir or "")), path)
+    where = (conn.host.lower(), str(conn.port), conn.jump_host or "")
+    return (conn.connector, *where, path)
+
+
+def check_distinct_targets(cores: Sequence[Core]) -> None:
+    """Two cores writing one file would race and overwrite each other on every run
+    (each "changed", never converging): refuse before anything is touched."""
+    seen: dict[tuple[str, ...], str] = {}
+    clashes: list[str] = []
+    for core in cores:
+        first = seen.setdefault(target_key(core), core.name)
+        if first != core.name:
+            where = f"{describe_host(core)}:{core.connection.config_path}"
+            clashes.append(f"{first} and {core.name} both write {where}")
+    if clashes:
+        raise UsageError(
+            "; ".join(clashes) + " (give each core its own qsipctl_config_path or address)"
+        )
+
+
 class Engine:
     def __init__(
         self,
@@ -135,6 +163,7 @@ class Engine:
 
     def run(self, site: str, items: Sequence[Rendered]) -> RunResult:
         """Provision ``items``; Ctrl-C during the run only sets the stop flag."""
+        check_distinct_targets([item.core for item in items])
         previous = self._trap_sigint()
         try:
             return self._run(site, items)

@@ -363,3 +363,16 @@ def test_silent_server_one_line_no_paramiko_traceback(ssh_lab: SshLab, tmp_path,
     mute = as_json(proc)["results"][1]
     assert mute["status"] == "unreachable"
     assert "within 1s" in mute["reason"] or "banner" in mute["reason"], mute["reason"]
+
+
+def test_two_cores_writing_one_file_refused_before_anything(ssh_lab: SshLab, tmp_path, env) -> None:
+    """Same address and config path twice would flap forever (each run "changed")."""
+    core = ssh_lab.start("shared")
+    twin = SshdCore("twin", core.port, core.root, core.host_key, core.proc, core.workdir)
+    site = write_site(tmp_path, ssh_lab, [core, twin])
+    proc = provision(site, env)
+    assert proc.returncode == 2, proc.stdout
+    assert "shared and twin both write 127.0.0.1:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not Path(core.config_path).exists()
+    assert provision(site, env, "--limit", "twin").returncode == 0
