@@ -291,6 +291,10 @@ def _secret(ctx: _Ctx, src: Sourced, kp: KeyPath, check: bool) -> Secret | None:
     if isinstance(src.value, bool) or not isinstance(src.value, str | int):
         ctx.error(kp, f"expected a password, env:NAME or file:PATH, got {v.type_name(src.value)}")
         return None
+    problem = _secret_shape(src.value)
+    if problem:
+        ctx.error(kp, problem)
+        return None
     keypath = format_keypath(kp)
     secret = Secret.parse(str(src.value), src.location, keypath, ctx.base)
     if secret.is_literal and str(src.value):
@@ -300,6 +304,15 @@ def _secret(ctx: _Ctx, src: Sourced, kp: KeyPath, check: bool) -> Secret | None:
         if problem:
             ctx.diags.append(Diagnostic(problem, src.location, keypath))
     return secret
+
+
+def _secret_shape(value: str | int) -> str | None:
+    """What is wrong with how a password is written; never quotes the value."""
+    if getattr(value, "written", None) is not None:
+        return "YAML reads this unquoted password as a number and changes it; write it in quotes"
+    if value in ("env:", "file:"):
+        return f"{value} needs a name after it ({value}NAME_OR_PATH)"
+    return None
 
 
 # -- softphones -----------------------------------------------------------

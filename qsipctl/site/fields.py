@@ -138,6 +138,9 @@ def flatten(
 def _flatten_group(
     group: str, value: Any, path: KeyPath
 ) -> Iterator[tuple[str, Any, KeyPath] | tuple[None, str, KeyPath]]:
+    if group == "dtmf" and isinstance(value, str):
+        yield "dtmf.mode", value, path  # `dtmf: sip-info` is how people write it
+        return
     if not isinstance(value, dict):
         subs = sorted(n.split(".")[1] for n in FIELDS if n.startswith(group + "."))
         yield None, f"expected a mapping with {', '.join(subs)}, got {v.type_name(value)}", path

@@ -23,6 +23,7 @@ class FieldError(ValueError):
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _DOTTED_NUMERIC = re.compile(r"^[0-9.]+$")
+_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 
 # Q-SYS documents these three softphone codecs; keys are what users write.
 CODEC_ALIASES: dict[str, str] = {
@@ -62,22 +63,33 @@ DTMF_ALIASES = {
 INBAND_WORDS = ("inband", "in-band", "in_band", "audio")
 
 
+_TYPE_NAMES = (
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a number"),
+    (str, "a string"),
+    (list, "a list"),
+    (dict, "a mapping"),
+)
+
+
 def type_name(value: Any) -> str:
     if value is None:
         return "nothing (null)"
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a mapping",
-    }.get(type(value), type(value).__name__)
+    for kind, name in _TYPE_NAMES:
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 def as_str(value: Any, what: str = "a string") -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise FieldError(f"expected {what}, got {type_name(value)}")
+    written = getattr(value, "written", None)
+    if written is not None:
+        raise FieldError(
+            f"YAML reads {written} as the number {value!r}; write it in quotes: '{written}'"
+        )
     text = str(value)
     if not text.strip():
         raise FieldError(f"expected {what}, got an empty string")
@@ -96,9 +108,15 @@ def as_int(value: Any, low: int, high: int, what: str = "an integer") -> int:
             value = int(value.strip())
         else:
             raise FieldError(f"expected {what} {low}-{high}, got {type_name(value)} {value!r}")
+    written = getattr(value, "written", "")
+    if ":" in written or _OCTAL.match(written):
+        raise FieldError(
+            f"YAML reads {written} as {value!r} (a leading 0 means octal, ':' base 60); "
+            f"write {written.lstrip('0') or '0'} or quote it"
+        )
     if not low <= value <= high:
         raise FieldError(f"{value} is out of range: expected {what} {low}-{high}")
-    return value
+    return int(value)
 
 
 def as_port(value: Any) -> int:

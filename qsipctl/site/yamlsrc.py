@@ -113,6 +113,33 @@ def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
     return f"invalid YAML: {problem}{context}"
 
 
+class WrittenInt(int):
+    """An integer YAML 1.1 read from text that does not say so (``0100`` is 64).
+
+    Fields that want text (an extension, a user name) must refuse it rather
+    than turn ``0100`` into ``"64"``; ``written`` keeps what the user typed.
+    """
+
+    written: str
+
+
+class WrittenFloat(float):
+    """As :class:`WrittenInt`, for ``1.10`` (read as 1.1)."""
+
+    written: str
+
+
+def _keep_spelling(value: Any, text: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if text == repr(value):
+        return value
+    kept: WrittenInt | WrittenFloat
+    kept = WrittenInt(value) if isinstance(value, int) else WrittenFloat(value)
+    kept.written = text
+    return kept
+
+
 class _Builder:
     """Turns composed nodes into plain values, recording positions."""
 
@@ -143,9 +170,10 @@ class _Builder:
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         try:
-            return self.constructor.construct_object(node, deep=True)
+            value = self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             raise InvalidInput.single(f"invalid value: {exc}", self._loc(node)) from None
+        return _keep_spelling(value, node.value)
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         result: dict[str, Any] = {}

@@ -199,3 +199,50 @@ def test_moot_core_wide_differences_are_not_conflicts(files):
     site, diags = files.check(core_with(entry("A", extra=info % 101) + entry("B", extra=info % 96)))
     assert site is not None, [d.format() for d in diags]
     assert site.core("core1").settings.dtmf_mode == "sip-info"
+
+
+@pytest.mark.parametrize("written", ["0100", "12:30", "0x10", "1_000", "1.10", "+15555550100"])
+def test_unquoted_numbers_that_yaml_rewrites_are_errors_in_text_fields(files, written):
+    """YAML 1.1 reads ``username: 0100`` as 64: the core would register the wrong extension."""
+    errors = files.errors(ONE_CORE.replace('username: "100"', f"username: {written}"))
+    assert len(errors) == 1 and "username" in errors[0] and f"'{written}'" in errors[0], errors
+    assert "quotes" in errors[0]
+
+
+def test_plain_numbers_are_fine_in_text_fields(files):
+    site, diags = files.check(ONE_CORE.replace('username: "100"', "username: 5551234"))
+    assert site is not None, [d.format() for d in diags]
+    assert site.cores[0].softphones[0].username == "5551234"
+
+
+@pytest.mark.parametrize(
+    ("written", "fragment"),
+    [
+        ("0100", "in quotes"),
+        ("+4412", "in quotes"),
+        ('"env:"', "needs a name"),
+        ('"file:"', "needs a name"),
+    ],
+)
+def test_passwords_yaml_would_change_or_empty_references_are_errors(files, written, fragment):
+    text = ONE_CORE.replace("password: file:secrets/pw.txt", f"password: {written}")
+    errors = files.errors(text)
+    assert len(errors) == 1 and fragment in errors[0] and "password" in errors[0], errors
+    message = errors[0][errors[0].index("password: ") :]
+    assert "0100" not in message and "4412" not in message and "64" not in message
+
+
+@pytest.mark.parametrize("written", ["05060", "1:24:20"])
+def test_ports_yaml_reads_as_octal_or_base_60_are_errors(files, written):
+    """``sip_port: 05060`` is 2608 to YAML 1.1; pushing that would break every call."""
+    text = ONE_CORE.replace("username:", f"sip_port: {written}\n          username:")
+    errors = files.errors(text)
+    assert len(errors) == 1 and "sip_port" in errors[0] and written in errors[0], errors
+
+
+def test_dtmf_written_as_a_word(files):
+    site, diags = files.check(ONE_CORE.replace("username:", "dtmf: sip-info\n          username:"))
+    assert site is not None, [d.format() for d in diags]
+    assert site.cores[0].settings.dtmf_mode == "sip-info"
+    errors = files.errors(ONE_CORE.replace("username:", "dtmf: inband\n          username:"))
+    assert len(errors) == 1 and "dtmf" in errors[0] and "out of band only" in errors[0], errors
