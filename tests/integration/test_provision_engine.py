@@ -427,3 +427,26 @@ def test_full_disk_fails_before_the_rename_and_leaves_nothing(ssh_lab: SshLab) -
     for extra in here.iterdir():
         if extra.name not in ("filler", "softphone.json"):
             assert extra.name.endswith(".bak") and extra.read_bytes() == previous
+
+
+def test_symlinked_config_path_is_followed_not_replaced(ssh_lab: SshLab) -> None:
+    """The agent reads the link's target: replacing the link by a file would leave the
+    agent on the old config while qsipctl reports success."""
+    core = ssh_lab.start("link")
+    real = core.root / "agent" / "current.json"
+    real.parent.mkdir()
+    real.write_bytes(b"old\n")
+    Path(core.config_path).symlink_to("agent/current.json")
+    item = make_rendered(make_core("link", ssh_connection(ssh_lab, core)))
+    result = run([item]).results[0]
+    assert result.status is Status.CHANGED, result.reason
+    assert Path(core.config_path).is_symlink()
+    assert real.read_bytes() == item.document
+    assert result.backup and Path(result.backup).read_bytes() == b"old\n"
+    assert not [p for p in real.parent.iterdir() if p.name != "current.json"]
+    assert run([item]).results[0].status is Status.OK
+
+    failing = ssh_connection(ssh_lab, core, apply_command="exit 2")
+    bad = run([make_rendered(make_core("link", failing), version=2)]).results[0]
+    assert bad.status is Status.FAILED and bad.rolled_back
+    assert Path(core.config_path).is_symlink() and real.read_bytes() == item.document

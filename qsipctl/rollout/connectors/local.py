@@ -47,12 +47,16 @@ class LocalConnector:
 
     def put_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
         real = self._real(path)
+        if real.is_symlink():  # replace the file it points to, not the link
+            real = Path(os.path.realpath(real))
         tmp = Path(temp_path(str(real)))
         try:
             real.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
             try:
-                os.write(fd, data)
+                view = memoryview(data)
+                while view:  # os.write may write less than asked (a nearly full disk)
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)

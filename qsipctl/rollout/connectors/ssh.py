@@ -19,8 +19,10 @@ import errno
 import getpass
 import logging
 import os
+import posixpath
 import shlex
 import socket
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -279,10 +281,10 @@ class SshConnector:
         return self._lost_guard(f"cannot read {path}", read)
 
     def put_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
-        directory = path.rpartition("/")[0]
-        tmp = temp_path(path)
-
         def put() -> None:
+            target = self._follow_links(path)
+            directory = target.rpartition("/")[0]
+            tmp = temp_path(target)
             try:
                 fh = self.sftp.open(tmp, "wb")
             except OSError as exc:
@@ -299,12 +301,25 @@ class SshConnector:
                     fh.write(data)
                     fh.flush()
                     self._fsync(fh)
-                self.sftp.posix_rename(tmp, path)
+                self.sftp.posix_rename(tmp, target)
             except BaseException:
                 self._discard(tmp)
                 raise
 
         self._lost_guard(f"cannot write {path}", put)
+
+    def _follow_links(self, path: str) -> str:
+        """Where a symlink at ``path`` points: the rename must replace the file the
+        agent reads, not the link."""
+        for _ in range(8):
+            try:
+                if not stat.S_ISLNK(self.sftp.lstat(path).st_mode or 0):
+                    return path
+            except FileNotFoundError:
+                return path
+            link = self.sftp.readlink(path) or ""
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
+        raise ConnectorError(f"too many levels of symbolic links at {path}")
 
     def _fsync(self, fh: paramiko.SFTPFile) -> None:
         """Flush to disk on the core (OpenSSH's fsync@openssh.com extension)."""

@@ -96,3 +96,26 @@ def test_stale_temp_names() -> None:
     assert is_stale_temp(backup_tmp, name)
     for other in (name, f".{name}.qsipctl-xyz.tmp", ".other.json.qsipctl-0123abcd.tmp"):
         assert not is_stale_temp(other, name)
+
+
+def test_local_put_follows_a_symlink(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    real = tmp_path / "etc/agent/current.json"
+    real.parent.mkdir(parents=True)
+    real.write_bytes(b"old\n")
+    (tmp_path / "etc/qsys").mkdir()
+    (tmp_path / "etc/qsys/softphone.json").symlink_to("../agent/current.json")
+    out = SafeWrite(conn, spec(b"new\n")).run()
+    assert out.status is Status.CHANGED, out.reason
+    assert (tmp_path / "etc/qsys/softphone.json").is_symlink()
+    assert real.read_bytes() == b"new\n"
+
+
+def test_local_put_survives_short_writes(tmp_path: Path, monkeypatch) -> None:
+    """os.write may write part of the buffer (a nearly full disk): keep writing."""
+    import os
+
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:3])))
+    connector(tmp_path).put_file(PATH, b"0123456789" * 5)
+    assert (tmp_path / "etc/qsys/softphone.json").read_bytes() == b"0123456789" * 5
