@@ -450,3 +450,17 @@ def test_symlinked_config_path_is_followed_not_replaced(ssh_lab: SshLab) -> None
     bad = run([make_rendered(make_core("link", failing), version=2)]).results[0]
     assert bad.status is Status.FAILED and bad.rolled_back
     assert Path(core.config_path).is_symlink() and real.read_bytes() == item.document
+
+
+def test_apply_command_past_the_timeout_rolls_back(ssh_lab: SshLab) -> None:
+    core = ssh_lab.start("slow")
+    previous = b"previous\n"
+    Path(core.config_path).write_bytes(previous)
+    conn = ssh_connection(ssh_lab, core, apply_command="sleep 5", timeout=1.0)
+    t0 = time.monotonic()
+    result = run([make_rendered(make_core("slow", conn))]).results[0]
+    assert time.monotonic() - t0 < 4.5  # did not wait for the command
+    assert result.status is Status.FAILED and result.rolled_back
+    assert "timed out after 1s" in result.reason
+    assert "may still be running on the core" in result.reason  # SSH cannot stop it
+    assert Path(core.config_path).read_bytes() == previous

@@ -361,7 +361,10 @@ class SshConnector:
             if status == -1 and not self.transport.is_active():
                 raise paramiko.SSHException("dropped while the command ran")
         except TimeoutError:
-            raise ConnectorError(f"command timed out after {timeout:g}s: {command}") from None
+            raise ConnectorError(
+                f"command timed out after {timeout:g}s (it may still be running on the core:"
+                f" SSH gives no portable way to stop it): {command}"
+            ) from None
         finally:
             channel.close()
         return CommandResult(status, out.decode(errors="replace"), err.decode(errors="replace"))
