@@ -8,7 +8,7 @@
    it atomically into place);
 5. read it back and compare the SHA-256;
 6. run ``apply_command`` if any (``{path}`` is replaced by the file's path);
-7. prune backups beyond ``backup_keep``.
+7. prune backups beyond ``backup_keep`` (also after a rollback).
 
 A failure after step 4 restores the previous bytes (or removes the file when
 there was none), reads them back to verify, and says so in the reason.
@@ -115,6 +115,8 @@ class SafeWrite:
         failure = self._after_write(current)
         if failure is not None:
             status, reason, rolled_back = failure
+            if rolled_back:  # each failed push made a backup too: keep N all the same
+                reason += self._prune()
             return Outcome(status, reason, previous, backup, rolled_back, diff)
         note = self._prune()
         verb = "created" if current is None else "replaced"

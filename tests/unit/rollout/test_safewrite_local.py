@@ -119,3 +119,14 @@ def test_local_put_survives_short_writes(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:3])))
     connector(tmp_path).put_file(PATH, b"0123456789" * 5)
     assert (tmp_path / "etc/qsys/softphone.json").read_bytes() == b"0123456789" * 5
+
+
+def test_failed_pushes_do_not_pile_up_backups(tmp_path: Path) -> None:
+    conn, clock = connector(tmp_path), Clock()
+    SafeWrite(conn, spec(b"good\n", backup_keep=2), clock=clock).run()
+    for n in range(5):
+        bad = spec(f"bad {n}\n".encode(), backup_keep=2, apply_command="exit 1")
+        assert SafeWrite(conn, bad, clock=clock).run().status is Status.FAILED
+    names = sorted(p.name for p in (tmp_path / "etc/qsys").iterdir())
+    assert len(names) == 3 and names[0] == "softphone.json", names
+    assert (tmp_path / "etc/qsys/softphone.json").read_bytes() == b"good\n"
