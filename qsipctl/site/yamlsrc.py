@@ -79,8 +79,14 @@ def load_yaml_text(text: str, name: str) -> YamlDoc:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         raise InvalidInput.single(_yaml_message(exc), _mark_location(exc, name)) from None
+    except yaml.reader.ReaderError as exc:
+        where = _offset_location(text, exc.position, name)
+        raise InvalidInput.single(
+            f"invalid YAML: character {exc.character!r} is not allowed in YAML", where
+        ) from None
     except yaml.YAMLError as exc:
-        raise InvalidInput.single(f"invalid YAML: {exc}", Location(name)) from None
+        message = str(exc).splitlines()[0] if str(exc) else "malformed YAML"
+        raise InvalidInput.single(f"invalid YAML: {message}", Location(name)) from None
     doc = YamlDoc(name, None)
     if node is None:
         return doc
@@ -98,6 +104,12 @@ def _reject_tabs(text: str, name: str) -> None:
                 "tab character in indentation; YAML indents with spaces only",
                 Location(name, lineno, col),
             )
+
+
+def _offset_location(text: str, offset: int, name: str) -> Location:
+    before = text[:offset]
+    line = before.count("\n") + 1
+    return Location(name, line, offset - (before.rfind("\n") + 1) + 1)
 
 
 def _mark_location(exc: yaml.MarkedYAMLError, name: str) -> Location:
@@ -171,8 +183,12 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         try:
             value = self.constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            raise InvalidInput.single(f"invalid value: {exc}", self._loc(node)) from None
+        except yaml.MarkedYAMLError as exc:
+            problem = exc.problem or "cannot be read"
+            raise InvalidInput.single(f"invalid value: {problem}", self._loc(node)) from None
+        except (yaml.YAMLError, ValueError, TypeError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else "cannot be read"
+            raise InvalidInput.single(f"invalid value: {message}", self._loc(node)) from None
         return _keep_spelling(value, node.value)
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:

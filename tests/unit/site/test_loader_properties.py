@@ -96,6 +96,7 @@ def test_raw_text_only_raises_invalid_input(text):
         load_yaml_text(text, "x.yml")
     except InvalidInput as exc:
         assert exc.lines() and all(line.startswith("x.yml") for line in exc.lines())
+        assert all("\n" not in d.format() for d in exc.diagnostics)
 
 
 @given(st.dictionaries(st.sampled_from(KEYS), TREES, max_size=4))
