@@ -10,6 +10,7 @@ site.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 import netaddr
@@ -93,6 +94,9 @@ def as_str(value: Any, what: str = "a string") -> str:
     text = str(value)
     if not text.strip():
         raise FieldError(f"expected {what}, got an empty string")
+    bad = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        raise FieldError(f"contains a control character (U+{ord(bad):04X}); {what} is one line")
     return text
 
 

@@ -246,3 +246,18 @@ def test_dtmf_written_as_a_word(files):
     assert site.cores[0].settings.dtmf_mode == "sip-info"
     errors = files.errors(ONE_CORE.replace("username:", "dtmf: inband\n          username:"))
     assert len(errors) == 1 and "dtmf" in errors[0] and "out of band only" in errors[0], errors
+
+
+@pytest.mark.parametrize("key", ["cid_name", "username", "domain", "name"])
+def test_control_characters_in_text_fields_are_errors(files, key):
+    """A CR LF in a CID name would end up inside SIP headers (header injection) and on screens."""
+    bad = '"A\\r\\nVia: x\\u001b[2J"'
+    if key == "username":
+        text = ONE_CORE.replace('username: "100"', f"username: {bad}")
+    elif key == "name":
+        text = ONE_CORE.replace("name: Phone", f"name: {bad}")
+    else:
+        text = ONE_CORE.replace("username:", f"{key}: {bad}\n          username:")
+    errors = files.errors(text)
+    assert len(errors) == 1 and key in errors[0] and "control character" in errors[0], errors
+    assert "\n" not in errors[0] and "\x1b" not in errors[0]
