@@ -142,7 +142,7 @@ class Progress:
 @click.option(
     "--retry-failed",
     is_flag=True,
-    help="Only cores that failed, were unreachable or skipped in the last run of this site.",
+    help="Only cores whose latest run of this site failed, was unreachable or skipped.",
 )
 @state_db_option
 @format_option
@@ -228,7 +228,7 @@ def _nothing_to_retry(site_path: str, fmt: str) -> None:
 
         echo_json(RunResult(site=site_key(site_path), check=False, started="").as_json())
     else:
-        click.echo(f"nothing to retry: no selected core failed in the last run of {site_path}")
+        click.echo(f"nothing to retry: no selected core failed in its latest run of {site_path}")
 
 
 def print_run(run: RunResult, show_diff: bool = False) -> None:

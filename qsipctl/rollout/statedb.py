@@ -178,17 +178,18 @@ class StateDb:
         return rows
 
     def last_run_statuses(self, site: str) -> dict[str, str] | None:
-        """Core -> status of the latest real (non-check) provisioning run of ``site``."""
+        """Core -> status of its latest real (non-check) provisioning of ``site``.
+
+        Per core, not per run: a ``--limit`` run of other cores in between must not
+        make an earlier failure forgotten."""
         with self._connect() as db:
-            row = db.execute(
-                "SELECT id FROM runs WHERE site = ? AND check_mode = 0 AND command = 'provision'"
-                " ORDER BY id DESC LIMIT 1",
+            rows = db.execute(
+                "SELECT r.core, r.status FROM results r JOIN runs u ON u.id = r.run_id"
+                " WHERE u.site = ? AND u.check_mode = 0 AND u.command = 'provision'"
+                " ORDER BY r.run_id",
                 (site,),
-            ).fetchone()
-            if row is None:
-                return None
-            found = db.execute("SELECT core, status FROM results WHERE run_id = ?", (row[0],))
-            return dict(found.fetchall())
+            ).fetchall()
+        return dict(rows) if rows else None
 
     def last_pushed(self, site: str, cores: Sequence[str]) -> dict[str, tuple[str, int]]:
         """Core -> (sha256 the core held after our last successful write or check, run id)."""

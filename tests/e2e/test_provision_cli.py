@@ -376,3 +376,19 @@ def test_two_cores_writing_one_file_refused_before_anything(ssh_lab: SshLab, tmp
     assert "Traceback" not in proc.stderr
     assert not Path(core.config_path).exists()
     assert provision(site, env, "--limit", "twin").returncode == 0
+
+
+def test_retry_failed_remembers_each_cores_latest_result(tmp_path, env) -> None:
+    """A --limit run of other cores in between must not make a failure forgotten."""
+    apply = 'case "$QSIPCTL_ROOT" in *room-b) test -e fixed || exit 3;; esac'
+    site = write_local_site(tmp_path, ["room-a", "room-b", "room-c"], apply=apply)
+    first = provision(site, env, "--format", "json")
+    assert first.returncode == 1
+    assert [r["status"] for r in as_json(first)["results"]] == ["changed", "failed", "changed"]
+    assert provision(site, env, "--limit", "room-a").returncode == 0
+    (tmp_path / "cores" / "room-b" / "fixed").write_text("")
+    retry = provision(site, env, "--retry-failed", "--format", "json")
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    assert [(r["core"], r["status"]) for r in as_json(retry)["results"]] == [("room-b", "changed")]
+    again = provision(site, env, "--retry-failed")
+    assert again.returncode == 0 and "nothing to retry" in again.stdout
