@@ -93,9 +93,13 @@ def _expectations(e: Expectations) -> Rows:
         rows.append(("Session timer", f"{e.session_timer} s{min_se}"))
     if e.keepalive:
         every = f" every {e.keepalive_interval} s" if e.keepalive_interval else ""
-        rows.append(("Keep-alive", f"{e.keepalive.upper()}{every}"))
+        method = "None" if e.keepalive == "none" else e.keepalive.upper()
+        rows.append(("Keep-alive", f"{method}{every if e.keepalive != 'none' else ''}"))
     rows.append(("PBX media ports", f"{e.rtp_port_range[0]}-{e.rtp_port_range[1]}"))
     if e.pbx_networks:
         rows.append(("PBX networks", ", ".join(e.pbx_networks)))
-    rows.extend(("Note", note) for note in e.notes)
+    if len(e.notes) == 1:
+        rows.append(("Note", e.notes[0]))
+    else:  # numbered: the JSON sheet is a mapping and must keep every note
+        rows.extend((f"Note {i}", note) for i, note in enumerate(e.notes, 1))
     return rows

@@ -94,3 +94,22 @@ def test_sheet_follows_core_manager_labels(files):
     ]
     assert dict(rows)["Password"] == "********"
     assert dict(sheet.core_wide)["Audio Codecs"] == "1. G.711 µ-law, 2. G.711 A-law, 3. G.722"
+
+
+def test_sheet_keeps_every_note_in_json_and_spells_keepalive_none(files):
+    text = ONE_CORE.replace(
+        "username:",
+        'notes: ["first note", "second note"]\n          keepalive: {method: none}\n'
+        "          username:",
+    )
+    core = load_site(files.site(text)).core("core1")
+    expects = build_sheet(core).as_dict()["softphones"][0]["pbx_expects"]
+    assert expects["Note 1"] == "first note" and expects["Note 2"] == "second note"
+    assert expects["Keep-alive"] == "None"
+
+
+def test_sheet_single_note_keeps_its_label(files):
+    text = ONE_CORE.replace("username:", 'notes: ["only note"]\n          username:')
+    core = load_site(files.site(text)).core("core1")
+    expects = build_sheet(core).as_dict()["softphones"][0]["pbx_expects"]
+    assert expects["Note"] == "only note"
