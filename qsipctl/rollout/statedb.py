@@ -93,7 +93,7 @@ class StateDb:
         self.path = Path(path).expanduser() if path else default_path()
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             db = sqlite3.connect(self.path, timeout=10)
@@ -103,9 +103,10 @@ class StateDb:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
                 raise StateDbError(f"{self.path}: unknown state db version {version}")
-            with db:
-                db.executescript(_SCHEMA)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if version == 0 or write:  # readers of a current db write nothing (read-only media)
+                with db:
+                    db.executescript(_SCHEMA)
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             yield db
         except sqlite3.DatabaseError as exc:
             raise StateDbError(f"state db {self.path}: {exc}") from None
@@ -114,12 +115,12 @@ class StateDb:
 
     def check(self) -> None:
         """Open (creating if needed) now, so a bad --state-db fails before any core is touched."""
-        with self._connect():
+        with self._connect(write=True):
             pass
 
     def record(self, run: RunResult, options: dict[str, object], command: str = "provision") -> int:
         """Store one run and its per-core results; sets and returns ``run.run_id``."""
-        with self._connect() as db, db:
+        with self._connect(write=True) as db, db:
             cursor = db.execute(
                 "INSERT INTO runs (command, site, started, finished, check_mode, interrupted,"
                 " stopped, options) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

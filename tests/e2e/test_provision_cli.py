@@ -392,3 +392,32 @@ def test_retry_failed_remembers_each_cores_latest_result(tmp_path, env) -> None:
     assert [(r["core"], r["status"]) for r in as_json(retry)["results"]] == [("room-b", "changed")]
     again = provision(site, env, "--retry-failed")
     assert again.returncode == 0 and "nothing to retry" in again.stdout
+
+
+@pytest.mark.root  # a read-only bind mount in a private mount namespace
+def test_history_and_drift_read_a_read_only_state_db(tmp_path, env) -> None:
+    """Auditing from read-only media (or another user's db) must work; provision must
+    refuse before touching a core."""
+    site = write_local_site(tmp_path, ["room-a"])
+    assert provision(site, env).returncode == 0
+    dbdir = Path(env["XDG_STATE_HOME"]) / "qsipctl"
+    exe = Path(sys.executable).with_name("qsipctl")
+    qsipctl = str(exe) if exe.exists() else f"{sys.executable} -m qsipctl"
+    script = (
+        f'mount --bind -o ro "{dbdir}" "{dbdir}" || exit 99; '
+        f'{qsipctl} history --format json; echo "rc=$?"; '
+        f'{qsipctl} drift "{site}"; echo "rc=$?"; '
+        f'{qsipctl} provision "{site}"; echo "rc=$?"'
+    )
+    proc = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "NO_COLOR": "1"},
+        timeout=120,
+        check=False,
+    )
+    codes = [line for line in proc.stdout.splitlines() if line.startswith("rc=")]
+    assert codes == ["rc=0", "rc=0", "rc=2"], proc.stdout + proc.stderr
+    assert '"core": "room-a"' in proc.stdout and "in-sync" in proc.stdout
+    assert "readonly database" in proc.stderr and "Traceback" not in proc.stderr
