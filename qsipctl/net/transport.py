@@ -91,6 +91,10 @@ class SipTransport:
         self._inbox: deque[Message | NetError] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
+        # UDP drops what it cannot parse (RFC 3261 18.3); remembered so that a
+        # probe can say "the server answered garbage" rather than "no answer"
+        self.discarded = 0
+        self.discard_reason = ""
 
     @property
     def local(self) -> tuple[str, int]:
@@ -188,8 +192,10 @@ class UdpTransport(SipTransport):
             return  # keep-alive
         try:
             msg = parse_message(data)
-        except SipError:
-            return  # RFC 3261 18.3: discard what cannot be parsed
+        except SipError as exc:
+            self.discarded += 1  # RFC 3261 18.3: discard what cannot be parsed
+            self.discard_reason = self.discard_reason or str(exc)
+            return
         self._deliver(msg)
 
     def _write(self, data: bytes) -> None:

@@ -156,12 +156,12 @@ async def transact(
             if isinstance(event, ResponseReceived) and event.response.status >= 200:
                 return event.response
             if isinstance(event, TimedOut):
-                raise ProbeTimeout(f"no answer to {request.method}")
+                raise _no_answer(tp, request)
             if isinstance(event, TransportFailed):
                 raise NetError(f"could not send {request.method}")
         now = clock()
         if now >= deadline:
-            raise ProbeTimeout(f"no answer to {request.method}")
+            raise _no_answer(tp, request)
         wake = tx.next_timer()
         until = deadline if wake is None else min(deadline, wake)
         msg = await tp.receive(max(0.0, until - now))
@@ -170,6 +170,16 @@ async def transact(
         elif isinstance(msg, Response) and _matches(msg, key):
             tx.receive(msg, clock())
         _flush(tp, tx, first)
+
+
+def _no_answer(tp: SipTransport, request: Request) -> NetError:
+    """A timeout, unless the server did answer, with datagrams that are not SIP."""
+    if tp.discarded:
+        return NetError(
+            f"unparsable data from the server on {tp.name}"
+            f" ({tp.discarded} datagram(s) dropped): {tp.discard_reason}"
+        )
+    return ProbeTimeout(f"no answer to {request.method}")
 
 
 def _matches(msg: Response, key: tuple[str, str]) -> bool:
