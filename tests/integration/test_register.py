@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 
 import pytest
 
@@ -120,10 +122,56 @@ def test_silent_server_is_no_answer(kamailio: Kamailio) -> None:
         silent.bind(("127.0.0.1", 0))  # receives and never answers
         port = silent.getsockname()[1]
         r = register(target(kamailio, "1001", "secret-1001", port=port, timeout=1.2)).result
-        # the transaction retransmitted over UDP before giving up (Timer E)
-        assert len(silent.recv(4096)) > 0
+        silent.settimeout(0.2)
+        got = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                got.append(silent.recv(4096))
+    # Timer E: sent at 0 and again at T1 (0.5 s), the same request (same branch)
+    assert len(got) == 2 and got[0] == got[1]
     assert (r.ok, r.verdict) == (False, "timeout")
     assert r.message.startswith("no answer: wrong transport or port, or a firewall")
+
+
+def test_lost_request_is_retransmitted_and_registers(kamailio: Kamailio) -> None:
+    """A relay in front of Kamailio drops the first datagram: Timer E saves the probe."""
+    relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    relay.bind(("127.0.0.1", 0))
+    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    upstream.connect(("127.0.0.1", kamailio.udp_port))
+    stop = threading.Event()
+
+    def pump() -> None:
+        client, dropped = None, False
+        relay.settimeout(0.05)
+        upstream.settimeout(0.05)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                data, client = relay.recvfrom(65535)
+                if dropped:
+                    upstream.send(data)
+                dropped = True
+            with contextlib.suppress(TimeoutError):
+                answer = upstream.recv(65535)
+                if client is not None:
+                    relay.sendto(answer, client)
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    try:
+        port = relay.getsockname()[1]
+        outcome = register(target(kamailio, "1001", "secret-1001", port=port), keep=True)
+    finally:
+        stop.set()
+        t.join(timeout=5)
+        relay.close()
+        upstream.close()
+    r = outcome.result
+    assert r.ok, r.message
+    assert kamailio.contacts("1001")
+    sent = [m.summary for m in outcome.traces[0].messages if m.direction == "out"]
+    assert sent[1].endswith("(again)") and not sent[0].endswith("(again)")
+    assert r.elapsed_ms is not None and r.elapsed_ms >= 400  # waited T1 (500 ms) for Timer E
 
 
 def test_tls_certificate_for_another_name(kamailio: Kamailio) -> None:
