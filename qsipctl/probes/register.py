@@ -185,6 +185,11 @@ def _answer(auth: _Auth, target: ProbeTarget, resp: Response, uri: str) -> tuple
     if decision.outcome is AuthOutcome.WRONG_CREDENTIALS:
         auth.failure = "wrong-password"
         auth.detail = f"{resp.status} again for auth user {target.auth_user or target.user}"
+        if decision.challenge is not None and decision.challenge.qop == ("auth-int",):
+            auth.detail += (
+                "; or the server rejects qop=auth-int, the only protection it offered"
+                " (Kamailio 5.6 rejects even a correct auth-int answer)"
+            )
         return None
     if decision.outcome is AuthOutcome.UNSUPPORTED:
         auth.failure = "auth-unsupported"

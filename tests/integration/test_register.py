@@ -362,3 +362,22 @@ def test_stale_nonce_is_retried_with_the_new_one(kamailio_stale: Kamailio) -> No
     inbound = [s.data for s in outcome.traces[0].segments if s.direction == "in"]
     assert [d.split(b" ", 2)[1] for d in inbound] == [b"401", b"200", b"401", b"200"]
     assert b"stale=true" in inbound[2]  # the unregistration's nonce was refused as stale
+
+
+@pytest.fixture(scope="module")
+def kamailio_auth_int(kamailio_factory) -> Kamailio:
+    return kamailio_factory(accounts={"6001": "ai-secret"}, challenge_flags="2")
+
+
+def test_auth_int_only_server_is_not_blamed_on_the_password(kamailio_auth_int: Kamailio) -> None:
+    """Kamailio 5.6 offers qop=auth-int alone and rejects our (RFC 2617-correct) answer.
+
+    The right password must not read as a plain "wrong password": the verdict
+    names auth-int as the other possible cause.
+    """
+    outcome = register(target(kamailio_auth_int, "6001", "ai-secret"))
+    r = outcome.result
+    sent = [s.data for s in outcome.traces[0].segments if s.direction == "out"]
+    assert b"qop=auth-int" in sent[1]
+    assert (r.ok, r.verdict) == (False, "wrong-password")
+    assert "qop=auth-int" in r.message and "Kamailio" in r.message
