@@ -326,3 +326,25 @@ def test_explicit_ungrouped_group_keeps_its_hosts(files):
     )
     assert site is not None, [d.format() for d in diags]
     assert [c.name for c in select(site, "ungrouped")] == ["a1", "lone"]
+
+
+def test_inventory_vars_beat_the_profile_and_its_parents(files):
+    """Precedence level 2 < 3: even ``all: vars`` overrides what the profile says."""
+    files.profile("mine", "extends: generic\ncodecs: [PCMU, PCMA]\nregistration_timeout: 120\n")
+    site, diags = files.check(
+        """\
+        all:
+          vars:
+            qsys_model: Core Nano
+            softphone_defaults: {codecs: [G722]}
+          hosts:
+            core1:
+              softphones:
+                - {profile: mine, registrar: 192.0.2.1, username: "1",
+                   password: file:secrets/pw.txt}
+        """
+    )
+    assert site is not None, [d.format() for d in diags]
+    core = site.core("core1")
+    assert core.settings.codecs == ("G722",)  # all beats the profile
+    assert core.softphones[0].registration_timeout == 120  # the profile beats the default

@@ -261,3 +261,25 @@ def test_control_characters_in_text_fields_are_errors(files, key):
     errors = files.errors(text)
     assert len(errors) == 1 and key in errors[0] and "control character" in errors[0], errors
     assert "\n" not in errors[0] and "\x1b" not in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("model", "limit"),
+    [
+        ("Core 110f", 4),
+        ("Core 510i", 64),
+        ("Core 6000 CXR", 64),
+        ("Core Nano", 2),
+        ("Core 8 Flex", 2),
+        ("Core 110c", 1),
+        ("NV-32-H", 1),
+    ],
+)
+def test_every_model_allows_exactly_its_documented_softphones(files, model, limit):
+    """QSC's per-model softphone limits (issue 2): the limit fits, one more is an error."""
+    at_limit = "".join(entry(f"p{i}") for i in range(limit))
+    site, diags = files.check(core_with(at_limit, model=model))
+    assert site is not None, [d.format() for d in diags][:3]
+    errors = files.errors(core_with(at_limit + entry("extra"), model=model))
+    expected = f"has {limit + 1} softphones but a {model} allows {limit}"
+    assert len(errors) == 1 and expected in errors[0], errors
