@@ -41,10 +41,23 @@ def _evidence_options(func: F) -> F:
     )(func)
 
 
+def _check_dns_server(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A bad name server is bad input (exit 2) before anything is sent."""
+    if value is not None:
+        from qsipctl.net.resolve import split_nameserver
+
+        try:
+            split_nameserver(value)
+        except ValueError as exc:
+            raise UsageError(f"--dns-server: {exc}") from None
+    return value
+
+
 def _network_options(func: F) -> F:
     func = click.option(
         "--dns-server",
         metavar="IP[:PORT]",
+        callback=_check_dns_server,
         help="Name server for RFC 3263 lookups (default: the system's).",
     )(func)
     func = click.option("--local-address", metavar="IP", help="Send from this local address.")(func)

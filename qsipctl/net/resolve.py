@@ -69,14 +69,25 @@ def _resolver(nameserver: str | None, timeout: float) -> Any:
 
 
 def split_nameserver(text: str) -> tuple[str, int]:
-    """``IP``, ``IP:PORT``, ``IPv6`` or ``[IPv6]:PORT`` -> (address, port)."""
+    """``IP``, ``IP:PORT``, ``IPv6`` or ``[IPv6]:PORT`` -> (address, port).
+
+    Raises ValueError with words for the user: the CLI checks ``--dns-server``
+    with it before any probe runs, so a typo is bad input, not a crash.
+    """
     if text.startswith("["):
-        addr, _, port = text[1:].partition("]")
-        return addr, int(port[1:]) if port.startswith(":") else 53
-    if text.count(":") == 1:
+        addr, bracket, port = text[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            raise ValueError(f"name server {text!r}: use [IPv6]:PORT")
+        port = port[1:] if port else "53"
+    elif text.count(":") == 1:
         addr, _, port = text.partition(":")
-        return addr, int(port)
-    return text, 53
+    else:
+        addr, port = text, "53"
+    if not is_ip(addr):
+        raise ValueError(f"name server {text!r}: {addr!r} is not an IP address")
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"name server {text!r}: port must be 1-65535")
+    return addr, int(port)
 
 
 async def _query(resolver: Any, name: str, rdtype: str) -> list[Any]:

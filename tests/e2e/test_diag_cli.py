@@ -243,3 +243,13 @@ def test_probe_pcap_decodes_for_tcp_and_ipv6(
         assert all(r[2] == "::1" for r in rows)
     else:
         assert str(kamailio.tcp_port) in {r[3] for r in rows}
+
+
+@pytest.mark.parametrize("ns", ["notanip", "abc:def", "127.0.0.1:"])
+def test_bad_dns_server_is_usage_error_not_a_crash(ns: str) -> None:
+    res = run_cli(
+        "probe", "register", "sip:1001@pbx.test", "--password-env", "PW1001",
+        "--dns-server", ns, env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "--dns-server" in res.stderr and "internal error" not in res.stderr

@@ -172,6 +172,13 @@ def test_split_nameserver() -> None:
     assert is_ip("::1") and is_ip("10.0.0.1") and not is_ip("pbx.test")
 
 
+@pytest.mark.parametrize("text", ["notanip", "abc:def", "127.0.0.1:", "127.0.0.1:99999", "[::1",
+                                  "[::1]5353", "pbx.test:53", "127.0.0.1:５３"])  # fmt: skip
+def test_split_nameserver_rejects_what_dnspython_would_crash_on(text: str) -> None:
+    with pytest.raises(ValueError, match="name server"):
+        split_nameserver(text)
+
+
 def test_srv_order_priority_first_then_weighted() -> None:
     rec = [SimpleNamespace(priority=p, weight=w, name=n) for p, w, n in
            [(20, 100, "backup"), (10, 0, "zero"), (10, 60, "big"), (10, 40, "small")]]  # fmt: skip
