@@ -87,7 +87,8 @@ def inventory(site_path: str, limit: str | None, profile_dirs: tuple[str, ...], 
     site, cores = load_selected(site_path, limit, profile_dirs, check_secrets=False)
     rows: list[dict[str, Any]] = []
     for c in cores:
-        limit_n = c.variables.get("qsys_softphone_limit") or SOFTPHONE_LIMITS.get(c.model)
+        raw_limit = c.variables.get("qsys_softphone_limit")  # validated by the loader
+        limit_n = SOFTPHONE_LIMITS.get(c.model) if raw_limit is None else int(str(raw_limit))
         rows.append(
             {
                 "name": c.name,

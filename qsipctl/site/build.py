@@ -114,6 +114,13 @@ def _core(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Core | None:
     _var(ctx, host, "ansible_group_priority", lambda x: v.as_int(x, 0, 10**6))
     connection = _connection(ctx, host, check_secrets)
     phones = _phones(ctx, host, check_secrets)
+    if limit is not None and model in SOFTPHONE_LIMITS and limit > SOFTPHONE_LIMITS[model]:
+        ctx.error(
+            host.var_keypaths["qsys_softphone_limit"],
+            f"a {model} allows at most {SOFTPHONE_LIMITS[model]} softphones; "
+            "qsys_softphone_limit may lower that, not raise it",
+        )
+        limit = SOFTPHONE_LIMITS[model]
     if limit is None and model is not None:
         limit = SOFTPHONE_LIMITS[model]
     count = _entry_count(host)

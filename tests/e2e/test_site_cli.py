@@ -71,6 +71,16 @@ def test_inventory_table_json_and_limit():
     assert data["cores"][0]["softphone_limit"] == 2
 
 
+def test_inventory_reports_an_explicit_limit_even_zero(tmp_path):
+    site = tmp_path / "s.yml"
+    site.write_text(
+        "all:\n  vars: {qsys_model: Core Nano}\n  hosts:\n"
+        "    c0: {qsys_softphone_limit: 0}\n    c1: {qsys_softphone_limit: 1}\n    c2:\n"
+    )
+    data = json.loads(ok("inventory", str(site), "--format", "json").stdout)
+    assert [c["softphone_limit"] for c in data["cores"]] == [0, 1, 2]
+
+
 def test_inventory_without_secrets_available(tmp_path):
     site = tmp_path / "s.yml"
     site.write_text(MINIMAL.read_text().replace("file:secrets/lobby-2001.txt", "env:QSIP_E2E_NOPE"))

@@ -283,3 +283,20 @@ def test_every_model_allows_exactly_its_documented_softphones(files, model, limi
     errors = files.errors(core_with(at_limit + entry("extra"), model=model))
     expected = f"has {limit + 1} softphones but a {model} allows {limit}"
     assert len(errors) == 1 and expected in errors[0], errors
+
+
+def test_explicit_limit_may_lower_but_not_raise_a_known_models_limit(files):
+    """The model's limit is QSC's; qsys_softphone_limit cannot lift a Nano to 3 softphones."""
+    three = entry("A") + entry("B") + entry("C")
+    text = core_with(three, model="Core Nano").replace(
+        "    qsys_model: Core Nano", "    qsys_model: Core Nano\n    qsys_softphone_limit: 8"
+    )
+    errors = files.errors(text)
+    assert len(errors) == 2, errors
+    assert "qsys_softphone_limit: a Core Nano allows at most 2" in errors[0]
+    assert "core1 has 3 softphones but a Core Nano allows 2" in errors[1]
+    lowered = core_with(entry("A") + entry("B"), model="Core 110f").replace(
+        "    qsys_model: Core 110f", "    qsys_model: Core 110f\n    qsys_softphone_limit: 1"
+    )
+    errors = files.errors(lowered)
+    assert len(errors) == 1 and "has 2 softphones but a Core 110f allows 1" in errors[0], errors
