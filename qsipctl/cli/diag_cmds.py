@@ -53,6 +53,19 @@ def _check_dns_server(ctx: click.Context, param: click.Parameter, value: str | N
     return value
 
 
+def _check_local_address(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """An IP literal only: a name would be resolved, and a typo crashed getaddrinfo."""
+    if value is not None:
+        from qsipctl.net.transport import is_ip
+
+        if not is_ip(value.strip("[]")):
+            raise UsageError(f"--local-address: {value!r} is not an IP address")
+        return value.strip("[]")
+    return value
+
+
 def _network_options(func: F) -> F:
     func = click.option(
         "--dns-server",
@@ -60,7 +73,12 @@ def _network_options(func: F) -> F:
         callback=_check_dns_server,
         help="Name server for RFC 3263 lookups (default: the system's).",
     )(func)
-    func = click.option("--local-address", metavar="IP", help="Send from this local address.")(func)
+    func = click.option(
+        "--local-address",
+        metavar="IP",
+        callback=_check_local_address,
+        help="Send from this local address.",
+    )(func)
     return click.option(
         "--timeout",
         type=click.FloatRange(0.1, 300),

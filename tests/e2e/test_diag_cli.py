@@ -253,3 +253,13 @@ def test_bad_dns_server_is_usage_error_not_a_crash(ns: str) -> None:
     )  # fmt: skip
     assert res.returncode == 2, res.stdout + res.stderr
     assert "--dns-server" in res.stderr and "internal error" not in res.stderr
+
+
+@pytest.mark.parametrize("addr", ["zz..!", "127.0.0.1:5", "localhost"])
+def test_bad_local_address_is_usage_error(addr: str) -> None:
+    res = run_cli(
+        "probe", "register", "sip:1001@127.0.0.1:9", "--password-env", "PW1001",
+        "--local-address", addr, env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "--local-address" in res.stderr and "internal error" not in res.stderr
