@@ -28,7 +28,7 @@ from qsipctl.site.model import (
     TlsOptions,
 )
 from qsipctl.site.profiles import ProfileLibrary, Sourced
-from qsipctl.site.secrets import Secret
+from qsipctl.site.secrets import MASK, Secret, secret_like
 from qsipctl.site.suggest import did_you_mean
 from qsipctl.site.yamlsrc import KeyPath, YamlDoc, format_keypath
 
@@ -164,8 +164,7 @@ def _public_vars(host: HostVars) -> dict[str, object]:
     for key, src in host.vars.items():
         if key in ("softphones", "softphone_defaults"):
             continue  # structured, may hold literal passwords: read Core.softphones
-        secret = any(w in key.lower() for w in ("pass", "secret", "token", "key"))
-        out[key] = "********" if secret else src.value
+        out[key] = MASK if secret_like(key) else src.value
     return out
 
 

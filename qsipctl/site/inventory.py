@@ -24,6 +24,7 @@ from qsipctl.errors import Diagnostic, Location
 from qsipctl.site.fields import ACCOUNT_KEYS, flatten
 from qsipctl.site.profiles import Sourced
 from qsipctl.site.ranges import RangeError, expand
+from qsipctl.site.secrets import secret_like
 from qsipctl.site.suggest import did_you_mean
 from qsipctl.site.values import FieldError, as_host, type_name
 from qsipctl.site.yamlsrc import KeyPath, YamlDoc, format_keypath
@@ -506,7 +507,7 @@ def _priority(group: Group) -> int:
 
 
 def _show(value: Any, key: tuple[str, ...] = ()) -> str:
-    if any("password" in part for part in key):
+    if any(secret_like(part) for part in key):
         return "(a secret)"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

@@ -26,6 +26,19 @@ def _expand(text: str) -> Path:
         return Path(text)
 
 
+SECRET_WORDS = ("pass", "pwd", "secret", "token", "key", "credential", "psk")
+
+
+def secret_like(name: str) -> bool:
+    """Whether a variable's name says it holds a secret (api_key, become_pass, ...).
+
+    Someone else's Ansible variables pass through qsipctl; any that look like
+    secrets are masked wherever qsipctl would otherwise echo a value.
+    """
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
 @dataclass(frozen=True, eq=False)
 class Secret:
     """A secret value, or a reference to one, that never prints itself."""

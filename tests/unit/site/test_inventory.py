@@ -348,3 +348,27 @@ def test_inventory_vars_beat_the_profile_and_its_parents(files):
     core = site.core("core1")
     assert core.settings.codecs == ("G722",)  # all beats the profile
     assert core.softphones[0].registration_timeout == 120  # the profile beats the default
+
+
+def test_conflict_messages_never_show_secret_like_values(files):
+    """An Ansible inventory holds become passwords, API keys, tokens: never echo them."""
+    errors = files.errors(
+        """\
+        all:
+          vars: {qsys_model: Core Nano}
+          children:
+            g1:
+              vars: {vault_api_key: KEY-ONE, my_token: TOK-ONE, db_secret: SEC-ONE}
+              hosts:
+                c1: {ansible_become_pass: BECOME-ONE, sip_pwd: PWD-ONE}
+            g2:
+              vars: {vault_api_key: KEY-TWO, my_token: TOK-TWO, db_secret: SEC-TWO}
+              hosts:
+                c1: {ansible_become_pass: BECOME-TWO, sip_pwd: PWD-TWO}
+        """
+    )
+    assert len(errors) == 5, errors
+    text = "\n".join(errors)
+    for word in ("KEY", "TOK", "SEC", "BECOME", "PWD"):
+        assert f"{word}-ONE" not in text and f"{word}-TWO" not in text, text
+    assert text.count("(a secret)") == 10
