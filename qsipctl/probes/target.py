@@ -52,8 +52,12 @@ class ProbeTarget:
         return f"{self.scheme}:{host}:{self.port}" if same else f"{self.scheme}:{host}"
 
 
-def parse_target_uri(text: str) -> tuple[str, str | None, str, int | None]:
-    """``sip:1001@host:port`` -> (scheme, user, host, port); bad input is a UsageError."""
+def parse_target_uri(text: str) -> tuple[str, str | None, str, int | None, str | None]:
+    """``sip:1001@host:port;transport=tcp`` -> (scheme, user, host, port, transport).
+
+    The ``transport`` URI parameter chooses the transport as RFC 3263 §4.1
+    says; bad input is a UsageError.
+    """
     from qsipctl.sip.errors import SipError
     from qsipctl.sip.uri import parse_uri
 
@@ -62,7 +66,8 @@ def parse_target_uri(text: str) -> tuple[str, str | None, str, int | None]:
         uri = parse_uri(candidate)
     except SipError as exc:
         raise UsageError(f"bad target {text!r}: {exc}") from None
-    return uri.scheme.lower(), uri.user, uri.host.strip("[]"), uri.port
+    uri_transport = (uri.param("transport") or "").lower() or None
+    return uri.scheme.lower(), uri.user, uri.host.strip("[]"), uri.port, uri_transport
 
 
 def adhoc_target(
@@ -79,9 +84,15 @@ def adhoc_target(
     nameserver: str | None = None,
     need_user: bool = True,
 ) -> ProbeTarget:
-    scheme, user, host, port = parse_target_uri(text)
+    scheme, user, host, port, uri_transport = parse_target_uri(text)
     if need_user and not user:
         raise UsageError(f"target {text!r} has no user part (e.g. sip:1001@{host})")
+    if scheme == "sips" and uri_transport == "tcp":
+        uri_transport = "tls"  # RFC 3261 §26.2.2: sips: over "tcp" is TLS over TCP
+    if uri_transport is not None:
+        if transport is not None and transport != uri_transport:
+            raise UsageError(f"target {text!r} says transport={uri_transport}, not {transport}")
+        transport = uri_transport
     if transport is not None and transport not in TRANSPORTS:
         raise UsageError(f"unknown transport {transport!r} (use udp, tcp or tls)")
     if scheme == "sips" and transport not in (None, "tls"):

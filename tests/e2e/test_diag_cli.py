@@ -263,3 +263,13 @@ def test_bad_local_address_is_usage_error(addr: str) -> None:
     )  # fmt: skip
     assert res.returncode == 2, res.stdout + res.stderr
     assert "--local-address" in res.stderr and "internal error" not in res.stderr
+
+
+def test_transport_parameter_in_the_target_uri_is_used(kamailio: Kamailio) -> None:
+    res = run_cli(
+        "probe", "register", f"sip:1001@127.0.0.1:{kamailio.tcp_port};transport=tcp",
+        "--password-env", "PW1001", "--format", "json", env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    [r] = json.loads(res.stdout)["results"]
+    assert (r["transport"], r["verdict"]) == ("tcp", "ok")

@@ -113,12 +113,30 @@ def test_adhoc_target_shapes() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "transport"),
+    [
+        ("sip:1001@10.0.0.1:5080;transport=tcp", "tcp"),
+        ("sip:1001@10.0.0.1;TRANSPORT=TLS", "tls"),
+        ("sips:1001@10.0.0.1;transport=tcp", "tls"),
+        ("sip:1001@10.0.0.1", None),
+    ],
+)
+def test_uri_transport_parameter_chooses_the_transport(text: str, transport: str | None) -> None:
+    t = adhoc_target(text, transport=None, password=None)
+    assert t.transport == transport
+    assert adhoc_target(text, transport=transport, password=None).transport == transport
+
+
+@pytest.mark.parametrize(
     ("text", "kw"),
     [
         ("sip:10.0.0.1", {}),  # no user
         ("sips:1001@10.0.0.1", {"transport": "udp"}),
         ("sip:1001@10.0.0.1", {"transport": "sctp"}),
         ("sip:1001@bad host", {}),
+        ("sip:1001@10.0.0.1;transport=tcp", {"transport": "udp"}),  # contradiction
+        ("sip:1001@10.0.0.1;transport=sctp", {}),
+        ("sips:1001@10.0.0.1;transport=udp", {}),
     ],
 )
 def test_adhoc_target_bad_input(text: str, kw: dict) -> None:
@@ -196,6 +214,7 @@ class _SilentTransport:
 
     name = "udp"
     reliable = False
+    discarded = 0  # no unparsable answers either
 
     def __init__(self, clock: list[float]) -> None:
         self.clock = clock
