@@ -275,6 +275,8 @@ def _adhoc(target_uri: str, opts: dict[str, Any], password: Any, need_user: bool
     from qsipctl.probes.target import adhoc_target
 
     tls = TlsSettings(opts["ca_file"], not opts["no_verify"], opts["tls_name"])
+    if tls.ca_file and tls.verify:
+        _check_ca_file(tls)
     return adhoc_target(
         target_uri,
         transport=opts["transport"],
@@ -288,6 +290,17 @@ def _adhoc(target_uri: str, opts: dict[str, Any], password: Any, need_user: bool
         nameserver=opts["dns_server"],
         need_user=need_user,
     )
+
+
+def _check_ca_file(tls: Any) -> None:
+    """An unusable --ca-file is bad input (exit 2), like a missing one, not a probe failure."""
+    from qsipctl.net.errors import TlsCertificateError
+    from qsipctl.net.transport import make_ssl_context
+
+    try:
+        make_ssl_context(tls)
+    except TlsCertificateError as exc:
+        raise UsageError(f"--ca-file: {exc}") from None
 
 
 def _run_and_report(

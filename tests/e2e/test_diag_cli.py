@@ -109,6 +109,7 @@ def test_probe_register_keep_registered(kamailio: Kamailio) -> None:
         (["sips:1001@127.0.0.1:5", "--transport", "udp"], "needs TLS"),
         (["sip:1001@127.0.0.1:5", "--transport", "sctp"], "sctp"),
         (["sip:1001@127.0.0.1:5", "--ca-file", "/nonexistent/ca.pem"], "ca.pem"),
+        (["sip:1001@127.0.0.1:5", "--ca-file", __file__], "--ca-file"),  # not a CA bundle
     ],
 )
 def test_probe_bad_input_is_one_line_exit_2(args: list[str], needle: str) -> None:
