@@ -388,7 +388,7 @@ def _details(r: Any) -> str:
     if r.supported:
         parts.append("supported " + ",".join(r.supported))
     if r.server_agent:
-        parts.append(r.server_agent)
+        parts.append(r.server_agent[:80])  # the peer's text: a line, not a page
     return "; ".join(parts)
 
 

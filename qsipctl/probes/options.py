@@ -11,7 +11,7 @@ import time
 from qsipctl.net.errors import NetError
 from qsipctl.probes.exchange import Dialogish, build_request, connect, host_port, transact
 from qsipctl.probes.register import ProbeOutcome, fail_from_net, new_result
-from qsipctl.probes.result import verdict_for_status
+from qsipctl.probes.result import status_line, verdict_for_status
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.sip.errors import SipError
 
@@ -43,9 +43,9 @@ async def probe_options(target: ProbeTarget) -> ProbeOutcome:
         result.allow = resp.headers.get_all("Allow")
         result.supported = resp.headers.get_all("Supported")
         if resp.status >= 500:
-            result.fail(verdict_for_status(resp.status), f"{resp.status} {resp.reason}")
+            result.fail(verdict_for_status(resp.status), status_line(resp.status, resp.reason))
         else:
-            result.succeed(f"reachable ({resp.status} {resp.reason})")
+            result.succeed(f"reachable ({status_line(resp.status, resp.reason)})")
     except NetError as exc:
         fail_from_net(result, exc)
     except SipError as exc:

@@ -26,7 +26,7 @@ from qsipctl.probes.exchange import (
     host_port,
     transact,
 )
-from qsipctl.probes.result import VERDICTS, ProbeResult, verdict_for_status
+from qsipctl.probes.result import VERDICTS, ProbeResult, status_line, verdict_for_status
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.sip.digest import AuthOutcome, Challenge, DigestCredentials, DigestSession
 from qsipctl.sip.errors import SipError
@@ -115,7 +115,7 @@ async def _register(tp: SipTransport, target: ProbeTarget, result: ProbeResult, 
         result.fail(auth.failure, auth.detail)
         return
     if not 200 <= resp.status < 300:
-        result.fail(verdict_for_status(resp.status), f"{resp.status} {resp.reason}")
+        result.fail(verdict_for_status(resp.status), status_line(resp.status, resp.reason))
         return
     result.expires = _granted(resp, tp.local, target.expires)
     result.succeed(f"registered for {result.expires} s")
@@ -124,7 +124,7 @@ async def _register(tp: SipTransport, target: ProbeTarget, result: ProbeResult, 
     unreg = await _send_register(tp, target, state, auth, contact, 0)
     result.unregistered = 200 <= unreg.status < 300 and not auth.failure
     if not result.unregistered:
-        result.warnings.append(f"unregistering failed: {unreg.status} {unreg.reason}")
+        result.warnings.append("unregistering failed: " + status_line(unreg.status, unreg.reason))
 
 
 async def _send_register(
@@ -159,7 +159,9 @@ async def _send_register(
         header = _answer(auth, target, resp, uri)
         if header is None:
             return resp
-    auth.failure, auth.detail = "wrong-password", "challenged again and again"
+    # only stale=true or a new realm each time gets here: not the password's fault
+    auth.failure = "rejected"
+    auth.detail = f"{MAX_CHALLENGES + 1} challenges in a row; the server never took our answer"
     return resp
 
 

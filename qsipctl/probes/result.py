@@ -71,6 +71,13 @@ class ProbeResult:
         return self
 
 
+def status_line(status: int, reason: str, limit: int = 100) -> str:
+    """``"503 Service Unavailable"`` for a message, with a peer's long reason cut short."""
+    if len(reason) > limit:
+        reason = reason[:limit] + "..."
+    return f"{status} {reason}"
+
+
 def verdict_for_status(status: int) -> str:
     """The verdict code for a final failure status (other than a repeated 401/407)."""
     if status == 403:

@@ -131,3 +131,58 @@ def test_register_secret_never_in_the_wire_trace(tcp_peer) -> None:
     assert outcome.result.algorithm is None
     wire = b"".join(s.data for tr in outcome.traces for s in tr.segments)
     assert b"hunter2" not in wire and b"Authorization" not in wire
+
+
+def _udp_peer(answer: Callable[[bytes, int], bytes], requests: int = 6):
+    """A UDP peer answering each request with ``answer(request, n)``; returns (port, thread)."""
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(3)
+
+    def serve() -> None:
+        with peer:
+            for n in range(requests):
+                try:
+                    data, addr = peer.recvfrom(65535)
+                except OSError:
+                    return
+                peer.sendto(answer(data, n), addr)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return peer.getsockname()[1], t
+
+
+def _register(port: int, timeout: float = 2.0):
+    t = adhoc_target(
+        f"sip:1001@127.0.0.1:{port}", transport="udp", password=Secret.parse("pw"),
+        timeout=timeout,
+    )  # fmt: skip
+    [outcome] = run_probes([("register", t)])
+    return outcome.result
+
+
+def test_endless_stale_challenges_are_not_called_a_wrong_password() -> None:
+    def stale(request: bytes, n: int) -> bytes:
+        return _answer_for(request).replace(
+            b"SIP/2.0 200 OK",
+            b'SIP/2.0 401 Unauthorized\r\nWWW-Authenticate: Digest realm="r", '
+            + f'nonce="n{n}", qop="auth", stale=true'.encode(),
+        )
+
+    port, t = _udp_peer(stale)
+    r = _register(port)
+    t.join(timeout=5)
+    assert (r.ok, r.verdict) == (False, "rejected")
+    assert "never took our answer" in r.message
+
+
+def test_a_page_long_reason_phrase_is_cut_short() -> None:
+    def long_reason(request: bytes, n: int) -> bytes:
+        return _answer_for(request).replace(b"200 OK", b"500 " + b"x" * 5000)
+
+    port, t = _udp_peer(long_reason)
+    r = _register(port)
+    t.join(timeout=5)
+    assert (r.ok, r.verdict, r.status) == (False, "server-error", 500)
+    assert len(r.message) < 200 and r.message.endswith("...")
