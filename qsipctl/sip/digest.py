@@ -14,13 +14,13 @@ rarely 403), while ``stale=true`` only asks us to retry with the new nonce.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from enum import Enum
 
 from qsipctl.sip.errors import SipError
+from qsipctl.sip.record import FrozenRecord
 
 # Canonical spellings; the wire value is matched case-insensitively.
 ALGORITHMS: tuple[str, ...] = (
@@ -83,7 +83,8 @@ def _lex(text: str) -> list[tuple[str, str]]:
 
 def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.DOTALL)
+        inner = value[1:-1]
+        return re.sub(r"\\(.)", r"\1", inner, flags=re.DOTALL) if "\\" in inner else inner
     return value
 
 
@@ -132,20 +133,42 @@ def _parse_param(lex: list[tuple[str, str]], i: int, params: dict[str, str], val
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Challenge:
+class Challenge(FrozenRecord):
     """One Digest challenge as received; ``algorithm`` is canonical when known."""
 
+    _fields = (
+        "scheme", "realm", "nonce", "opaque", "algorithm", "qop", "stale", "userhash",
+        "header_name", "charset",
+    )  # fmt: skip
+    __slots__ = _fields
     scheme: str
     realm: str
     nonce: str
-    opaque: str | None = None
-    algorithm: str = "MD5"
-    qop: tuple[str, ...] = ()
-    stale: bool = False
-    userhash: bool = False
-    header_name: str = "WWW-Authenticate"
-    charset: str | None = None
+    opaque: str | None
+    algorithm: str
+    qop: tuple[str, ...]
+    stale: bool
+    userhash: bool
+    header_name: str
+    charset: str | None
+
+    def __init__(
+        self,
+        scheme: str,
+        realm: str,
+        nonce: str,
+        opaque: str | None = None,
+        algorithm: str = "MD5",
+        qop: tuple[str, ...] = (),
+        stale: bool = False,
+        userhash: bool = False,
+        header_name: str = "WWW-Authenticate",
+        charset: str | None = None,
+    ) -> None:
+        self._set(
+            scheme=scheme, realm=realm, nonce=nonce, opaque=opaque, algorithm=algorithm,
+            qop=qop, stale=stale, userhash=userhash, header_name=header_name, charset=charset,
+        )  # fmt: skip
 
     @property
     def supported(self) -> bool:
@@ -275,15 +298,20 @@ def compute_userhash(algorithm: str, username: str, realm: str) -> str:
 
 
 def _default_cnonce() -> str:
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()
 
 
-@dataclass(frozen=True)
-class DigestCredentials:
-    """Who we are; the same credentials answer any realm."""
+class DigestCredentials(FrozenRecord):
+    """Who we are; the same credentials answer any realm.  The repr hides the password."""
 
+    _fields = ("username", "password")
+    __slots__ = _fields
+    _hidden = ("password",)
     username: str
-    password: str = field(repr=False)
+    password: str
+
+    def __init__(self, username: str, password: str) -> None:
+        self._set(username=username, password=password)
 
 
 class AuthOutcome(Enum):
@@ -292,15 +320,29 @@ class AuthOutcome(Enum):
     UNSUPPORTED = "unsupported"  # no challenge we can answer
 
 
-@dataclass(frozen=True)
-class AuthDecision:
+class AuthDecision(FrozenRecord):
     """What to do about a 401/407: retry with a header, or give up and why."""
 
+    _fields = ("outcome", "header", "challenge", "stale_retry", "reason")
+    __slots__ = _fields
     outcome: AuthOutcome
-    header: tuple[str, str] | None = None
-    challenge: Challenge | None = None
-    stale_retry: bool = False
-    reason: str = ""  # why we cannot answer, in words for the verdict
+    header: tuple[str, str] | None
+    challenge: Challenge | None
+    stale_retry: bool
+    reason: str  # why we cannot answer, in words for the verdict
+
+    def __init__(
+        self,
+        outcome: AuthOutcome,
+        header: tuple[str, str] | None = None,
+        challenge: Challenge | None = None,
+        stale_retry: bool = False,
+        reason: str = "",
+    ) -> None:
+        self._set(
+            outcome=outcome, header=header, challenge=challenge, stale_retry=stale_retry,
+            reason=reason,
+        )  # fmt: skip
 
 
 def quote(value: str) -> str:
@@ -483,13 +525,28 @@ class Verdict(Enum):
     MALFORMED = "malformed"
 
 
-@dataclass(frozen=True)
-class VerifyResult:
+class VerifyResult(FrozenRecord):
+    """A registrar's finding about one Authorization header."""
+
+    _fields = ("verdict", "username", "realm", "algorithm", "reason")
+    __slots__ = _fields
     verdict: Verdict
-    username: str | None = None
-    realm: str | None = None
-    algorithm: str | None = None
-    reason: str = ""
+    username: str | None
+    realm: str | None
+    algorithm: str | None
+    reason: str
+
+    def __init__(
+        self,
+        verdict: Verdict,
+        username: str | None = None,
+        realm: str | None = None,
+        algorithm: str | None = None,
+        reason: str = "",
+    ) -> None:
+        self._set(
+            verdict=verdict, username=username, realm=realm, algorithm=algorithm, reason=reason
+        )
 
     @property
     def ok(self) -> bool:
@@ -567,7 +624,9 @@ def _verify_params(
         qop=qop,
         body=body,
     )
-    if not secrets.compare_digest(expected, params["response"].lower()):
+    from hmac import compare_digest  # server side only: the probes never import hmac
+
+    if not compare_digest(expected, params["response"].lower()):
         return result(Verdict.BAD_PASSWORD, "response does not match")
     if not nonce_ok(params["nonce"]):
         return result(Verdict.STALE, "nonce expired")
@@ -607,15 +666,17 @@ class NonceIssuer:
 
         self.lifetime = lifetime
         self._clock = clock or time.time
-        self._key = key if key is not None else secrets.token_bytes(32)
+        self._key = key if key is not None else os.urandom(32)
 
     def issue(self) -> str:
         stamp = f"{int(self._clock() * 1000):x}"
         return f"{stamp}.{self._sign(stamp)}"
 
     def is_genuine(self, nonce: str) -> bool:
+        from hmac import compare_digest
+
         stamp, _, sig = nonce.partition(".")
-        return bool(stamp) and secrets.compare_digest(sig, self._sign(stamp))
+        return bool(stamp) and compare_digest(sig, self._sign(stamp))
 
     def is_fresh(self, nonce: str) -> bool:
         """Genuine and younger than ``lifetime``: what ``nonce_ok`` should be."""

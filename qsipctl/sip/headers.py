@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 from qsipctl.sip import grammar as g
 from qsipctl.sip.errors import SipError, SipParseError, clip
+from qsipctl.sip.record import Record
 from qsipctl.sip.uri import SipUri, check_host, check_port, format_host, is_sip_uri, parse_uri
 
 MAX_UINT32 = 2**32 - 1
@@ -274,15 +274,30 @@ def param_lookup(params: dict[str, str | None], name: str) -> str | None:
 # --- Via -----------------------------------------------------------------------
 
 
-@dataclass
-class Via:
+class Via(Record):
     """One via-parm; ``host`` holds an IPv6 address without brackets."""
 
+    _fields = ("transport", "host", "port", "params", "protocol")
+    __slots__ = _fields
     transport: str
     host: str
-    port: int | None = None
-    params: dict[str, str | None] = field(default_factory=dict)
-    protocol: str = "SIP/2.0"
+    port: int | None
+    params: dict[str, str | None]
+    protocol: str
+
+    def __init__(
+        self,
+        transport: str,
+        host: str,
+        port: int | None = None,
+        params: dict[str, str | None] | None = None,
+        protocol: str = "SIP/2.0",
+    ) -> None:
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.params = {} if params is None else params
+        self.protocol = protocol
 
     @property
     def branch(self) -> str | None:
@@ -355,13 +370,21 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
 # --- name-addr / addr-spec -------------------------------------------------------
 
 
-@dataclass
-class NameAddr:
+class NameAddr(Record):
     """A From/To/Contact/Route value: optional display name, URI, header params."""
 
+    _fields = ("display_name", "uri", "params")
+    __slots__ = _fields
     display_name: str | None
     uri: SipUri
-    params: dict[str, str | None] = field(default_factory=dict)
+    params: dict[str, str | None]
+
+    def __init__(
+        self, display_name: str | None, uri: SipUri, params: dict[str, str | None] | None = None
+    ) -> None:
+        self.display_name = display_name
+        self.uri = uri
+        self.params = {} if params is None else params
 
     @property
     def tag(self) -> str | None:
@@ -375,8 +398,8 @@ class NameAddr:
 class RawNameAddr:
     """A checked name-addr whose URI may use any scheme (``isbn:``, ``tel:``).
 
-    A plain class, not a dataclass: it is internal and made on every parse,
-    and each dataclass costs import time that every probe start-up pays.
+    Internal and made on every parse; like the public value classes here it
+    is a plain class (see :mod:`qsipctl.sip.record`).
     """
 
     __slots__ = ("bracketed", "display_name", "params", "uri")

@@ -19,7 +19,6 @@ and time on hostile input; numbers are length-checked before ``int()``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from qsipctl.sip import grammar as g
 from qsipctl.sip.errors import SipError, SipParseError, clip
@@ -35,6 +34,7 @@ from qsipctl.sip.headers import (
     split_list,
     split_name_addr,
 )
+from qsipctl.sip.record import Record
 from qsipctl.sip.uri import is_sip_uri, parse_uri
 
 MAX_HEAD_BYTES = 65536
@@ -49,9 +49,10 @@ _END_OF_HEAD = b"\r\n\r\n"
 _ONCE = frozenset(("call-id", "cseq", "from", "to", "max-forwards", "content-length"))
 
 
-class _MessageBase:
+class _MessageBase(Record):
     """What requests and responses share: headers, body and the core accessors."""
 
+    __slots__ = ()
     headers: Headers
     body: bytes
     version: str
@@ -117,29 +118,53 @@ class _MessageBase:
         return param_lookup(split_name_addr(self._single("To")).params, "tag")
 
 
-@dataclass
 class Request(_MessageBase):
     """A SIP request; ``uri`` is the Request-URI text (any scheme)."""
 
+    _fields = ("method", "uri", "headers", "body", "version")
+    __slots__ = _fields
     method: str
     uri: str
-    headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
-    version: str = SIP_2_0
+
+    def __init__(
+        self,
+        method: str,
+        uri: str,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        version: str = SIP_2_0,
+    ) -> None:
+        self.method = method
+        self.uri = uri
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self.version = version
 
     def _start_line(self) -> str:
         return f"{self.method} {self.uri} {self.version}"
 
 
-@dataclass
 class Response(_MessageBase):
     """A SIP response."""
 
+    _fields = ("status", "reason", "headers", "body", "version")
+    __slots__ = _fields
     status: int
     reason: str
-    headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
-    version: str = SIP_2_0
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        version: str = SIP_2_0,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self.version = version
 
     def _start_line(self) -> str:
         return f"{self.version} {self.status} {self.reason}"

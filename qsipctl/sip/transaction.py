@@ -19,12 +19,12 @@ and a retransmitted 2xx still reaches the TU.
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from qsipctl.sip.headers import Headers
 from qsipctl.sip.message import Request, Response
+from qsipctl.sip.record import FrozenRecord
 
 MAGIC_COOKIE = "z9hG4bK"
 T1 = 0.5
@@ -32,13 +32,17 @@ T2 = 4.0
 T4 = 5.0
 
 
-@dataclass(frozen=True)
-class Timers:
+class Timers(FrozenRecord):
     """The RFC 3261 timer base values; injectable because lab networks differ."""
 
-    t1: float = T1
-    t2: float = T2
-    t4: float = T4
+    _fields = ("t1", "t2", "t4")
+    __slots__ = _fields
+    t1: float
+    t2: float
+    t4: float
+
+    def __init__(self, t1: float = T1, t2: float = T2, t4: float = T4) -> None:
+        self._set(t1=t1, t2=t2, t4=t4)
 
     @property
     def timeout(self) -> float:
@@ -51,42 +55,57 @@ DEFAULT = Timers()
 
 def new_branch(rand: Callable[[int], bytes] | None = None) -> str:
     """A Via branch that is unique in space and time (RFC 3261 §8.1.1.7)."""
-    raw = (rand or secrets.token_bytes)(10)
+    raw = (rand or os.urandom)(10)
     return MAGIC_COOKIE + raw.hex()
 
 
 # ---------------------------------------------------------------- events
+# Plain value classes (see qsipctl.sip.record): equal when their fields are.
 
 
-@dataclass(frozen=True)
-class ResponseReceived:
+class ResponseReceived(FrozenRecord):
     """A response the TU must see (retransmissions are absorbed)."""
 
+    _fields = ("response",)
+    __slots__ = _fields
     response: Response
 
+    def __init__(self, response: Response) -> None:
+        self._set(response=response)
 
-@dataclass(frozen=True)
-class AckReceived:
+
+class AckReceived(FrozenRecord):
     """The ACK for our non-2xx final response to an INVITE arrived."""
 
+    _fields = ("request",)
+    __slots__ = _fields
     request: Request
 
+    def __init__(self, request: Request) -> None:
+        self._set(request=request)
 
-@dataclass(frozen=True)
-class TimedOut:
+
+class TimedOut(FrozenRecord):
     """Timer B, F or H fired: the peer never answered (or never ACKed)."""
 
-    timer: str = ""
+    _fields = ("timer",)
+    __slots__ = _fields
+    timer: str
+
+    def __init__(self, timer: str = "") -> None:
+        self._set(timer=timer)
 
 
-@dataclass(frozen=True)
-class TransportFailed:
+class TransportFailed(FrozenRecord):
     """The transport reported an error sending for this transaction."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
-class Terminated:
+
+class Terminated(FrozenRecord):
     """The transaction is over; the owner may forget it."""
+
+    __slots__ = ()
 
 
 TransactionEvent = ResponseReceived | AckReceived | TimedOut | TransportFailed | Terminated

@@ -15,10 +15,10 @@ them back.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from qsipctl.sip import grammar as g
 from qsipctl.sip.errors import SipParseError, clip
+from qsipctl.sip.record import Record
 
 _SIP_URI_RE = re.compile(
     r"(?P<scheme>[Ss][Ii][Pp][Ss]?):(?:(?P<userinfo>[^@]*)@)?"
@@ -101,17 +101,36 @@ def check_port(text: str, what: str, context: str | None = None) -> int:
     return int(text)
 
 
-@dataclass
-class SipUri:
+class SipUri(Record):
     """A parsed ``sip:``/``sips:`` URI; ``str()`` writes it back."""
 
+    _fields = ("scheme", "user", "password", "host", "port", "params", "headers")
+    __slots__ = _fields
     scheme: str
     user: str | None
     password: str | None
     host: str
-    port: int | None = None
-    params: dict[str, str | None] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
+    port: int | None
+    params: dict[str, str | None]
+    headers: dict[str, str]
+
+    def __init__(
+        self,
+        scheme: str,
+        user: str | None,
+        password: str | None,
+        host: str,
+        port: int | None = None,
+        params: dict[str, str | None] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.scheme = scheme
+        self.user = user
+        self.password = password
+        self.host = host
+        self.port = port
+        self.params = {} if params is None else params
+        self.headers = {} if headers is None else headers
 
     def param(self, name: str) -> str | None:
         """A URI parameter by case-insensitive name (RFC 3261 §19.1.4)."""

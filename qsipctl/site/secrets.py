@@ -10,16 +10,20 @@ that slips into a log line, a diff or JSON shows ``********``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qsipctl.errors import InvalidInput, Location
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MASK = "********"
 
 
 def _expand(text: str) -> Path:
     """``~`` expansion that cannot raise (an unknown ``~user`` stays as written)."""
+    from pathlib import Path  # only file: references pay for pathlib
+
     try:
         return Path(text).expanduser()
     except RuntimeError:
@@ -39,14 +43,41 @@ def secret_like(name: str) -> bool:
     return any(word in lowered for word in SECRET_WORDS)
 
 
-@dataclass(frozen=True, eq=False)
 class Secret:
-    """A secret value, or a reference to one, that never prints itself."""
+    """A secret value, or a reference to one, that never prints itself.
 
+    Immutable.  A plain class rather than a dataclass: ``qsipctl probe``'s
+    start-up pays for every dataclass on its path, and a dataclass would also
+    hand its literal to anything that serializes dataclasses field by field
+    (``report.output.to_jsonable``), where this class renders masked.
+    """
+
+    __slots__ = ("_literal", "keypath", "location", "reference")
     reference: str  # "env:NAME", "file:PATH" or "literal"
-    _literal: str | None = field(default=None, repr=False)
-    location: Location | None = field(default=None, repr=False)
-    keypath: str | None = field(default=None, repr=False)
+    _literal: str | None
+    location: Location | None
+    keypath: str | None
+
+    def __init__(
+        self,
+        reference: str,
+        _literal: str | None = None,
+        location: Location | None = None,
+        keypath: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "reference", reference)
+        object.__setattr__(self, "_literal", _literal)
+        object.__setattr__(self, "location", location)
+        object.__setattr__(self, "keypath", keypath)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Secret is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Secret is immutable (cannot delete {name!r})")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return Secret, (self.reference, self._literal, self.location, self.keypath)
 
     @classmethod
     def parse(
@@ -81,7 +112,8 @@ class Secret:
                 raise self._error(f"environment variable {name} is not set")
             return value
         try:
-            return Path(name).read_text(encoding="utf-8").rstrip("\r\n")
+            with open(name, encoding="utf-8") as f:
+                return f.read().rstrip("\r\n")
         except OSError as exc:
             raise self._error(f"cannot read secret file {name}: {exc.strerror}") from None
         except (ValueError, UnicodeDecodeError) as exc:

@@ -1,0 +1,66 @@
+"""Small value classes without ``@dataclass``'s start-up cost.
+
+Why not dataclasses: every ``@dataclass`` generates and ``exec``s source for
+its ``__init__``/``__eq__``/``__repr__`` when its module is imported, about a
+millisecond each here, and the SIP stack and the probes have twenty of them
+on the path of one ``qsipctl probe register``, whose whole budget is a few
+milliseconds above Python's own start-up (issue 4).  These bases give the
+same equality, hashing and repr from a ``_fields`` tuple; each class writes
+its ``__init__`` by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class Record:
+    """Equality and repr over ``_fields`` (in order), like a non-frozen dataclass.
+
+    Defining ``__eq__`` without ``__hash__`` leaves instances unhashable, as a
+    mutable dataclass is.  Names in ``_hidden`` stay out of the repr (secrets).
+    """
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _hidden: ClassVar[tuple[str, ...]] = ()
+
+    def _astuple(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Record)
+        return self._astuple() == other._astuple()
+
+    def __repr__(self) -> str:
+        shown = (f"{n}={getattr(self, n)!r}" for n in self._fields if n not in self._hidden)
+        return f"{type(self).__qualname__}({', '.join(shown)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """copy/pickle through ``__init__`` (every subclass takes ``_fields`` in order)."""
+        return self.__class__, self._astuple()
+
+
+class FrozenRecord(Record):
+    """A :class:`Record` that cannot be changed after ``__init__`` and so is hashable.
+
+    ``__init__`` sets fields with :meth:`_set`; any later assignment raises
+    AttributeError, as a frozen dataclass does.
+    """
+
+    __slots__ = ()
+
+    def _set(self, **values: Any) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} of {type(self).__name__}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} of {type(self).__name__}")
+
+    def __hash__(self) -> int:
+        return hash(self._astuple())
