@@ -11,6 +11,12 @@
    vs a shell-style loop of sipsak runs (register, then unregister with
    Expires 0) one account after another.
 
+qsipctl and the ``python -c 'import asyncio, click'`` floor run from a clean
+venv (default ``~/.cache/qsipctl-bench/probe-venv``) that this script creates
+and into which it installs the current checkout with a regular, non-editable
+``pip install`` (what the README tells users), so neither pays for
+whatever ``.pth`` files the developer's own Python loads at start-up.
+
 Prints the wall times and the ratios.  Goals (issue 4): (1) <= 4x sipsak,
 (2) under 5 s.  Needs kamailio, sipsak and openssl (Debian packages); run as
 root or any user that may bind loopback ports:
@@ -37,10 +43,11 @@ sys.path.insert(0, str(REPO))
 
 from tests.fixtures.kamailio import Kamailio, make_ca, start_kamailio  # noqa: E402
 
-# the console script next to this interpreter, not a version-manager shim in PATH
-_SCRIPT = Path(sys.executable).with_name("qsipctl")
-QSIPCTL = str(_SCRIPT) if _SCRIPT.exists() else (shutil.which("qsipctl") or "qsipctl")
 SIPSAK = shutil.which("sipsak") or "/usr/bin/sipsak"
+DEFAULT_VENV = Path("~/.cache/qsipctl-bench/probe-venv").expanduser()
+# set by prepare_venv(): the measured interpreter and console script
+PYTHON = sys.executable
+QSIPCTL = "qsipctl"
 
 
 def _users(n: int) -> list[str]:
@@ -79,12 +86,37 @@ def bench_env(**extra: str) -> dict[str, str]:
     return {**env, "NO_COLOR": "1", **extra}
 
 
-def compile_package() -> None:
-    import compileall
+def prepare_venv(venv: Path) -> None:
+    """A clean venv with the current checkout installed as a user would install it.
 
-    import qsipctl
-
-    compileall.compile_dir(Path(qsipctl.__file__).parent, quiet=1)
+    Non-editable and without the developer's site-packages: an editable
+    install's import hook or another package's ``.pth`` would otherwise be
+    measured on every start-up.  The venv is kept between runs (dependencies
+    install once); qsipctl itself is reinstalled from a copy of the working
+    tree every time, so uncommitted changes are what is measured and the
+    checkout gets no build/ or egg-info litter.  pip byte-compiles, as for users.
+    """
+    global PYTHON, QSIPCTL
+    py = venv / "bin" / "python"
+    env = bench_env()
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    with tempfile.TemporaryDirectory(prefix="qsipctl-src-") as tmp:
+        src = Path(tmp) / "src"
+        skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+        shutil.copytree(REPO / "qsipctl", src / "qsipctl", ignore=skip)
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy2(REPO / name, src / name)
+        pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, str(src)], check=True, env=env)  # dependencies, once
+        subprocess.run([*pip, "--no-deps", "--force-reinstall", str(src)], check=True, env=env)
+    PYTHON, QSIPCTL = str(py), str(venv / "bin" / "qsipctl")
+    where = subprocess.run(
+        [PYTHON, "-c", "import qsipctl; print(qsipctl.__file__)"],
+        capture_output=True, text=True, check=True, env=env,
+    ).stdout.strip()  # fmt: skip
+    print(f"measuring {QSIPCTL}: regular (non-editable) install of this checkout in a clean venv")
+    print(f"  (qsipctl imported from {where})")
 
 
 def single_probe(k: Kamailio, runs: int) -> None:
@@ -93,7 +125,7 @@ def single_probe(k: Kamailio, runs: int) -> None:
     q_keep = [QSIPCTL, "probe", "register", uri, "--password-env", "BENCH_PW", "--keep-registered"]
     q_full = [QSIPCTL, "probe", "register", uri, "--password-env", "BENCH_PW"]
     s_cmd = [SIPSAK, "-U", "-s", uri, "-a", "pw-10001", "-x", "3600"]
-    py = [sys.executable, "-c", "import asyncio, click"]
+    py = [PYTHON, "-c", "import asyncio, click"]
     times: dict[str, list[float]] = {"sipsak": [], "keep": [], "full": [], "python": []}
     for cmd in (s_cmd, q_keep, q_full, py):  # warm caches (pyc, page cache)
         timed(cmd, env)
@@ -178,7 +210,7 @@ t2 = time.perf_counter()
 assert sum(o.result.ok for o in outs) == {accounts}
 print(json.dumps([t1 - t0, t2 - t1]))
 """
-    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    res = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True)
     if res.returncode != 0:
         raise SystemExit(res.stderr)
     load, probe = json.loads(res.stdout)
@@ -191,10 +223,14 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=1000)
     ap.add_argument("--sipsak-sample", type=int, default=0, help="0: loop over all accounts")
     ap.add_argument("--only", choices=["single", "many"], help="run one of the two parts")
+    ap.add_argument(
+        "--venv", type=Path, default=DEFAULT_VENV, help="clean venv to install qsipctl into"
+    )
     args = ap.parse_args()
-    compile_package()
     with tempfile.TemporaryDirectory(prefix="qsipctl-bench-") as tmp:
         work = Path(tmp)
+        os.chdir(work)  # so ``python -c`` cannot import qsipctl from a checkout in the cwd
+        prepare_venv(args.venv.expanduser().resolve())
         accounts = {u: f"pw-{u}" for u in _users(args.accounts)}
         k = start_kamailio(work / "kamailio", make_ca(work / "ca"), accounts=accounts)
         try:
