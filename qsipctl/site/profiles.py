@@ -18,7 +18,7 @@ from typing import Any
 from qsipctl.errors import Diagnostic, InvalidInput, Location
 from qsipctl.site.fields import FIELDS, PROFILE_ONLY_KEYS, flatten
 from qsipctl.site.suggest import did_you_mean
-from qsipctl.site.values import FieldError, type_name
+from qsipctl.site.values import FieldError, as_str, type_name
 from qsipctl.site.yamlsrc import YamlDoc, load_yaml_file
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "profiles"
@@ -85,9 +85,20 @@ class ProfileLibrary:
                 Diagnostic(f"cannot list profiles: {exc.strerror}", Location(str(directory)))
             )
             return
+        here: dict[str, Path] = {}
         for path in listing:
             if path.suffix in PROFILE_SUFFIXES and path.is_file():
                 path = _display_path(path)
+                if path.stem in here:
+                    self.diagnostics.append(
+                        Diagnostic(
+                            f"profile {path.stem!r} is also {here[path.stem]}: "
+                            "one file per profile name in a directory",
+                            Location(str(path)),
+                        )
+                    )
+                    continue
+                here[path.stem] = path
                 old = self.files.get(path.stem)
                 entry = ProfileFile(path.stem, path)
                 if old is not None:
@@ -133,9 +144,15 @@ class ProfileLibrary:
             elif leaf == "extends":
                 self._parse_extends(entry, doc, value, kp)
             elif leaf == "description":
-                entry.description = str(value)
+                self._parse_description(entry, doc, value, kp)
             else:
                 self._parse_leaf(entry, doc, leaf, value, kp)
+
+    def _parse_description(self, entry: ProfileFile, doc: YamlDoc, value: Any, kp: Any) -> None:
+        try:
+            entry.description = "" if value is None else as_str(value, "one line of text")
+        except FieldError as exc:
+            self.diagnostics.append(doc.diag(kp, str(exc)))
 
     def _parse_extends(self, entry: ProfileFile, doc: YamlDoc, value: Any, kp: Any) -> None:
         if not isinstance(value, str) or not value:

@@ -69,3 +69,15 @@ def test_validate_checks_unused_user_profiles(files):
     files.profile("unused", "extends: generic\ntransport: carrier-pigeon\n")
     errors = files.errors(ONE_CORE)
     assert len(errors) == 1 and "unused.yml:2:1: transport: unknown transport" in errors[0]
+
+
+def test_description_must_be_text_and_one_name_one_file_per_directory(files):
+    from qsipctl.site.profiles import ProfileLibrary
+
+    files.profile("desc", "extends: generic\ndescription: [not, text]\n")
+    files.profile("twice", "extends: generic\n")
+    (files.root / "profiles" / "twice.yaml").write_text("extends: freepbx\n")
+    problems = [d.format() for d in ProfileLibrary([files.root / "profiles"]).check_all()]
+    assert len(problems) == 2, problems
+    assert any("desc.yml:2:" in p and "description" in p for p in problems), problems
+    assert any("twice.yaml" in p and "twice.yml" in p for p in problems), problems
