@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -274,3 +275,25 @@ def test_transport_parameter_in_the_target_uri_is_used(kamailio: Kamailio) -> No
     assert res.returncode == 0, res.stdout + res.stderr
     [r] = json.loads(res.stdout)["results"]
     assert (r["transport"], r["verdict"]) == ("tcp", "ok")
+
+
+def test_probe_domain_without_port_or_transport_follows_naptr(kamailio: Kamailio, sip_dns) -> None:
+    """RFC 3263 end to end from the command line: NAPTR prefers TCP, SRV gives the port."""
+    res = run_cli(
+        "probe", "register", "sip:1001@pbx.test", "--dns-server", sip_dns.nameserver,
+        "--ca-file", str(kamailio.ca.ca_file), "--password-env", "PW1001", "--format", "json",
+        env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    [r] = json.loads(res.stdout)["results"]
+    assert (r["transport"], r["server"]) == ("tcp", f"127.0.0.1:{kamailio.tcp_port}")
+    assert r["target"] == "sip:1001@pbx.test" and r["unregistered"] is True
+
+
+def test_json_fields_are_the_documented_ones(kamailio: Kamailio) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "diagnostics.md").read_text()
+    listed = docs.split("Each result has every field", 1)[1].split("```", 1)[0]
+    documented = set(re.findall(r"`?([a-z_]+)(?:,|`\.|`$)", listed.split(":", 1)[1]))
+    res = run_cli("probe", "options", f"sip:127.0.0.1:{kamailio.udp_port}", "--format", "json")
+    [r] = json.loads(res.stdout)["results"]
+    assert set(r) == documented
