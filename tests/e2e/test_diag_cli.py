@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import shutil
+import signal
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.common import run_cli
+from tests.fixtures.common import free_port, run_cli
 from tests.fixtures.kamailio import Kamailio
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -297,3 +301,32 @@ def test_json_fields_are_the_documented_ones(kamailio: Kamailio) -> None:
     res = run_cli("probe", "options", f"sip:127.0.0.1:{kamailio.udp_port}", "--format", "json")
     [r] = json.loads(res.stdout)["results"]
     assert set(r) == documented
+
+
+def test_try_it_without_a_pbx_block_runs_as_documented(tmp_path: Path) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "diagnostics.md").read_text()
+    block = docs.split("### Try it without a PBX", 1)[1].split("```console", 1)[1].split("```")[0]
+    lines = [ln.removeprefix("$ ") for ln in block.strip().splitlines()]
+    assert lines[0] == "qsipctl lab --port 5070 &" and lines[1].startswith("export ")
+    port = free_port(socket.SOCK_DGRAM)
+    lab = subprocess.Popen(
+        ["qsipctl", "lab", "--port", str(port), "--format", "json"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    env = dict(item.split("=", 1) for item in lines[1].split()[1:])
+    try:
+        assert json.loads(lab.stdout.readline())["event"] == "started"  # type: ignore[union-attr]
+        for line in lines[2:]:
+            cmd, _, comment = line.partition("#")
+            args = shlex.split(cmd.replace("5070", str(port)))
+            assert args[0] == "qsipctl"
+            res = subprocess.run(
+                args, capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **env}
+            )
+            expected = 1 if "exit 1" in comment else 0
+            assert res.returncode == expected, (line, res.stdout, res.stderr)
+            assert comment.split(":")[-1].strip() in res.stdout
+    finally:
+        lab.send_signal(signal.SIGINT)
+        lab.communicate(timeout=10)
+    assert (tmp_path / "lab.pcapng").stat().st_size > 0
