@@ -381,3 +381,24 @@ def test_auth_int_only_server_is_not_blamed_on_the_password(kamailio_auth_int: K
     assert b"qop=auth-int" in sent[1]
     assert (r.ok, r.verdict) == (False, "wrong-password")
     assert "qop=auth-int" in r.message and "Kamailio" in r.message
+
+
+@pytest.fixture(scope="module")
+def kamailio_two_challenges(kamailio_factory) -> Kamailio:
+    # RFC 8760: MD5 listed first, then Kamailio's own SHA-256 for the same realm; Kamailio
+    # never issued the MD5 nonce, so answering it cannot succeed: success proves SHA-256
+    decoy = 'Digest realm="127.0.0.1", nonce="decoy-md5", qop="auth", algorithm=MD5'
+    return kamailio_factory(
+        accounts={"3101": "two-secret"}, algorithm="SHA-256", decoy_challenge=decoy
+    )
+
+
+def test_strongest_of_several_challenges_is_answered(kamailio_two_challenges: Kamailio) -> None:
+    outcome = register(target(kamailio_two_challenges, "3101", "two-secret"))
+    r = outcome.result
+    first_401 = next(s.data for s in outcome.traces[0].segments if s.direction == "in")
+    assert first_401.count(b"WWW-Authenticate:") == 2 and b"decoy-md5" in first_401
+    assert r.ok, r.message
+    assert r.algorithm == "SHA-256" and r.unregistered is True
+    sent = b"".join(s.data for s in outcome.traces[0].segments if s.direction == "out")
+    assert b"decoy-md5" not in sent
