@@ -224,9 +224,12 @@ def _retry_selection(db: Any, key: str, site_path: str, cores: list[Core]) -> li
 def _nothing_to_retry(site_path: str, fmt: str) -> None:
     """Not recorded as a run, so the failures stay retryable if the selection changes."""
     if fmt == "json":
+        from qsipctl.rollout.engine import iso, utc_now
         from qsipctl.rollout.results import RunResult
 
-        echo_json(RunResult(site=site_key(site_path), check=False, started="").as_json())
+        now = iso(utc_now())
+        run = RunResult(site=site_key(site_path), check=False, started=now, finished=now)
+        echo_json(run.as_json())
     else:
         click.echo(f"nothing to retry: no selected core failed in its latest run of {site_path}")
 

@@ -392,6 +392,9 @@ def test_retry_failed_remembers_each_cores_latest_result(tmp_path, env) -> None:
     assert [(r["core"], r["status"]) for r in as_json(retry)["results"]] == [("room-b", "changed")]
     again = provision(site, env, "--retry-failed")
     assert again.returncode == 0 and "nothing to retry" in again.stdout
+    empty = as_json(provision(site, env, "--retry-failed", "--format", "json"))
+    assert empty["results"] == [] and empty["exit_code"] == 0
+    assert empty["started"].endswith("Z") and empty["finished"].endswith("Z")  # ISO-8601
 
 
 @pytest.mark.root  # a read-only bind mount in a private mount namespace
