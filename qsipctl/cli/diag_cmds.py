@@ -148,8 +148,6 @@ def _site_jobs(
     local_address: str | None,
     dns_server: str | None,
 ) -> list[tuple[str, ProbeTarget]]:
-    from dataclasses import replace
-
     from qsipctl.probes.target import softphone_target
 
     jobs: list[tuple[str, ProbeTarget]] = []
@@ -163,7 +161,7 @@ def _site_jobs(
                 key = (t.transport, t.host, t.port, t.domain)
                 if key not in seen:
                     seen.add(key)
-                    jobs.append(("options", replace(t, user=None, core=None, softphone=None)))
+                    jobs.append(("options", t.replace(user=None, core=None, softphone=None)))
             if do_register:
                 jobs.append(("register", t))
     return jobs

@@ -8,7 +8,7 @@ wait for "no answer".
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -40,6 +40,11 @@ class ProbeTimeout(NetError):
     kind = "timeout"
 
 
+def _token_hex(nbytes: int) -> str:
+    """``secrets.token_hex`` without importing ``secrets`` (and ``random``, ``hmac``)."""
+    return os.urandom(nbytes).hex()
+
+
 class Dialogish:
     """What stays the same across the requests of one probe (Call-ID, tags, CSeq)."""
 
@@ -47,7 +52,7 @@ class Dialogish:
         self.call_id, self.from_tag, self.cseq = call_id, from_tag, cseq
 
     @classmethod
-    def new(cls, rand: Callable[[int], str] = secrets.token_hex) -> Dialogish:
+    def new(cls, rand: Callable[[int], str] = _token_hex) -> Dialogish:
         return cls(call_id=rand(12), from_tag=rand(6))
 
 

@@ -10,9 +10,7 @@ a difference means NAT between us and the PBX) and who answered.
 
 from __future__ import annotations
 
-import ipaddress
 import time
-from dataclasses import dataclass, field
 
 from qsipctl.errors import InvalidInput
 from qsipctl.net.errors import NetError
@@ -35,12 +33,17 @@ from qsipctl.sip.message import Response
 MAX_CHALLENGES = 3  # a stale nonce may be retried; more than this is a loop
 
 
-@dataclass
 class ProbeOutcome:
     """A result and the wire evidence behind it (not part of the JSON result)."""
 
-    result: ProbeResult
-    traces: list[Trace] = field(default_factory=list)
+    __slots__ = ("result", "traces")
+
+    def __init__(self, result: ProbeResult, traces: list[Trace] | None = None) -> None:
+        self.result = result
+        self.traces: list[Trace] = [] if traces is None else traces
+
+    def __repr__(self) -> str:
+        return f"ProbeOutcome(result={self.result!r}, traces={self.traces!r})"
 
 
 class _Auth:
@@ -218,6 +221,8 @@ def _describe_answer(result: ProbeResult, resp: Response, local: tuple[str, int]
 def _same_host(a: str, b: str) -> bool:
     if a == b:
         return True  # the common case, without parsing addresses
+    import ipaddress  # only when the server wrote our address differently
+
     try:
         return ipaddress.ip_address(a.strip("[]")) == ipaddress.ip_address(b.strip("[]"))
     except ValueError:

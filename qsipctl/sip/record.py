@@ -11,28 +11,35 @@ its ``__init__`` by hand.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 class Record:
     """Equality and repr over ``_fields`` (in order), like a non-frozen dataclass.
 
     Defining ``__eq__`` without ``__hash__`` leaves instances unhashable, as a
-    mutable dataclass is.  Names in ``_hidden`` stay out of the repr (secrets).
+    mutable dataclass is.  Names in ``_hidden`` stay out of the repr (secrets),
+    names in ``_uncompared`` out of ``==`` and the hash (``field(compare=False)``).
     """
 
     __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
     _hidden: ClassVar[tuple[str, ...]] = ()
+    _uncompared: ClassVar[tuple[str, ...]] = ()
 
     def _astuple(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)
+
+    def _compared(self) -> tuple[Any, ...]:
+        if not self._uncompared:
+            return self._astuple()
+        return tuple(getattr(self, n) for n in self._fields if n not in self._uncompared)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
         assert isinstance(other, Record)
-        return self._astuple() == other._astuple()
+        return self._compared() == other._compared()
 
     def __repr__(self) -> str:
         shown = (f"{n}={getattr(self, n)!r}" for n in self._fields if n not in self._hidden)
@@ -63,4 +70,10 @@ class FrozenRecord(Record):
         raise AttributeError(f"cannot delete field {name!r} of {type(self).__name__}")
 
     def __hash__(self) -> int:
-        return hash(self._astuple())
+        return hash(self._compared())
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        values = {name: getattr(self, name) for name in self._fields}
+        values.update(changes)
+        return self.__class__(**values)
