@@ -10,7 +10,7 @@ import time
 
 from qsipctl.net.errors import NetError
 from qsipctl.probes.exchange import Dialogish, build_request, connect, host_port, transact
-from qsipctl.probes.register import ProbeOutcome, fail_from_net, new_result
+from qsipctl.probes.register import ProbeOutcome, fail_from_net, new_result, warn_unverified
 from qsipctl.probes.result import status_line, verdict_for_status
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.sip.errors import SipError
@@ -20,8 +20,6 @@ async def probe_options(target: ProbeTarget) -> ProbeOutcome:
     """Send one OPTIONS and report; never raises for network or server failures."""
     result = new_result("options", target)
     outcome = ProbeOutcome(result)
-    if target.transport == "tls" and not target.tls.verify:
-        result.warnings.append("TLS certificate not verified (verify: false)")
     try:
         tp, server = await connect(target)
     except NetError as exc:
@@ -29,6 +27,7 @@ async def probe_options(target: ProbeTarget) -> ProbeOutcome:
         return outcome
     outcome.traces.append(tp.trace)
     result.transport, result.server = server.transport, host_port(server.host, server.port)
+    warn_unverified(result, server.transport, target)
     result.local = host_port(*tp.local)
     uri = target.aor if target.user else target.request_uri
     try:

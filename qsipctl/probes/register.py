@@ -66,6 +66,12 @@ def new_result(probe: str, target: ProbeTarget) -> ProbeResult:
     )
 
 
+def warn_unverified(result: ProbeResult, transport: str, target: ProbeTarget) -> None:
+    """Checked on the transport actually used: RFC 3263 may have chosen TLS."""
+    if transport == "tls" and not target.tls.verify:
+        result.warnings.append("TLS certificate not verified (verify: false)")
+
+
 def fail_from_net(result: ProbeResult, exc: NetError) -> ProbeResult:
     """Map a transport failure to its plain-words verdict (the error's kind names it)."""
     if isinstance(exc, ProbeTimeout):
@@ -78,8 +84,6 @@ async def probe_register(target: ProbeTarget, keep_registered: bool = False) -> 
     """Register ``target`` and report; never raises for network or server failures."""
     result = new_result("register", target)
     outcome = ProbeOutcome(result)
-    if target.transport == "tls" and not target.tls.verify:
-        result.warnings.append("TLS certificate not verified (verify: false)")
     try:
         tp, server = await connect(target)
     except NetError as exc:
@@ -87,6 +91,7 @@ async def probe_register(target: ProbeTarget, keep_registered: bool = False) -> 
         return outcome
     outcome.traces.append(tp.trace)
     result.transport, result.server = server.transport, host_port(server.host, server.port)
+    warn_unverified(result, server.transport, target)
     result.local = host_port(*tp.local)
     try:
         await _register(tp, target, result, keep_registered)

@@ -99,3 +99,17 @@ def test_tls_certificate_must_name_the_domain_not_the_ip(
     [outcome] = run_probes([("register", t)])
     assert (outcome.result.ok, outcome.result.verdict) == (False, "tls-hostname")
     assert "plain.test" in outcome.result.message
+
+
+def test_tls_chosen_by_naptr_without_verification_is_warned_about(sip_dns: Dnsmasq) -> None:
+    t = adhoc_target(
+        "sip:1001@tlsfirst.test",
+        transport=None,  # NAPTR picks TLS; the warning must not depend on --transport
+        password=Secret.parse("secret-1001"),
+        tls=TlsSettings(None, verify=False),
+        nameserver=sip_dns.nameserver,
+    )
+    [outcome] = run_probes([("register", t)])
+    r = outcome.result
+    assert r.transport == "tls"
+    assert any("not verified" in w for w in r.warnings), r.warnings
