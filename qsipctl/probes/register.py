@@ -238,7 +238,10 @@ def _granted(resp: Response, local: tuple[str, int], asked: int) -> int:
     """Our binding's lifetime: its Contact ``expires``, else the Expires header."""
     from qsipctl.sip.headers import parse_name_addr
 
+    port = str(local[1])
     for value in resp.headers.get_all("Contact"):
+        if port != "5060" and port not in value:
+            continue  # not ours: a registrar lists every binding of the AOR, maybe hundreds
         try:
             contact = parse_name_addr(value)
         except SipError:
