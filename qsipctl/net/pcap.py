@@ -133,9 +133,14 @@ def _packet(ts: float, data: bytes, comment: str | None) -> bytes:
 
 
 def pcapng_bytes(traces: Iterable[Trace]) -> bytes:
+    traces = list(traces)
     packets = [p for trace in traces for p in trace_packets(trace)]
     packets.sort(key=lambda p: p[0])
-    parts = [_section_header("SIP messages sent and received by qsipctl"), _interface()]
+    comment = "SIP messages sent and received by qsipctl"
+    dropped = sum(t.dropped for t in traces)
+    if dropped:
+        comment += f" ({dropped} segments over the capture limit not kept)"
+    parts = [_section_header(comment), _interface()]
     parts += [_packet(ts, data, comment) for ts, data, comment in packets]
     return b"".join(parts)
 

@@ -31,6 +31,12 @@ class MessageEvent(NamedTuple):
     cseq: str = ""
 
 
+# A hostile or broken server may flood us for the whole timeout: keep the
+# evidence bounded (what is over the cap is counted, not stored).
+MAX_TRACE_BYTES = 8 << 20
+MAX_TRACE_EVENTS = 10_000
+
+
 class Trace:
     """Everything one connection carried, with both ends' addresses."""
 
@@ -49,9 +55,18 @@ class Trace:
         self.segments: list[Segment] = []
         self.messages: list[MessageEvent] = []
         self.clock = clock
+        self.stored = 0  # bytes kept in segments
+        self.dropped = 0  # segments and messages over the caps
 
     def wire(self, direction: Direction, data: bytes) -> None:
+        if self.stored + len(data) > MAX_TRACE_BYTES or len(self.segments) >= MAX_TRACE_EVENTS:
+            self.dropped += 1
+            return
+        self.stored += len(data)
         self.segments.append(Segment(self.clock(), direction, bytes(data)))
 
     def message(self, direction: Direction, summary: str, cseq: str = "") -> None:
+        if len(self.messages) >= MAX_TRACE_EVENTS:
+            self.dropped += 1
+            return
         self.messages.append(MessageEvent(self.clock(), direction, summary, cseq))

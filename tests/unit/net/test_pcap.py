@@ -101,3 +101,21 @@ def test_write_is_atomic_and_leaves_no_temp(tmp_path) -> None:
     write_pcap(path, [])
     assert path.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["x.pcapng"]
+
+
+def test_trace_of_a_flood_stays_bounded() -> None:
+    from qsipctl.net.trace import MAX_TRACE_BYTES, MAX_TRACE_EVENTS, Trace
+
+    big = Trace("udp", ("127.0.0.1", 1), ("127.0.0.1", 2))
+    for _ in range(MAX_TRACE_BYTES // 60000 + 50):
+        big.wire("in", b"x" * 60000)
+    assert big.stored <= MAX_TRACE_BYTES and big.dropped >= 50
+    many = Trace("udp", ("127.0.0.1", 1), ("127.0.0.1", 2))
+    for _ in range(MAX_TRACE_EVENTS + 7):
+        many.wire("in", b"SIP/2.0 200 OK\r\n\r\n")
+        many.message("in", "200 OK")
+    assert len(many.segments) == len(many.messages) == MAX_TRACE_EVENTS
+    assert many.dropped == 14
+    from qsipctl.net.pcap import pcapng_bytes
+
+    assert b"14 segments over the capture limit not kept" in pcapng_bytes([many])
