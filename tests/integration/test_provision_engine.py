@@ -464,3 +464,17 @@ def test_apply_command_past_the_timeout_rolls_back(ssh_lab: SshLab) -> None:
     assert "timed out after 1s" in result.reason
     assert "may still be running on the core" in result.reason  # SSH cannot stop it
     assert Path(core.config_path).read_bytes() == previous
+
+
+def test_replacing_keeps_the_existing_files_mode(ssh_lab: SshLab) -> None:
+    """An agent running as another user may need the group bit the site gave the file."""
+    core = ssh_lab.start("mode")
+    Path(core.config_path).write_bytes(b"old\n")
+    Path(core.config_path).chmod(0o640)
+    item = make_rendered(make_core("mode", ssh_connection(ssh_lab, core)))
+    assert run([item]).results[0].status is Status.CHANGED
+    assert Path(core.config_path).stat().st_mode & 0o7777 == 0o640
+    failing = ssh_connection(ssh_lab, core, apply_command="false")
+    assert run([make_rendered(make_core("mode", failing), 2)]).results[0].rolled_back
+    assert Path(core.config_path).stat().st_mode & 0o7777 == 0o640
+    assert Path(core.config_path).read_bytes() == item.document

@@ -7,8 +7,10 @@ core's root filesystem; ``apply_command`` runs with ``/bin/sh`` in it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import stat
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -52,8 +54,11 @@ class LocalConnector:
         tmp = Path(temp_path(str(real)))
         try:
             real.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                mode = stat.S_IMODE(real.stat().st_mode)  # a replaced file keeps its mode
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
             try:
+                os.fchmod(fd, mode)  # not narrowed by the umask
                 view = memoryview(data)
                 while view:  # os.write may write less than asked (a nearly full disk)
                     view = view[os.write(fd, view) :]

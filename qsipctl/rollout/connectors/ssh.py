@@ -282,7 +282,7 @@ class SshConnector:
 
     def put_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
         def put() -> None:
-            target = self._follow_links(path)
+            target, existing = self._follow_links(path)
             directory = target.rpartition("/")[0]
             tmp = temp_path(target)
             try:
@@ -294,7 +294,7 @@ class SshConnector:
                 ) from None
             try:
                 with fh:
-                    fh.chmod(mode)
+                    fh.chmod(mode if existing is None else existing)
                     # Not pipelined: paramiko drops the status of pipelined writes, so
                     # a full disk would go unnoticed and a short file be renamed into
                     # place.  Unpipelined, each write's status is checked.
@@ -308,15 +308,17 @@ class SshConnector:
 
         self._lost_guard(f"cannot write {path}", put)
 
-    def _follow_links(self, path: str) -> str:
-        """Where a symlink at ``path`` points: the rename must replace the file the
-        agent reads, not the link."""
+    def _follow_links(self, path: str) -> tuple[str, int | None]:
+        """Where a symlink at ``path`` points (the rename must replace the file the
+        agent reads, not the link), and that file's permission bits if it exists (a
+        replaced file keeps them: the site may have given an agent group access)."""
         for _ in range(8):
             try:
-                if not stat.S_ISLNK(self.sftp.lstat(path).st_mode or 0):
-                    return path
+                st_mode = self.sftp.lstat(path).st_mode or 0
             except FileNotFoundError:
-                return path
+                return path, None
+            if not stat.S_ISLNK(st_mode):
+                return path, stat.S_IMODE(st_mode)
             link = self.sftp.readlink(path) or ""
             path = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
         raise ConnectorError(f"too many levels of symbolic links at {path}")

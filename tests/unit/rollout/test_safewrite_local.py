@@ -130,3 +130,12 @@ def test_failed_pushes_do_not_pile_up_backups(tmp_path: Path) -> None:
     names = sorted(p.name for p in (tmp_path / "etc/qsys").iterdir())
     assert len(names) == 3 and names[0] == "softphone.json", names
     assert (tmp_path / "etc/qsys/softphone.json").read_bytes() == b"good\n"
+
+
+def test_local_replace_keeps_mode(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    SafeWrite(conn, spec(b"v1\n")).run()
+    target = tmp_path / "etc/qsys/softphone.json"
+    target.chmod(0o640)
+    assert SafeWrite(conn, spec(b"v2\n")).run().status is Status.CHANGED
+    assert target.stat().st_mode & 0o7777 == 0o640
