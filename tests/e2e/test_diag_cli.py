@@ -330,3 +330,19 @@ def test_try_it_without_a_pbx_block_runs_as_documented(tmp_path: Path) -> None:
         lab.send_signal(signal.SIGINT)
         lab.communicate(timeout=10)
     assert (tmp_path / "lab.pcapng").stat().st_size > 0
+
+
+def test_no_secret_anywhere_in_diagnose_evidence(kamailio: Kamailio, tmp_path: Path) -> None:
+    site = _site(tmp_path, kamailio)
+    pcap = tmp_path / "all.pcapng"
+    env = {**ENV, "PWBAD": "bad-pw-Zq7"}  # "wrong" is also an ordinary word
+    res = run_cli(
+        "--debug", "diagnose", str(site), "--register", "--options", "--pcap", str(pcap),
+        "--ladder", "--format", "json", env=env,
+    )  # fmt: skip
+    assert res.returncode == 1  # Phone 2's wrong password
+    assert "REGISTER sip:" in res.stderr  # the ladders went to stderr
+    evidence = res.stdout + res.stderr + pcap.read_bytes().decode("latin-1")
+    assert "Authorization: Digest" in evidence  # the answers are there, as hashes
+    for secret in env.values():
+        assert secret not in evidence
