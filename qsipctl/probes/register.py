@@ -129,7 +129,12 @@ async def _register(tp: SipTransport, target: ProbeTarget, result: ProbeResult, 
     result.succeed(f"registered for {result.expires} s")
     if keep:
         return
-    unreg = await _send_register(tp, target, state, auth, contact, 0)
+    try:
+        unreg = await _send_register(tp, target, state, auth, contact, 0)
+    except NetError as exc:  # the registration itself worked: that verdict stands
+        result.unregistered = False
+        result.warnings.append(f"unregistering failed: {exc.detail}")
+        return
     result.unregistered = 200 <= unreg.status < 300 and not auth.failure
     if not result.unregistered:
         result.warnings.append("unregistering failed: " + status_line(unreg.status, unreg.reason))

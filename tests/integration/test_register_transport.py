@@ -186,3 +186,12 @@ def test_a_page_long_reason_phrase_is_cut_short() -> None:
     t.join(timeout=5)
     assert (r.ok, r.verdict, r.status) == (False, "server-error", 500)
     assert len(r.message) < 200 and r.message.endswith("...")
+
+
+def test_unregistration_without_answer_keeps_the_registration_verdict() -> None:
+    # the first REGISTER is accepted; the Expires: 0 one is never answered
+    port, t = _udp_peer(lambda req, n: _answer_for(req) if n == 0 else b"")  # b"": silence
+    r = _register(port, timeout=1.0)
+    t.join(timeout=5)
+    assert (r.ok, r.verdict, r.unregistered) == (True, "ok", False)
+    assert any(w.startswith("unregistering failed: no answer") for w in r.warnings), r.warnings
