@@ -10,6 +10,10 @@
 6. run ``apply_command`` if any (``{path}`` is replaced by the file's path);
 7. prune backups beyond ``backup_keep`` (also after a rollback).
 
+With an ``apply_command``, a marker file beside the config stands from just
+before step 4 until the apply succeeded or was rolled back, so a push cut off
+in between is applied by the next run instead of being called ``ok``.
+
 A failure after step 4 restores the previous bytes (or removes the file when
 there was none), reads them back to verify, and says so in the reason.
 ``apply_command`` is not re-run after a rollback.
@@ -17,6 +21,7 @@ there was none), reads them back to verify, and says so in the reason.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import re
@@ -100,6 +105,8 @@ class SafeWrite:
             unified_diff(spec.path, current, spec.masked, spec.secrets) if self.want_diff else None
         )
         if current is not None and previous == spec.sha256:
+            if spec.apply_command and self.conn.read_file(self._pending) is not None:
+                return self._finish_interrupted(previous)
             return Outcome(Status.OK, "config up to date", previous, diff=None)
         what = "create" if current is None else "replace"
         if self.check:
@@ -109,6 +116,8 @@ class SafeWrite:
         backup = None
         try:
             backup = self._backup(current)
+            if spec.apply_command:  # until it succeeds: see _finish_interrupted
+                self.conn.put_file(self._pending, spec.sha256.encode())
             self.conn.put_file(spec.path, spec.document)
         except ConnectorError as exc:
             return Outcome(self._status(exc), self._mask(str(exc)), previous, backup, diff=diff)
@@ -116,12 +125,45 @@ class SafeWrite:
         if failure is not None:
             status, reason, rolled_back = failure
             if rolled_back:  # each failed push made a backup too: keep N all the same
+                self._clear_pending()
                 reason += self._prune()
             return Outcome(status, reason, previous, backup, rolled_back, diff)
+        self._clear_pending()
         note = self._prune()
         verb = "created" if current is None else "replaced"
         reason = f"{verb} {spec.path}" + (f", backup {backup}" if backup else "") + note
         return Outcome(Status.CHANGED, reason, previous, backup, diff=diff)
+
+    @property
+    def _pending(self) -> str:
+        """A marker beside the file while a written document awaits its apply_command.
+
+        If the connection dies after the rename, the core holds the new file but it
+        was never applied; the next run would find the file up to date and call the
+        core ``ok``.  The marker makes that run apply it instead."""
+        directory, _, name = self.spec.path.rpartition("/")
+        return f"{directory}/.{name}.qsipctl-pending"
+
+    def _clear_pending(self) -> None:
+        if self.spec.apply_command:  # if this fails, the next run applies once more
+            with contextlib.suppress(ConnectorError):
+                self.conn.remove_file(self._pending)
+
+    def _finish_interrupted(self, previous: str | None) -> Outcome:
+        path = self.spec.path
+        if self.check:
+            why = f"would run apply_command: an earlier push of {path} was interrupted"
+            return Outcome(Status.CHANGED, why + " (check mode)", previous)
+        problem = self._apply()
+        if problem is not None:
+            reason = (
+                f"{problem}; {path} is from an earlier interrupted push, not rolled back"
+                " (its backups are beside it)"
+            )
+            return Outcome(Status.FAILED, self._mask(reason), previous)
+        self._clear_pending()
+        reason = f"ran apply_command: an earlier push of {path} was interrupted before it"
+        return Outcome(Status.CHANGED, reason, previous)
 
     def _backup(self, current: bytes | None) -> str | None:
         if current is None or self.spec.backup_keep <= 0:

@@ -478,3 +478,31 @@ def test_replacing_keeps_the_existing_files_mode(ssh_lab: SshLab) -> None:
     assert run([make_rendered(make_core("mode", failing), 2)]).results[0].rolled_back
     assert Path(core.config_path).stat().st_mode & 0o7777 == 0o640
     assert Path(core.config_path).read_bytes() == item.document
+
+
+def test_push_cut_off_during_apply_is_applied_by_the_next_run(ssh_lab: SshLab, tmp_path) -> None:
+    """The connection dies while apply_command runs: the file is new but was never
+    applied.  The next run must not call that core "ok" and skip the apply."""
+    core = ssh_lab.start("cut")
+    Path(core.config_path).write_bytes(b"previous\n")
+    started, applied = tmp_path / "started", tmp_path / "applied"
+    slow = ssh_connection(ssh_lab, core, apply_command=f"touch {started}; sleep 30")
+    item = make_rendered(make_core("cut", slow))
+
+    def killer() -> None:
+        wait_until(started.exists, timeout=20)
+        core.kill()
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    assert run([item]).results[0].status is Status.UNREACHABLE
+    thread.join()
+    assert Path(core.config_path).read_bytes() == item.document  # written, not applied
+
+    ssh_lab.restart(core)
+    good = ssh_connection(ssh_lab, core, apply_command=f"touch {applied}")
+    again = run([make_rendered(make_core("cut", good))]).results[0]
+    assert again.status is Status.CHANGED, again.reason
+    assert applied.exists() and "interrupted" in again.reason
+    assert not [p for p in core.root.iterdir() if p.name.startswith(".")]
+    assert run([make_rendered(make_core("cut", good))]).results[0].status is Status.OK
