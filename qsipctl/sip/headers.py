@@ -77,9 +77,6 @@ LIST_HEADERS = frozenset(
     ]
 )  # fmt: skip
 
-# One list element: runs of quoted strings, <...> and plain characters.
-_ELEMENT_RE = re.compile(r'(?:"(?:[^"\\]|\\.)*"|<[^<>]*>|[^,"<])*', re.S)
-
 
 def _key(name: str) -> str:
     """The lookup key: compact forms expanded, then case folded."""
@@ -101,7 +98,7 @@ def split_list(value: str) -> list[str]:
         return [value.strip(" \t")]
     out, pos, end = [], 0, len(value)
     while True:
-        m = _ELEMENT_RE.match(value, pos)
+        m = g.list_element_re.match(value, pos)
         assert m is not None  # the pattern matches the empty string
         out.append(m.group(0).strip(" \t"))
         pos = m.end()
