@@ -114,7 +114,16 @@ async def _register(tp: SipTransport, target: ProbeTarget, result: ProbeResult, 
     auth = _Auth()
     contact = _contact(tp, target)
     started = time.perf_counter()
-    resp = await _send_register(tp, target, state, auth, contact, target.expires)
+    asked = target.expires
+    resp = await _send_register(tp, target, state, auth, contact, asked)
+    minimum = _min_expires(resp, asked)
+    if minimum is not None and not auth.failure:
+        # RFC 3261 10.2.8: retry with the server's minimum, as the core's softphone would
+        result.warnings.append(
+            f"the server requires at least {minimum} s (423 to {asked} s): raise the expiry"
+        )
+        asked = minimum
+        resp = await _send_register(tp, target, state, auth, contact, asked)
     result.elapsed_ms = round((time.perf_counter() - started) * 1000.0, 2)
     _describe_answer(result, resp, tp.local)
     if auth.challenge is not None:
@@ -125,7 +134,7 @@ async def _register(tp: SipTransport, target: ProbeTarget, result: ProbeResult, 
     if not 200 <= resp.status < 300:
         result.fail(verdict_for_status(resp.status), status_line(resp.status, resp.reason))
         return
-    result.expires = _granted(resp, tp.local, target.expires)
+    result.expires = _granted(resp, tp.local, asked)
     result.succeed(f"registered for {result.expires} s")
     if keep:
         return
@@ -226,6 +235,15 @@ def _describe_answer(result: ProbeResult, resp: Response, local: tuple[str, int]
     result.nat = not _same_host(seen_host, local[0]) or (
         seen_port is not None and seen_port != local[1]
     )
+
+
+def _min_expires(resp: Response, asked: int) -> int | None:
+    """The Min-Expires of a 423 when it is above what we asked, else None."""
+    if resp.status != 423:
+        return None
+    value = (resp.headers.get("Min-Expires") or "").strip()
+    minimum = int(value) if value.isascii() and value.isdigit() else None
+    return minimum if minimum is not None and minimum > asked else None
 
 
 def _same_host(a: str, b: str) -> bool:

@@ -402,3 +402,24 @@ def test_strongest_of_several_challenges_is_answered(kamailio_two_challenges: Ka
     assert r.algorithm == "SHA-256" and r.unregistered is True
     sent = b"".join(s.data for s in outcome.traces[0].segments if s.direction == "out")
     assert b"decoy-md5" not in sent
+
+
+@pytest.fixture(scope="module")
+def kamailio_min_expires(kamailio_factory) -> Kamailio:
+    return kamailio_factory(
+        accounts={"4101": "min-secret"},
+        modparams=(
+            'modparam("registrar", "min_expires", 60)',
+            'modparam("registrar", "min_expires_mode", 1)',  # 423 instead of silently raising
+        ),
+    )
+
+
+def test_interval_too_brief_is_retried_with_min_expires(kamailio_min_expires: Kamailio) -> None:
+    outcome = register(target(kamailio_min_expires, "4101", "min-secret", expires=30), keep=True)
+    r = outcome.result
+    assert "423" in [m.summary.split()[0] for m in outcome.traces[0].messages]
+    assert r.ok, r.message
+    assert r.expires == 60
+    assert any("at least 60 s" in w for w in r.warnings), r.warnings
+    assert kamailio_min_expires.contacts("4101")
