@@ -13,6 +13,7 @@ from qsipctl.probes.register import ProbeOutcome
 from qsipctl.probes.runner import run_probes
 from qsipctl.probes.target import ProbeTarget, adhoc_target
 from qsipctl.site.secrets import Secret
+from tests.fixtures.common import free_port
 from tests.fixtures.kamailio import Kamailio
 
 pytestmark = pytest.mark.integration
@@ -423,3 +424,22 @@ def test_interval_too_brief_is_retried_with_min_expires(kamailio_min_expires: Ka
     assert r.expires == 60
     assert any("at least 60 s" in w for w in r.warnings), r.warnings
     assert kamailio_min_expires.contacts("4101")
+
+
+@pytest.fixture(scope="module")
+def kamailio_v6_streams(kamailio_factory) -> tuple[Kamailio, int, int]:
+    tcp, tls = free_port(host="::1"), free_port(host="::1")
+    k = kamailio_factory(
+        accounts={"1001": "secret-1001"}, extra_listen=(f"tcp:[::1]:{tcp}", f"tls:[::1]:{tls}")
+    )
+    return k, tcp, tls
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+def test_register_over_ipv6_streams(kamailio_v6_streams, transport: str) -> None:
+    k, tcp, tls = kamailio_v6_streams
+    port = tcp if transport == "tcp" else tls
+    r = register(target(k, "1001", "secret-1001", transport, host="[::1]", port=port)).result
+    assert r.ok, r.message  # TLS: the certificate names IP ::1, verified by default
+    assert (r.transport, r.server) == (transport, f"[::1]:{port}")
+    assert r.nat is False and r.unregistered is True
