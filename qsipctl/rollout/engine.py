@@ -3,7 +3,7 @@
 Cores run in a thread pool (paramiko is thread-friendly and a core spends its
 time waiting on the network).  Batches (``--serial``) run one after another;
 a batch whose failures exceed ``--max-fail-percent`` stops the rollout before
-the next one.  Ctrl-C sets a stop flag: no new core starts, cores in flight
+the next one.  Ctrl-C (or SIGTERM) sets a stop flag: no new core starts, cores in flight
 finish (or roll back), the rest are ``skipped``, and the run is still returned
 so the caller can record it.
 """
@@ -164,17 +164,22 @@ class Engine:
     def run(self, site: str, items: Sequence[Rendered]) -> RunResult:
         """Provision ``items``; Ctrl-C during the run only sets the stop flag."""
         check_distinct_targets([item.core for item in items])
-        previous = self._trap_sigint()
+        previous = self._trap_signals()
         try:
             return self._run(site, items)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
-    def _trap_sigint(self) -> Any:
+    def _trap_signals(self) -> dict[int, Any]:
+        """Ctrl-C, and SIGTERM (a cancelled CI job, systemd stop), only set the stop
+        flag: in-flight cores finish or roll back and the run is still recorded."""
         if threading.current_thread() is not threading.main_thread():
-            return None
-        return signal.signal(signal.SIGINT, lambda signum, frame: self.stop.set())
+            return {}
+        return {
+            signum: signal.signal(signum, lambda signum, frame: self.stop.set())
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
 
     def _run(self, site: str, items: Sequence[Rendered]) -> RunResult:
         run = RunResult(site=site, check=self.options.check, started=iso(self.clock()))

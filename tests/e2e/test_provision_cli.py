@@ -217,7 +217,8 @@ def test_bad_input_exit_2_nothing_touched(ssh_lab: SshLab, tmp_path, env) -> Non
     assert retry.returncode == 2 and "no earlier run" in retry.stderr
 
 
-def test_ctrl_c_finishes_in_flight_and_records(ssh_lab: SshLab, tmp_path, env) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_finishes_in_flight_and_records(ssh_lab: SshLab, tmp_path, env, signum) -> None:
     cores = ssh_lab.start_many(4)
     marker = tmp_path / "started"
     extra = {"core000": {"qsipctl_apply_command": f"touch {marker}; sleep 1"}}
@@ -232,7 +233,7 @@ def test_ctrl_c_finishes_in_flight_and_records(ssh_lab: SshLab, tmp_path, env) -
         env={**os.environ, **env},
     )
     wait_until(marker.exists, timeout=30)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)  # SIGTERM: a cancelled CI job, a systemd stop
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     data = json.loads(out)
