@@ -140,8 +140,9 @@ def _print_started(lab_server: Any, users: list[str], fmt: str) -> None:
         "realm": lab_server.registrar.realm,
         "accounts": users,
     }
+    where = f"[{host}]" if ":" in host else host  # udp:[::1]:5060, not udp:::1:5060
     text = (
-        f"lab registrar on udp:{host}:{lab_server.udp_port} tcp:{host}:{lab_server.tcp_port}"
+        f"lab registrar on udp:{where}:{lab_server.udp_port} tcp:{where}:{lab_server.tcp_port}"
         f" realm {lab_server.registrar.realm}; accounts: {', '.join(users)}; Ctrl-C stops"
     )
     _emit(fmt, data, text)

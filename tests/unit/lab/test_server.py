@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -116,3 +117,14 @@ def test_cli_lab_prints_ports_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
     assert proc.returncode == 0, err
     assert json.loads(out.splitlines()[-1]) == {"event": "stopped"}
     assert "lab-100" not in out + err  # demo passwords never printed
+
+
+def test_cli_lab_on_ipv6_brackets_the_address():
+    exe = Path(sys.executable).with_name("qsipctl")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "qsipctl"]
+    res = subprocess.run(
+        [*cmd, "lab", "--listen", "::1", "--port", "0", "--duration", "0.3"],
+        capture_output=True, text=True, timeout=20,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert re.search(r"udp:\[::1\]:\d+ tcp:\[::1\]:\d+ ", res.stdout), res.stdout
