@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from qsipctl.net.errors import (
     ConnectionLost,
@@ -25,6 +25,7 @@ from qsipctl.net.errors import (
     TlsHostnameError,
 )
 from qsipctl.net.trace import Trace
+from qsipctl.sip.record import FrozenRecord
 
 if TYPE_CHECKING:
     import ssl
@@ -38,12 +39,17 @@ DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
 _NAME_MISMATCH_CODES = {62, 64}
 
 
-class ServerAddress(NamedTuple):
+class ServerAddress(FrozenRecord):
     """One place to try: transport, IP address, port (RFC 3263's output)."""
 
+    _fields = ("transport", "host", "port")
+    __slots__ = _fields
     transport: str
     host: str  # an IP address
     port: int
+
+    def __init__(self, transport: str, host: str, port: int) -> None:
+        self._set(transport=transport, host=host, port=port)
 
     def __str__(self) -> str:
         return f"{self.transport} {_fmt((self.host, self.port))}"
@@ -60,12 +66,19 @@ def is_ip(host: str) -> bool:
     return False
 
 
-class TlsSettings(NamedTuple):
+class TlsSettings(FrozenRecord):
     """How to check the server: CA bundle (None: system store), verify, expected name."""
 
-    ca_file: str | None = None
-    verify: bool = True
-    server_name: str | None = None
+    _fields = ("ca_file", "verify", "server_name")
+    __slots__ = _fields
+    ca_file: str | None
+    verify: bool
+    server_name: str | None
+
+    def __init__(
+        self, ca_file: str | None = None, verify: bool = True, server_name: str | None = None
+    ) -> None:
+        self._set(ca_file=ca_file, verify=verify, server_name=server_name)
 
 
 def _summary(msg: Message) -> tuple[str, str]:

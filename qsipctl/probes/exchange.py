@@ -83,7 +83,7 @@ async def connect(target: ProbeTarget) -> tuple[SipTransport, ServerAddress]:
     tls = target.tls
     if tls.server_name is None and not is_ip(target.host):
         # RFC 5922: the certificate must name the domain we asked for, not the SRV target's IP
-        tls = tls._replace(server_name=target.host)
+        tls = tls.replace(server_name=target.host)
     last: NetError | None = None
     for server in servers:
         try:
