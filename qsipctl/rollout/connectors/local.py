@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import signal
 import stat
 import subprocess
 from dataclasses import replace
@@ -84,22 +85,28 @@ class LocalConnector:
             raise ConnectorError(f"cannot remove {path}: {exc.strerror}") from None
 
     def run(self, command: str, timeout: float) -> CommandResult:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "QSIPCTL_ROOT": str(self.root)},
+            start_new_session=True,  # a Ctrl-C at the terminal must not kill it mid-apply
+        )
         try:
-            proc = subprocess.run(
-                ["/bin/sh", "-c", command],
-                cwd=self.root,
-                capture_output=True,
-                timeout=timeout,
-                check=False,
-                env={**os.environ, "QSIPCTL_ROOT": str(self.root)},
-                start_new_session=True,  # a Ctrl-C at the terminal must not kill it mid-apply
-            )
+            out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            # the whole session: killing only the shell would leave its children running
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
             raise ConnectorError(
-                f"command timed out after {timeout:g}s: {shlex.quote(command)}"
+                f"command timed out after {timeout:g}s (stopped): {shlex.quote(command)}"
             ) from None
-        out = proc.stdout.decode(errors="replace")
-        return CommandResult(proc.returncode, out, proc.stderr.decode(errors="replace"))
+        return CommandResult(
+            proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+        )
 
     def close(self) -> None:
         return None

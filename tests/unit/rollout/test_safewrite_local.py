@@ -139,3 +139,31 @@ def test_local_replace_keeps_mode(tmp_path: Path) -> None:
     target.chmod(0o640)
     assert SafeWrite(conn, spec(b"v2\n")).run().status is Status.CHANGED
     assert target.stat().st_mode & 0o7777 == 0o640
+
+
+def test_local_apply_past_the_timeout_leaves_no_process(tmp_path: Path) -> None:
+    import os
+    import time
+
+    import pytest
+
+    from qsipctl.rollout.errors import ConnectorError
+
+    def in_session(sid: int) -> list[int]:
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if entry.isdigit() and int(fields[3]) == sid and fields[0] != "Z":
+                found.append(int(entry))
+        return found
+
+    with pytest.raises(ConnectorError, match="timed out"):
+        connector(tmp_path).run("echo $$ > sid; sleep 30 | cat", 0.5)
+    sid = int((tmp_path / "sid").read_text())
+    deadline = time.monotonic() + 5
+    while in_session(sid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert in_session(sid) == []
