@@ -75,6 +75,13 @@ def _report_error(exc: QsipctlError) -> None:
         click.echo(f"qsipctl: error: {line}", err=True)
 
 
+def _usage_line(exc: click.UsageError) -> str:
+    """Click's three-line usage error as one line that still says where to look."""
+    ctx = exc.ctx
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return f"{exc.format_message()}{where}"
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point: map expected errors to one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
@@ -84,8 +91,11 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort:
         click.echo("qsipctl: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except click.UsageError as exc:
+        click.echo(f"qsipctl: error: {_usage_line(exc)}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"qsipctl: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -21,3 +21,12 @@ def test_unknown_command_is_usage_error() -> None:
     res = run_cli("frobnicate")
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
+
+
+def test_usage_errors_are_one_line() -> None:
+    for args in (["frobnicate"], ["validate"], ["provision", "--forks", "x", "site.yml"]):
+        res = run_cli(*args)
+        assert res.returncode == 2
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("qsipctl: error: "), res.stderr
+        assert "--help" in lines[0]
