@@ -101,6 +101,21 @@ def test_server_error_is_reported_as_5xx(kamailio: Kamailio) -> None:
     assert (r.ok, r.verdict, r.status) == (False, "server-error", 503)
 
 
+@pytest.mark.parametrize(
+    ("user", "verdict", "words"),
+    [
+        ("1408", "timeout", "no answer: wrong transport or port, or a firewall: 408"),
+        ("1603", "rejected", "the server rejected the request: 603"),
+    ],
+)
+def test_other_final_answers_have_plain_words(
+    kamailio: Kamailio, user: str, verdict: str, words: str
+) -> None:
+    r = register(target(kamailio, user, "x")).result
+    assert (r.ok, r.verdict, r.status) == (False, verdict, int(user[1:]))
+    assert r.message.startswith(words)
+
+
 def test_no_password_configured(kamailio: Kamailio) -> None:
     r = register(target(kamailio, "1001", None)).result
     assert (r.ok, r.verdict) == (False, "no-password")
