@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import re
 import socket
 import threading
 
@@ -395,6 +397,19 @@ def test_auth_int_only_server_is_not_blamed_on_the_password(kamailio_auth_int: K
     r = outcome.result
     sent = [s.data for s in outcome.traces[0].segments if s.direction == "out"]
     assert b"qop=auth-int" in sent[1]
+    # our answer is RFC 2617 §3.2.2 to the letter (computed here independently): the
+    # rejection is Kamailio's, so the verdict must not blame the password alone
+    head = sent[1].decode().split("\r\n\r\n", 1)[0]
+    auth = next(ln for ln in head.split("\r\n") if ln.startswith("Authorization:"))
+    p = dict(re.findall(r'(\w+)="?([^",]*)"?', auth.split("Digest", 1)[1]))
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    ha1 = md5(f"6001:{p['realm']}:ai-secret")
+    ha2 = md5(f"REGISTER:{p['uri']}:{md5('')}")  # auth-int: H(entity-body), empty here
+    expected = md5(f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:auth-int:{ha2}")
+    assert p["response"] == expected
     assert (r.ok, r.verdict) == (False, "wrong-password")
     assert "qop=auth-int" in r.message and "Kamailio" in r.message
 
