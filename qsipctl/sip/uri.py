@@ -72,13 +72,21 @@ def _where(what: str, context: str | None) -> str:
 
 
 def check_host(host: str, what: str, context: str | None = None) -> str:
-    """Validate a ``host`` production and return it without IPv6 brackets."""
+    """Validate a ``host`` production and return it without IPv6 brackets.
+
+    IPv4 first: the usual case, and a dotted quad is never a hostname (a
+    toplabel starts with a letter), so the full host grammar, costly to
+    compile, is not needed for it.
+    """
+    if g.ipv4_re.fullmatch(host):
+        if any(int(p) > 255 for p in host.split(".")):
+            where = _where(what, context)
+            raise SipParseError(f"{where}: {clip(host)} is not a valid IPv4 address")
+        return host
     if not g.host_re.fullmatch(host):
         raise SipParseError(f"{_where(what, context)}: {clip(host)} is not a valid host")
     if host.startswith("["):
         return _check_ipv6(host[1:-1], what, context)
-    if g.ipv4_re.fullmatch(host) and any(int(p) > 255 for p in host.split(".")):
-        raise SipParseError(f"{_where(what, context)}: {clip(host)} is not a valid IPv4 address")
     return host
 
 
