@@ -99,6 +99,7 @@ class Group:
     children: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
     depth: int = 0
+    host_set: set[str] = field(default_factory=set, repr=False)  # `hosts`, for lookups
 
 
 @dataclass
@@ -162,7 +163,7 @@ class _Parser:
         self.hosts: dict[str, HostDef] = {}
         self._ties: set[tuple[str, str, tuple[str, ...]]] = set()
         self._positions: dict[str, int] = {}
-        self._parents: dict[str, list[Group]] = {}
+        self._parents: dict[str, list[Group]] | None = None  # built once, after parsing
         self._direct: dict[str, list[Group]] = {}
 
     def error(self, kp: KeyPath, message: str) -> None:
@@ -270,7 +271,8 @@ class _Parser:
         host = self.hosts.get(name)
         if host is None:
             host = self.hosts[name] = HostDef(name, self.doc.where(kp), kp)
-        if name not in group.hosts:
+        if name not in group.host_set:
+            group.host_set.add(name)
             group.hosts.append(name)
         misplaced = [k for k in (body or {}) if k in GROUP_KEYS]
         for key in misplaced:
@@ -393,6 +395,7 @@ class _Parser:
 
     def _members(self, group: str) -> list[str]:
         names: list[str] = []
+        found: set[str] = set()
         stack = [group]
         seen: set[str] = set()
         while stack:
@@ -400,7 +403,9 @@ class _Parser:
             if g in seen or g not in self.groups:
                 continue
             seen.add(g)
-            names.extend(h for h in self.groups[g].hosts if h not in names)
+            fresh = [h for h in self.groups[g].hosts if h not in found]
+            found.update(fresh)
+            names.extend(fresh)
             stack.extend(self.groups[g].children)
         order = self._order()
         return sorted(names, key=order.__getitem__)
@@ -411,7 +416,8 @@ class _Parser:
         return self._positions
 
     def _host_groups(self, host: str) -> list[Group]:
-        if not self._parents:
+        if self._parents is None:
+            self._parents = {}
             for g in self.groups.values():
                 for child in g.children:
                     self._parents.setdefault(child, []).append(g)
