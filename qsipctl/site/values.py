@@ -180,7 +180,7 @@ def _split_hostport(text: str) -> tuple[str, str | None]:
             raise FieldError(f"{text!r}: missing ']' after the IPv6 address")
         if rest and not rest.startswith(":"):
             raise FieldError(f"{text!r}: expected ':port' after ']'")
-        return host, (rest[1:] or None) if rest else None
+        return host, rest[1:] if rest else None
     if text.count(":") > 1:
         return text, None  # bare IPv6 address, no port
     host, sep, port = text.partition(":")

@@ -132,3 +132,9 @@ def test_did_you_mean_knows_other_vendors_words():
     assert did_you_mean("display_name", keys) == " (did you mean 'cid_name'?)"
     assert did_you_mean("registraton_timeout", keys) == " (did you mean 'registration_timeout'?)"
     assert did_you_mean("zzz", keys) == ""
+
+
+@pytest.mark.parametrize("text", ["[2001:db8::1]:", "pbx.example.net:", "[::1]:x"])
+def test_hostport_empty_or_bad_port_after_colon_is_an_error(text):
+    with pytest.raises(v.FieldError, match="port"):
+        v.as_hostport(text)
