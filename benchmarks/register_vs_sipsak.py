@@ -107,7 +107,7 @@ def prepare_venv(venv: Path) -> None:
         shutil.copytree(REPO / "qsipctl", src / "qsipctl", ignore=skip)
         for name in ("pyproject.toml", "README.md"):
             shutil.copy2(REPO / name, src / name)
-        pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        pip = [str(py), "-m", "pip", "install", "-qq", "--disable-pip-version-check"]
         subprocess.run([*pip, str(src)], check=True, env=env)  # dependencies, once
         subprocess.run([*pip, "--no-deps", "--force-reinstall", str(src)], check=True, env=env)
     PYTHON, QSIPCTL = str(py), str(venv / "bin" / "qsipctl")
