@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 MASK = "********"
+MAX_SECRET_BYTES = 4096
 
 
 def _expand(text: str) -> Path:
@@ -110,14 +111,32 @@ class Secret:
             value = os.environ.get(name)
             if value is None:
                 raise self._error(f"environment variable {name} is not set")
-            return value
+            return self._one_line(value, f"environment variable {name}")
+        return self._one_line(self._read_file(name), f"secret file {name}")
+
+    def _read_file(self, name: str) -> str:
+        # Bounded read: `file:/dev/zero` or a log file must fail, not eat memory.
         try:
-            with open(name, encoding="utf-8") as f:
-                return f.read().rstrip("\r\n")
-        except OSError as exc:
-            raise self._error(f"cannot read secret file {name}: {exc.strerror}") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise self._error(f"cannot read secret file {name}: {exc}") from None
+            with open(name, "rb") as handle:
+                raw = handle.read(MAX_SECRET_BYTES + 1)
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise self._error(f"cannot read secret file {name}: {why}") from None
+        if len(raw) > MAX_SECRET_BYTES:
+            raise self._error(
+                f"secret file {name} is larger than {MAX_SECRET_BYTES} bytes; "
+                "it must hold the password alone"
+            )
+        try:
+            return raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise self._error(f"secret file {name} is not UTF-8 (byte {exc.start})") from None
+
+    def _one_line(self, value: str, what: str) -> str:
+        """A password goes into one field: a line break means the wrong file or variable."""
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):  # Unicode category Cc
+            raise self._error(f"{what} contains a line break or other control character")
+        return value
 
     def check(self) -> str | None:
         """Return why the secret cannot be resolved, or None when it can."""
