@@ -48,10 +48,8 @@ def check_site(
     library = ProfileLibrary(dirs)
     inventory = parse_inventory(doc)
     diags = list(inventory.diagnostics)
-    cores = []
-    if not _has_errors(diags):
-        base_dir = Path(path).resolve().parent
-        cores = build_cores(inventory, library, base_dir, diags, check_secrets)
+    base_dir = Path(path).resolve().parent
+    cores = build_cores(inventory, library, base_dir, diags, check_secrets)
     library.check_user_profiles()  # the user's own files are checked even when unused
     diags.extend(library.diagnostics)
     diags.extend(shared_accounts(cores))

@@ -372,3 +372,18 @@ def test_conflict_messages_never_show_secret_like_values(files):
     for word in ("KEY", "TOK", "SEC", "BECOME", "PWD"):
         assert f"{word}-ONE" not in text and f"{word}-TWO" not in text, text
     assert text.count("(a secret)") == 10
+
+
+def test_structure_errors_do_not_hide_the_other_hosts_errors(files):
+    """validate reports every error at once: a malformed host must not mask a bad address."""
+    errors = files.errors(
+        """\
+        all:
+          vars: {qsys_model: Core Nano}
+          hosts:
+            good-shape: {ansible_host: 10.0.0.300}
+            bad-shape: [1]
+        """
+    )
+    assert len(errors) == 2, errors
+    assert "10.0.0.300" in errors[0] and "must be a mapping" in errors[1], errors
