@@ -126,3 +126,17 @@ def test_config_format_example_is_what_render_prints():
     header, _, document = res.stdout.partition("\n")
     assert header.startswith("# emergency.hq.example.net (Core 510i) -> ")
     assert document == example.group(1)
+
+
+def test_yaml_examples_in_inventory_and_profiles_docs_validate(tmp_path):
+    """The inventory.md site and the profiles.md profile, together, are a valid site."""
+    blocks = {
+        doc: re.findall(r"^```yaml\n(.*?)^```", (DOCS / doc).read_text(), re.S | re.M)
+        for doc in ("inventory.md", "profiles.md")
+    }
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "hq-freepbx.yml").write_text(blocks["profiles.md"][0])
+    (tmp_path / "site.yml").write_text(blocks["inventory.md"][0])
+    res = run_cli("validate", "site.yml", "--no-secrets", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "valid: 5 cores, 1 softphone" in res.stdout
