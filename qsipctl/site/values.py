@@ -36,6 +36,7 @@ CODEC_ALIASES: dict[str, str] = {
     "g.711u-law": "PCMU",
     "g.711mu-law": "PCMU",
     "g711ulaw": "PCMU",
+    "g711u-law": "PCMU",
     "ulaw": "PCMU",
     "µ-law": "PCMU",
     "mulaw": "PCMU",
@@ -201,8 +202,10 @@ def as_network(value: Any) -> str:
 def as_codecs(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",")]
-    if not isinstance(value, list) or not value:
+    if not isinstance(value, list):
         raise FieldError(f"expected a non-empty list of codecs, got {type_name(value)}")
+    if not value:
+        raise FieldError("expected a non-empty list of codecs, got an empty list")
     out: list[str] = []
     for item in value:
         codec = as_codec(item)
@@ -214,7 +217,8 @@ def as_codecs(value: Any) -> tuple[str, ...]:
 
 def as_codec(value: Any) -> str:
     text = as_str(value, "a codec name")
-    key = text.strip().lower().replace(" ", "").replace("_", "")
+    key = text.strip().lower().replace(" ", "").replace("_", "").replace("\u03bc", "\u00b5")
+    key = re.sub(r"/(8000|16000)$", "", key)  # SDP rtpmap style: PCMU/8000, G722/8000
     if key in CODEC_ALIASES:
         return CODEC_ALIASES[key]
     supported = ", ".join(f"{k} ({v})" for k, v in CODEC_LABELS.items())

@@ -138,3 +138,23 @@ def test_did_you_mean_knows_other_vendors_words():
 def test_hostport_empty_or_bad_port_after_colon_is_an_error(text):
     with pytest.raises(v.FieldError, match="port"):
         v.as_hostport(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [
+        ("G.711 \u03bc-law", "PCMU"),  # Greek small mu, as most keyboards and web pages write it
+        ("G.711 \u00b5-law", "PCMU"),  # micro sign, as QSC's help writes it
+        ("g711 u-law", "PCMU"),
+        ("PCMU/8000", "PCMU"),
+        ("PCMA/8000", "PCMA"),
+        ("G722/8000", "G722"),
+    ],
+)
+def test_codec_spellings_engineers_copy(text, codec):
+    assert v.as_codec(text) == codec
+
+
+def test_empty_codec_list_says_empty():
+    with pytest.raises(v.FieldError, match="empty list"):
+        v.as_codecs([])
