@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "history": ("qsipctl.cli.rollout_cmds", "history", "List past provisioning runs."),
     "drift": ("qsipctl.cli.rollout_cmds", "drift", "Find cores whose config changed since push."),
     "diagnose": ("qsipctl.cli.diag_cmds", "diagnose", "Run SIP probes for a site's softphones."),
-    "probe": ("qsipctl.cli.diag_cmds", "probe", "Run one SIP probe without an inventory."),
+    "probe": ("qsipctl.cli.probe_cmd", "probe", "Run one SIP probe without an inventory."),
     "lab": ("qsipctl.cli.lab_cmd", "lab", "Run the embedded demo registrar on loopback."),
     "demo": ("qsipctl.cli.demo_cmd", "demo", "Run the built-in example end to end."),
 }

@@ -8,7 +8,6 @@ happens elsewhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 # verdict code -> the words shown to people (details are appended after a colon)
@@ -31,37 +30,43 @@ VERDICTS: dict[str, str] = {
 }
 
 
-@dataclass(init=False, repr=False, eq=False)
 class ProbeResult:
     """The outcome of one probe; every field is always present in JSON.
 
-    A dataclass for its fields (``report.output.to_jsonable`` serializes it
-    through them), with ``__init__``, ``__eq__`` and ``__repr__`` written out:
-    generating those costs ~1 ms of every ``qsipctl probe``'s start-up.
+    A plain class, not a dataclass (generating a dataclass costs ~1 ms of
+    every ``qsipctl probe``'s start-up, importing ``dataclasses`` another):
+    ``__json__`` gives ``report.output.to_jsonable`` the fields in order.
     """
 
+    # the JSON fields, in order (``==`` and ``repr`` compare/show them all)
+    _fields = (
+        "probe", "target", "transport", "ok", "verdict", "message", "core", "softphone",
+        "server", "local", "status", "reason", "elapsed_ms", "algorithm", "expires", "seen_as",
+        "nat", "server_agent", "unregistered", "allow", "supported", "warnings",
+    )  # fmt: skip
+    __slots__ = _fields
     probe: str  # "register" | "options"
     target: str  # the AOR (register) or URI (options) probed
     transport: str
-    ok: bool = False
-    verdict: str = "transport"
-    message: str = ""
-    core: str | None = None
-    softphone: str | None = None
-    server: str | None = None  # the address we talked to, "ip:port"
-    local: str | None = None  # our address for that conversation
-    status: int | None = None
-    reason: str | None = None
-    elapsed_ms: float | None = None  # first request sent -> final answer to the last one
-    algorithm: str | None = None  # digest algorithm used, None when not challenged
-    expires: int | None = None  # registration lifetime the server granted
-    seen_as: str | None = None  # how the server saw us (Via received/rport)
-    nat: bool | None = None  # seen_as differs from our own address
-    server_agent: str | None = None  # Server / User-Agent header of the answer
-    unregistered: bool | None = None  # None: not attempted (--keep-registered, or failure)
-    allow: list[str] = field(default_factory=list)
-    supported: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    ok: bool
+    verdict: str
+    message: str
+    core: str | None
+    softphone: str | None
+    server: str | None  # the address we talked to, "ip:port"
+    local: str | None  # our address for that conversation
+    status: int | None
+    reason: str | None
+    elapsed_ms: float | None  # first request sent -> final answer to the last one
+    algorithm: str | None  # digest algorithm used, None when not challenged
+    expires: int | None  # registration lifetime the server granted
+    seen_as: str | None  # how the server saw us (Via received/rport)
+    nat: bool | None  # seen_as differs from our own address
+    server_agent: str | None  # Server / User-Agent header of the answer
+    unregistered: bool | None  # None: not attempted (--keep-registered, or failure)
+    allow: list[str]
+    supported: list[str]
+    warnings: list[str]
 
     def __init__(
         self,
@@ -99,7 +104,7 @@ class ProbeResult:
         self.warnings = [] if warnings is None else warnings
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
+        return tuple(getattr(self, name) for name in self._fields)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -108,8 +113,12 @@ class ProbeResult:
         return self._values() == other._values()
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__dataclass_fields__)
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
         return f"ProbeResult({shown})"
+
+    def __json__(self) -> dict[str, Any]:
+        """The fields in order, for ``report.output.to_jsonable``."""
+        return {name: getattr(self, name) for name in self._fields}
 
     def fail(self, verdict: str, detail: str = "") -> ProbeResult:
         self.ok = False

@@ -8,13 +8,11 @@ indented, has no decoration and ends with a newline; tables use tabulate's
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import PurePath
 from typing import Any
 
 FORMATS = ("table", "json")
@@ -23,9 +21,17 @@ FORMATS = ("table", "json")
 def to_jsonable(obj: Any) -> Any:
     """Convert dataclasses, enums, tuples and paths into JSON-ready values.
 
-    Secrets render as their mask because ``str(secret)`` is masked.
+    Objects with a ``__json__()`` method (plain classes kept light for
+    start-up, such as ``ProbeResult``) render as what it returns.  Paths and
+    anything else render as ``str(obj)``; secrets as their mask because
+    ``str(secret)`` is masked.
     """
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    as_json = getattr(type(obj), "__json__", None)
+    if as_json is not None and not isinstance(obj, type):
+        return to_jsonable(as_json(obj))
+    if hasattr(type(obj), "__dataclass_fields__") and not isinstance(obj, type):
+        import dataclasses  # already loaded: obj is a dataclass
+
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
@@ -35,9 +41,7 @@ def to_jsonable(obj: Any) -> Any:
         return obj.value
     if obj is None or isinstance(obj, bool | int | float | str):
         return obj
-    if isinstance(obj, PurePath):
-        return str(obj)
-    return str(obj)
+    return str(obj)  # paths, secrets (masked), anything else
 
 
 def dump_json(obj: Any) -> str:

@@ -1,0 +1,361 @@
+"""probe: one SIP probe for one account or server, without an inventory.
+
+Its own module, apart from ``diagnose``: a ``qsipctl probe register`` is a
+start-up-bound command (one REGISTER exchange costs less than importing the
+modules around it), so it builds only its own click options.  The SIP stack,
+asyncio and ssl load when the probe runs, and TLS/DNS code only when the
+target needs it.  ``diagnose`` shares the option helpers and the rendering
+below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from qsipctl.cli.common import format_option
+from qsipctl.errors import EXIT_FAILED, UsageError
+
+if TYPE_CHECKING:
+    from qsipctl.probes.register import ProbeOutcome
+    from qsipctl.probes.target import ProbeTarget
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _evidence_options(func: F) -> F:
+    func = click.option("--ladder", is_flag=True, help="Print a ladder diagram of each exchange.")(
+        func
+    )
+    return click.option(
+        "--pcap",
+        "pcap",
+        metavar="FILE",
+        type=click.Path(dir_okay=False, writable=True, path_type=str),
+        help="Write every SIP message sent and received to FILE (pcapng).",
+    )(func)
+
+
+def _check_dns_server(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A bad name server is bad input (exit 2) before anything is sent."""
+    if value is not None:
+        from qsipctl.net.resolve import split_nameserver
+
+        try:
+            split_nameserver(value)
+        except ValueError as exc:
+            raise UsageError(f"--dns-server: {exc}") from None
+    return value
+
+
+def _check_local_address(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """An IP literal only: a name would be resolved, and a typo crashed getaddrinfo."""
+    if value is not None:
+        from qsipctl.net.transport import is_ip
+
+        if not is_ip(value.strip("[]")):
+            raise UsageError(f"--local-address: {value!r} is not an IP address")
+        return value.strip("[]")
+    return value
+
+
+def _network_options(func: F) -> F:
+    func = click.option(
+        "--dns-server",
+        metavar="IP[:PORT]",
+        callback=_check_dns_server,
+        help="Name server for RFC 3263 lookups (default: the system's).",
+    )(func)
+    func = click.option(
+        "--local-address",
+        metavar="IP",
+        callback=_check_local_address,
+        help="Send from this local address.",
+    )(func)
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(0.1, 300),
+        default=5.0,
+        show_default=True,
+        help="Seconds to wait for each answer.",
+    )(func)
+
+
+def _password_option(func: F) -> F:
+    func = click.option(
+        "--password-file",
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False, path_type=str),
+        help="Read the password from FILE.",
+    )(func)
+    return click.option(
+        "--password-env",
+        metavar="VAR",
+        help="Take the password from environment variable VAR (never from the command line).",
+    )(func)
+
+
+def _tls_options(func: F) -> F:
+    func = click.option(
+        "--tls-name", metavar="NAME", help="Expect this name in the server certificate."
+    )(func)
+    func = click.option(
+        "--no-verify", is_flag=True, help="Do not verify the TLS certificate (warned about)."
+    )(func)
+    func = click.option(
+        "--ca-file",
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False, path_type=str),
+        help="CA bundle to verify the TLS server with (default: system store).",
+    )(func)
+    return click.option(
+        "--transport",
+        type=click.Choice(["udp", "tcp", "tls"]),
+        default=None,
+        help="Transport (default: tls for sips:, else RFC 3263 / udp).",
+    )(func)
+
+
+@click.group()
+def probe() -> None:
+    """Run one SIP probe without an inventory (TARGET like sip:1001@10.0.0.5:5060)."""
+
+
+@probe.command("register")
+@click.argument("target_uri", metavar="TARGET")
+@_tls_options
+@_password_option
+@click.option("--auth-user", metavar="USER", help="Digest user name if not the TARGET user.")
+@click.option("--domain", metavar="DOMAIN", help="SIP domain/realm if not TARGET's host.")
+@click.option(
+    "--expires",
+    type=click.IntRange(0, 86400 * 7),
+    default=3600,
+    show_default=True,
+    help="Registration lifetime to ask for, seconds.",
+)
+@click.option("--keep-registered", is_flag=True, help="Leave the registration in place.")
+@_network_options
+@_evidence_options
+@format_option
+def probe_register(target_uri: str, **opts: Any) -> None:
+    """REGISTER TARGET with digest auth, report, then unregister."""
+    password = _password(opts.pop("password_env"), opts.pop("password_file"))
+    target = _adhoc(target_uri, opts, password=password, need_user=True)
+    _run_and_report(
+        [("register", target)],
+        1,
+        opts["keep_registered"],
+        opts["pcap"],
+        opts["ladder"],
+        opts["fmt"],
+    )
+
+
+@probe.command("options")
+@click.argument("target_uri", metavar="TARGET")
+@_tls_options
+@click.option("--domain", metavar="DOMAIN", help="SIP domain if not TARGET's host.")
+@_network_options
+@_evidence_options
+@format_option
+def probe_options(target_uri: str, **opts: Any) -> None:
+    """Send OPTIONS to TARGET: reachable?, latency, Allow and Supported."""
+    target = _adhoc(target_uri, opts, password=None, need_user=False)
+    _run_and_report([("options", target)], 1, False, opts["pcap"], opts["ladder"], opts["fmt"])
+
+
+def _password(env: str | None, path: str | None) -> Any:
+    from qsipctl.site.secrets import Secret
+
+    if env and path:
+        raise UsageError("give --password-env or --password-file, not both")
+    if env:
+        secret = Secret.parse(f"env:{env}")
+    elif path:
+        secret = Secret.parse(f"file:{path}")
+    else:
+        return None
+    problem = secret.check()
+    if problem:
+        raise UsageError(problem)
+    return secret
+
+
+def _adhoc(target_uri: str, opts: dict[str, Any], password: Any, need_user: bool) -> ProbeTarget:
+    from qsipctl.net.transport import TlsSettings
+    from qsipctl.probes.target import adhoc_target
+
+    tls = TlsSettings(opts["ca_file"], not opts["no_verify"], opts["tls_name"])
+    if tls.ca_file and tls.verify:
+        _check_ca_file(tls)
+    return adhoc_target(
+        target_uri,
+        transport=opts["transport"],
+        password=password,
+        auth_user=opts.get("auth_user"),
+        domain=opts.get("domain"),
+        tls=tls,
+        expires=opts.get("expires", 3600),
+        timeout=opts["timeout"],
+        local_address=opts["local_address"],
+        nameserver=opts["dns_server"],
+        need_user=need_user,
+    )
+
+
+def _check_ca_file(tls: Any) -> None:
+    """An unusable --ca-file is bad input (exit 2), like a missing one, not a probe failure."""
+    from qsipctl.net.errors import TlsCertificateError
+    from qsipctl.net.transport import make_ssl_context
+
+    try:
+        make_ssl_context(tls)
+    except TlsCertificateError as exc:
+        raise UsageError(f"--ca-file: {exc}") from None
+
+
+def _run_and_report(
+    jobs: list[tuple[str, ProbeTarget]],
+    concurrency: int,
+    keep_registered: bool,
+    pcap: str | None,
+    ladder: bool,
+    fmt: str,
+) -> None:
+    from qsipctl.probes.runner import run_probes
+
+    if pcap:
+        _check_writable(pcap)
+    outcomes = run_probes(jobs, concurrency, keep_registered, _progress(len(jobs)))
+    for warning in sorted({w for o in outcomes for w in o.result.warnings}):
+        click.echo(f"qsipctl: warning: {warning}", err=True)
+    if pcap:
+        from qsipctl.net.pcap import write_pcap
+
+        write_pcap(pcap, [t for o in outcomes for t in o.traces])
+    if fmt == "json":
+        _echo_json(outcomes)
+    else:
+        click.echo(_render_table(outcomes))
+    if ladder:
+        click.echo(_render_ladders(outcomes), nl=False, err=fmt == "json")
+    if not all(o.result.ok for o in outcomes):
+        raise SystemExit(EXIT_FAILED)
+
+
+def _progress(total: int) -> Callable[[Any], None] | None:
+    """A one-line counter on stderr, only on a terminal and only for several probes."""
+    import sys
+
+    if total < 2 or not sys.stderr.isatty():
+        return None
+    state = {"done": 0, "failed": 0}
+
+    def update(outcome: Any) -> None:
+        state["done"] += 1
+        state["failed"] += 0 if outcome.result.ok else 1
+        end = "\n" if state["done"] == total else ""
+        sys.stderr.write(f"\r{state['done']}/{total} probes, {state['failed']} failed{end}")
+        sys.stderr.flush()
+
+    return update
+
+
+def _check_writable(path: str) -> None:
+    """Refuse before probing, not after: nothing is sent when the evidence cannot be kept."""
+    import os
+    from pathlib import Path
+
+    parent = Path(path).resolve().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(f"--pcap {path}: directory {parent} does not exist or is not writable")
+
+
+def _echo_json(outcomes: Sequence[ProbeOutcome]) -> None:
+    from qsipctl.report.output import echo_json
+
+    results = [o.result for o in outcomes]
+    failed = sum(1 for r in results if not r.ok)
+    echo_json(
+        {
+            "results": results,
+            "summary": {"total": len(results), "ok": len(results) - failed, "failed": failed},
+        }
+    )
+
+
+def _details(r: Any) -> str:
+    if not r.ok:
+        return str(r.message)
+    parts: list[str] = [r.message]
+    if r.algorithm:
+        parts.append(r.algorithm)
+    if r.seen_as:
+        parts.append(f"seen as {r.seen_as}" + (" (NAT between you and the PBX)" if r.nat else ""))
+    if r.unregistered is False:
+        parts.append("NOT unregistered")
+    if r.allow:
+        parts.append("allow " + ",".join(r.allow))
+    if r.supported:
+        parts.append("supported " + ",".join(r.supported))
+    if r.server_agent:
+        parts.append(r.server_agent[:80])  # the peer's text: a line, not a page
+    return "; ".join(parts)
+
+
+def _plain(cell: str) -> bool:
+    return cell.isascii() and cell.isprintable() and cell == cell.strip()
+
+
+def probe_table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    """``report.output.table`` output, without importing tabulate for plain ASCII cells.
+
+    tabulate (with wcwidth and importlib.metadata) costs more start-up than
+    the probe itself; for printable ASCII its "simple" layout is easy to
+    reproduce exactly (a test checks it is identical), anything else still
+    goes through tabulate.
+    """
+    if not all(_plain(c) for row in [headers, *rows] for c in row):
+        from qsipctl.report.output import table
+
+        return table(rows, headers)
+    widths = [len(h) + 2 for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _render_table(outcomes: Sequence[ProbeOutcome]) -> str:
+    rows = []
+    for o in outcomes:
+        r = o.result
+        who = f"{r.core}/{r.softphone}" if r.core else "-"
+        ms = f"{r.elapsed_ms:.1f}" if r.elapsed_ms is not None else "-"
+        status = "ok" if r.ok else "FAILED"
+        rows.append([r.probe, who, r.target, r.transport, r.server or "-", status, ms, _details(r)])
+    headers = ["PROBE", "CORE/PHONE", "TARGET", "TRANSPORT", "SERVER", "RESULT", "MS", "DETAILS"]
+    failed = sum(1 for o in outcomes if not o.result.ok)
+    recap = f"{len(outcomes)} probe(s): {len(outcomes) - failed} ok, {failed} failed"
+    return probe_table(rows, headers) + "\n\n" + recap
+
+
+def _render_ladders(outcomes: Sequence[ProbeOutcome]) -> str:
+    from qsipctl.probes.exchange import host_port
+    from qsipctl.report.ladder import render_ladder
+
+    out = []
+    for o in outcomes:
+        for tr in o.traces:
+            title = f"{o.result.probe} {o.result.target}"
+            remote = f"{tr.transport} {host_port(*tr.remote)}"
+            out.append(render_ladder(f"you {host_port(*tr.local)}", remote, tr.messages, title))
+    return "\n" + "\n".join(out)
