@@ -106,5 +106,5 @@ def test_parse_jump_forms() -> None:
     from qsipctl.rollout.connectors.ssh import parse_jump
 
     assert parse_jump("bastion", "me") == ("me", "bastion", 22)
-    assert parse_jump("ops@10.0.0.1:2222", "me") == ("ops", "10.0.0.1", 2222)
+    assert parse_jump("ops@198.18.0.1:2222", "me") == ("ops", "198.18.0.1", 2222)
     assert parse_jump("ops@[2001:db8::1]:2200", "me") == ("ops", "2001:db8::1", 2200)

@@ -27,8 +27,8 @@ def test_fingerprint_matches_openssh_format(keys) -> None:
 
 
 def test_host_entry() -> None:
-    assert host_entry("10.0.0.1", 22) == "10.0.0.1"
-    assert host_entry("10.0.0.1", 2222) == "[10.0.0.1]:2222"
+    assert host_entry("198.18.0.1", 22) == "198.18.0.1"
+    assert host_entry("198.18.0.1", 2222) == "[198.18.0.1]:2222"
 
 
 def test_unknown_refused_then_accept_new_appends(tmp_path: Path, keys) -> None:
@@ -65,5 +65,5 @@ def test_hashed_entries_understood(tmp_path: Path, keys) -> None:
 def test_hostport_brackets_ipv6() -> None:
     from qsipctl.rollout.hostkeys import hostport
 
-    assert hostport("10.0.0.1", 22) == "10.0.0.1:22"
+    assert hostport("198.18.0.1", 22) == "198.18.0.1:22"
     assert hostport("2001:db8::1", 2222) == "[2001:db8::1]:2222"
