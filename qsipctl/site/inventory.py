@@ -23,7 +23,7 @@ from typing import Any
 from qsipctl.errors import Diagnostic, Location
 from qsipctl.site.fields import ACCOUNT_KEYS, flatten
 from qsipctl.site.profiles import Sourced
-from qsipctl.site.ranges import RangeError, expand
+from qsipctl.site.ranges import MAX_INVENTORY_HOSTS, RangeError, expand
 from qsipctl.site.secrets import secret_like
 from qsipctl.site.suggest import did_you_mean
 from qsipctl.site.values import FieldError, as_host, type_name
@@ -165,6 +165,7 @@ class _Parser:
         self._positions: dict[str, int] = {}
         self._parents: dict[str, list[Group]] | None = None  # built once, after parsing
         self._direct: dict[str, list[Group]] = {}
+        self._too_many = False  # the overall host cap was hit (reported once)
 
     def error(self, kp: KeyPath, message: str) -> None:
         self.diags.append(self.doc.diag(kp, message))
@@ -259,8 +260,24 @@ class _Parser:
                 body = None
             if port is not None and not (body and PORT_VARS & body.keys()):
                 body = {"ansible_port": port, **(body or {})}
+            if not self._room_for(names, hkp):
+                return
             for name in names:
                 self._host(group, name, body, hkp)
+
+    def _room_for(self, names: list[str], kp: KeyPath) -> bool:
+        """Each range is capped; many capped ranges together must be too."""
+        if self._too_many:
+            return False
+        total = len(self.hosts) + len(set(names) - self.hosts.keys())
+        if total > MAX_INVENTORY_HOSTS:
+            self._too_many = True
+            self.error(
+                kp,
+                f"the inventory would have {total} hosts with this entry; qsipctl loads at "
+                f"most {MAX_INVENTORY_HOSTS} per inventory: split the site into several files",
+            )
+        return not self._too_many
 
     def _host(self, group: Group, name: str, body: dict[str, Any] | None, kp: KeyPath) -> None:
         try:

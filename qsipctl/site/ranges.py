@@ -2,7 +2,8 @@
 
 Zero-padded bounds keep their width, letters stay single letters, and the
 product of several ranges in one name is expanded in order.  A cap on the
-number of names keeps a typo like ``[0:99999999]`` from eating the machine.
+number of names keeps a typo like ``[0:99999999]`` from eating the machine;
+a second cap on the whole inventory stops many capped ranges doing the same.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import itertools
 import re
 
-MAX_HOSTS = 10000
+MAX_HOSTS = 10000  # names one range may expand to
+MAX_INVENTORY_HOSTS = 20000  # distinct hosts in one inventory, all ranges together
 
 _RANGE = re.compile(r"\[([^\[\]]*)\]")
 

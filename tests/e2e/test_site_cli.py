@@ -255,6 +255,12 @@ CASES = {
         "all:\n  hosts:\n    core-[5:1]:\n",
         r"bad range \[5:1\]: start is greater than end",
     ),
+    "too-many-hosts": (
+        "all:\n  vars: {qsys_model: Core Nano}\n  hosts:\n"
+        "    a-[1:10000]:\n    b-[1:10000]:\n    c-[1:2]:\n",
+        r":6:5: all\.hosts\.c-\[1:2\]: the inventory would have 20002 hosts with this entry; "
+        r"qsipctl loads at most 20000 per inventory",
+    ),
     "sip-port-in-rtp-range": (
         site_text(extra="      softphone_defaults: {sip_port: 16384}\n"),
         r"SIP port 16384 falls in the core's fixed RTP range 16384-32768",

@@ -387,3 +387,30 @@ def test_structure_errors_do_not_hide_the_other_hosts_errors(files):
     )
     assert len(errors) == 2, errors
     assert "10.0.0.300" in errors[0] and "must be a mapping" in errors[1], errors
+
+
+def test_overall_host_cap_counts_every_range(files):
+    from qsipctl.site.ranges import MAX_HOSTS, MAX_INVENTORY_HOSTS
+
+    ranges = MAX_INVENTORY_HOSTS // MAX_HOSTS
+    hosts = "".join(f"    r{i}-[1:{MAX_HOSTS}]:\n" for i in range(ranges))
+    text = f"all:\n  vars: {{qsys_model: Core Nano}}\n  hosts:\n{hosts}    extra-[1:2]:\n"
+    errors = files.errors(text)
+    assert len(errors) == 1, errors
+    assert (
+        f"all.hosts.extra-[1:2]: the inventory would have {MAX_INVENTORY_HOSTS + 2} hosts"
+        in (errors[0])
+    )
+    assert f"at most {MAX_INVENTORY_HOSTS} per inventory" in errors[0]
+    assert f":{ranges + 4}:5:" in errors[0]
+
+
+def test_overall_host_cap_boundary_and_repeats(files, monkeypatch):
+    from qsipctl.site import inventory
+
+    monkeypatch.setattr(inventory, "MAX_INVENTORY_HOSTS", 5)
+    at_cap = "all:\n  vars: {qsys_model: Core Nano}\n  children:\n"
+    at_cap += '    g1: {hosts: {"c-[1:3]": }}\n    g2: {hosts: {"c-[2:5]": }}\n'
+    assert files.errors(at_cap) == []  # c-2, c-3 are listed twice but are 5 hosts
+    [error] = files.errors(at_cap + "    g3: {hosts: {d-1: }}\n")
+    assert "all.children.g3.hosts.d-1: the inventory would have 6 hosts" in error
