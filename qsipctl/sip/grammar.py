@@ -165,3 +165,41 @@ def __getattr__(name: str) -> re.Pattern[str]:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     pattern = globals()[name] = re.compile(*entry)
     return pattern
+
+
+# --- str-method fast paths ------------------------------------------------------
+# Exactly the same answers as the compiled rules above, for the rules every
+# message needs; a ``qsipctl probe`` parses a handful of messages, and
+# compiling their regular expressions cost more than matching them.
+
+# TOKEN_CHARS spelled out (a unit test holds the two together)
+TOKEN_STR = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.!%*_+`'~"
+
+
+# Characters that end a host (not an IPv6 reference): HOST_CANDIDATE's second branch.
+HOST_END_CHARS = frozenset(" \t;:,[]?")
+# word = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" /
+#        "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" / "{" / "}")
+WORD_STR = TOKEN_STR + '()<>:\\"/[]?{}'
+
+
+def is_token(text: str) -> bool:
+    """``token_re.fullmatch(text)``: non-empty, token characters only."""
+    return bool(text) and not text.strip(TOKEN_STR)
+
+
+def is_digits(text: str) -> bool:
+    """``digits_re.fullmatch(text)``: non-empty, ASCII digits only."""
+    return text.isascii() and text.isdigit()
+
+
+def is_ipv4(text: str) -> bool:
+    """``ipv4_re.fullmatch(text)``: four dot-separated runs of 1-3 ASCII digits."""
+    parts = text.split(".")
+    return len(parts) == 4 and all(len(p) <= 3 and is_digits(p) for p in parts)
+
+
+def is_callid(text: str) -> bool:
+    """``callid_re.fullmatch(text)``: ``word [ "@" word ]``."""
+    words = text.split("@")
+    return len(words) <= 2 and all(w and not w.strip(WORD_STR) for w in words)

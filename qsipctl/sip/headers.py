@@ -96,6 +96,8 @@ def split_list(value: str) -> list[str]:
     """
     if "," not in value:
         return [value.strip(" \t")]
+    if '"' not in value and "<" not in value:  # nothing to skip over: plain commas
+        return [part.strip(" \t") for part in value.split(",")]
     out, pos, end = [], 0, len(value)
     while True:
         m = g.list_element_re.match(value, pos)
@@ -217,7 +219,7 @@ class Headers:
 
 
 def _check_name(name: str) -> str:
-    if not g.token_re.fullmatch(name):
+    if not g.is_token(name):
         raise SipError(f"invalid header name {clip(name)}")
     return name
 
@@ -233,6 +235,9 @@ def _check_value(value: str) -> str:
 
 def parse_params(text: str, pos: int, what: str) -> dict[str, str | None]:
     """Parse ``*( SEMI generic-param )`` from ``pos`` to the end of ``text``."""
+    simple = _simple_params(text[pos:])
+    if simple is not None:
+        return simple
     params: dict[str, str | None] = {}
     seen: set[str] = set()  # lower-cased names: a set keeps many params linear
     end = len(text)
@@ -246,6 +251,27 @@ def parse_params(text: str, pos: int, what: str) -> dict[str, str | None]:
         seen.add(name.lower())
         params[name] = m.group(2)
         pos = _skip_sws(text, m.end())
+    return params
+
+
+def _simple_params(text: str) -> dict[str, str | None] | None:
+    """The usual ``;name=token;flag`` (no spaces, quotes or IPv6) without the grammar.
+
+    What ``generic_param_re`` would find for such text, or None to let it
+    decide (and word the error): compiling it cost more than a probe's params.
+    """
+    if not text:
+        return {}
+    if text[0] != ";":
+        return None
+    params: dict[str, str | None] = {}
+    seen: set[str] = set()
+    for piece in text[1:].split(";"):
+        name, eq, value = piece.partition("=")
+        if not g.is_token(name) or (eq and not g.is_token(value)) or name.lower() in seen:
+            return None
+        seen.add(name.lower())
+        params[name] = value if eq else None
     return params
 
 
@@ -325,20 +351,54 @@ class Via(Record):
 def parse_via(value: str) -> Via:
     """Parse one via-parm (a Via header holds a list: split it first)."""
     text = value.strip(" \t")
-    m = g.via_re.match(text)
-    if m is None:
-        raise SipParseError(f"Via {clip(value)}: expected 'SIP/2.0/transport host[:port]'")
-    host = check_host(m.group("host"), "Via", value)
-    port = m.group("port")
-    params = parse_params(text, m.end(), f"Via {clip(value)}")
+    head = _simple_via(text)
+    if head is None:
+        m = g.via_re.match(text)
+        if m is None:
+            raise SipParseError(f"Via {clip(value)}: expected 'SIP/2.0/transport host[:port]'")
+        name, version, transport, host = m.group("name", "version", "transport", "host")
+        port, end = m.group("port"), m.end()
+    else:
+        name, version, transport, host, port, end = head
+    host = check_host(host, "Via", value)
+    params = parse_params(text, end, f"Via {clip(value)}")
     _check_via_params(params, value)
     return Via(
-        transport=m.group("transport").upper(),
+        transport=transport.upper(),
         host=host,
         port=None if port is None else check_port(port, "Via", value),
         params=params,
-        protocol=f"{m.group('name').upper()}/{m.group('version')}",
+        protocol=f"{name.upper()}/{version}",
     )
+
+
+def _simple_via(text: str) -> tuple[str, str, str, str, str | None, int] | None:
+    """``SIP/2.0/UDP host[:port]`` followed by ";" or the end, without the grammar.
+
+    (name, version, transport, host, port, where the params start) as
+    ``via_re`` would match them, or None to let it decide: spaces around "/"
+    or ":", IPv6 references and anything unusual go through the grammar.
+    """
+    proto, _, rest = text.partition(" ")
+    parts = proto.split("/")
+    if len(parts) != 3 or not all(map(g.is_token, parts)) or rest[:1] in ("", " ", "\t", "["):
+        return None
+    end, n = 0, len(rest)
+    while end < n and rest[end] not in g.HOST_END_CHARS:
+        end += 1
+    if end == 0:
+        return None
+    host, port = rest[:end], None
+    if end < n and rest[end] == ":":
+        digits = end + 1
+        while digits < n and rest[digits] in "0123456789":
+            digits += 1
+        if digits == end + 1:
+            return None
+        port, end = rest[end + 1 : digits], digits
+    if end < n and rest[end] != ";":
+        return None
+    return parts[0], parts[1], parts[2], host, port, len(proto) + 1 + end
 
 
 def _check_via_params(params: dict[str, str | None], value: str) -> None:
@@ -358,7 +418,7 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
     if maddr is not None:
         check_host(maddr, "Via maddr in", value)
     ttl = param_lookup(params, "ttl")
-    if ttl is not None and not (g.digits_re.fullmatch(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
+    if ttl is not None and not (g.is_digits(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
         raise SipParseError(f"Via {clip(value)}: ttl must be 0-255")
     if any(k.lower() == "branch" for k in params) and param_lookup(params, "branch") is None:
         raise SipParseError(f"Via {clip(value)}: branch needs a value")
@@ -434,8 +494,11 @@ def unquote(quoted: str) -> str:
 def split_name_addr(value: str, *, require_brackets: bool = False) -> RawNameAddr:
     """Check ``(name-addr / addr-spec) *(SEMI generic-param)``; any URI scheme."""
     text = value.strip(" \t")
-    m = g.name_addr_re.match(text)
-    if m is not None:
+    close = text.find(">") if text.startswith("<") else -1
+    if close > 0 and "<" not in text[1:close]:
+        # "<uri>...": what name_addr_re matches there, found by str methods
+        display, uri, pos, bracketed = None, text[1:close], close + 1, True
+    elif (m := g.name_addr_re.match(text)) is not None:
         display = _display(m)
         uri, pos, bracketed = m.group("uri"), m.end(), True
     elif require_brackets or "<" in text or text.startswith('"'):
@@ -491,16 +554,20 @@ def parse_name_addr(value: str) -> NameAddr:
 
 def parse_cseq(value: str) -> tuple[int, str]:
     """``CSeq: 1*DIGIT LWS Method``; the number must fit 32 bits (RFC 3261 §8.1.1.5)."""
-    m = g.cseq_re.fullmatch(value.strip(" \t"))
-    if m is None:
-        raise SipParseError(f"CSeq {clip(value)}: expected 'number METHOD'")
-    return parse_uint(m.group(1), "CSeq", MAX_UINT32), m.group(2)
+    text = value.strip(" \t")
+    number, _, method = text.partition(" ")
+    if not (g.is_digits(number) and g.is_token(method)):  # else: the grammar decides
+        m = g.cseq_re.fullmatch(text)
+        if m is None:
+            raise SipParseError(f"CSeq {clip(value)}: expected 'number METHOD'")
+        number, method = m.groups()
+    return parse_uint(number, "CSeq", MAX_UINT32), method
 
 
 def parse_uint(text: str, what: str, maximum: int) -> int:
     """Digits only, at most ``maximum``; long strings are refused before int()."""
     text = text.strip(" \t")
-    if not g.digits_re.fullmatch(text):
+    if not g.is_digits(text):
         raise SipParseError(f"{what} {clip(text)}: expected a non-negative integer")
     stripped = text.lstrip("0") or "0"
     if len(stripped) > len(str(maximum)) or int(stripped) > maximum:

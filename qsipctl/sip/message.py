@@ -190,7 +190,7 @@ def _parse_request_line(line: str) -> Request:
             f"Request-Line {clip(line)}: expected 'METHOD SP Request-URI SP SIP/2.0'"
         )
     method, uri, version = parts
-    if not g.method_re.fullmatch(method):
+    if not g.is_token(method):
         raise SipParseError(f"Request-Line {clip(line)}: method {clip(method)} is not a token")
     _check_request_uri(uri)
     return Request(method, uri, Headers(), b"", _check_version(version))
@@ -206,6 +206,8 @@ def _check_request_uri(uri: str) -> None:
 
 
 def _check_version(version: str) -> str:
+    if version == SIP_2_0:
+        return SIP_2_0
     if not g.sip_version_re.fullmatch(version):
         raise SipParseError(f"{clip(version)} is not a SIP-Version")
     if version.upper() != SIP_2_0:
@@ -222,7 +224,7 @@ def _parse_status_line(line: str) -> Response:
     if not (len(code) == 3 and code.isdigit() and code.isascii()) or not 100 <= int(code) <= 699:
         raise SipParseError(f"Status-Line {clip(line)}: status code must be 3 digits, 100-699")
     # Reason-Phrase: liberal (any text but CTLs): it is only shown to people.
-    if g.reason_bad_re.search(reason):
+    if not reason.isprintable() and g.reason_bad_re.search(reason):
         raise SipParseError(f"Status-Line {clip(line)}: control character in Reason-Phrase")
     return Response(int(code), reason, Headers(), b"", version)
 
@@ -255,12 +257,8 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
     items: list[tuple[str, str, str]] = []
     seen: set[str] = set()
     for number, line in lines:
-        m = g.header_line_re.fullmatch(line)
-        if m is None:
-            raise SipParseError(f"line {number}: {clip(line)} is not 'Name: value'")
-        canon = canonical_name(m.group(1))
-        value = m.group(2).rstrip(" \t")
-        if g.bad_ctl_re.search(value):
+        canon, value = _split_header_line(line, number)
+        if not value.isprintable() and g.bad_ctl_re.search(value):
             raise SipParseError(f"line {number}: {canon}: control character in value")
         key = canon.lower()
         if key in _ONCE:
@@ -270,6 +268,18 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
             _run_check(check, value, number, canon)
         items.append((canon, key, value))
     return Headers._trusted(items)
+
+
+def _split_header_line(line: str, number: int) -> tuple[str, str]:
+    """(canonical name, value) of ``token *WSP ":" value``; header_line_re in str methods."""
+    name, colon, value = line.partition(":")
+    name = name.rstrip(" \t")
+    if not (colon and g.is_token(name)):
+        m = g.header_line_re.fullmatch(line)
+        if m is None:
+            raise SipParseError(f"line {number}: {clip(line)} is not 'Name: value'")
+        name, value = m.groups()
+    return canonical_name(name), value.strip(" \t")
 
 
 def _run_check(check: Callable[[str], object], value: str, number: int, name: str) -> None:
@@ -327,13 +337,13 @@ def _check_routes(value: str) -> None:
 
 
 def _check_callid(value: str) -> None:
-    if not g.callid_re.fullmatch(value):
+    if not g.is_callid(value):
         raise SipParseError(f"{clip(value)} is not 'word[@word]'")
 
 
 def _check_tokens(value: str) -> None:
     for element in _elements(value, allow_empty_list=True):
-        if not g.token_re.fullmatch(element):
+        if not g.is_token(element):
             raise SipParseError(f"{clip(element)} is not a token")
 
 
@@ -397,7 +407,7 @@ def _parse_head(head: bytes) -> Message:
     except UnicodeDecodeError as exc:
         raise SipParseError(f"header section is not UTF-8 (octet {exc.start})") from None
     first = text.split("\r\n", 1)[0]
-    if g.reason_bad_re.search(first):
+    if not first.isprintable() and g.reason_bad_re.search(first):
         raise SipParseError(f"start line {clip(first)}: control character")
     msg = _parse_start(first)
     msg.headers = _parse_headers(_header_lines(text))

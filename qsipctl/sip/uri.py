@@ -20,12 +20,7 @@ from qsipctl.sip import grammar as g
 from qsipctl.sip.errors import SipParseError, clip
 from qsipctl.sip.record import Record
 
-_SIP_URI_RE = re.compile(
-    r"(?P<scheme>[Ss][Ii][Pp][Ss]?):(?:(?P<userinfo>[^@]*)@)?"
-    r"(?P<hostport>[^;?]*)(?P<params>;[^?]*)?(?:\?(?P<headers>.*))?",
-    re.S,
-)
-_HOSTPORT_RE = re.compile(f"(?P<host>{g.HOST_CANDIDATE})(?::(?P<port>[0-9]*))?")
+_BRACKETED_HOSTPORT: re.Pattern[str] | None = None
 MAX_PORT = 65535
 
 # Characters each component may carry unescaped (RFC 3261 §25.1).
@@ -78,7 +73,7 @@ def check_host(host: str, what: str, context: str | None = None) -> str:
     toplabel starts with a letter), so the full host grammar, costly to
     compile, is not needed for it.
     """
-    if g.ipv4_re.fullmatch(host):
+    if g.is_ipv4(host):
         if any(int(p) > 255 for p in host.split(".")):
             where = _where(what, context)
             raise SipParseError(f"{where}: {clip(host)} is not a valid IPv4 address")
@@ -103,7 +98,7 @@ def _check_ipv6(addr: str, what: str, context: str | None) -> str:
 
 def check_port(text: str, what: str, context: str | None = None) -> int:
     """A port: digits only, 0-65535 (the length check keeps int() cheap)."""
-    if not text or not g.digits_re.fullmatch(text) or len(text) > 5 or int(text) > MAX_PORT:
+    if not g.is_digits(text) or len(text) > 5 or int(text) > MAX_PORT:
         where = _where(what, context)
         raise SipParseError(f"{where}: port {clip(text)} is not a number from 0 to 65535")
     return int(text)
@@ -190,19 +185,48 @@ def is_sip_uri(text: str) -> bool:
 
 def parse_uri(text: str) -> SipUri:
     """Parse a SIP or SIPS URI strictly; anything else raises SipParseError."""
-    m = _SIP_URI_RE.fullmatch(text)
-    if m is None:
+    parts = _split_uri(text)
+    if parts is None:
         raise SipParseError(f"{clip(text)} is not a sip: or sips: URI")
-    user, password = _userinfo(m.group("userinfo"), text)
-    host, port = _hostport(m.group("hostport"), text)
+    scheme, userinfo, hostport, params, headers = parts
+    user, password = _userinfo(userinfo, text)
+    host, port = _hostport(hostport, text)
     return SipUri(
-        scheme=m.group("scheme").lower(),
+        scheme=scheme,
         user=user,
         password=password,
         host=host,
         port=port,
-        params=_uri_params(m.group("params"), text),
-        headers=_uri_headers(m.group("headers"), text),
+        params=_uri_params(params, text),
+        headers=_uri_headers(headers, text),
+    )
+
+
+def _split_uri(text: str) -> tuple[str, str | None, str, str | None, str | None] | None:
+    """scheme, userinfo, hostport, ";params", headers: the SIP-URI's pieces, unchecked.
+
+    What ``sips?:(?:([^@]*)@)?([^;?]*)(;[^?]*)?(?:\\?(.*))?`` would capture
+    (userinfo ends at the first "@", hostport at the first ";" or "?", the
+    params at the first "?"), cut with str methods: that pattern cost a
+    ``qsipctl probe`` more to compile than all its URIs to match.
+    """
+    if text[:4].isascii() and text[:4].lower() == "sip:":
+        scheme, rest = "sip", text[4:]
+    elif text[:5].isascii() and text[:5].lower() == "sips:":
+        scheme, rest = "sips", text[5:]
+    else:
+        return None
+    userinfo: str | None = None
+    if "@" in rest:
+        userinfo, _, rest = rest.partition("@")
+    rest, qmark, headers = rest.partition("?")
+    hostport, semi, params = rest.partition(";")
+    return (
+        scheme,
+        userinfo,
+        hostport,
+        semi + params if semi else None,
+        headers if qmark else None,
     )
 
 
@@ -210,7 +234,7 @@ def _userinfo(info: str | None, text: str) -> tuple[str | None, str | None]:
     if info is None:
         return None, None
     user, sep, password = info.partition(":")
-    if not g.user_re.fullmatch(user):
+    if not (user and all(c in _SAFE_USER for c in user)) and not g.user_re.fullmatch(user):
         raise SipParseError(f"URI {clip(text)}: invalid user part {clip(user)}")
     if sep and not g.password_re.fullmatch(password):
         raise SipParseError(f"URI {clip(text)}: invalid password part")
@@ -218,12 +242,28 @@ def _userinfo(info: str | None, text: str) -> tuple[str | None, str | None]:
 
 
 def _hostport(hostport: str, text: str) -> tuple[str, int | None]:
-    m = _HOSTPORT_RE.fullmatch(hostport)
-    if m is None:
+    split = _split_hostport(hostport)
+    if split is None:
         raise SipParseError(f"URI {clip(text)}: invalid host or port {clip(hostport)}")
-    host = check_host(m.group("host"), "URI", text)
-    port = m.group("port")
+    host, port = split
+    host = check_host(host, "URI", text)
     return host, (None if port is None else check_port(port, "URI", text))
+
+
+def _split_hostport(hostport: str) -> tuple[str, str | None] | None:
+    """``(HOST_CANDIDATE)(?::([0-9]*))?`` as a full match: (host, port or None)."""
+    if hostport.startswith("["):
+        global _BRACKETED_HOSTPORT
+        if _BRACKETED_HOSTPORT is None:  # IPv6 references only
+            _BRACKETED_HOSTPORT = re.compile(r"(\[[^\]]*\])(?::([0-9]*))?")
+        m = _BRACKETED_HOSTPORT.fullmatch(hostport)
+        return None if m is None else (m.group(1), m.group(2))
+    host, colon, port = hostport.partition(":")
+    if not host or any(c in g.HOST_END_CHARS for c in host):
+        return None
+    if colon and port and not g.is_digits(port):
+        return None
+    return host, (port if colon else None)
 
 
 def _uri_params(params: str | None, text: str) -> dict[str, str | None]:
@@ -233,7 +273,7 @@ def _uri_params(params: str | None, text: str) -> dict[str, str | None]:
     seen: set[str] = set()  # lower-cased names (§19.1.4: names compare case-insensitively)
     for item in params[1:].split(";"):
         name, sep, value = item.partition("=")
-        if not g.pname_re.fullmatch(name) or (sep and not g.pvalue_re.fullmatch(value)):
+        if not _paramchars(name) or (sep and not _paramchars(value)):
             raise SipParseError(f"URI {clip(text)}: invalid parameter {clip(item)}")
         key = unescape(name)
         if key.lower() in seen:
@@ -241,6 +281,13 @@ def _uri_params(params: str | None, text: str) -> dict[str, str | None]:
         seen.add(key.lower())
         result[key] = unescape(value) if sep else None
     return result
+
+
+def _paramchars(text: str) -> bool:
+    """``PARAMCHAR+`` (pname and pvalue): plain characters by set, escapes by the grammar."""
+    if text and all(c in _SAFE_PARAM for c in text):
+        return True
+    return g.pname_re.fullmatch(text) is not None
 
 
 def _uri_headers(headers: str | None, text: str) -> dict[str, str]:
