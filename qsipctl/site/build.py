@@ -16,7 +16,7 @@ from typing import Any
 from qsipctl.errors import Diagnostic, Location
 from qsipctl.site import values as v
 from qsipctl.site.coremodels import SOFTPHONE_LIMITS, canonical_model
-from qsipctl.site.fields import ACCOUNT_KEYS, CORE_FIELDS, FIELDS, flatten
+from qsipctl.site.fields import ACCOUNT_KEYS, CORE_FIELDS, FIELDS, PORT_HINTS, flatten
 from qsipctl.site.inventory import HostVars, Inventory
 from qsipctl.site.model import (
     Connection,
@@ -415,10 +415,14 @@ def _parse_layer(ctx: _Ctx, leaf: str, src: Sourced, kp: KeyPath, check: bool) -
     if src.value is None and spec.nullable:
         return src
     try:
-        return Sourced(spec.parse(src.value), src.location, src.origin)
+        parsed = Sourced(spec.parse(src.value), src.location, src.origin)
     except v.FieldError as exc:
         ctx.error(kp, str(exc))
         return src
+    hint = v.ipv6_port_hint(src.value, PORT_HINTS[leaf]) if leaf in PORT_HINTS else None
+    if hint:
+        ctx.warn(kp, hint)
+    return parsed
 
 
 def _phone_rules(

@@ -108,6 +108,14 @@ CORE_FIELDS = tuple(f.name for f in _FIELDS if f.scope == "core")
 ACCOUNT_KEYS = ("name", "profile", "username", "auth_id", "password", "cid_name")
 PROFILE_ONLY_KEYS = ("description", "extends")
 
+# host:port fields whose bare IPv6 values are checked for a port written without [].
+PORT_HINTS = {
+    "registrar": v.SIP_PORTS,
+    "outbound_proxy": v.SIP_PORTS,
+    "backup_proxy": v.SIP_PORTS,
+    "stun.server": v.STUN_PORTS,
+}
+
 
 def leaf_names() -> list[str]:
     """Every key a user may write, nested or dotted (for 'did you mean')."""

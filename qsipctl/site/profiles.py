@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from qsipctl.errors import Diagnostic, InvalidInput, Location
-from qsipctl.site.fields import FIELDS, PROFILE_ONLY_KEYS, flatten
+from qsipctl.site.fields import FIELDS, PORT_HINTS, PROFILE_ONLY_KEYS, flatten
 from qsipctl.site.suggest import did_you_mean
-from qsipctl.site.values import FieldError, as_str, type_name
+from qsipctl.site.values import FieldError, as_str, ipv6_port_hint, type_name
 from qsipctl.site.yamlsrc import YamlDoc, load_yaml_file
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "profiles"
@@ -169,6 +169,10 @@ class ProfileLibrary:
             self.diagnostics.append(doc.diag(kp, str(exc)))
             return
         entry.values[leaf] = Sourced(parsed, doc.where(kp), f"profile {entry.name}")
+        hint = ipv6_port_hint(value, PORT_HINTS[leaf]) if leaf in PORT_HINTS else None
+        if hint:
+            d = doc.diag(kp, hint)
+            self.diagnostics.append(Diagnostic(d.message, d.location, d.keypath, "warning"))
 
     def resolve(self, name: str) -> ResolvedProfile:
         """Merge ``name`` with what it extends; cycles and unknown parents are errors."""

@@ -188,6 +188,36 @@ def _split_hostport(text: str) -> tuple[str, str | None]:
     return host, (port if sep else None)
 
 
+# Ports people append to an address; as the last group of an unbracketed IPv6
+# address they are almost surely a port written the IPv4 way (RFC 3986 3.2.2).
+SIP_PORTS = frozenset({5060, 5061, 5062, 5070, 5080, 5081, 5090, 5160, 5161})
+STUN_PORTS = frozenset({3478, 3479, 5349})
+
+
+def ipv6_port_hint(value: Any, ports: frozenset[int]) -> str | None:
+    """A warning when ``2001:db8::1:5060`` probably means port 5060.
+
+    The text is a legal IPv6 address (``5060`` is a valid group), so it is
+    accepted as one; but a registrar silently dialled on 5060 of the wrong
+    address costs a site visit, hence the warning.
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.startswith("[") or text.count(":") < 2:
+        return None
+    head, _, last = text.rpartition(":")
+    if not last.isdigit() or int(last) not in ports or not netaddr.valid_ipv6(text):
+        return None
+    if head.endswith(":"):
+        head += ":"  # 2001:db8::5060 -> 2001:db8::
+    written = f"[{head}]:{last}" if netaddr.valid_ipv6(head) else f"[ADDRESS]:{last}"
+    return (
+        f"{text!r} is read as the IPv6 address {netaddr.IPAddress(text, 6)} with no port; "
+        f"if {last} is meant as the port, write {written!r} (IPv6 with a port needs brackets)"
+    )
+
+
 def as_network(value: Any) -> str:
     text = as_str(value, "a network in CIDR form").strip()
     try:

@@ -329,3 +329,21 @@ def test_literal_password_is_a_warning_and_never_printed(tmp_path: Path):
     assert res.returncode == 0
     assert "literal password" in res.stderr and "hunter2" not in res.stderr + res.stdout
     assert "hunter2" not in ok("render", str(site)).stdout
+
+
+def test_ipv6_registrar_with_an_unbracketed_port_warns(tmp_path: Path):
+    (tmp_path / "pw.txt").write_text("pw\n")
+    site = tmp_path / "site.yml"
+    site.write_text(site_text(registrar='"2001:db8::1:5060"'))
+    res = run_cli("validate", str(site), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    [line] = res.stderr.splitlines()
+    assert re.search(
+        re.escape(str(site)) + r":\d+:\d+: all\.hosts\.core1\.softphones\[0\]\.registrar: "
+        r"warning: .*write '\[2001:db8::1\]:5060'",
+        line,
+    ), line
+    assert "1 warning" in res.stdout
+    bracketed = site_text(registrar="'[2001:db8::1]:5060'")
+    site.write_text(bracketed)
+    assert ok("validate", str(site), cwd=tmp_path).stderr == ""

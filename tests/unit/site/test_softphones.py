@@ -300,3 +300,37 @@ def test_explicit_limit_may_lower_but_not_raise_a_known_models_limit(files):
     )
     errors = files.errors(lowered)
     assert len(errors) == 1 and "has 2 softphones but a Core 110f allows 1" in errors[0], errors
+
+
+def test_ipv6_registrar_with_port_in_last_group_warns(files):
+    from tests.unit.site.conftest import ONE_CORE
+
+    text = ONE_CORE.replace("registrar: 192.0.2.5:5060", 'registrar: "2001:db8::1:5060"')
+    site, diags = files.check(text)
+    assert site is not None  # a warning: the address is legal
+    [warning] = [d.format() for d in diags if d.severity == "warning"]
+    assert "site.yml:10:11: all.hosts.core1.softphones[0].registrar: " in warning
+    assert "write '[2001:db8::1]:5060'" in warning
+    assert str(site.core("core1").softphones[0].proxy) == "[2001:db8::1:5060]"
+
+
+def test_ipv6_port_hint_in_a_profile_names_the_profile_line(files):
+    files.profile("v6pbx", 'extends: generic\nregistrar: "2001:db8::1:5060"\n')
+    text = ONE_CORE_NO_REGISTRAR.replace("profile: generic", "profile: v6pbx")
+    site, diags = files.check(text)
+    assert site is not None
+    [warning] = [d.format() for d in diags if d.severity == "warning"]
+    assert "v6pbx.yml:2:1: registrar: " in warning and "'[2001:db8::1]:5060'" in warning
+
+
+ONE_CORE_NO_REGISTRAR = """\
+all:
+  vars:
+    qsys_model: Core 110f
+  hosts:
+    core1:
+      softphones:
+        - profile: generic
+          username: "100"
+          password: file:secrets/pw.txt
+"""

@@ -158,3 +158,25 @@ def test_codec_spellings_engineers_copy(text, codec):
 def test_empty_codec_list_says_empty():
     with pytest.raises(v.FieldError, match="empty list"):
         v.as_codecs([])
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("2001:db8::1:5060", "[2001:db8::1]:5060"),
+        ("2001:db8::5061", "[2001:db8::]:5061"),
+        ("fd00::7:5080", "[fd00::7]:5080"),
+        ("2001:db8::1:5160", "[2001:db8::1]:5160"),
+    ],
+)
+def test_ipv6_with_a_sip_port_in_the_last_group_is_hinted(text, written):
+    hint = v.ipv6_port_hint(text, v.SIP_PORTS)
+    assert hint is not None and f"write '{written}'" in hint
+    assert v.as_hostport(text).port is None  # still a legal address, read as one
+
+
+@pytest.mark.parametrize(
+    "text", ["2001:db8::1", "2001:db8::1:5065", "[2001:db8::1]:5060", "192.0.2.5:5060", "pbx"]
+)
+def test_no_ipv6_port_hint_otherwise(text):
+    assert v.ipv6_port_hint(text, v.SIP_PORTS) is None
