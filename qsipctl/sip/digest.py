@@ -13,11 +13,11 @@ rarely 403), while ``stale=true`` only asks us to retry with the new nonce.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable
 from enum import Enum
+from typing import Any
 
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.record import FrozenRecord
@@ -245,7 +245,26 @@ def hash_hex(algorithm: str, data: str | bytes) -> str:
     if name is None:
         raise DigestError(f"unsupported digest algorithm {algorithm}")
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    return hashlib.new(name, raw).hexdigest()
+    return _hash_constructor(name)(raw).hexdigest()
+
+
+def _hash_constructor(name: str) -> Callable[[bytes], Any]:
+    """MD5 from CPython's small built-in ``_md5`` when there is one, else ``hashlib``.
+
+    Importing ``hashlib`` loads OpenSSL's libcrypto (1-2 ms); a ``qsipctl
+    probe`` answering the usual MD5 challenge over UDP needs nothing else
+    from it.  Same digest either way; SHA-256 and SHA-512/256 use hashlib.
+    """
+    if name == "md5":
+        try:
+            from _md5 import md5  # type: ignore[import-not-found]
+        except ImportError:
+            pass
+        else:
+            return md5
+    import hashlib
+
+    return lambda raw: hashlib.new(name, raw)
 
 
 def compute_ha1(
@@ -689,6 +708,7 @@ class NonceIssuer:
         return 0 <= self._clock() - issued <= self.lifetime
 
     def _sign(self, stamp: str) -> str:
+        import hashlib
         import hmac
 
         return hmac.new(self._key, stamp.encode(), hashlib.sha256).hexdigest()[:32]
