@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from qsipctl.errors import Diagnostic, Location
 from qsipctl.site import values as v
+from qsipctl.site.cafile import ca_file_problem, resolve_beside
 from qsipctl.site.coremodels import SOFTPHONE_LIMITS, canonical_model
 from qsipctl.site.fields import ACCOUNT_KEYS, CORE_FIELDS, FIELDS, PORT_HINTS, flatten
 from qsipctl.site.inventory import HostVars, Inventory
@@ -45,6 +46,7 @@ class PhoneDraft:
     location: Location
     values: dict[str, Sourced]
     profile: str
+    ca_path: str | None = None  # tls.ca_file resolved beside the file that set it
 
 
 class _Ctx:
@@ -55,6 +57,7 @@ class _Ctx:
         self.lib = lib
         self.base = base
         self.diags = diags
+        self.ca_checked: dict[str, str | None] = {}  # path -> problem, each file read once
 
     def error(self, kp: KeyPath, message: str) -> None:
         self.diags.append(self.doc.diag(kp, message))
@@ -383,9 +386,41 @@ def _phone(
         values[leaf] = _parse_layer(ctx, leaf, src, keypaths[leaf], check)
     if not misspelt:  # "missing 'username'" would only repeat "unknown key 'usrname'"
         _phone_rules(ctx, values, keypaths, kp, profile_name)
+    ca_path = _ca_file(ctx, values, keypaths)
     if any(d.severity == "error" for d in ctx.diags[before:]):
         return None
-    return PhoneDraft(index, name, kp, ctx.doc.where(kp), values, profile_name)
+    return PhoneDraft(index, name, kp, ctx.doc.where(kp), values, profile_name, ca_path)
+
+
+def _ca_file(ctx: _Ctx, values: dict[str, Sourced], keypaths: dict[str, KeyPath]) -> str | None:
+    """Resolve tls.ca_file beside its file; unusable is an error only where it is used."""
+    src = values["tls.ca_file"]
+    if not isinstance(src.value, str):
+        return None
+    path = resolve_beside(src.value, src.location, ctx.base)
+    if path not in ctx.ca_checked:
+        ctx.ca_checked[path] = ca_file_problem(path)
+    problem = ctx.ca_checked[path]
+    if problem is None:
+        return path
+    unused = _ca_unused(values)
+    severity: Literal["error", "warning"] = "warning" if unused else "error"
+    message = f"{problem} (not used while {unused})" if unused else problem
+    kp = keypaths.get("tls.ca_file")
+    if kp is not None:
+        d = ctx.doc.diag(kp, message)
+        ctx.diags.append(Diagnostic(d.message, d.location, d.keypath, severity))
+    else:
+        ctx.diags.append(Diagnostic(message, src.location, "tls.ca_file", severity))
+    return path
+
+
+def _ca_unused(values: dict[str, Sourced]) -> str | None:
+    if values["transport"].value != "tls":
+        return f"transport is {values['transport'].value}"
+    if not values["tls.verify"].value:
+        return "tls.verify is off"
+    return None
 
 
 def _profile_name(
@@ -557,7 +592,7 @@ def _softphone(p: PhoneDraft) -> Softphone:
         password=password,
         domain=val["domain"] or registrar.host,
         registration_timeout=val["registration_timeout"],
-        tls=TlsOptions(val["tls.ca_file"], val["tls.verify"], val["tls.server_name"]),
+        tls=TlsOptions(p.ca_path, val["tls.verify"], val["tls.server_name"], val["tls.ca_file"]),
         expectations=Expectations(
             session_timer=val["session_timer.expires"],
             min_se=val["session_timer.min_se"],

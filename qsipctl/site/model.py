@@ -55,9 +55,10 @@ class Connection:
 
 @dataclass(frozen=True)
 class TlsOptions:
-    ca_file: str | None = None
+    ca_file: str | None = None  # absolute, on the machine running qsipctl (probes open it)
     verify: bool = True
     server_name: str | None = None
+    ca_file_written: str | None = None  # as in the inventory/profile (the rendered document)
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ def _phone(p: Softphone, password: str) -> dict[str, Any]:
         "domain": p.domain,
         "registration_timeout": p.registration_timeout,
         "tls": {
-            "ca_file": p.tls.ca_file,
+            "ca_file": p.tls.ca_file_written,  # never the resolved, host-specific path
             "verify": p.tls.verify,
             "server_name": p.tls.server_name,
         }

@@ -347,3 +347,46 @@ def test_ipv6_registrar_with_an_unbracketed_port_warns(tmp_path: Path):
     bracketed = site_text(registrar="'[2001:db8::1]:5060'")
     site.write_text(bracketed)
     assert ok("validate", str(site), cwd=tmp_path).stderr == ""
+
+
+def _tls_site(tmp_path: Path, ca_file: str, transport: str = "tls") -> Path:
+    (tmp_path / "pw.txt").write_text("pw\n")
+    site = tmp_path / "site.yml"
+    extra = f"          transport: {transport}\n          tls: {{ca_file: {ca_file}}}\n"
+    site.write_text(site_text(registrar="192.0.2.5:5061") + extra)
+    return site
+
+
+def test_missing_ca_file_fails_validate_and_render(tmp_path: Path):
+    site = _tls_site(tmp_path, "certs/missing.pem")
+    for command in ("validate", "render"):
+        res = run_cli(command, str(site), cwd="/")
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        [line] = res.stderr.splitlines()
+        assert f"{site}:14:17: all.hosts.core1." in line
+        assert f"softphones[0].tls.ca_file: CA file {tmp_path}/certs/missing.pem does not" in line
+
+
+def test_missing_ca_file_on_udp_only_warns(tmp_path: Path):
+    site = _tls_site(tmp_path, "certs/missing.pem", transport="udp")
+    res = ok("validate", str(site), cwd="/")
+    assert "(not used while transport is udp)" in res.stderr and "1 warning" in res.stdout
+
+
+def test_relative_ca_file_resolves_beside_the_site_and_renders_as_written(tmp_path: Path):
+    import subprocess
+
+    (tmp_path / "certs").mkdir()
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(tmp_path / "certs" / "ca.key"),
+         "-out", str(tmp_path / "certs" / "ca.pem"), "-subj", "/CN=e2e CA", "-days", "2"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    site = _tls_site(tmp_path, "certs/ca.pem")
+    ok("validate", str(site), cwd="/")
+    here = ok("render", str(site), "--format", "json", cwd=tmp_path).stdout
+    there = ok("render", str(site), "--format", "json", cwd="/").stdout
+    assert here == there  # deterministic: no path resolved on this machine in the document
+    [doc] = json.loads(here).values()
+    assert doc["softphones"][0]["tls"]["ca_file"] == "certs/ca.pem"

@@ -60,15 +60,18 @@ def test_unresolvable_secret_raises_invalid_input(files, monkeypatch):
 
 
 def test_sip_info_has_no_payload_type_and_tls_block(files):
+    from tests.unit.site.test_cafile import make_ca
+
+    ca = make_ca(files.root / "ssl" / "pbx.pem")  # validate now checks the CA file exists
     text = ONE_CORE.replace(
         "          password: file:secrets/pw.txt",
         "          password: file:secrets/pw.txt\n          dtmf: {mode: sip-info}\n"
-        "          transport: tls\n          tls: {ca_file: /etc/ssl/pbx.pem}",
+        f"          transport: tls\n          tls: {{ca_file: {ca}}}",
     )
     doc = json.loads(render_core(load_site(files.site(text)).core("core1")).document)
     assert doc["core_settings"]["dtmf"] == {"mode": "sip-info", "payload_type": None}
     assert doc["softphones"][0]["tls"] == {
-        "ca_file": "/etc/ssl/pbx.pem",
+        "ca_file": str(ca),
         "server_name": None,
         "verify": True,
     }
