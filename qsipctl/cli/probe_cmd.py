@@ -120,53 +120,84 @@ def _tls_options(func: F) -> F:
     )(func)
 
 
-@click.group()
+class _LazyProbes(click.Group):
+    """Builds a probe's command, with its dozen options, only when it is asked for.
+
+    ``probe register`` is start-up-bound: building ``options`` too cost it
+    time for nothing.  ``--help`` builds both, to list them.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_PROBES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        build = _PROBES.get(cmd_name)
+        if build is None:
+            return None
+        if cmd_name not in self.commands:
+            self.add_command(build(), cmd_name)
+        return self.commands[cmd_name]
+
+
+@click.group(cls=_LazyProbes)
 def probe() -> None:
     """Run one SIP probe without an inventory (TARGET like sip:1001@10.0.0.5:5060)."""
 
 
-@probe.command("register")
-@click.argument("target_uri", metavar="TARGET")
-@_tls_options
-@_password_option
-@click.option("--auth-user", metavar="USER", help="Digest user name if not the TARGET user.")
-@click.option("--domain", metavar="DOMAIN", help="SIP domain/realm if not TARGET's host.")
-@click.option(
-    "--expires",
-    type=click.IntRange(0, 86400 * 7),
-    default=3600,
-    show_default=True,
-    help="Registration lifetime to ask for, seconds.",
-)
-@click.option("--keep-registered", is_flag=True, help="Leave the registration in place.")
-@_network_options
-@_evidence_options
-@format_option
-def probe_register(target_uri: str, **opts: Any) -> None:
-    """REGISTER TARGET with digest auth, report, then unregister."""
-    password = _password(opts.pop("password_env"), opts.pop("password_file"))
-    target = _adhoc(target_uri, opts, password=password, need_user=True)
-    _run_and_report(
-        [("register", target)],
-        1,
-        opts["keep_registered"],
-        opts["pcap"],
-        opts["ladder"],
-        opts["fmt"],
+def _register_command() -> click.Command:
+    @click.command("register")
+    @click.argument("target_uri", metavar="TARGET")
+    @_tls_options
+    @_password_option
+    @click.option("--auth-user", metavar="USER", help="Digest user name if not the TARGET user.")
+    @click.option("--domain", metavar="DOMAIN", help="SIP domain/realm if not TARGET's host.")
+    @click.option(
+        "--expires",
+        type=click.IntRange(0, 86400 * 7),
+        default=3600,
+        show_default=True,
+        help="Registration lifetime to ask for, seconds.",
     )
+    @click.option("--keep-registered", is_flag=True, help="Leave the registration in place.")
+    @_network_options
+    @_evidence_options
+    @format_option
+    def probe_register(target_uri: str, **opts: Any) -> None:
+        """REGISTER TARGET with digest auth, report, then unregister."""
+        password = _password(opts.pop("password_env"), opts.pop("password_file"))
+        target = _adhoc(target_uri, opts, password=password, need_user=True)
+        _run_and_report(
+            [("register", target)],
+            1,
+            opts["keep_registered"],
+            opts["pcap"],
+            opts["ladder"],
+            opts["fmt"],
+        )
+
+    return probe_register
 
 
-@probe.command("options")
-@click.argument("target_uri", metavar="TARGET")
-@_tls_options
-@click.option("--domain", metavar="DOMAIN", help="SIP domain if not TARGET's host.")
-@_network_options
-@_evidence_options
-@format_option
-def probe_options(target_uri: str, **opts: Any) -> None:
-    """Send OPTIONS to TARGET: reachable?, latency, Allow and Supported."""
-    target = _adhoc(target_uri, opts, password=None, need_user=False)
-    _run_and_report([("options", target)], 1, False, opts["pcap"], opts["ladder"], opts["fmt"])
+def _options_command() -> click.Command:
+    @click.command("options")
+    @click.argument("target_uri", metavar="TARGET")
+    @_tls_options
+    @click.option("--domain", metavar="DOMAIN", help="SIP domain if not TARGET's host.")
+    @_network_options
+    @_evidence_options
+    @format_option
+    def probe_options(target_uri: str, **opts: Any) -> None:
+        """Send OPTIONS to TARGET: reachable?, latency, Allow and Supported."""
+        target = _adhoc(target_uri, opts, password=None, need_user=False)
+        _run_and_report([("options", target)], 1, False, opts["pcap"], opts["ladder"], opts["fmt"])
+
+    return probe_options
+
+
+_PROBES: dict[str, Callable[[], click.Command]] = {
+    "options": _options_command,
+    "register": _register_command,
+}
 
 
 def _password(env: str | None, path: str | None) -> Any:
