@@ -53,21 +53,28 @@ class DigestError(SipError):
 # --------------------------------------------------------------------------
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_LEXER = re.compile(
-    rf"""
+_LEXER_RULES = rf"""
     (?P<ws>[ \t\r\n]+)
   | (?P<quoted>"(?:[^"\\]|\\.)*")
   | (?P<token68>{_TOKEN}=+(?=[ \t]*(?:,|$)))
   | (?P<token>{_TOKEN})
   | (?P<eq>=)
   | (?P<comma>,)
-    """,
-    re.VERBOSE | re.DOTALL,
+    """
+_LEXER: re.Pattern[str] | None = None  # compiled on first use: see _lex_simple
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
 
 
 def _lex(text: str) -> list[tuple[str, str]]:
     """Split a header value into (kind, text) lexemes, dropping whitespace."""
+    simple = _lex_simple(text)
+    if simple is not None:
+        return simple
+    global _LEXER
+    if _LEXER is None:
+        _LEXER = re.compile(_LEXER_RULES, re.VERBOSE | re.DOTALL)
     out: list[tuple[str, str]] = []
     pos = 0
     while pos < len(text):
@@ -79,6 +86,60 @@ def _lex(text: str) -> list[tuple[str, str]]:
             out.append((kind, m.group()))
         pos = m.end()
     return out
+
+
+def _lex_simple(text: str) -> list[tuple[str, str]] | None:
+    """What ``_lex`` finds, by str methods; None where the lexer must decide.
+
+    A probe meets one challenge; compiling the lexer cost more than lexing it.
+    """
+    out: list[tuple[str, str]] = []
+    pos, n = 0, len(text)
+    while pos < n:
+        c = text[pos]
+        end = pos + 1
+        if c in " \t\r\n":
+            while end < n and text[end] in " \t\r\n":
+                end += 1
+        elif c == '"':
+            while end < n and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            if end >= n:
+                return None  # unterminated: the lexer words the error
+            end += 1
+            out.append(("quoted", text[pos:end]))
+        elif c in _TOKEN_CHARS:
+            end = _token_end(text, pos)
+            out.append(_token_or_token68(text, pos, end))
+            end = pos + len(out[-1][1])
+        elif c == "=" or c == ",":
+            out.append(("eq" if c == "=" else "comma", c))
+        else:
+            return None
+        pos = end
+    return out
+
+
+def _token_end(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _TOKEN_CHARS:
+        pos += 1
+    return pos
+
+
+def _token_or_token68(text: str, start: int, end: int) -> tuple[str, str]:
+    """token68 is a token, "="s, then only blanks before a comma or the end ($)."""
+    n = len(text)
+    if end >= n or text[end] != "=":
+        return "token", text[start:end]
+    after = end
+    while after < n and text[after] == "=":
+        after += 1
+    look = after
+    while look < n and text[look] in " \t":
+        look += 1
+    if look == n or text[look] == "," or (look == n - 1 and text[look] == "\n"):
+        return "token68", text[start:after]
+    return "token", text[start:end]
 
 
 def _unquote(value: str) -> str:

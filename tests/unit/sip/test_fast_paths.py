@@ -104,3 +104,36 @@ def test_bracketed_name_addr_and_lists(uri, rest):
             break
         pos = m.end() + 1
     assert h.split_list(plain) == want
+
+
+AUTH_PIECES = [*'a1=,"\\ \t\r\n;é', "Digest ", 'realm="x"', "qop=auth", "tok68==", "==", '\\"']
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from(AUTH_PIECES), max_size=10).map("".join))
+def test_auth_lexer(text):
+    from qsipctl.sip import digest
+
+    rules = re.compile(digest._LEXER_RULES, re.VERBOSE | re.DOTALL)
+    want, pos = [], 0
+    while pos < len(text):
+        m = rules.match(text, pos)
+        if m is None:
+            want = None
+            break
+        if m.lastgroup != "ws":
+            want.append((m.lastgroup, m.group()))
+        pos = m.end()
+    fast = digest._lex_simple(text)
+    assert fast is None or fast == want
+    if want is None:
+        assert fast is None
+
+
+def test_a_usual_challenge_takes_the_fast_path():
+    from qsipctl.sip import digest
+
+    value = 'Digest realm="127.0.0.1", nonce="Z2l2ZW4=", qop="auth", algorithm=MD5'
+    assert digest._lex_simple(value) == digest._lex(value)
+    assert digest._lex_simple(value) is not None
+    assert digest._lex_simple("Bearer abc==") == [("token", "Bearer"), ("token68", "abc==")]
