@@ -52,6 +52,8 @@ class _Auth:
     def __init__(self) -> None:
         self.session: DigestSession | None = None
         self.challenge: Challenge | None = None
+        # answer header -> last challenge: past a proxy a request needs both answers
+        self.answered: dict[str, Challenge] = {}
         self.failure: str | None = None  # verdict code when authentication gave up
         self.detail = ""
 
@@ -160,15 +162,11 @@ async def _send_register(
     """REGISTER, answering up to MAX_CHALLENGES challenges; the final response."""
     deadline = time.monotonic() + target.timeout
     uri = target.request_uri
-    header = None
-    if auth.session is not None and auth.challenge is not None:
-        header = auth.session.authorize(auth.challenge, "REGISTER", uri)  # reuse the nonce
-    preauthorized = header is not None
+    headers = _preauthorize(auth, uri)  # reuse the nonces: saves a round trip
+    preauthorized = bool(headers)
     auth.failure = None
     for _ in range(MAX_CHALLENGES + 1):
-        extra = [("Contact", contact), ("Expires", str(expires))]
-        if header is not None:
-            extra.append(header)
+        extra = [("Contact", contact), ("Expires", str(expires)), *headers]
         req = build_request(tp, target, state, "REGISTER", uri, target.aor, extra)
         resp = await transact(tp, req, deadline)
         if resp.status not in (401, 407):
@@ -181,10 +179,35 @@ async def _send_register(
         header = _answer(auth, target, resp, uri)
         if header is None:
             return resp
+        headers = _with_others(auth, header, uri)
     # only stale=true or a new realm each time gets here: not the password's fault
     auth.failure = "rejected"
     auth.detail = f"{MAX_CHALLENGES + 1} challenges in a row; the server never took our answer"
     return resp
+
+
+def _preauthorize(auth: _Auth, uri: str) -> list[tuple[str, str]]:
+    """Answers to every challenge met so far (a proxy's 407 and the registrar's 401)."""
+    if auth.session is None:
+        return []
+    session = auth.session
+    return [session.authorize(ch, "REGISTER", uri) for ch in auth.answered.values()]
+
+
+def _with_others(auth: _Auth, header: tuple[str, str], uri: str) -> list[tuple[str, str]]:
+    """The new answer plus fresh ones for the other hop's challenge.
+
+    A 401 from the registrar after the proxy took our Proxy-Authorization must
+    not drop it: RFC 3261 22.3, the proxy checks it on every request.
+    """
+    assert auth.session is not None
+    session = auth.session
+    others = [
+        session.authorize(ch, "REGISTER", uri)
+        for name, ch in auth.answered.items()
+        if name != header[0]
+    ]
+    return [*others, header]
 
 
 def _answer(auth: _Auth, target: ProbeTarget, resp: Response, uri: str) -> tuple[str, str] | None:
@@ -206,6 +229,7 @@ def _answer(auth: _Auth, target: ProbeTarget, resp: Response, uri: str) -> tuple
     )
     if decision.challenge is not None:
         auth.challenge = decision.challenge
+        auth.answered[decision.challenge.answer_header] = decision.challenge
     if decision.outcome is AuthOutcome.WRONG_CREDENTIALS:
         auth.failure = "wrong-password"
         auth.detail = f"{resp.status} again for auth user {target.auth_user or target.user}"

@@ -320,6 +320,32 @@ def test_proxy_authentication_wrong_password(kamailio: Kamailio) -> None:
     assert (r.ok, r.verdict, r.status) == (False, "wrong-password", 407)
 
 
+def _sent_registers(outcome: ProbeOutcome) -> list[bytes]:
+    segs = [s.data for s in outcome.traces[0].segments if s.direction == "out"]
+    return [d for d in segs if d.startswith(b"REGISTER ")]
+
+
+def test_proxy_407_then_registrar_401_carries_both_answers(kamailio: Kamailio) -> None:
+    outcome = register(target(kamailio, "8001", "both-secret"))
+    r = outcome.result
+    assert r.ok, r.message
+    summaries = [m.summary.split()[0] for m in outcome.traces[0].messages]
+    assert summaries[:6] == ["REGISTER", "407", "REGISTER", "401", "REGISTER", "200"], summaries
+    sent = _sent_registers(outcome)
+    # the third REGISTER (binding) and the unregister each answer both hops
+    for data in (sent[2], sent[-1]):
+        assert b"\r\nProxy-Authorization: Digest " in data
+        assert b"\r\nAuthorization: Digest " in data
+    assert b"Expires: 0" in sent[-1] and len(sent) == 4  # unregister: no new challenge
+    assert r.unregistered is True
+    assert kamailio.contacts("8001") == []
+
+
+def test_proxy_and_registrar_wrong_password(kamailio: Kamailio) -> None:
+    r = register(target(kamailio, "8001", "nope")).result
+    assert (r.ok, r.verdict, r.status) == (False, "wrong-password", 407)
+
+
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_local_address_is_used_and_seen_by_the_server(kamailio: Kamailio, transport: str) -> None:
     t = target(kamailio, "1001", "secret-1001", transport, local_address="127.0.0.3")
