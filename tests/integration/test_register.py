@@ -326,7 +326,7 @@ def _sent_registers(outcome: ProbeOutcome) -> list[bytes]:
 
 
 def test_proxy_407_then_registrar_401_carries_both_answers(kamailio: Kamailio) -> None:
-    outcome = register(target(kamailio, "8001", "both-secret"))
+    outcome = register(target(kamailio, "7701", "both-secret"))
     r = outcome.result
     assert r.ok, r.message
     summaries = [m.summary.split()[0] for m in outcome.traces[0].messages]
@@ -338,11 +338,11 @@ def test_proxy_407_then_registrar_401_carries_both_answers(kamailio: Kamailio) -
         assert b"\r\nAuthorization: Digest " in data
     assert b"Expires: 0" in sent[-1] and len(sent) == 4  # unregister: no new challenge
     assert r.unregistered is True
-    assert kamailio.contacts("8001") == []
+    assert kamailio.contacts("7701") == []
 
 
 def test_proxy_and_registrar_wrong_password(kamailio: Kamailio) -> None:
-    r = register(target(kamailio, "8001", "nope")).result
+    r = register(target(kamailio, "7701", "nope")).result
     assert (r.ok, r.verdict, r.status) == (False, "wrong-password", 407)
 
 
