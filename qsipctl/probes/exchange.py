@@ -34,6 +34,9 @@ from qsipctl.sip.transaction import (
 )
 
 USER_AGENT = f"qsipctl/{__version__}"
+# RFC 3263 4.3 failover tries at most this many servers, each with the full
+# --timeout: a dead first server costs one timeout, never an unbounded wait
+MAX_SERVERS = 4
 
 
 class ProbeTimeout(NetError):
@@ -60,14 +63,14 @@ def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def _locate(target: ProbeTarget) -> list[ServerAddress]:
+async def locate(target: ProbeTarget) -> list[ServerAddress]:
     """RFC 3263 for names; an IP literal needs no resolver (nor dnspython's import)."""
     if is_ip(target.host):
         transport = target.transport or ("tls" if target.scheme == "sips" else "udp")
         return [ServerAddress(transport, target.host, target.port or DEFAULT_PORTS[transport])]
     from qsipctl.net.resolve import resolve
 
-    return await resolve(
+    found = await resolve(
         target.host,
         target.port,
         target.transport,
@@ -75,33 +78,24 @@ async def _locate(target: ProbeTarget) -> list[ServerAddress]:
         nameserver=target.nameserver,
         timeout=target.timeout,
     )
+    return found[:MAX_SERVERS]
 
 
-async def connect(target: ProbeTarget) -> tuple[SipTransport, ServerAddress]:
-    """Resolve the target and open a transport to the first address that accepts."""
-    servers = await _locate(target)
+async def open_to(target: ProbeTarget, server: ServerAddress) -> SipTransport:
+    """A transport to one located server (TLS checks the name the user asked for)."""
     tls = target.tls
     if tls.server_name is None and not is_ip(target.host):
         # RFC 5922: the certificate must name the domain we asked for, not the SRV target's IP
         tls = tls.replace(server_name=target.host)
-    last: NetError | None = None
-    for server in servers:
-        try:
-            tp = await open_transport(
-                server.transport,
-                server.host,
-                server.port,
-                local_address=target.local_address,
-                tls=tls,
-                timeout=target.timeout,
-                label=target.aor,
-            )
-        except NetError as exc:
-            last = exc
-            continue
-        return tp, server
-    assert last is not None
-    raise last
+    return await open_transport(
+        server.transport,
+        server.host,
+        server.port,
+        local_address=target.local_address,
+        tls=tls,
+        timeout=target.timeout,
+        label=target.aor,
+    )
 
 
 def build_request(

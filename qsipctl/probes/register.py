@@ -11,17 +11,19 @@ a difference means NAT between us and the PBX) and who answered.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from qsipctl.errors import InvalidInput
 from qsipctl.net.errors import NetError
 from qsipctl.net.trace import Trace
-from qsipctl.net.transport import SipTransport
+from qsipctl.net.transport import ServerAddress, SipTransport
 from qsipctl.probes.exchange import (
     Dialogish,
     ProbeTimeout,
     build_request,
-    connect,
     host_port,
+    locate,
+    open_to,
     transact,
 )
 from qsipctl.probes.result import VERDICTS, ProbeResult, status_line, verdict_for_status
@@ -82,28 +84,93 @@ def fail_from_net(result: ProbeResult, exc: NetError) -> ProbeResult:
     return result.fail(verdict, exc.detail)
 
 
+Attempt = Callable[[SipTransport, ProbeResult], Awaitable[None]]
+
+# no answer or a broken path: RFC 3263 4.3 says try the next server
+_MOVE_ON = {"timeout", "refused", "closed", "transport", "tls-certificate", "tls-hostname"}
+
+
 async def probe_register(target: ProbeTarget, keep_registered: bool = False) -> ProbeOutcome:
     """Register ``target`` and report; never raises for network or server failures."""
-    result = new_result("register", target)
+
+    def attempt(tp: SipTransport, result: ProbeResult) -> Awaitable[None]:
+        return _register(tp, target, result, keep_registered)
+
+    return await probe_servers("register", target, attempt)
+
+
+async def probe_servers(probe: str, target: ProbeTarget, attempt: Attempt) -> ProbeOutcome:
+    """Run ``attempt`` on each located server until one gives an answer to keep.
+
+    RFC 3263 4.3 / RFC 3261 21.5.4: no answer (Timer F or --timeout), a
+    transport error or a 503 moves on to the next server in SRV order, with a
+    fresh transaction; the last server's verdict is the result, and ``tried``
+    says what happened at each.
+    """
+    result = new_result(probe, target)
     outcome = ProbeOutcome(result)
     try:
-        tp, server = await connect(target)
+        servers = await locate(target)
     except NetError as exc:
         fail_from_net(result, exc)
         return outcome
-    outcome.traces.append(tp.trace)
+    tried: list[dict[str, str]] = []
+    for server in servers:
+        result = new_result(probe, target)
+        await _on_server(target, server, result, outcome.traces, attempt)
+        tried.append(_tried(server, result))
+        if not _move_on(result):
+            break
+    result.tried = tried
+    if len(tried) > 1:
+        gave_up = "; ".join(f"{t['server']} {t['verdict']}" for t in tried[:-1])
+        result.warnings.insert(0, f"failed over (RFC 3263) from: {gave_up}")
+    outcome.result = result
+    return outcome
+
+
+async def _on_server(
+    target: ProbeTarget,
+    server: ServerAddress,
+    result: ProbeResult,
+    traces: list[Trace],
+    attempt: Attempt,
+) -> None:
     result.transport, result.server = server.transport, host_port(server.host, server.port)
+    try:
+        tp = await open_to(target, server)
+    except NetError as exc:
+        fail_from_net(result, exc)
+        return
+    traces.append(tp.trace)
     warn_unverified(result, server.transport, target)
     result.local = host_port(*tp.local)
     try:
-        await _register(tp, target, result, keep_registered)
+        await attempt(tp, result)
     except NetError as exc:
         fail_from_net(result, exc)
     except SipError as exc:
         result.fail("transport", f"unusable answer from the server: {exc}")
     finally:
         tp.close()
-    return outcome
+
+
+def _move_on(result: ProbeResult) -> bool:
+    """A 503, or no final answer at all; a 408 or 5xx other than 503 is the server's word."""
+    if result.ok:
+        return False
+    if result.status is None:
+        return result.verdict in _MOVE_ON
+    return result.status == 503
+
+
+def _tried(server: ServerAddress, result: ProbeResult) -> dict[str, str]:
+    return {
+        "server": host_port(server.host, server.port),
+        "transport": server.transport,
+        "verdict": result.verdict,
+        "message": result.message,
+    }
 
 
 def _contact(tp: SipTransport, target: ProbeTarget) -> str:

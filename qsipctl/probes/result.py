@@ -42,7 +42,7 @@ class ProbeResult:
     _fields = (
         "probe", "target", "transport", "ok", "verdict", "message", "core", "softphone",
         "server", "local", "status", "reason", "elapsed_ms", "algorithm", "expires", "seen_as",
-        "nat", "server_agent", "unregistered", "allow", "supported", "warnings",
+        "nat", "server_agent", "unregistered", "allow", "supported", "warnings", "tried",
     )  # fmt: skip
     __slots__ = _fields
     probe: str  # "register" | "options"
@@ -67,6 +67,8 @@ class ProbeResult:
     allow: list[str]
     supported: list[str]
     warnings: list[str]
+    # every server tried, in order (RFC 3263 failover): server, transport, verdict, message
+    tried: list[dict[str, str]]
 
     def __init__(
         self,
@@ -92,6 +94,7 @@ class ProbeResult:
         allow: list[str] | None = None,
         supported: list[str] | None = None,
         warnings: list[str] | None = None,
+        tried: list[dict[str, str]] | None = None,
     ) -> None:
         self.probe, self.target, self.transport = probe, target, transport
         self.ok, self.verdict, self.message = ok, verdict, message
@@ -102,6 +105,7 @@ class ProbeResult:
         self.allow = [] if allow is None else allow
         self.supported = [] if supported is None else supported
         self.warnings = [] if warnings is None else warnings
+        self.tried = [] if tried is None else tried
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)

@@ -12,7 +12,7 @@ from qsipctl.errors import UsageError
 from qsipctl.net.resolve import _srv_order, is_ip, split_nameserver
 from qsipctl.net.trace import Trace
 from qsipctl.probes.exchange import Dialogish, ProbeTimeout, build_request, transact
-from qsipctl.probes.register import _describe_answer, _granted
+from qsipctl.probes.register import _describe_answer, _granted, _move_on
 from qsipctl.probes.result import VERDICTS, ProbeResult, verdict_for_status
 from qsipctl.probes.target import adhoc_target, softphone_target
 from qsipctl.sip.message import Response, parse_message
@@ -240,3 +240,31 @@ def test_udp_retransmits_on_timer_e_and_gives_up_at_the_deadline() -> None:
     # RFC 3261 17.1.2.2: T1, 2*T1, 4*T1, then capped at T2 = 4 s
     assert [round(t - 100.0, 3) for t in tp.sent] == [0.0, 0.5, 1.5, 3.5, 7.5]
     assert [m.summary.endswith("(again)") for m in tp.trace.messages] == [False] + [True] * 4
+
+
+@pytest.mark.parametrize(
+    ("verdict", "status", "moves_on"),
+    [
+        ("timeout", None, True),  # Timer F / --timeout: no answer at all
+        ("refused", None, True),
+        ("closed", None, True),
+        ("transport", None, True),
+        ("tls-hostname", None, True),
+        ("server-error", 503, True),  # RFC 3261 21.5.4: try another server
+        ("server-error", 500, False),
+        ("timeout", 408, False),  # a 408 is the server's own answer
+        ("wrong-password", 401, False),
+        ("forbidden", 403, False),
+        ("unknown-user", 404, False),
+        ("no-password", None, False),
+        ("auth-unsupported", None, False),
+    ],
+)
+def test_which_outcomes_fail_over_to_the_next_server(verdict, status, moves_on) -> None:
+    r = ProbeResult("register", "sip:1001@pbx.test", "udp", status=status).fail(verdict)
+    assert _move_on(r) is moves_on
+
+
+def test_a_success_never_fails_over() -> None:
+    r = ProbeResult("register", "sip:1001@pbx.test", "udp", status=200).succeed("ok")
+    assert _move_on(r) is False
