@@ -294,6 +294,34 @@ def test_probe_domain_without_port_or_transport_follows_naptr(kamailio: Kamailio
     assert r["target"] == "sip:1001@pbx.test" and r["unregistered"] is True
 
 
+def test_probe_fails_over_from_a_503_server_and_says_so(kamailio: Kamailio, failover_dns) -> None:
+    """RFC 3263 4.3 from the command line: 503 at SRV priority 10, Kamailio at 20."""
+    d, _, busy, _ = failover_dns
+    res = run_cli(
+        "probe", "register", "sip:1001@busy.failover.test", "--transport", "udp",
+        "--dns-server", d.nameserver, "--timeout", "1", "--password-env", "PW1001",
+        "--format", "json", env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    [r] = json.loads(res.stdout)["results"]
+    assert r["server"] == f"127.0.0.1:{kamailio.udp_port}"
+    assert [(t["server"], t["verdict"]) for t in r["tried"]] == [
+        (f"127.0.0.1:{busy.port}", "server-error"),
+        (r["server"], "ok"),
+    ]
+    assert f"failed over (RFC 3263) from: 127.0.0.1:{busy.port} server-error" in res.stderr
+
+
+def test_probe_all_servers_503_exits_1_with_the_last_verdict(failover_dns) -> None:
+    res = run_cli(
+        "probe", "register", "sip:1001@allbusy.failover.test", "--transport", "udp",
+        "--dns-server", failover_dns[0].nameserver, "--timeout", "1",
+        "--password-env", "PW1001", env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "503 Service Unavailable" in res.stdout
+
+
 def test_json_fields_are_the_documented_ones(kamailio: Kamailio) -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "diagnostics.md").read_text()
     listed = docs.split("Each result has every field", 1)[1].split("```", 1)[0]

@@ -1,91 +1,24 @@
 """RFC 3263 §4.3 failover: SRV lists two servers on loopback, the first is no good.
 
-dnsmasq serves SRV records for ``*.failover.test`` whose first (priority 10)
-target is a UDP socket this module binds and that never answers, or a tiny
-responder that answers every request with 503, or a port nobody listens on;
-the second (priority 20) is the real Kamailio.  The probe must move on with a
-new transaction and report both servers in ``tried``.
+The ``failover_dns`` fixture (tests/fixtures/dnsmasq.py) serves SRV records
+for ``*.failover.test`` whose first (priority 10) target is a UDP socket that
+never answers, a tiny responder that answers every request with 503, or a
+port nobody listens on; the second (priority 20) is the real Kamailio.  The
+probe must move on with a new transaction and report both in ``tried``.
 """
 
 from __future__ import annotations
-
-import socket
-import threading
-from collections.abc import Iterator
 
 import pytest
 
 from qsipctl.probes.runner import run_probes
 from qsipctl.probes.target import adhoc_target
 from qsipctl.site.secrets import Secret
-from tests.fixtures.common import free_port
-from tests.fixtures.dnsmasq import Dnsmasq, start_dnsmasq
-from tests.fixtures.kamailio import Kamailio
+from tests.fixtures.dnsmasq import Dnsmasq
 
 pytestmark = pytest.mark.integration
 
 PER_SERVER_TIMEOUT = 1.0
-
-
-class Responder503:
-    """Answers every SIP request with 503, copying the headers a client matches on."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.requests: list[bytes] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except OSError:
-                return
-            self.requests.append(data)
-            head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-            keep = [h for h in head[1:] if h.split(b":", 1)[0].lower() in _COPIED]
-            reply = b"\r\n".join(
-                [b"SIP/2.0 503 Service Unavailable", *keep, b"Content-Length: 0", b"", b""]
-            )
-            self.sock.sendto(reply, peer)
-
-    def close(self) -> None:
-        self.sock.close()
-        self.thread.join(timeout=5)
-
-
-_COPIED = {b"via", b"from", b"to", b"call-id", b"cseq"}
-
-
-@pytest.fixture(scope="module")
-def failover_dns(
-    kamailio_session: Kamailio, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Dnsmasq, socket.socket, Responder503, int]]:
-    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    silent.bind(("127.0.0.1", 0))  # bound, never read: requests vanish, like a dead PBX
-    busy = Responder503()
-    closed = free_port(socket.SOCK_DGRAM)  # nothing listens: ICMP port unreachable
-    k = kamailio_session
-    records = ["--host-record=sip.failover.test,127.0.0.1"]
-    for name, first in (
-        ("silent", silent.getsockname()[1]),
-        ("busy", busy.port),
-        ("closed", closed),
-        ("allbusy", busy.port),
-    ):
-        second = busy.port if name == "allbusy" else k.udp_port
-        records += [
-            f"--srv-host=_sip._udp.{name}.failover.test,sip.failover.test,{first},10,50",
-            f"--srv-host=_sip._udp.{name}.failover.test,sip.failover.test,{second},20,50",
-        ]
-    d = start_dnsmasq(records, tmp_path_factory.mktemp("dns-failover") / "log")
-    yield d, silent, busy, closed
-    d.stop()
-    busy.close()
-    silent.close()
 
 
 def _register(d: Dnsmasq, name: str, password: str = "secret-1001"):
