@@ -175,7 +175,7 @@ def _expect_all(run: RunResult, expected: str, report: DemoReport) -> None:
 
 
 def _diagnose(report: DemoReport, say: _Say) -> None:
-    from qsipctl.cli.diag_cmds import _render_table as render_probe_table
+    from qsipctl.cli.probe_cmd import render_probe_table
 
     say.title("qsipctl diagnose --register (against the embedded lab registrar)")
     outcomes = asyncio.run(_register_against_lab())

@@ -22,17 +22,17 @@ from qsipctl.cli.common import (
 from qsipctl.cli.probe_cmd import (
     _evidence_options,
     _network_options,
-    _render_table,
     _run_and_report,
     probe,
     probe_table,
+    render_probe_table,
 )
 from qsipctl.errors import UsageError
 
 if TYPE_CHECKING:
     from qsipctl.probes.target import ProbeTarget
 
-__all__ = ["_render_table", "diagnose", "probe", "probe_table"]
+__all__ = ["diagnose", "probe", "probe_table", "render_probe_table"]
 
 
 @click.command()

@@ -272,7 +272,7 @@ def _run_and_report(
     if fmt == "json":
         _echo_json(outcomes)
     else:
-        click.echo(_render_table(outcomes))
+        click.echo(render_probe_table(outcomes))
     if ladder:
         click.echo(_render_ladders(outcomes), nl=False, err=fmt == "json")
     if not all(o.result.ok for o in outcomes):
@@ -365,7 +365,7 @@ def probe_table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def _render_table(outcomes: Sequence[ProbeOutcome]) -> str:
+def render_probe_table(outcomes: Sequence[ProbeOutcome]) -> str:
     rows = []
     for o in outcomes:
         r = o.result
