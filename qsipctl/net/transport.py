@@ -117,12 +117,6 @@ class SipTransport:
     def remote(self) -> tuple[str, int]:
         return self.trace.remote
 
-    def send_message(self, msg: Message) -> None:
-        data = msg.to_bytes()
-        line, cseq = _summary(msg)
-        self.trace.message("out", line, cseq)
-        self.send(data)
-
     def send(self, data: bytes) -> None:
         self.trace.wire("out", data)
         self._write(data)

@@ -66,9 +66,6 @@ class _Ctx:
         d = self.doc.diag(kp, message)
         self.diags.append(Diagnostic(d.message, d.location, d.keypath, "warning"))
 
-    def error_at(self, src: Sourced, kp: str, message: str) -> None:
-        self.diags.append(Diagnostic(message, src.location, kp))
-
 
 def build_cores(
     inv: Inventory,

@@ -117,13 +117,6 @@ PORT_HINTS = {
 }
 
 
-def leaf_names() -> list[str]:
-    """Every key a user may write, nested or dotted (for 'did you mean')."""
-    names = set(FIELDS) | GROUPS
-    names |= {n.split(".")[1] for n in FIELDS if "." in n}
-    return sorted(names)
-
-
 def flatten(
     mapping: Mapping[str, Any],
     path: KeyPath,
