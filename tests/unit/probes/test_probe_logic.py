@@ -41,17 +41,17 @@ def _result() -> ProbeResult:
     ("via", "local", "seen", "nat"),
     [
         # the server saw what we sent from: no NAT
-        ("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport=5060", ("10.0.0.5", 5060),
-         "10.0.0.5:5060", False),
+        ("SIP/2.0/UDP 198.18.0.5:5060;branch=z9hG4bK1;rport=5060", ("198.18.0.5", 5060),
+         "198.18.0.5:5060", False),
         # another public address and port: NAT between us and the PBX
-        ("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport=40123;received=203.0.113.9",
-         ("10.0.0.5", 5060), "203.0.113.9:40123", True),
+        ("SIP/2.0/UDP 198.18.0.5:5060;branch=z9hG4bK1;rport=40123;received=198.19.0.9",
+         ("198.18.0.5", 5060), "198.19.0.9:40123", True),
         # same address, port rewritten (a port-translating firewall is NAT too)
-        ("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport=6000", ("10.0.0.5", 5060),
-         "10.0.0.5:6000", True),
+        ("SIP/2.0/UDP 198.18.0.5:5060;branch=z9hG4bK1;rport=6000", ("198.18.0.5", 5060),
+         "198.18.0.5:6000", True),
         # no RFC 3581 support on the server: only the address can be compared
-        ("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;received=198.51.100.7", ("10.0.0.5", 5060),
-         "198.51.100.7", True),
+        ("SIP/2.0/UDP 198.18.0.5:5060;branch=z9hG4bK1;received=198.19.100.7", ("198.18.0.5", 5060),
+         "198.19.100.7", True),
         ("SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1;rport=5060", ("2001:db8:0::1", 5060),
          "[2001:db8::1]:5060", False),
     ],
@@ -63,24 +63,25 @@ def test_nat_detection_from_via(via: str, local: tuple[str, int], seen: str, nat
 
 
 def test_server_identity_from_server_or_user_agent() -> None:
-    via = "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1"
+    via = "SIP/2.0/UDP 198.18.0.5:5060;branch=z9hG4bK1"
     r = _result()
-    _describe_answer(r, _response(via, "User-Agent: FPBX-16\r\n"), ("10.0.0.5", 5060))
+    _describe_answer(r, _response(via, "User-Agent: FPBX-16\r\n"), ("198.18.0.5", 5060))
     assert r.server_agent == "FPBX-16"
-    _describe_answer(r, _response(via, "Server: Asterisk PBX 20\r\n"), ("10.0.0.5", 5060))
+    _describe_answer(r, _response(via, "Server: Asterisk PBX 20\r\n"), ("198.18.0.5", 5060))
     assert r.server_agent == "Asterisk PBX 20"
 
 
 def test_granted_expiry_is_our_contacts_not_another_one() -> None:
-    via = "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1"
+    via = "SIP/2.0/UDP 198.18.0.5:5060;branch=z9hG4bK1"
     resp = _response(
         via,
-        "Contact: <sip:1001@10.0.0.9:5060>;expires=3600, <sip:1001@10.0.0.5:5070>;expires=90\r\n"
+        "Contact: <sip:1001@198.18.0.9:5060>;expires=3600, "
+        "<sip:1001@198.18.0.5:5070>;expires=90\r\n"
         "Expires: 1800\r\n",
     )
-    assert _granted(resp, ("10.0.0.5", 5070), 3600) == 90
-    assert _granted(resp, ("10.0.0.5", 9999), 3600) == 1800  # falls back to Expires
-    assert _granted(_response(via), ("10.0.0.5", 9999), 600) == 600  # then to what we asked
+    assert _granted(resp, ("198.18.0.5", 5070), 3600) == 90
+    assert _granted(resp, ("198.18.0.5", 9999), 3600) == 1800  # falls back to Expires
+    assert _granted(_response(via), ("198.18.0.5", 9999), 600) == 600  # then to what we asked
 
 
 @pytest.mark.parametrize(
@@ -93,32 +94,32 @@ def test_verdict_for_status(status: int, verdict: str) -> None:
 
 
 def test_fail_message_is_plain_words_then_detail() -> None:
-    r = _result().fail("timeout", "nothing came back from 10.0.0.1:5060")
-    assert r.message == f"{VERDICTS['timeout']}: nothing came back from 10.0.0.1:5060"
+    r = _result().fail("timeout", "nothing came back from 198.18.0.1:5060")
+    assert r.message == f"{VERDICTS['timeout']}: nothing came back from 198.18.0.1:5060"
     assert not r.ok and r.verdict == "timeout"
 
 
 def test_adhoc_target_shapes() -> None:
-    t = adhoc_target("sip:1001@10.0.0.1:5070", transport="tcp", password=Secret.parse("x"))
+    t = adhoc_target("sip:1001@198.18.0.1:5070", transport="tcp", password=Secret.parse("x"))
     assert (t.aor, t.request_uri, t.transport, t.port) == (
-        "sip:1001@10.0.0.1",
-        "sip:10.0.0.1:5070",
+        "sip:1001@198.18.0.1",
+        "sip:198.18.0.1:5070",
         "tcp",
         5070,
     )
     s = adhoc_target("sips:1001@[2001:db8::5]", transport=None, password=None)
     assert (s.transport, s.host, s.aor) == ("tls", "2001:db8::5", "sips:1001@[2001:db8::5]")
-    d = adhoc_target("1001@10.0.0.1", transport=None, password=None, domain="pbx.test")
+    d = adhoc_target("1001@198.18.0.1", transport=None, password=None, domain="pbx.test")
     assert (d.aor, d.request_uri) == ("sip:1001@pbx.test", "sip:pbx.test")
 
 
 @pytest.mark.parametrize(
     ("text", "transport"),
     [
-        ("sip:1001@10.0.0.1:5080;transport=tcp", "tcp"),
-        ("sip:1001@10.0.0.1;TRANSPORT=TLS", "tls"),
-        ("sips:1001@10.0.0.1;transport=tcp", "tls"),
-        ("sip:1001@10.0.0.1", None),
+        ("sip:1001@198.18.0.1:5080;transport=tcp", "tcp"),
+        ("sip:1001@198.18.0.1;TRANSPORT=TLS", "tls"),
+        ("sips:1001@198.18.0.1;transport=tcp", "tls"),
+        ("sip:1001@198.18.0.1", None),
     ],
 )
 def test_uri_transport_parameter_chooses_the_transport(text: str, transport: str | None) -> None:
@@ -130,13 +131,13 @@ def test_uri_transport_parameter_chooses_the_transport(text: str, transport: str
 @pytest.mark.parametrize(
     ("text", "kw"),
     [
-        ("sip:10.0.0.1", {}),  # no user
-        ("sips:1001@10.0.0.1", {"transport": "udp"}),
-        ("sip:1001@10.0.0.1", {"transport": "sctp"}),
+        ("sip:198.18.0.1", {}),  # no user
+        ("sips:1001@198.18.0.1", {"transport": "udp"}),
+        ("sip:1001@198.18.0.1", {"transport": "sctp"}),
         ("sip:1001@bad host", {}),
-        ("sip:1001@10.0.0.1;transport=tcp", {"transport": "udp"}),  # contradiction
-        ("sip:1001@10.0.0.1;transport=sctp", {}),
-        ("sips:1001@10.0.0.1;transport=udp", {}),
+        ("sip:1001@198.18.0.1;transport=tcp", {"transport": "udp"}),  # contradiction
+        ("sip:1001@198.18.0.1;transport=sctp", {}),
+        ("sips:1001@198.18.0.1;transport=udp", {}),
     ],
 )
 def test_adhoc_target_bad_input(text: str, kw: dict) -> None:
@@ -147,17 +148,17 @@ def test_adhoc_target_bad_input(text: str, kw: dict) -> None:
 def test_softphone_target_uses_profile_settings() -> None:
     phone = Softphone(
         index=1, name="Lobby", profile="generic-tls", username="2001", cid_name=None,
-        transport="tls", proxy=HostPort("10.0.0.5", 5061), backup_proxy=None, register=True,
+        transport="tls", proxy=HostPort("198.18.0.5", 5061), backup_proxy=None, register=True,
         auth_id="auth-2001", password=Secret.parse("env:X"), domain="pbx.test",
         registration_timeout=600, tls=TlsOptions("/ca.pem", True, "pbx.test"),
     )  # fmt: skip
     core = Core(
-        "core-1", "Core 110f", (), "10.0.0.20", Connection("local", "10.0.0.20"),
+        "core-1", "Core 110f", (), "198.18.0.20", Connection("local", "198.18.0.20"),
         CoreSettings(), (phone,),
     )  # fmt: skip
     t = softphone_target(core, phone, timeout=2.0)
     assert (t.user, t.domain, t.host, t.port, t.transport) == (
-        "2001", "pbx.test", "10.0.0.5", 5061, "tls"
+        "2001", "pbx.test", "198.18.0.5", 5061, "tls"
     )  # fmt: skip
     assert (t.auth_user, t.expires, t.core, t.softphone) == ("auth-2001", 600, "core-1", "Lobby")
     assert (t.tls.ca_file, t.tls.verify, t.tls.server_name) == ("/ca.pem", True, "pbx.test")
@@ -167,19 +168,19 @@ def test_softphone_target_uses_profile_settings() -> None:
 def test_softphone_behind_outbound_proxy_sends_there_for_the_registrar() -> None:
     from qsipctl.site.model import Expectations
 
-    registrar, outbound = HostPort("10.0.0.5", 5070), HostPort("10.0.0.9", 5060)
+    registrar, outbound = HostPort("198.18.0.5", 5070), HostPort("198.18.0.9", 5060)
     phone = Softphone(
         index=1, name="Lobby", profile="p", username="2001", cid_name=None, transport="udp",
         proxy=outbound, backup_proxy=None, register=True, auth_id="2001",
-        password=Secret.parse("env:X"), domain="10.0.0.5",
+        password=Secret.parse("env:X"), domain="198.18.0.5",
         expectations=Expectations(registrar=registrar, outbound_proxy=outbound),
     )  # fmt: skip
-    core = Core("c", "Core 110f", (), "10.0.0.20", Connection("local", "10.0.0.20"),
+    core = Core("c", "Core 110f", (), "198.18.0.20", Connection("local", "198.18.0.20"),
                 CoreSettings(), (phone,))  # fmt: skip
     t = softphone_target(core, phone)
-    assert (t.host, t.port) == ("10.0.0.9", 5060)  # where the packets go
-    assert t.request_uri == "sip:10.0.0.5:5070"  # whom the REGISTER is for
-    assert t.aor == "sip:2001@10.0.0.5"
+    assert (t.host, t.port) == ("198.18.0.9", 5060)  # where the packets go
+    assert t.request_uri == "sip:198.18.0.5:5070"  # whom the REGISTER is for
+    assert t.aor == "sip:2001@198.18.0.5"
 
 
 def test_split_nameserver() -> None:
@@ -187,7 +188,7 @@ def test_split_nameserver() -> None:
     assert split_nameserver("127.0.0.1:5353") == ("127.0.0.1", 5353)
     assert split_nameserver("::1") == ("::1", 53)
     assert split_nameserver("[::1]:5353") == ("::1", 5353)
-    assert is_ip("::1") and is_ip("10.0.0.1") and not is_ip("pbx.test")
+    assert is_ip("::1") and is_ip("198.18.0.1") and not is_ip("pbx.test")
 
 
 @pytest.mark.parametrize("text", ["notanip", "abc:def", "127.0.0.1:", "127.0.0.1:99999", "[::1",
@@ -219,8 +220,8 @@ class _SilentTransport:
     def __init__(self, clock: list[float]) -> None:
         self.clock = clock
         self.sent: list[float] = []
-        self.trace = Trace("udp", ("10.0.0.5", 5060), ("10.0.0.1", 5060))
-        self.local = ("10.0.0.5", 5060)
+        self.trace = Trace("udp", ("198.18.0.5", 5060), ("198.18.0.1", 5060))
+        self.local = ("198.18.0.5", 5060)
 
     def send(self, data: bytes) -> None:
         self.sent.append(self.clock[0])
@@ -233,8 +234,8 @@ class _SilentTransport:
 def test_udp_retransmits_on_timer_e_and_gives_up_at_the_deadline() -> None:
     clock = [100.0]
     tp = _SilentTransport(clock)
-    target = adhoc_target("sip:1001@10.0.0.1", transport="udp", password=None)
-    req = build_request(tp, target, Dialogish("cid", "tag"), "REGISTER", "sip:10.0.0.1", "x")  # type: ignore[arg-type]
+    target = adhoc_target("sip:1001@198.18.0.1", transport="udp", password=None)
+    req = build_request(tp, target, Dialogish("cid", "tag"), "REGISTER", "sip:198.18.0.1", "x")  # type: ignore[arg-type]
     with pytest.raises(ProbeTimeout):
         asyncio.run(transact(tp, req, deadline=108.0, clock=lambda: clock[0]))  # type: ignore[arg-type]
     # RFC 3261 17.1.2.2: T1, 2*T1, 4*T1, then capped at T2 = 4 s
