@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.common import free_port, run_cli
+from tests.fixtures.common import cli_command, free_port, run_cli
 from tests.fixtures.kamailio import Kamailio
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -338,7 +338,7 @@ def test_try_it_without_a_pbx_block_runs_as_documented(tmp_path: Path) -> None:
     assert lines[0] == "qsipctl lab --port 5070 &" and lines[1].startswith("export ")
     port = free_port(socket.SOCK_DGRAM)
     lab = subprocess.Popen(
-        ["qsipctl", "lab", "--port", str(port), "--format", "json"],
+        [*cli_command(), "lab", "--port", str(port), "--format", "json"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     env = dict(item.split("=", 1) for item in lines[1].split()[1:])
@@ -349,7 +349,11 @@ def test_try_it_without_a_pbx_block_runs_as_documented(tmp_path: Path) -> None:
             args = shlex.split(cmd.replace("5070", str(port)))
             assert args[0] == "qsipctl"
             res = subprocess.run(
-                args, capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **env}
+                [*cli_command(), *args[1:]],
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+                env={**os.environ, **env},
             )
             expected = 1 if "exit 1" in comment else 0
             assert res.returncode == expected, (line, res.stdout, res.stderr)
