@@ -27,6 +27,7 @@ from qsipctl.cli.probe_cmd import (
     probe_table,
     render_probe_table,
 )
+from qsipctl.cli.viacore_cmd import run_via_core_command, via_core_options
 from qsipctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ __all__ = ["diagnose", "probe", "probe_table", "render_probe_table"]
 )
 @_network_options
 @_evidence_options
+@via_core_options
 @format_option
 def diagnose(
     site_path: str,
@@ -68,14 +70,21 @@ def diagnose(
     pcap: str | None,
     ladder: bool,
     fmt: str,
+    via_core: bool,
+    **via_core_opts: Any,
 ) -> None:
     """Probe the PBX accounts of SITE.yml's softphones from this machine.
 
     --register sends each softphone's REGISTER (with its credentials, over
     its profile's transport) and unregisters again; --options pings each
-    registrar.  Exit 0 when every probe passed, 1 when any failed, 2 for bad
-    input.
+    registrar; --via-core makes each core's own softphone place a test call
+    over QRC (docs/via-core.md).  Exit 0 when every probe passed, 1 when any
+    failed, 2 for bad input.
     """
+    if via_core:
+        run_via_core_command(site_path, limit, profile_dirs, concurrency, timeout, fmt,
+                             **via_core_opts)  # fmt: skip
+        return
     if not (do_register or do_options):
         raise UsageError("choose at least one probe: --register and/or --options")
     from qsipctl.cli.common import load_selected

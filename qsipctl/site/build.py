@@ -25,6 +25,7 @@ from qsipctl.site.model import (
     CoreSettings,
     Expectations,
     HostPort,
+    QrcAccess,
     Softphone,
     TlsOptions,
 )
@@ -145,6 +146,7 @@ def _core(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Core | None:
         softphones=tuple(_softphone(p) for p in phones),
         variables=_public_vars(host),
         source=host.location,
+        qrc=_qrc(ctx, host, check_secrets),
     )
 
 
@@ -254,6 +256,20 @@ def _connection(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Connection | 
     if any(d.severity == "error" for d in ctx.diags[before:]):
         return None
     return conn
+
+
+def _qrc(ctx: _Ctx, host: HostVars, check: bool) -> QrcAccess:
+    """qsys_qrc_host/_port/_user/_password: how `diagnose --via-core` logs on."""
+    src = host.vars.get("qsys_qrc_password")
+    password = None
+    if src is not None and src.value is not None:
+        password = _secret(ctx, src, host.var_keypaths["qsys_qrc_password"], check)
+    return QrcAccess(
+        host=_var(ctx, host, "qsys_qrc_host", v.as_host),
+        port=_int_or(_var(ctx, host, "qsys_qrc_port", v.as_port), 1710),
+        user=_var(ctx, host, "qsys_qrc_user", v.as_str),
+        password=password,
+    )
 
 
 def _int_or(value: int | None, default: int) -> int:
@@ -437,7 +453,7 @@ def _parse_layer(ctx: _Ctx, leaf: str, src: Sourced, kp: KeyPath, check: bool) -
     if leaf == "password":
         secret = _secret(ctx, src, kp, check)
         return Sourced(secret, src.location, src.origin)
-    if leaf in ("name", "profile", "username", "auth_id", "cid_name"):
+    if leaf in ("name", "profile", "username", "auth_id", "cid_name", "code_name"):
         try:
             return Sourced(v.as_str(src.value), src.location, src.origin)
         except v.FieldError as exc:
@@ -600,6 +616,8 @@ def _softphone(p: PhoneDraft) -> Softphone:
             outbound_proxy=outbound,
             notes=tuple(val["notes"]),
             pbx_networks=tuple(val["pbx_networks"]),
+            test_number=val["test_number"],
         ),
         source=p.location,
+        code_name=val.get("code_name"),
     )

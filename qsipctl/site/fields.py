@@ -97,6 +97,7 @@ _FIELDS = [
     Field("rtp_port_range", v.as_rtp_range, "expect", (16384, 32768), "RTP ports the PBX allows"),
     Field("pbx_networks", v.as_network_list, "expect", (), "networks the PBX sends from"),
     Field("notes", v.as_str_list, "expect", (), "free text shown by diagnostics"),
+    Field("test_number", _text, "expect", None, "number diagnose --via-core dials", True),
     # meta
     Field("apply_command", _text, "meta", None, "command run on the core after a push", True),
 ]
@@ -105,7 +106,7 @@ GROUPS = frozenset(name.split(".")[0] for name in FIELDS if "." in name)
 CORE_FIELDS = tuple(f.name for f in _FIELDS if f.scope == "core")
 
 # Keys only a softphone entry (or softphone_defaults) has: the account.
-ACCOUNT_KEYS = ("name", "profile", "username", "auth_id", "password", "cid_name")
+ACCOUNT_KEYS = ("name", "profile", "username", "auth_id", "password", "cid_name", "code_name")
 PROFILE_ONLY_KEYS = ("description", "extends")
 
 # host:port fields whose bare IPv6 values are checked for a port written without [].

@@ -50,7 +50,8 @@ CONNECTION_VARS = (
     "qsipctl_local_dir",
 )
 CORE_VARS = ("qsys_model", "qsys_interface", "qsys_softphone_limit", "ansible_group_priority")
-OUR_VARS = (*CONNECTION_VARS, *CORE_VARS, "softphones", "softphone_defaults")
+QRC_VARS = ("qsys_qrc_host", "qsys_qrc_port", "qsys_qrc_user", "qsys_qrc_password")
+OUR_VARS = (*CONNECTION_VARS, *CORE_VARS, *QRC_VARS, "softphones", "softphone_defaults")
 # Ansible variables that are legitimate but not ours: never "did you mean" them.
 ANSIBLE_VARS = (
     "ansible_ssh_host",

@@ -74,6 +74,7 @@ class Expectations:
     outbound_proxy: HostPort | None = None
     notes: tuple[str, ...] = ()
     pbx_networks: tuple[str, ...] = ()  # CIDRs the PBX signals/sends media from
+    test_number: str | None = None  # what `diagnose --via-core` dials by default
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,17 @@ class Softphone:
     tls: TlsOptions = field(default_factory=TlsOptions)
     expectations: Expectations = field(default_factory=Expectations)
     source: Location | None = None
+    code_name: str | None = None  # the component's Code Name in the design (QRC); None: name
+
+
+@dataclass(frozen=True)
+class QrcAccess:
+    """How `diagnose --via-core` reaches the core's QRC service (QSC: TCP 1710)."""
+
+    host: str | None = None  # None: the core's address
+    port: int = 1710
+    user: str | None = None  # an account from Q-SYS Administrator; None: no Logon
+    password: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,7 @@ class Core:
     softphones: tuple[Softphone, ...]
     variables: dict[str, object] = field(default_factory=dict, compare=False)
     source: Location | None = None
+    qrc: QrcAccess = field(default_factory=QrcAccess)
 
 
 @dataclass(frozen=True)
