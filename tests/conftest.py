@@ -26,4 +26,6 @@ pytest_plugins = [
     "tests.fixtures.kamailio",
     "tests.fixtures.dnsmasq",
     "tests.fixtures.sshd",
+    "tests.fixtures.baresip",
+    "tests.fixtures.qrc_standin",
 ]

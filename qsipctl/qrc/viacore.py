@@ -37,7 +37,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qsipctl.addr import host_port
@@ -302,6 +302,14 @@ class _Probe:
 
     async def run(self) -> ViaCoreResult:
         try:
+            result = await self._outcome()
+        finally:
+            await self._cleanup()
+        # what cleanup did belongs in the result too
+        return replace(result, hung_up=self.hung_up, group_destroyed=self.group_destroyed)
+
+    async def _outcome(self) -> ViaCoreResult:
+        try:
             return await self._run()
         except QrcClosed as exc:
             return self.result("unreachable", str(exc))
@@ -313,8 +321,6 @@ class _Probe:
             return self.result("qrc-error", str(exc))
         except QrcError as exc:
             return self.result("qrc-error", str(exc))
-        finally:
-            await self._cleanup()
 
     async def _run(self) -> ViaCoreResult:
         t = self.t
