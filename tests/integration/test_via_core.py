@@ -12,8 +12,6 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -21,49 +19,11 @@ from qsipctl.qrc.client import QrcClient
 from qsipctl.qrc.errors import QrcRequestError
 from qsipctl.qrc.viacore import ViaCoreTarget, run_via_core
 from qsipctl.site.secrets import Secret
-from tests.fixtures.baresip import Baresip, start_baresip
 from tests.fixtures.common import wait_until
-from tests.fixtures.kamailio import Kamailio, LabCA, start_kamailio
-from tests.fixtures.qrc_standin import QrcStandin, Softphone
+from tests.fixtures.kamailio import LabCA
+from tests.fixtures.qrc_standin import BUSY, DECLINE, Lab, QrcStandin, Softphone, via_core_lab
 
 pytestmark = pytest.mark.integration
-
-BUSY, DECLINE = "4486", "4603"
-ACCOUNTS = {u: f"pw-{u}" for u in ("1001", "1002", "1003", "1004", "2002", "2003", "2004", "2005")}
-
-
-@dataclass
-class Lab:
-    kamailio: Kamailio
-    registrar: str
-    answerer: Baresip  # 2002: answers by itself
-    silent: Baresip  # 2003: rings, never answers
-    uas: dict[str, Baresip]
-    tmp: Path
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, test_ca: LabCA) -> Iterator[Lab]:
-    tmp = tmp_path_factory.mktemp("via-core")
-    k = start_kamailio(tmp / "kamailio", test_ca, accounts=ACCOUNTS,
-                       canned={BUSY: 486, DECLINE: 603}, calls=True)  # fmt: skip
-    reg = f"127.0.0.1:{k.udp_port}"
-    started: list[Baresip] = []
-
-    def ua(user: str, **kw: object) -> Baresip:
-        b = start_baresip(tmp / f"ua-{user}", user, ACCOUNTS[user], reg, **kw)  # type: ignore[arg-type]
-        started.append(b)
-        return b
-
-    try:
-        answerer = ua("2002", auto_answer=True)
-        silent = ua("2003")
-        uas = {u: ua(u) for u in ("1001", "1002", "1003", "1004")}
-        yield Lab(k, reg, answerer, silent, uas, tmp)
-    finally:
-        for b in started:
-            b.stop()
-        k.stop()
 
 
 def target(core: QrcStandin, code_name: str, number: str, **kw: object) -> ViaCoreTarget:
@@ -79,6 +39,11 @@ def assert_clean(core: QrcStandin, phone: Softphone) -> None:
     wait_until(lambda: core.open_connections == 0, 5)
     assert core.live_groups() == 0
     wait_until(lambda: not phone.get("offhook"), 5)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, test_ca: LabCA) -> Iterator[Lab]:
+    yield from via_core_lab(tmp_path_factory.mktemp("via-core"), test_ca)
 
 
 def test_connected_call_sends_dtmf_to_the_far_end(lab: Lab, qrc_standin_factory) -> None:  # type: ignore[no-untyped-def]
