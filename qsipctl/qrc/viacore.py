@@ -449,15 +449,36 @@ class _Probe:
     async def _cleanup_steps(self) -> None:
         w = self.watch
         if self.dialled and not self.hung_up and w is not None and not w.ended:
-            with contextlib.suppress(QrcError, OSError):
+            try:
                 await self._set("disconnect", 1)
                 self.hung_up = True
+            except (QrcError, OSError):
+                await self._hang_up_anew()
         if self.group is not None and self.group_destroyed is False:
             with contextlib.suppress(QrcError, OSError):
                 await self.client.call("ChangeGroup.Destroy", {"Id": self.group}, self.t.timeout)
                 self.group_destroyed = True
                 self.client.session.forget_autopoll(self.group)
         await self.client.close()
+
+    async def _hang_up_anew(self) -> None:
+        """The QRC connection died mid-call; the call did not: hang up over a new one."""
+        t = self.t
+        client = QrcClient(t.host, t.port, keepalive=t.keepalive)
+        try:
+            await client.connect(t.timeout)
+            if t.user is not None:
+                password = t.password.reveal() if t.password else ""
+                await client.call("Logon", {"User": t.user, "Password": password}, t.timeout)
+            control = {"Name": self.controls["disconnect"], "Value": 1}
+            await client.call(
+                "Component.Set", {"Name": t.code_name, "Controls": [control]}, t.timeout
+            )
+            self.hung_up = True
+        except (QrcError, OSError):
+            pass  # reported: hung_up stays false, and the message says the connection was lost
+        finally:
+            await client.close()
 
 
 def _controls_of(result: Any) -> list[dict[str, Any]]:

@@ -259,3 +259,32 @@ def test_change_groups_vanish_with_their_connection(qrc_standin_factory) -> None
         return 0
 
     assert run(second()) == 6
+
+
+def test_a_call_held_past_a_short_60s_rule_keeps_its_connection(  # type: ignore[no-untyped-def]
+    lab: Lab, qrc_standin_factory
+) -> None:
+    phone = Softphone("Softphone-1", lab.registrar, lab.uas["1001"])
+    core = qrc_standin_factory([phone], idle_limit=1.0)
+    [r] = run_via_core([target(core, "Softphone-1", "2002", duration=2.5, keepalive=0.3)])
+    assert r.verdict == "connected", r
+    assert "the far end hung up first" not in r.message
+    assert core.idle_closed == 0 and "NoOp" in core.methods()
+    assert phone.hangups == 1  # the hang-up still reached the core after the hold
+    assert_clean(core, phone)
+
+
+def test_a_connection_lost_mid_call_still_hangs_up(  # type: ignore[no-untyped-def]
+    lab: Lab, qrc_standin_factory
+) -> None:
+    """Keep-alive deliberately too slow: the core drops us mid-call, the call stays up."""
+    phone = Softphone("Softphone-1", lab.registrar, lab.uas["1002"])
+    core = qrc_standin_factory([phone], idle_limit=1.0)
+    with lab.answerer.control() as far:
+        [r] = run_via_core([target(core, "Softphone-1", "2002", duration=2.0, keepalive=30.0)])
+        far.wait_event("CALL_CLOSED", 5)
+    assert r.verdict == "unreachable" and "closed the connection" in r.message, r
+    assert core.idle_closed >= 1
+    assert r.hung_up and phone.hangups == 1  # over a second connection
+    assert core.connections == 2
+    wait_until(lambda: not phone.get("offhook"), 5)
