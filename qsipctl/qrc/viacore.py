@@ -223,10 +223,8 @@ class _Watch:
                 self.connected_at = now
             elif _ENDED.search(text) or _BUSY.search(text) or _REJECTED.search(text):
                 self.ended = True
-        elif logical == "offhook" and text == "off hook":
-            pass
-        elif logical == "offhook" and text == "on hook" and self.t0 is not None:
-            self.ended = True
+        elif logical == "offhook" and text == "on hook":
+            self.ended = True  # back on hook after we dialled: the call is over
 
     async def until(self, done: Callable[[], bool], deadline: float) -> bool:
         """Apply change results until ``done()`` or the deadline; returns ``done()``."""
@@ -438,12 +436,12 @@ class _Probe:
         a caller's timeout).  Each step is bounded and shielded so a second
         cancellation cannot leave the core's phone off hook.
         """
-        step = asyncio.shield(self._cleanup_steps())
+        task = asyncio.ensure_future(self._cleanup_steps())
         try:
-            await step
-        except asyncio.CancelledError:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:  # cancelled again while cleaning up: finish first
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(step, self.t.timeout * 2)
+                await asyncio.wait_for(asyncio.shield(task), self.t.timeout * 3)
             raise
 
     async def _cleanup_steps(self) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from qsipctl.qrc.client import QrcClient
 from qsipctl.qrc.errors import QrcRequestError
-from qsipctl.qrc.viacore import ViaCoreTarget, run_via_core
+from qsipctl.qrc.viacore import ViaCoreTarget, run_via_core, run_via_core_async
 from qsipctl.site.secrets import Secret
 from tests.fixtures.common import wait_until
 from tests.fixtures.kamailio import LabCA
@@ -288,3 +288,28 @@ def test_a_connection_lost_mid_call_still_hangs_up(  # type: ignore[no-untyped-d
     assert r.hung_up and phone.hangups == 1  # over a second connection
     assert core.connections == 2
     wait_until(lambda: not phone.get("offhook"), 5)
+
+
+def test_cancelled_twice_mid_call_still_hangs_up_and_destroys(  # type: ignore[no-untyped-def]
+    lab: Lab, qrc_standin_factory
+) -> None:
+    phone = Softphone("Softphone-1", lab.registrar, lab.uas["1003"])
+    core = qrc_standin_factory([phone])
+
+    async def go() -> None:
+        task = asyncio.create_task(
+            run_via_core_async([target(core, "Softphone-1", "2002", duration=60)])
+        )
+        while phone.get("state") != "Connected":
+            await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.sleep(0.01)  # let cleanup start, then interrupt it too
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with lab.answerer.control() as far:
+        asyncio.run(go())
+        far.wait_event("CALL_CLOSED", 5)
+    assert phone.hangups == 1
+    assert_clean(core, phone)
