@@ -83,7 +83,7 @@ def diagnose(
     """
     if via_core:
         run_via_core_command(site_path, limit, profile_dirs, concurrency, timeout, fmt,
-                             **via_core_opts)  # fmt: skip
+                             also=do_register or do_options, **via_core_opts)  # fmt: skip
         return
     if not (do_register or do_options):
         raise UsageError("choose at least one probe: --register and/or --options")

@@ -124,11 +124,18 @@ def run_via_core_command(
     dtmf: str,
     duration: float,
     ring_timeout: float,
+    also: bool = False,
 ) -> None:
-    """Load the site, test every selected softphone through its core, render, exit."""
+    """Load the site, test every selected softphone through its core, render, exit.
+
+    ``also``: --register/--options were given too; they run from this
+    machine and report differently, so the two are separate runs for now.
+    """
     from qsipctl.cli.common import load_selected
     from qsipctl.qrc.viacore import run_via_core
 
+    if also:
+        raise UsageError("--via-core runs on its own: run --register/--options separately")
     _, cores = load_selected(site_path, limit, profile_dirs)
     targets = via_core_targets(cores, to_number, dtmf, duration, ring_timeout, timeout)
     if not targets:

@@ -99,6 +99,9 @@ def test_bad_input_is_one_line_and_exit_2(lab: Lab, qrc_standin_factory, tmp_pat
     res = run_cli("diagnose", str(path), "--via-core", "--to", "2002", "--dtmf", "12x",
                   env={"QRC_PW": QRC_PW})  # fmt: skip
     assert res.returncode == 2 and "'x' is not a keypad digit" in res.stderr
+    res = run_cli("diagnose", str(path), "--via-core", "--register", "--to", "2002",
+                  env={"QRC_PW": QRC_PW})  # fmt: skip
+    assert res.returncode == 2 and "runs on its own" in res.stderr
     assert "Traceback" not in res.stderr
     assert a.connections == 0  # nothing was contacted
 
