@@ -313,3 +313,26 @@ def test_cancelled_twice_mid_call_still_hangs_up_and_destroys(  # type: ignore[n
         far.wait_event("CALL_CLOSED", 5)
     assert phone.hangups == 1
     assert_clean(core, phone)
+
+
+def test_engine_status_is_pushed_on_change_and_a_standby_core_is_not_asked(  # type: ignore[no-untyped-def]
+    qrc_standin_factory,
+) -> None:
+    core = qrc_standin_factory([Softphone("Softphone-1", "127.0.0.1:9")], redundant=True)
+
+    async def watch() -> object:
+        c = QrcClient(core.host, core.port)
+        await c.connect(5)
+        first = await c.wait_engine_status(5)
+        assert first is not None and first["State"] == "Active" and first["IsRedundant"] is True
+        c.status_changed.clear()
+        await asyncio.to_thread(core.set_engine_state, "Standby")
+        await asyncio.wait_for(c.status_changed.wait(), 5)
+        await c.close()
+        return c.engine_status
+
+    status = run(watch())
+    assert isinstance(status, dict) and status["State"] == "Standby"
+    [r] = run_via_core([target(core, "Softphone-1", "2002")])
+    assert r.verdict == "standby" and r.redundant is True, r
+    assert core.calls("Component.Set") == [] and core.calls("Component.GetControls") == []
