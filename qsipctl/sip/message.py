@@ -19,6 +19,7 @@ and time on hostile input; numbers are length-checked before ``int()``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from qsipctl.sip import grammar as g
 from qsipctl.sip.errors import SipError, SipParseError, clip
@@ -34,7 +35,6 @@ from qsipctl.sip.headers import (
     split_list,
     split_name_addr,
 )
-from qsipctl.sip.record import Record
 from qsipctl.sip.uri import is_sip_uri, parse_uri
 
 MAX_HEAD_BYTES = 65536
@@ -49,7 +49,7 @@ _END_OF_HEAD = b"\r\n\r\n"
 _ONCE = frozenset(("call-id", "cseq", "from", "to", "max-forwards", "content-length"))
 
 
-class _MessageBase(Record):
+class _MessageBase:
     """What requests and responses share: headers, body and the core accessors."""
 
     __slots__ = ()
@@ -118,53 +118,29 @@ class _MessageBase(Record):
         return param_lookup(split_name_addr(self._single("To")).params, "tag")
 
 
+@dataclass(slots=True)
 class Request(_MessageBase):
     """A SIP request; ``uri`` is the Request-URI text (any scheme)."""
 
-    _fields = ("method", "uri", "headers", "body", "version")
-    __slots__ = _fields
     method: str
     uri: str
-
-    def __init__(
-        self,
-        method: str,
-        uri: str,
-        headers: Headers | None = None,
-        body: bytes = b"",
-        version: str = SIP_2_0,
-    ) -> None:
-        self.method = method
-        self.uri = uri
-        self.headers = Headers() if headers is None else headers
-        self.body = body
-        self.version = version
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = SIP_2_0
 
     def _start_line(self) -> str:
         return f"{self.method} {self.uri} {self.version}"
 
 
+@dataclass(slots=True)
 class Response(_MessageBase):
     """A SIP response."""
 
-    _fields = ("status", "reason", "headers", "body", "version")
-    __slots__ = _fields
     status: int
     reason: str
-
-    def __init__(
-        self,
-        status: int,
-        reason: str,
-        headers: Headers | None = None,
-        body: bytes = b"",
-        version: str = SIP_2_0,
-    ) -> None:
-        self.status = status
-        self.reason = reason
-        self.headers = Headers() if headers is None else headers
-        self.body = body
-        self.version = version
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = SIP_2_0
 
     def _start_line(self) -> str:
         return f"{self.version} {self.status} {self.reason}"
@@ -190,7 +166,7 @@ def _parse_request_line(line: str) -> Request:
             f"Request-Line {clip(line)}: expected 'METHOD SP Request-URI SP SIP/2.0'"
         )
     method, uri, version = parts
-    if not g.is_token(method):
+    if not g.token_re.fullmatch(method):
         raise SipParseError(f"Request-Line {clip(line)}: method {clip(method)} is not a token")
     _check_request_uri(uri)
     return Request(method, uri, Headers(), b"", _check_version(version))
@@ -224,7 +200,7 @@ def _parse_status_line(line: str) -> Response:
     if not (len(code) == 3 and code.isdigit() and code.isascii()) or not 100 <= int(code) <= 699:
         raise SipParseError(f"Status-Line {clip(line)}: status code must be 3 digits, 100-699")
     # Reason-Phrase: liberal (any text but CTLs): it is only shown to people.
-    if not reason.isprintable() and g.reason_bad_re.search(reason):
+    if g.reason_bad_re.search(reason):
         raise SipParseError(f"Status-Line {clip(line)}: control character in Reason-Phrase")
     return Response(int(code), reason, Headers(), b"", version)
 
@@ -258,7 +234,7 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
     seen: set[str] = set()
     for number, line in lines:
         canon, value = _split_header_line(line, number)
-        if not value.isprintable() and g.bad_ctl_re.search(value):
+        if g.bad_ctl_re.search(value):
             raise SipParseError(f"line {number}: {canon}: control character in value")
         key = canon.lower()
         if key in _ONCE:
@@ -271,14 +247,11 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
 
 
 def _split_header_line(line: str, number: int) -> tuple[str, str]:
-    """(canonical name, value) of ``token *WSP ":" value``; header_line_re in str methods."""
-    name, colon, value = line.partition(":")
-    name = name.rstrip(" \t")
-    if not (colon and g.is_token(name)):
-        m = g.header_line_re.fullmatch(line)
-        if m is None:
-            raise SipParseError(f"line {number}: {clip(line)} is not 'Name: value'")
-        name, value = m.groups()
+    """(canonical name, value) of ``token *WSP ":" value``."""
+    m = g.header_line_re.fullmatch(line)
+    if m is None:
+        raise SipParseError(f"line {number}: {clip(line)} is not 'Name: value'")
+    name, value = m.groups()
     return canonical_name(name), value.strip(" \t")
 
 
@@ -337,13 +310,13 @@ def _check_routes(value: str) -> None:
 
 
 def _check_callid(value: str) -> None:
-    if not g.is_callid(value):
+    if not g.callid_re.fullmatch(value):
         raise SipParseError(f"{clip(value)} is not 'word[@word]'")
 
 
 def _check_tokens(value: str) -> None:
     for element in _elements(value, allow_empty_list=True):
-        if not g.is_token(element):
+        if not g.token_re.fullmatch(element):
             raise SipParseError(f"{clip(element)} is not a token")
 
 
@@ -407,7 +380,7 @@ def _parse_head(head: bytes) -> Message:
     except UnicodeDecodeError as exc:
         raise SipParseError(f"header section is not UTF-8 (octet {exc.start})") from None
     first = text.split("\r\n", 1)[0]
-    if not first.isprintable() and g.reason_bad_re.search(first):
+    if g.reason_bad_re.search(first):
         raise SipParseError(f"start line {clip(first)}: control character")
     msg = _parse_start(first)
     msg.headers = _parse_headers(_header_lines(text))
