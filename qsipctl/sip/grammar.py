@@ -37,15 +37,20 @@ QDTEXT = r"[^\"\\\x00-\x08\x0a-\x1f\x7f]"
 QUOTED_PAIR = r"\\[\x00-\x09\x0b\x0c\x0e-\x7f]"
 QUOTED_STRING = f'"(?:{QDTEXT}|{QUOTED_PAIR})*"'
 
-# --- hosts (RFC 3261 §25.1 hostport) ---------------------------------------
-DOMAINLABEL = r"[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*"
-TOPLABEL = r"[A-Za-z][A-Za-z0-9]*(?:-+[A-Za-z0-9]+)*"
-HOSTNAME = f"(?:{DOMAINLABEL}\\.)*{TOPLABEL}\\.?"
+# --- hosts (RFC 3261 §25.1 hostport, read liberally) ------------------------
+# A label may hold "_" (Windows and container host names) and the last label
+# may be all digits: RFC 3261's toplabel forbids both, real devices send both
+# (issue 8), and nothing here resolves or acts on such a name.  A dotted quad
+# of digits is still checked as an IPv4 address by the parsers.
+DOMAINLABEL = r"[A-Za-z0-9_][A-Za-z0-9_\-]*"
+HOSTNAME = f"{DOMAINLABEL}(?:\\.{DOMAINLABEL})*\\.?"
 IPV4ADDRESS = r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
 # The first ":" is pinned (no ":" before it), so a failed match is linear.
 IPV6ADDRESS = r"[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*"
-IPV6REFERENCE = f"\\[{IPV6ADDRESS}\\]"
-HOST = f"(?:{HOSTNAME}|{IPV4ADDRESS}|{IPV6REFERENCE})"
+# RFC 6874 zone id ("%25eth0" in a URI; "%eth0" as some stacks write it).
+ZONE_ID = r"%[A-Za-z0-9_.~\-]+"
+IPV6REFERENCE = f"\\[{IPV6ADDRESS}(?:{ZONE_ID})?\\]"
+HOST = f"(?:{HOSTNAME}|{IPV6REFERENCE})"
 PORT = r"[0-9]+"
 
 # --- SIP-URI pieces (RFC 3261 §19.1.1, §25.1) -------------------------------
@@ -105,10 +110,22 @@ bad_ctl_re = re.compile(r"(?<!\\)[\x00-\x08\x0a-\x1f\x7f]")
 reason_bad_re = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # search()
 # One ";name[=value]" header parameter (generic-param), match() at a position.
 generic_param_re = re.compile(f"{SWS};{SWS}({TOKEN})(?:{SWS}={SWS}({GEN_VALUE}))?")
-# name-addr = [ display-name ] LAQUOT addr-spec RAQUOT, match() as a prefix.
-name_addr_re = re.compile(
-    f"(?:(?P<quoted>{QUOTED_STRING})|(?P<tokens>{TOKEN}(?:{LWS}{TOKEN})*))?{SWS}<(?P<uri>[^<>]*)>"
+# The same, read liberally (From/To/Contact parameters the verdict does not
+# rest on): any run of characters up to the next ";" as an unquoted value,
+# an empty value, or nothing at all between two ";" (group 1 is then None).
+loose_param_re = re.compile(
+    f'{SWS};{SWS}(?:({TOKEN})(?:{SWS}={SWS}({QUOTED_STRING}|[^;"]*+))?)?[ \\t]*+(?=;|$)'
 )
+# name-addr = [ display-name ] LAQUOT addr-spec RAQUOT, match() as a prefix.
+# Liberal display-name: besides a quoted-string, any run of characters but
+# quotes, angle brackets and controls (RFC 3261 wants tokens; PBXs send
+# "Müller, Jörg <sip:...>" unquoted).  Possessive, so a failure is linear.
+name_addr_re = re.compile(
+    f'(?:(?P<quoted>{QUOTED_STRING})|(?P<tokens>[^"<>\\x00-\\x08\\x0a-\\x1f\\x7f]*+)){SWS}'
+    "<(?P<uri>[^<>]*)>"
+)
+# "sip: host": whitespace after the scheme inside <...>, tolerated and dropped.
+scheme_space_re = re.compile(r"(?i)(sips?:)[ \t]+")
 # addr-spec outside <>: ends at the first LWS or ";" (RFC 3261 §20.10), match().
 addr_spec_re = re.compile(r"[^ \t;]+")
 # via-parm prefix: sent-protocol LWS sent-by; SLASH = SWS "/" SWS, COLON alike; match().

@@ -230,21 +230,34 @@ def _check_value(value: str) -> str:
 # --- header parameters -------------------------------------------------------
 
 
-def parse_params(text: str, pos: int, what: str) -> dict[str, str | None]:
-    """Parse ``*( SEMI generic-param )`` from ``pos`` to the end of ``text``."""
+def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict[str, str | None]:
+    """Parse ``*( SEMI generic-param )`` from ``pos`` to the end of ``text``.
+
+    ``strict`` (Via: the parameters a client acts on) follows the grammar and
+    refuses repeats.  Otherwise empty parameters (``;;``), empty or unquoted
+    odd values and repeats pass, a repeat keeping its first value, as
+    production stacks read what they do not act on; only a second ``tag``
+    is refused, since the dialog depends on it.
+    """
+    pattern = g.generic_param_re if strict else g.loose_param_re
     params: dict[str, str | None] = {}
     seen: set[str] = set()  # lower-cased names: a set keeps many params linear
     end = len(text)
     while pos < end:
-        m = g.generic_param_re.match(text, pos)
+        m = pattern.match(text, pos)
         if m is None:
             raise SipParseError(f"{what}: unexpected {clip(text[pos:])} where ';param' should be")
-        name = m.group(1)
-        if name.lower() in seen:
-            raise SipParseError(f"{what}: parameter {clip(name)} appears twice")
-        seen.add(name.lower())
-        params[name] = m.group(2)
         pos = _skip_sws(text, m.end())
+        name = m.group(1)
+        if name is None:
+            continue  # liberal: ";;"
+        if name.lower() in seen:
+            if strict or name.lower() == "tag":
+                raise SipParseError(f"{what}: parameter {clip(name)} appears twice")
+            continue
+        seen.add(name.lower())
+        value = m.group(2)
+        params[name] = value if value is None or strict else value.rstrip(" \t")
     return params
 
 
@@ -286,7 +299,13 @@ class Via:
 
     @property
     def received(self) -> str | None:
-        return param_lookup(self.params, "received")
+        """The address the server saw us from, IPv6 without brackets.
+
+        RFC 5118 §4.5: servers write an IPv6 ``received`` with or without
+        brackets; both mean the same address (``params`` keeps the text).
+        """
+        value = param_lookup(self.params, "received")
+        return None if value is None else addr.unbracket(value)
 
     @property
     def rport(self) -> int | bool | None:
@@ -394,11 +413,18 @@ def unquote(quoted: str) -> str:
 
 
 def split_name_addr(value: str, *, require_brackets: bool = False) -> RawNameAddr:
-    """Check ``(name-addr / addr-spec) *(SEMI generic-param)``; any URI scheme."""
+    """Check ``(name-addr / addr-spec) *(SEMI generic-param)``; any URI scheme.
+
+    Liberal where nothing rests on it (issue 8): unquoted display names of any
+    characters, whitespace around the URI inside ``<>`` and after ``sip:``,
+    empty or repeated parameters (see parse_params).  A second ``tag`` is
+    still refused: the dialog is identified by it.
+    """
     text = value.strip(" \t")
     if (m := g.name_addr_re.match(text)) is not None:
         display = _display(m)
-        uri, pos, bracketed = m.group("uri"), m.end(), True
+        uri = g.scheme_space_re.sub(r"\1", m.group("uri").strip(" \t"), count=1)
+        pos, bracketed = m.end(), True
     elif require_brackets or "<" in text or text.startswith('"'):
         raise SipParseError(_name_addr_problem(text, value))
     else:
@@ -409,14 +435,17 @@ def split_name_addr(value: str, *, require_brackets: bool = False) -> RawNameAdd
         if "?" in uri or "," in uri:
             raise SipParseError(f"{clip(value)}: a URI with '?' or ',' must be enclosed in <>")
     check_any_uri(uri, value)
-    params = parse_params(text, pos, clip(value))
+    params = parse_params(text, pos, clip(value), strict=False)
+    tag = param_lookup(params, "tag")
+    if "tag" in (k.lower() for k in params) and (tag is None or not g.token_re.fullmatch(tag)):
+        raise SipParseError(f"{clip(value)}: tag must be a token")
     return RawNameAddr(display, uri, params, bracketed)
 
 
 def _display(m: re.Match[str]) -> str | None:
     if m.group("quoted") is not None:
         return unquote(m.group("quoted"))
-    return m.group("tokens")
+    return m.group("tokens").rstrip(" \t") or None
 
 
 def _name_addr_problem(text: str, value: str) -> str:

@@ -76,18 +76,32 @@ def _where(what: str, context: str | None) -> str:
 
 
 def check_host(host: str, what: str, context: str | None = None) -> str:
-    """Validate a ``host`` production and return it without IPv6 brackets."""
+    """Validate a ``host`` production and return it without IPv6 brackets.
+
+    Liberal as issue 8 asks: host names may carry "_" or end in a digit label
+    (see grammar.HOSTNAME), an IPv6 reference may carry a zone id, and the
+    "three colons" form RFC 5118 §4.10 asks parsers to tolerate
+    (``[2001:db8:::192.0.2.1]``) passes; each is kept as written.
+    """
     if not g.host_re.fullmatch(host):
         raise SipParseError(f"{_where(what, context)}: {clip(host)} is not a valid host")
-    if g.ipv4_re.fullmatch(host) and not addr.is_ip(host):
+    if g.ipv4_re.fullmatch(host) and any(int(octet) > 255 for octet in host.split(".")):
         raise SipParseError(f"{_where(what, context)}: {clip(host)} is not a valid IPv4 address")
     if host.startswith("["):
         inner = addr.unbracket(host)
-        if addr.ip_version(inner) != 6:
+        if not is_ipv6_liberal(inner):
             where = _where(what, context)
             raise SipParseError(f"{where}: [{clip(inner)}] is not a valid IPv6 reference")
         return inner
     return host
+
+
+def is_ipv6_liberal(text: str) -> bool:
+    """An IPv6 address, also with a zone id or RFC 5118's "three colons" before IPv4."""
+    address = text.split("%", 1)[0]
+    if ":::" in address and g.ipv4_re.search(address):
+        address = address.replace(":::", "::", 1)
+    return addr.ip_version(address) == 6
 
 
 def check_port(text: str, what: str, context: str | None = None) -> int:
@@ -200,19 +214,23 @@ def _hostport(hostport: str, text: str) -> tuple[str, int | None]:
 
 
 def _uri_params(params: str | None, text: str) -> dict[str, str | None]:
+    """uri-parameters, read liberally: empty ones (``;;``, ``;x=``) and repeats pass.
+
+    A repeated name keeps its first value (what a lookup would find first);
+    only characters outside ``paramchar`` make the URI invalid.
+    """
     result: dict[str, str | None] = {}
-    if not params:
-        return result
     seen: set[str] = set()  # lower-cased names (§19.1.4: names compare case-insensitively)
-    for item in params[1:].split(";"):
+    for item in (params or ";")[1:].split(";"):
         name, sep, value = item.partition("=")
-        if not g.pname_re.fullmatch(name) or (sep and not g.pname_re.fullmatch(value)):
+        if not name and not sep:
+            continue  # ";;" or a trailing ";"
+        if not g.pname_re.fullmatch(name) or (value and not g.pname_re.fullmatch(value)):
             raise SipParseError(f"URI {clip(text)}: invalid parameter {clip(item)}")
         key = unescape(name)
-        if key.lower() in seen:
-            raise SipParseError(f"URI {clip(text)}: parameter {clip(key)} appears twice")
-        seen.add(key.lower())
-        result[key] = unescape(value) if sep else None
+        if key.lower() not in seen:
+            seen.add(key.lower())
+            result[key] = unescape(value) if sep else None
     return result
 
 

@@ -179,7 +179,13 @@ quoted = any_text.filter(lambda s: "\r" not in s and "\n" not in s).map(
     )
 )
 gen_value = st.none() | token | quoted
-header_params = st.dictionaries(token, gen_value, max_size=4).filter(unique_ci)
+# "tag" is checked strictly (a token value), so it is generated apart.
+header_params = st.dictionaries(
+    token.filter(lambda t: t.lower() != "tag"), gen_value, max_size=4
+).filter(unique_ci)
+header_params = st.one_of(
+    header_params, st.builds(lambda p, t: {"tag": t, **p}, header_params, token)
+)
 
 name_addrs = st.builds(
     NameAddr,
