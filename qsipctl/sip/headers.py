@@ -412,13 +412,16 @@ def unquote(quoted: str) -> str:
     return g.quoted_pair_re.sub(lambda m: m.group(1), quoted[1:-1])
 
 
-def split_name_addr(value: str, *, require_brackets: bool = False) -> RawNameAddr:
+def split_name_addr(
+    value: str, *, require_brackets: bool = False, check_uri: bool = True
+) -> RawNameAddr:
     """Check ``(name-addr / addr-spec) *(SEMI generic-param)``; any URI scheme.
 
     Liberal where nothing rests on it (issue 8): unquoted display names of any
     characters, whitespace around the URI inside ``<>`` and after ``sip:``,
     empty or repeated parameters (see parse_params).  A second ``tag`` is
-    still refused: the dialog is identified by it.
+    still refused: the dialog is identified by it.  ``check_uri=False`` leaves
+    the URI for whoever reads it (From/To at parse time: only the tag counts).
     """
     text = value.strip(" \t")
     if (m := g.name_addr_re.match(text)) is not None:
@@ -434,7 +437,10 @@ def split_name_addr(value: str, *, require_brackets: bool = False) -> RawNameAdd
         display, uri, pos, bracketed = None, m2.group(0), m2.end(), False
         if "?" in uri or "," in uri:
             raise SipParseError(f"{clip(value)}: a URI with '?' or ',' must be enclosed in <>")
-    check_any_uri(uri, value)
+    if check_uri:
+        check_any_uri(uri, value)
+    elif not uri:
+        raise SipParseError(f"{clip(value)}: expected a URI")
     params = parse_params(text, pos, clip(value), strict=False)
     tag = param_lookup(params, "tag")
     if "tag" in (k.lower() for k in params) and (tag is None or not g.token_re.fullmatch(tag)):

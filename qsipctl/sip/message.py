@@ -293,6 +293,11 @@ def _check_callid(value: str) -> None:
         raise SipParseError(f"{clip(value)} is not 'word[@word]'")
 
 
+def _check_from_to(value: str) -> None:
+    """The name-addr's shape and its tag; the URI is read only when someone asks."""
+    split_name_addr(value, check_uri=False)
+
+
 # Checked at parse time: what matches a response to its request and frames it
 # (Via, CSeq, Call-ID, From/To with their tags, Content-Length), strictly.
 # Every other header is kept as text and parsed when someone reads it, as
@@ -302,8 +307,8 @@ def _check_callid(value: str) -> None:
 # authentication headers are parsed strictly where they are used (digest.py).
 _CHECKS: dict[str, Callable[[str], object]] = {
     "via": _check_via,
-    "from": split_name_addr,
-    "to": split_name_addr,
+    "from": _check_from_to,
+    "to": _check_from_to,
     "call-id": _check_callid,
     "cseq": parse_cseq,
     "content-length": lambda v: parse_uint(v, "Content-Length", MAX_BODY_BYTES),

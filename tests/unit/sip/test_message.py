@@ -214,7 +214,7 @@ def test_quoted_pair_may_escape_control_octets_but_bare_ones_are_refused():
         (b"Content-Length: 0", b"Content-Length: x", "non-negative integer"),
         (b";tag=f00", b";tag=f00;tag=f01", "appears twice"),
         (b";tag=f00", b";tag", "tag must be a token"),
-        (b"To: <sip:1001@pbx.example.com>", b"To: <sip:1001@pbx example.com>", "whitespace"),
+        (b"To: <sip:1001@pbx.example.com>", b"To: <sip:1001@pbx.example.com", "without '>'"),
         (b";rport\r\n", b";rport;;\r\n", "unexpected"),
         (b";rport\r\n", b";rport,\r\n", "empty list element"),
         (b"REGISTER sip:pbx.example.com SIP/2.0", b"REGISTER sip:pbx.example.com SIP/2.1", "505"),
@@ -244,6 +244,8 @@ def test_what_matches_and_frames_is_checked_at_parse_time(old, new, problem):
         (b"Content-Length: 0", b"Allow: INVITE, ACK,", None),
         (b"Content-Length: 0", b"Date: yesterday", None),
         (b"Content-Length: 0", b'Contact: "open <sip:a@h>', "Contact"),
+        # RFC 5118 4.2: an IPv6 host without brackets; only the tag of From/To counts
+        (b"To: <sip:1001@pbx.example.com>", b"To: <sip:1001@fe80:0:0:0:21a:a0ff:fe07:32e0>", "To"),
     ],
 )
 def test_other_headers_are_kept_as_text_and_parsed_when_read(old, new, read):
