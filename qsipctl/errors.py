@@ -13,7 +13,8 @@ failed, 2 usage error or invalid input, 3 internal error (a bug),
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -22,56 +23,13 @@ EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 
 
-class _Frozen:
-    """Equality, hash, repr and immutability over ``_fields``, like a frozen dataclass.
-
-    Plain classes because this module loads first in every command, and a
-    ``@dataclass`` costs about a millisecond of start-up each (``qsipctl probe``
-    has a budget of a few).
-    """
-
-    __slots__: tuple[str, ...] = ()
-    _fields: tuple[str, ...] = ()
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, _Frozen)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
-        return f"{type(self).__name__}({shown})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} of {type(self).__name__}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} of {type(self).__name__}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return self.__class__, self._values()
-
-
-class Location(_Frozen):
+@dataclass(frozen=True, slots=True)
+class Location:
     """Where a value came from, so a message can point the user at it."""
 
-    _fields = ("file", "line", "col")
-    __slots__ = _fields
     file: str
-    line: int | None  # 1-based
-    col: int | None  # 1-based
-
-    def __init__(self, file: str, line: int | None = None, col: int | None = None) -> None:
-        object.__setattr__(self, "file", file)
-        object.__setattr__(self, "line", line)
-        object.__setattr__(self, "col", col)
+    line: int | None = None  # 1-based
+    col: int | None = None  # 1-based
 
     def __str__(self) -> str:
         parts = [self.file]
@@ -82,27 +40,14 @@ class Location(_Frozen):
         return ":".join(parts)
 
 
-class Diagnostic(_Frozen):
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
     """One problem found in the user's files: ``file:line:col: key.path: message``."""
 
-    _fields = ("message", "location", "keypath", "severity")
-    __slots__ = _fields
     message: str
-    location: Location | None
-    keypath: str | None
-    severity: Literal["error", "warning"]
-
-    def __init__(
-        self,
-        message: str,
-        location: Location | None = None,
-        keypath: str | None = None,
-        severity: Literal["error", "warning"] = "error",
-    ) -> None:
-        object.__setattr__(self, "message", message)
-        object.__setattr__(self, "location", location)
-        object.__setattr__(self, "keypath", keypath)
-        object.__setattr__(self, "severity", severity)
+    location: Location | None = None
+    keypath: str | None = None
+    severity: Literal["error", "warning"] = "error"
 
     def format(self) -> str:
         head = [str(self.location)] if self.location else []

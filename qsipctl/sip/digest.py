@@ -13,14 +13,16 @@ rarely 403), while ``stale=true`` only asks us to retry with the new nonce.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
+import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
 from qsipctl.sip.errors import SipError
-from qsipctl.sip.record import FrozenRecord
 
 # Canonical spellings; the wire value is matched case-insensitively.
 ALGORITHMS: tuple[str, ...] = (
@@ -53,28 +55,21 @@ class DigestError(SipError):
 # --------------------------------------------------------------------------
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_LEXER_RULES = rf"""
+_LEXER = re.compile(
+    rf"""
     (?P<ws>[ \t\r\n]+)
   | (?P<quoted>"(?:[^"\\]|\\.)*")
   | (?P<token68>{_TOKEN}=+(?=[ \t]*(?:,|$)))
   | (?P<token>{_TOKEN})
   | (?P<eq>=)
   | (?P<comma>,)
-    """
-_LEXER: re.Pattern[str] | None = None  # compiled on first use: see _lex_simple
-_TOKEN_CHARS = frozenset(
-    "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    """,
+    re.VERBOSE | re.DOTALL,
 )
 
 
 def _lex(text: str) -> list[tuple[str, str]]:
     """Split a header value into (kind, text) lexemes, dropping whitespace."""
-    simple = _lex_simple(text)
-    if simple is not None:
-        return simple
-    global _LEXER
-    if _LEXER is None:
-        _LEXER = re.compile(_LEXER_RULES, re.VERBOSE | re.DOTALL)
     out: list[tuple[str, str]] = []
     pos = 0
     while pos < len(text):
@@ -86,60 +81,6 @@ def _lex(text: str) -> list[tuple[str, str]]:
             out.append((kind, m.group()))
         pos = m.end()
     return out
-
-
-def _lex_simple(text: str) -> list[tuple[str, str]] | None:
-    """What ``_lex`` finds, by str methods; None where the lexer must decide.
-
-    A probe meets one challenge; compiling the lexer cost more than lexing it.
-    """
-    out: list[tuple[str, str]] = []
-    pos, n = 0, len(text)
-    while pos < n:
-        c = text[pos]
-        end = pos + 1
-        if c in " \t\r\n":
-            while end < n and text[end] in " \t\r\n":
-                end += 1
-        elif c == '"':
-            while end < n and text[end] != '"':
-                end += 2 if text[end] == "\\" else 1
-            if end >= n:
-                return None  # unterminated: the lexer words the error
-            end += 1
-            out.append(("quoted", text[pos:end]))
-        elif c in _TOKEN_CHARS:
-            end = _token_end(text, pos)
-            out.append(_token_or_token68(text, pos, end))
-            end = pos + len(out[-1][1])
-        elif c == "=" or c == ",":
-            out.append(("eq" if c == "=" else "comma", c))
-        else:
-            return None
-        pos = end
-    return out
-
-
-def _token_end(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in _TOKEN_CHARS:
-        pos += 1
-    return pos
-
-
-def _token_or_token68(text: str, start: int, end: int) -> tuple[str, str]:
-    """token68 is a token, "="s, then only blanks before a comma or the end ($)."""
-    n = len(text)
-    if end >= n or text[end] != "=":
-        return "token", text[start:end]
-    after = end
-    while after < n and text[after] == "=":
-        after += 1
-    look = after
-    while look < n and text[look] in " \t":
-        look += 1
-    if look == n or text[look] == "," or (look == n - 1 and text[look] == "\n"):
-        return "token68", text[start:after]
-    return "token", text[start:end]
 
 
 def _unquote(value: str) -> str:
@@ -194,42 +135,20 @@ def _parse_param(lex: list[tuple[str, str]], i: int, params: dict[str, str], val
 # --------------------------------------------------------------------------
 
 
-class Challenge(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class Challenge:
     """One Digest challenge as received; ``algorithm`` is canonical when known."""
 
-    _fields = (
-        "scheme", "realm", "nonce", "opaque", "algorithm", "qop", "stale", "userhash",
-        "header_name", "charset",
-    )  # fmt: skip
-    __slots__ = _fields
     scheme: str
     realm: str
     nonce: str
-    opaque: str | None
-    algorithm: str
-    qop: tuple[str, ...]
-    stale: bool
-    userhash: bool
-    header_name: str
-    charset: str | None
-
-    def __init__(
-        self,
-        scheme: str,
-        realm: str,
-        nonce: str,
-        opaque: str | None = None,
-        algorithm: str = "MD5",
-        qop: tuple[str, ...] = (),
-        stale: bool = False,
-        userhash: bool = False,
-        header_name: str = "WWW-Authenticate",
-        charset: str | None = None,
-    ) -> None:
-        self._set(
-            scheme=scheme, realm=realm, nonce=nonce, opaque=opaque, algorithm=algorithm,
-            qop=qop, stale=stale, userhash=userhash, header_name=header_name, charset=charset,
-        )  # fmt: skip
+    opaque: str | None = None
+    algorithm: str = "MD5"
+    qop: tuple[str, ...] = ()
+    stale: bool = False
+    userhash: bool = False
+    header_name: str = "WWW-Authenticate"
+    charset: str | None = None
 
     @property
     def supported(self) -> bool:
@@ -306,26 +225,7 @@ def hash_hex(algorithm: str, data: str | bytes) -> str:
     if name is None:
         raise DigestError(f"unsupported digest algorithm {algorithm}")
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    return _hash_constructor(name)(raw).hexdigest()
-
-
-def _hash_constructor(name: str) -> Callable[[bytes], Any]:
-    """MD5 from CPython's small built-in ``_md5`` when there is one, else ``hashlib``.
-
-    Importing ``hashlib`` loads OpenSSL's libcrypto (1-2 ms); a ``qsipctl
-    probe`` answering the usual MD5 challenge over UDP needs nothing else
-    from it.  Same digest either way; SHA-256 and SHA-512/256 use hashlib.
-    """
-    if name == "md5":
-        try:
-            from _md5 import md5  # type: ignore[import-not-found]
-        except ImportError:
-            pass
-        else:
-            return md5
-    import hashlib
-
-    return lambda raw: hashlib.new(name, raw)
+    return hashlib.new(name, raw).hexdigest()
 
 
 def compute_ha1(
@@ -381,17 +281,12 @@ def _default_cnonce() -> str:
     return os.urandom(8).hex()
 
 
-class DigestCredentials(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class DigestCredentials:
     """Who we are; the same credentials answer any realm.  The repr hides the password."""
 
-    _fields = ("username", "password")
-    __slots__ = _fields
-    _hidden = ("password",)
     username: str
-    password: str
-
-    def __init__(self, username: str, password: str) -> None:
-        self._set(username=username, password=password)
+    password: str = field(repr=False)
 
 
 class AuthOutcome(Enum):
@@ -400,29 +295,15 @@ class AuthOutcome(Enum):
     UNSUPPORTED = "unsupported"  # no challenge we can answer
 
 
-class AuthDecision(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class AuthDecision:
     """What to do about a 401/407: retry with a header, or give up and why."""
 
-    _fields = ("outcome", "header", "challenge", "stale_retry", "reason")
-    __slots__ = _fields
     outcome: AuthOutcome
-    header: tuple[str, str] | None
-    challenge: Challenge | None
-    stale_retry: bool
-    reason: str  # why we cannot answer, in words for the verdict
-
-    def __init__(
-        self,
-        outcome: AuthOutcome,
-        header: tuple[str, str] | None = None,
-        challenge: Challenge | None = None,
-        stale_retry: bool = False,
-        reason: str = "",
-    ) -> None:
-        self._set(
-            outcome=outcome, header=header, challenge=challenge, stale_retry=stale_retry,
-            reason=reason,
-        )  # fmt: skip
+    header: tuple[str, str] | None = None
+    challenge: Challenge | None = None
+    stale_retry: bool = False
+    reason: str = ""  # why we cannot answer, in words for the verdict
 
 
 def quote(value: str) -> str:
@@ -605,28 +486,15 @@ class Verdict(Enum):
     MALFORMED = "malformed"
 
 
-class VerifyResult(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
     """A registrar's finding about one Authorization header."""
 
-    _fields = ("verdict", "username", "realm", "algorithm", "reason")
-    __slots__ = _fields
     verdict: Verdict
-    username: str | None
-    realm: str | None
-    algorithm: str | None
-    reason: str
-
-    def __init__(
-        self,
-        verdict: Verdict,
-        username: str | None = None,
-        realm: str | None = None,
-        algorithm: str | None = None,
-        reason: str = "",
-    ) -> None:
-        self._set(
-            verdict=verdict, username=username, realm=realm, algorithm=algorithm, reason=reason
-        )
+    username: str | None = None
+    realm: str | None = None
+    algorithm: str | None = None
+    reason: str = ""
 
     @property
     def ok(self) -> bool:
@@ -704,9 +572,7 @@ def _verify_params(
         qop=qop,
         body=body,
     )
-    from hmac import compare_digest  # server side only: the probes never import hmac
-
-    if not compare_digest(expected, params["response"].lower()):
+    if not hmac.compare_digest(expected, params["response"].lower()):
         return result(Verdict.BAD_PASSWORD, "response does not match")
     if not nonce_ok(params["nonce"]):
         return result(Verdict.STALE, "nonce expired")
@@ -742,8 +608,6 @@ class NonceIssuer:
         clock: Callable[[], float] | None = None,
         key: bytes | None = None,
     ) -> None:
-        import time
-
         self.lifetime = lifetime
         self._clock = clock or time.time
         self._key = key if key is not None else os.urandom(32)
@@ -753,10 +617,8 @@ class NonceIssuer:
         return f"{stamp}.{self._sign(stamp)}"
 
     def is_genuine(self, nonce: str) -> bool:
-        from hmac import compare_digest
-
         stamp, _, sig = nonce.partition(".")
-        return bool(stamp) and compare_digest(sig, self._sign(stamp))
+        return bool(stamp) and hmac.compare_digest(sig, self._sign(stamp))
 
     def is_fresh(self, nonce: str) -> bool:
         """Genuine and younger than ``lifetime``: what ``nonce_ok`` should be."""
@@ -769,7 +631,4 @@ class NonceIssuer:
         return 0 <= self._clock() - issued <= self.lifetime
 
     def _sign(self, stamp: str) -> str:
-        import hashlib
-        import hmac
-
         return hmac.new(self._key, stamp.encode(), hashlib.sha256).hexdigest()[:32]

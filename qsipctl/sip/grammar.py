@@ -37,15 +37,20 @@ QDTEXT = r"[^\"\\\x00-\x08\x0a-\x1f\x7f]"
 QUOTED_PAIR = r"\\[\x00-\x09\x0b\x0c\x0e-\x7f]"
 QUOTED_STRING = f'"(?:{QDTEXT}|{QUOTED_PAIR})*"'
 
-# --- hosts (RFC 3261 §25.1 hostport) ---------------------------------------
-DOMAINLABEL = r"[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*"
-TOPLABEL = r"[A-Za-z][A-Za-z0-9]*(?:-+[A-Za-z0-9]+)*"
-HOSTNAME = f"(?:{DOMAINLABEL}\\.)*{TOPLABEL}\\.?"
+# --- hosts (RFC 3261 §25.1 hostport, read liberally) ------------------------
+# A label may hold "_" (Windows and container host names) and the last label
+# may be all digits: RFC 3261's toplabel forbids both, real devices send both
+# (issue 8), and nothing here resolves or acts on such a name.  A dotted quad
+# of digits is still checked as an IPv4 address by the parsers.
+DOMAINLABEL = r"[A-Za-z0-9_][A-Za-z0-9_\-]*"
+HOSTNAME = f"{DOMAINLABEL}(?:\\.{DOMAINLABEL})*\\.?"
 IPV4ADDRESS = r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
 # The first ":" is pinned (no ":" before it), so a failed match is linear.
 IPV6ADDRESS = r"[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*"
-IPV6REFERENCE = f"\\[{IPV6ADDRESS}\\]"
-HOST = f"(?:{HOSTNAME}|{IPV4ADDRESS}|{IPV6REFERENCE})"
+# RFC 6874 zone id ("%25eth0" in a URI; "%eth0" as some stacks write it).
+ZONE_ID = r"%[A-Za-z0-9_.~\-]+"
+IPV6REFERENCE = f"\\[{IPV6ADDRESS}(?:{ZONE_ID})?\\]"
+HOST = f"(?:{HOSTNAME}|{IPV6REFERENCE})"
 PORT = r"[0-9]+"
 
 # --- SIP-URI pieces (RFC 3261 §19.1.1, §25.1) -------------------------------
@@ -74,132 +79,60 @@ RFC1123_DATE = f"{WKDAY}, [0-9]{{2}} {MONTH} [0-9]{{4}} [0-9]{{2}}:[0-9]{{2}}:[0
 # host_re (one compiled copy of the host grammar instead of one per user).
 HOST_CANDIDATE = r"\[[^\]]*\]|[^ \t;:,\[\]?]+"
 
-# The compiled forms the parsers use, by name.  Each is compiled on first use
-# (PEP 562 module ``__getattr__``): compiling all of them costs a few
-# milliseconds, which every ``qsipctl`` command that imports the SIP stack
-# would pay whether or not its messages need a given rule.  All are used with
-# fullmatch() unless the comment says match() (a prefix) or search().
-_LAZY: dict[str, tuple[str, int]] = {
-    "token_re": (TOKEN, 0),
-    "method_re": (TOKEN, 0),
-    "callid_re": (CALLID, 0),
-    "host_re": (HOST, 0),
-    "ipv4_re": (IPV4ADDRESS, 0),
-    "user_re": (USER, 0),
-    "pname_re": (f"{PARAMCHAR}+", 0),
-    "pvalue_re": (f"{PARAMCHAR}+", 0),
-    "sip_version_re": (SIP_VERSION, 0),
-    "quoted_pair_re": (r"\\(.)", re.S),  # sub()
-    "escaped_re": (ESCAPED, 0),  # sub()
-    # "Name: value" after unfolding; HCOLON = *( SP / HTAB ) ":" SWS.
-    "header_line_re": (f"({HEADER_NAME})[ \\t]*:[ \\t]*(.*)", re.S),
-    # A CTL anywhere in a header value, except where a quoted-pair escapes it (search()).
-    "bad_ctl_re": (r"(?<!\\)[\x00-\x08\x0a-\x1f\x7f]", 0),
-    "reason_bad_re": (r"[\x00-\x08\x0a-\x1f\x7f]", 0),  # search()
-    # One ";name[=value]" header parameter (generic-param), match() at a position.
-    "generic_param_re": (f"{SWS};{SWS}({TOKEN})(?:{SWS}={SWS}({GEN_VALUE}))?", 0),
-    # name-addr = [ display-name ] LAQUOT addr-spec RAQUOT, match() as a prefix.
-    "name_addr_re": (
-        f"(?:(?P<quoted>{QUOTED_STRING})|(?P<tokens>{TOKEN}(?:{LWS}{TOKEN})*))?{SWS}"
-        "<(?P<uri>[^<>]*)>",
-        0,
-    ),
-    # addr-spec outside <>: ends at the first LWS or ";" (RFC 3261 §20.10), match().
-    "addr_spec_re": (r"[^ \t;]+", 0),
-    # via-parm prefix: sent-protocol LWS sent-by; SLASH = SWS "/" SWS, COLON alike; match().
-    "via_re": (
-        f"(?P<name>{TOKEN}){SWS}/{SWS}(?P<version>{TOKEN}){SWS}/{SWS}(?P<transport>{TOKEN})"
-        f"{LWS}(?P<host>{HOST_CANDIDATE})(?:{SWS}:{SWS}(?P<port>{PORT}))?",
-        0,
-    ),
-    "cseq_re": (f"([0-9]+){LWS}({METHOD})", 0),
-    "digits_re": ("[0-9]+", 0),
-    "password_re": (PASSWORD, 0),
-    "hname_re": (f"{HNV}+", 0),
-    "hvalue_re": (f"{HNV}*", 0),
-    "absolute_uri_re": (ABSOLUTE_URI, 0),
-    "rfc1123_date_re": (RFC1123_DATE, 0),
-    "quoted_string_prefix_re": (QUOTED_STRING, 0),  # match()
-    "qvalue_re": (r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?", 0),
-    "warning_re": (f"([0-9]{{3}}) [^ ]+ {QUOTED_STRING}", 0),
-    "media_type_re": (f"{TOKEN}{SWS}/{SWS}{TOKEN}", 0),  # match()
-    # One element of a comma-separated list header: runs of quoted strings, <...>
-    # and plain characters; match() at a position.
-    "list_element_re": (r'(?:"(?:[^"\\]|\\.)*"|<[^<>]*>|[^,"<])*', re.S),
-}
-token_re: re.Pattern[str]
-method_re: re.Pattern[str]
-callid_re: re.Pattern[str]
-host_re: re.Pattern[str]
-ipv4_re: re.Pattern[str]
-user_re: re.Pattern[str]
-pname_re: re.Pattern[str]
-pvalue_re: re.Pattern[str]
-sip_version_re: re.Pattern[str]
-quoted_pair_re: re.Pattern[str]
-escaped_re: re.Pattern[str]
-header_line_re: re.Pattern[str]
-bad_ctl_re: re.Pattern[str]
-reason_bad_re: re.Pattern[str]
-generic_param_re: re.Pattern[str]
-name_addr_re: re.Pattern[str]
-addr_spec_re: re.Pattern[str]
-via_re: re.Pattern[str]
-cseq_re: re.Pattern[str]
-digits_re: re.Pattern[str]
-password_re: re.Pattern[str]
-hname_re: re.Pattern[str]
-hvalue_re: re.Pattern[str]
-absolute_uri_re: re.Pattern[str]
-rfc1123_date_re: re.Pattern[str]
-quoted_string_prefix_re: re.Pattern[str]
-qvalue_re: re.Pattern[str]
-warning_re: re.Pattern[str]
-media_type_re: re.Pattern[str]
-list_element_re: re.Pattern[str]
-
-
-def __getattr__(name: str) -> re.Pattern[str]:
-    entry = _LAZY.get(name)
-    if entry is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    pattern = globals()[name] = re.compile(*entry)
-    return pattern
-
-
-# --- str-method fast paths ------------------------------------------------------
-# Exactly the same answers as the compiled rules above, for the rules every
-# message needs; a ``qsipctl probe`` parses a handful of messages, and
-# compiling their regular expressions cost more than matching them.
-
-# TOKEN_CHARS spelled out (a unit test holds the two together)
-TOKEN_STR = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.!%*_+`'~"
-
-
-# Characters that end a host (not an IPv6 reference): HOST_CANDIDATE's second branch.
-HOST_END_CHARS = frozenset(" \t;:,[]?")
-# word = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" /
-#        "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" / "{" / "}")
-WORD_STR = TOKEN_STR + '()<>:\\"/[]?{}'
-
-
-def is_token(text: str) -> bool:
-    """``token_re.fullmatch(text)``: non-empty, token characters only."""
-    return bool(text) and not text.strip(TOKEN_STR)
-
-
-def is_digits(text: str) -> bool:
-    """``digits_re.fullmatch(text)``: non-empty, ASCII digits only."""
-    return text.isascii() and text.isdigit()
-
-
-def is_ipv4(text: str) -> bool:
-    """``ipv4_re.fullmatch(text)``: four dot-separated runs of 1-3 ASCII digits."""
-    parts = text.split(".")
-    return len(parts) == 4 and all(len(p) <= 3 and is_digits(p) for p in parts)
-
-
-def is_callid(text: str) -> bool:
-    """``callid_re.fullmatch(text)``: ``word [ "@" word ]``."""
-    words = text.split("@")
-    return len(words) <= 2 and all(w and not w.strip(WORD_STR) for w in words)
+# The compiled forms the parsers use.  All are used with fullmatch() unless
+# the comment says match() (a prefix), search() or sub().
+token_re = re.compile(TOKEN)
+method_re = token_re
+callid_re = re.compile(CALLID)
+host_re = re.compile(HOST)
+ipv4_re = re.compile(IPV4ADDRESS)
+user_re = re.compile(USER)
+pname_re = re.compile(f"{PARAMCHAR}+")
+pvalue_re = pname_re
+sip_version_re = re.compile(SIP_VERSION)
+quoted_pair_re = re.compile(r"\\(.)", re.S)  # sub()
+escaped_re = re.compile(ESCAPED)  # sub()
+digits_re = re.compile("[0-9]+")
+password_re = re.compile(PASSWORD)
+hname_re = re.compile(f"{HNV}+")
+hvalue_re = re.compile(f"{HNV}*")
+absolute_uri_re = re.compile(ABSOLUTE_URI)
+rfc1123_date_re = re.compile(RFC1123_DATE)
+quoted_string_prefix_re = re.compile(QUOTED_STRING)  # match()
+qvalue_re = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+warning_re = re.compile(f"([0-9]{{3}}) [^ ]+ {QUOTED_STRING}")
+media_type_re = re.compile(f"{TOKEN}{SWS}/{SWS}{TOKEN}")  # match()
+cseq_re = re.compile(f"([0-9]+){LWS}({METHOD})")
+# "Name: value" after unfolding; HCOLON = *( SP / HTAB ) ":" SWS.
+header_line_re = re.compile(f"({HEADER_NAME})[ \\t]*:[ \\t]*(.*)", re.S)
+# A CTL anywhere in a header value, except where a quoted-pair escapes it (search()).
+bad_ctl_re = re.compile(r"(?<!\\)[\x00-\x08\x0a-\x1f\x7f]")
+reason_bad_re = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # search()
+# One ";name[=value]" header parameter (generic-param), match() at a position.
+generic_param_re = re.compile(f"{SWS};{SWS}({TOKEN})(?:{SWS}={SWS}({GEN_VALUE}))?")
+# The same, read liberally (From/To/Contact parameters the verdict does not
+# rest on): any run of characters up to the next ";" as an unquoted value,
+# an empty value, or nothing at all between two ";" (group 1 is then None).
+loose_param_re = re.compile(
+    f'{SWS};{SWS}(?:({TOKEN})(?:{SWS}={SWS}({QUOTED_STRING}|[^;"]*+))?)?[ \\t]*+(?=;|$)'
+)
+# name-addr = [ display-name ] LAQUOT addr-spec RAQUOT, match() as a prefix.
+# Liberal display-name: besides a quoted-string, any run of characters but
+# quotes, angle brackets and controls (RFC 3261 wants tokens; PBXs send
+# "Müller, Jörg <sip:...>" unquoted).  Possessive, so a failure is linear.
+name_addr_re = re.compile(
+    f'(?:(?P<quoted>{QUOTED_STRING})|(?P<tokens>[^"<>\\x00-\\x08\\x0a-\\x1f\\x7f]*+)){SWS}'
+    "<(?P<uri>[^<>]*)>"
+)
+# "sip: host": whitespace after the scheme inside <...>, tolerated and dropped.
+scheme_space_re = re.compile(r"(?i)(sips?:)[ \t]+")
+# addr-spec outside <>: ends at the first LWS or ";" (RFC 3261 §20.10), match().
+addr_spec_re = re.compile(r"[^ \t;]+")
+# via-parm prefix: sent-protocol LWS sent-by; SLASH = SWS "/" SWS, COLON alike; match().
+via_re = re.compile(
+    f"(?P<name>{TOKEN}){SWS}/{SWS}(?P<version>{TOKEN}){SWS}/{SWS}(?P<transport>{TOKEN})"
+    f"{LWS}(?P<host>{HOST_CANDIDATE})(?:{SWS}:{SWS}(?P<port>{PORT}))?"
+)
+# One element of a comma-separated list header: runs of quoted strings, <...>
+# and plain characters; match() at a position.
+list_element_re = re.compile(r'(?:"(?:[^"\\]|\\.)*"|<[^<>]*>|[^,"<])*', re.S)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
+from qsipctl import addr
 from qsipctl.sip import grammar as g
 from qsipctl.sip.errors import SipError, SipParseError, clip
-from qsipctl.sip.record import Record
 from qsipctl.sip.uri import SipUri, check_host, check_port, format_host, is_sip_uri, parse_uri
 
 MAX_UINT32 = 2**32 - 1
@@ -94,10 +95,6 @@ def split_list(value: str) -> list[str]:
     Elements are stripped and may be empty (``a,,b``); callers decide whether
     that is an error.  An unbalanced quote or ``<`` raises SipParseError.
     """
-    if "," not in value:
-        return [value.strip(" \t")]
-    if '"' not in value and "<" not in value:  # nothing to skip over: plain commas
-        return [part.strip(" \t") for part in value.split(",")]
     out, pos, end = [], 0, len(value)
     while True:
         m = g.list_element_re.match(value, pos)
@@ -219,7 +216,7 @@ class Headers:
 
 
 def _check_name(name: str) -> str:
-    if not g.is_token(name):
+    if not g.token_re.fullmatch(name):
         raise SipError(f"invalid header name {clip(name)}")
     return name
 
@@ -233,45 +230,34 @@ def _check_value(value: str) -> str:
 # --- header parameters -------------------------------------------------------
 
 
-def parse_params(text: str, pos: int, what: str) -> dict[str, str | None]:
-    """Parse ``*( SEMI generic-param )`` from ``pos`` to the end of ``text``."""
-    simple = _simple_params(text[pos:])
-    if simple is not None:
-        return simple
+def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict[str, str | None]:
+    """Parse ``*( SEMI generic-param )`` from ``pos`` to the end of ``text``.
+
+    ``strict`` (Via: the parameters a client acts on) follows the grammar and
+    refuses repeats.  Otherwise empty parameters (``;;``), empty or unquoted
+    odd values and repeats pass, a repeat keeping its first value, as
+    production stacks read what they do not act on; only a second ``tag``
+    is refused, since the dialog depends on it.
+    """
+    pattern = g.generic_param_re if strict else g.loose_param_re
     params: dict[str, str | None] = {}
     seen: set[str] = set()  # lower-cased names: a set keeps many params linear
     end = len(text)
     while pos < end:
-        m = g.generic_param_re.match(text, pos)
+        m = pattern.match(text, pos)
         if m is None:
             raise SipParseError(f"{what}: unexpected {clip(text[pos:])} where ';param' should be")
-        name = m.group(1)
-        if name.lower() in seen:
-            raise SipParseError(f"{what}: parameter {clip(name)} appears twice")
-        seen.add(name.lower())
-        params[name] = m.group(2)
         pos = _skip_sws(text, m.end())
-    return params
-
-
-def _simple_params(text: str) -> dict[str, str | None] | None:
-    """The usual ``;name=token;flag`` (no spaces, quotes or IPv6) without the grammar.
-
-    What ``generic_param_re`` would find for such text, or None to let it
-    decide (and word the error): compiling it cost more than a probe's params.
-    """
-    if not text:
-        return {}
-    if text[0] != ";":
-        return None
-    params: dict[str, str | None] = {}
-    seen: set[str] = set()
-    for piece in text[1:].split(";"):
-        name, eq, value = piece.partition("=")
-        if not g.is_token(name) or (eq and not g.is_token(value)) or name.lower() in seen:
-            return None
+        name = m.group(1)
+        if name is None:
+            continue  # liberal: ";;"
+        if name.lower() in seen:
+            if strict or name.lower() == "tag":
+                raise SipParseError(f"{what}: parameter {clip(name)} appears twice")
+            continue
         seen.add(name.lower())
-        params[name] = value if eq else None
+        value = m.group(2)
+        params[name] = value if value is None or strict else value.rstrip(" \t")
     return params
 
 
@@ -297,30 +283,15 @@ def param_lookup(params: dict[str, str | None], name: str) -> str | None:
 # --- Via -----------------------------------------------------------------------
 
 
-class Via(Record):
+@dataclass(slots=True)
+class Via:
     """One via-parm; ``host`` holds an IPv6 address without brackets."""
 
-    _fields = ("transport", "host", "port", "params", "protocol")
-    __slots__ = _fields
     transport: str
     host: str
-    port: int | None
-    params: dict[str, str | None]
-    protocol: str
-
-    def __init__(
-        self,
-        transport: str,
-        host: str,
-        port: int | None = None,
-        params: dict[str, str | None] | None = None,
-        protocol: str = "SIP/2.0",
-    ) -> None:
-        self.transport = transport
-        self.host = host
-        self.port = port
-        self.params = {} if params is None else params
-        self.protocol = protocol
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    protocol: str = "SIP/2.0"
 
     @property
     def branch(self) -> str | None:
@@ -328,7 +299,13 @@ class Via(Record):
 
     @property
     def received(self) -> str | None:
-        return param_lookup(self.params, "received")
+        """The address the server saw us from, IPv6 without brackets.
+
+        RFC 5118 §4.5: servers write an IPv6 ``received`` with or without
+        brackets; both mean the same address (``params`` keeps the text).
+        """
+        value = param_lookup(self.params, "received")
+        return None if value is None else addr.unbracket(value)
 
     @property
     def rport(self) -> int | bool | None:
@@ -351,17 +328,12 @@ class Via(Record):
 def parse_via(value: str) -> Via:
     """Parse one via-parm (a Via header holds a list: split it first)."""
     text = value.strip(" \t")
-    head = _simple_via(text)
-    if head is None:
-        m = g.via_re.match(text)
-        if m is None:
-            raise SipParseError(f"Via {clip(value)}: expected 'SIP/2.0/transport host[:port]'")
-        name, version, transport, host = m.group("name", "version", "transport", "host")
-        port, end = m.group("port"), m.end()
-    else:
-        name, version, transport, host, port, end = head
+    m = g.via_re.match(text)
+    if m is None:
+        raise SipParseError(f"Via {clip(value)}: expected 'SIP/2.0/transport host[:port]'")
+    name, version, transport, host, port = m.group("name", "version", "transport", "host", "port")
     host = check_host(host, "Via", value)
-    params = parse_params(text, end, f"Via {clip(value)}")
+    params = parse_params(text, m.end(), f"Via {clip(value)}")
     _check_via_params(params, value)
     return Via(
         transport=transport.upper(),
@@ -372,35 +344,6 @@ def parse_via(value: str) -> Via:
     )
 
 
-def _simple_via(text: str) -> tuple[str, str, str, str, str | None, int] | None:
-    """``SIP/2.0/UDP host[:port]`` followed by ";" or the end, without the grammar.
-
-    (name, version, transport, host, port, where the params start) as
-    ``via_re`` would match them, or None to let it decide: spaces around "/"
-    or ":", IPv6 references and anything unusual go through the grammar.
-    """
-    proto, _, rest = text.partition(" ")
-    parts = proto.split("/")
-    if len(parts) != 3 or not all(map(g.is_token, parts)) or rest[:1] in ("", " ", "\t", "["):
-        return None
-    end, n = 0, len(rest)
-    while end < n and rest[end] not in g.HOST_END_CHARS:
-        end += 1
-    if end == 0:
-        return None
-    host, port = rest[:end], None
-    if end < n and rest[end] == ":":
-        digits = end + 1
-        while digits < n and rest[digits] in "0123456789":
-            digits += 1
-        if digits == end + 1:
-            return None
-        port, end = rest[end + 1 : digits], digits
-    if end < n and rest[end] != ";":
-        return None
-    return parts[0], parts[1], parts[2], host, port, len(proto) + 1 + end
-
-
 def _check_via_params(params: dict[str, str | None], value: str) -> None:
     """via-received, via-rport (RFC 3581), via-maddr, via-ttl and via-branch rules.
 
@@ -409,8 +352,7 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
     """
     received = param_lookup(params, "received")
     if received is not None:
-        host = f"[{received}]" if ":" in received else received
-        check_host(host, "Via received in", value)
+        check_host(addr.bracket(received), "Via received in", value)
     rport = param_lookup(params, "rport")
     if rport is not None:
         check_port(rport, "Via rport in", value)
@@ -418,7 +360,7 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
     if maddr is not None:
         check_host(maddr, "Via maddr in", value)
     ttl = param_lookup(params, "ttl")
-    if ttl is not None and not (g.is_digits(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
+    if ttl is not None and not (g.digits_re.fullmatch(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
         raise SipParseError(f"Via {clip(value)}: ttl must be 0-255")
     if any(k.lower() == "branch" for k in params) and param_lookup(params, "branch") is None:
         raise SipParseError(f"Via {clip(value)}: branch needs a value")
@@ -427,21 +369,13 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
 # --- name-addr / addr-spec -------------------------------------------------------
 
 
-class NameAddr(Record):
+@dataclass(slots=True)
+class NameAddr:
     """A From/To/Contact/Route value: optional display name, URI, header params."""
 
-    _fields = ("display_name", "uri", "params")
-    __slots__ = _fields
     display_name: str | None
     uri: SipUri
-    params: dict[str, str | None]
-
-    def __init__(
-        self, display_name: str | None, uri: SipUri, params: dict[str, str | None] | None = None
-    ) -> None:
-        self.display_name = display_name
-        self.uri = uri
-        self.params = {} if params is None else params
+    params: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def tag(self) -> str | None:
@@ -452,27 +386,14 @@ class NameAddr(Record):
         return f"{head}<{self.uri}>{format_params(self.params)}"
 
 
+@dataclass(frozen=True, slots=True)
 class RawNameAddr:
-    """A checked name-addr whose URI may use any scheme (``isbn:``, ``tel:``).
+    """A checked name-addr whose URI may use any scheme (``isbn:``, ``tel:``)."""
 
-    Internal and made on every parse; like the public value classes here it
-    is a plain class (see :mod:`qsipctl.sip.record`).
-    """
-
-    __slots__ = ("bracketed", "display_name", "params", "uri")
-
-    def __init__(
-        self, display_name: str | None, uri: str, params: dict[str, str | None], bracketed: bool
-    ) -> None:
-        self.display_name = display_name
-        self.uri = uri
-        self.params = params
-        self.bracketed = bracketed
-
-    def __repr__(self) -> str:
-        return (
-            f"RawNameAddr({self.display_name!r}, {self.uri!r}, {self.params!r}, {self.bracketed})"
-        )
+    display_name: str | None
+    uri: str
+    params: dict[str, str | None]
+    bracketed: bool
 
 
 def quote(text: str) -> str:
@@ -491,16 +412,22 @@ def unquote(quoted: str) -> str:
     return g.quoted_pair_re.sub(lambda m: m.group(1), quoted[1:-1])
 
 
-def split_name_addr(value: str, *, require_brackets: bool = False) -> RawNameAddr:
-    """Check ``(name-addr / addr-spec) *(SEMI generic-param)``; any URI scheme."""
+def split_name_addr(
+    value: str, *, require_brackets: bool = False, check_uri: bool = True
+) -> RawNameAddr:
+    """Check ``(name-addr / addr-spec) *(SEMI generic-param)``; any URI scheme.
+
+    Liberal where nothing rests on it (issue 8): unquoted display names of any
+    characters, whitespace around the URI inside ``<>`` and after ``sip:``,
+    empty or repeated parameters (see parse_params).  A second ``tag`` is
+    still refused: the dialog is identified by it.  ``check_uri=False`` leaves
+    the URI for whoever reads it (From/To at parse time: only the tag counts).
+    """
     text = value.strip(" \t")
-    close = text.find(">") if text.startswith("<") else -1
-    if close > 0 and "<" not in text[1:close]:
-        # "<uri>...": what name_addr_re matches there, found by str methods
-        display, uri, pos, bracketed = None, text[1:close], close + 1, True
-    elif (m := g.name_addr_re.match(text)) is not None:
+    if (m := g.name_addr_re.match(text)) is not None:
         display = _display(m)
-        uri, pos, bracketed = m.group("uri"), m.end(), True
+        uri = g.scheme_space_re.sub(r"\1", m.group("uri").strip(" \t"), count=1)
+        pos, bracketed = m.end(), True
     elif require_brackets or "<" in text or text.startswith('"'):
         raise SipParseError(_name_addr_problem(text, value))
     else:
@@ -510,15 +437,21 @@ def split_name_addr(value: str, *, require_brackets: bool = False) -> RawNameAdd
         display, uri, pos, bracketed = None, m2.group(0), m2.end(), False
         if "?" in uri or "," in uri:
             raise SipParseError(f"{clip(value)}: a URI with '?' or ',' must be enclosed in <>")
-    check_any_uri(uri, value)
-    params = parse_params(text, pos, clip(value))
+    if check_uri:
+        check_any_uri(uri, value)
+    elif not uri:
+        raise SipParseError(f"{clip(value)}: expected a URI")
+    params = parse_params(text, pos, clip(value), strict=False)
+    tag = param_lookup(params, "tag")
+    if "tag" in (k.lower() for k in params) and (tag is None or not g.token_re.fullmatch(tag)):
+        raise SipParseError(f"{clip(value)}: tag must be a token")
     return RawNameAddr(display, uri, params, bracketed)
 
 
 def _display(m: re.Match[str]) -> str | None:
     if m.group("quoted") is not None:
         return unquote(m.group("quoted"))
-    return m.group("tokens")
+    return m.group("tokens").rstrip(" \t") or None
 
 
 def _name_addr_problem(text: str, value: str) -> str:
@@ -554,20 +487,17 @@ def parse_name_addr(value: str) -> NameAddr:
 
 def parse_cseq(value: str) -> tuple[int, str]:
     """``CSeq: 1*DIGIT LWS Method``; the number must fit 32 bits (RFC 3261 §8.1.1.5)."""
-    text = value.strip(" \t")
-    number, _, method = text.partition(" ")
-    if not (g.is_digits(number) and g.is_token(method)):  # else: the grammar decides
-        m = g.cseq_re.fullmatch(text)
-        if m is None:
-            raise SipParseError(f"CSeq {clip(value)}: expected 'number METHOD'")
-        number, method = m.groups()
+    m = g.cseq_re.fullmatch(value.strip(" \t"))
+    if m is None:
+        raise SipParseError(f"CSeq {clip(value)}: expected 'number METHOD'")
+    number, method = m.groups()
     return parse_uint(number, "CSeq", MAX_UINT32), method
 
 
 def parse_uint(text: str, what: str, maximum: int) -> int:
     """Digits only, at most ``maximum``; long strings are refused before int()."""
     text = text.strip(" \t")
-    if not g.is_digits(text):
+    if not g.digits_re.fullmatch(text):
         raise SipParseError(f"{what} {clip(text)}: expected a non-negative integer")
     stripped = text.lstrip("0") or "0"
     if len(stripped) > len(str(maximum)) or int(stripped) > maximum:

@@ -5,12 +5,16 @@ takes one UDP datagram (or one message a stream framer cut out);
 :class:`StreamParser` does the RFC 3261 §18.3 Content-Length framing for
 TCP/TLS.
 
-Why strict: the peer is untrusted, and every header this stack acts on
-(Via, From, To, Contact, Route, CSeq, Call-ID, Content-Length, ...) is checked
-against the RFC 3261 grammar at parse time, so later layers never see half-
-valid values.  Headers the stack does not interpret are kept as opaque text.
-Where RFC 4475 lets an element be liberal, the choice is documented next to
-the check (and in tests/unit/sip/test_rfc4475.py).
+Strict where the verdict depends on it, liberal elsewhere (issue 8): the
+start line and the headers that match a response to its request and frame
+it (Via, CSeq, Call-ID, From/To and their tags, Content-Length) are checked
+against the RFC 3261 grammar at parse time, so later layers never act on
+half-valid values.  Every other header is kept as text and parsed when read
+(``headers.parse_name_addr``, ``digest.parse_challenges``, ...), as Kamailio
+and pjsip do, so a 200 OK never fails over a header the probe ignores.  Lines
+may end in bare LF; a line that is not UTF-8 is read as Latin-1.  Where RFC
+4475 lets an element choose, the choice is documented in
+tests/unit/sip/test_rfc4475.py.
 
 Limits (``MAX_HEAD_BYTES``, ``MAX_HEADERS``, ``MAX_BODY_BYTES``) bound memory
 and time on hostile input; numbers are length-checked before ``int()``.
@@ -18,12 +22,13 @@ and time on hostile input; numbers are length-checked before ``int()``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from qsipctl.sip import grammar as g
 from qsipctl.sip.errors import SipError, SipParseError, clip
 from qsipctl.sip.headers import (
-    MAX_UINT32,
     Headers,
     Via,
     canonical_name,
@@ -34,22 +39,24 @@ from qsipctl.sip.headers import (
     split_list,
     split_name_addr,
 )
-from qsipctl.sip.record import Record
 from qsipctl.sip.uri import is_sip_uri, parse_uri
 
 MAX_HEAD_BYTES = 65536
 MAX_HEADERS = 200
 MAX_BODY_BYTES = 1 << 20
 SIP_2_0 = "SIP/2.0"
-_CRLF = b"\r\n"
-_END_OF_HEAD = b"\r\n\r\n"
+# The empty line that ends a header section: CRLF CRLF, or bare LFs as some
+# PBXs and hand-written scripts send (RFC 3261 §7.5 asks for CRLF; Kamailio,
+# pjsip and tshark accept LF too, and over TCP refusing it looks like a
+# silent server).
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 # Headers that must not appear twice: picking one of two values is guessing,
 # and guessing about framing or dialog identity is how smuggling starts.
-_ONCE = frozenset(("call-id", "cseq", "from", "to", "max-forwards", "content-length"))
+_ONCE = frozenset(("call-id", "cseq", "from", "to", "content-length"))
 
 
-class _MessageBase(Record):
+class _MessageBase:
     """What requests and responses share: headers, body and the core accessors."""
 
     __slots__ = ()
@@ -118,53 +125,29 @@ class _MessageBase(Record):
         return param_lookup(split_name_addr(self._single("To")).params, "tag")
 
 
+@dataclass(slots=True)
 class Request(_MessageBase):
     """A SIP request; ``uri`` is the Request-URI text (any scheme)."""
 
-    _fields = ("method", "uri", "headers", "body", "version")
-    __slots__ = _fields
     method: str
     uri: str
-
-    def __init__(
-        self,
-        method: str,
-        uri: str,
-        headers: Headers | None = None,
-        body: bytes = b"",
-        version: str = SIP_2_0,
-    ) -> None:
-        self.method = method
-        self.uri = uri
-        self.headers = Headers() if headers is None else headers
-        self.body = body
-        self.version = version
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = SIP_2_0
 
     def _start_line(self) -> str:
         return f"{self.method} {self.uri} {self.version}"
 
 
+@dataclass(slots=True)
 class Response(_MessageBase):
     """A SIP response."""
 
-    _fields = ("status", "reason", "headers", "body", "version")
-    __slots__ = _fields
     status: int
     reason: str
-
-    def __init__(
-        self,
-        status: int,
-        reason: str,
-        headers: Headers | None = None,
-        body: bytes = b"",
-        version: str = SIP_2_0,
-    ) -> None:
-        self.status = status
-        self.reason = reason
-        self.headers = Headers() if headers is None else headers
-        self.body = body
-        self.version = version
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = SIP_2_0
 
     def _start_line(self) -> str:
         return f"{self.version} {self.status} {self.reason}"
@@ -190,7 +173,7 @@ def _parse_request_line(line: str) -> Request:
             f"Request-Line {clip(line)}: expected 'METHOD SP Request-URI SP SIP/2.0'"
         )
     method, uri, version = parts
-    if not g.is_token(method):
+    if not g.token_re.fullmatch(method):
         raise SipParseError(f"Request-Line {clip(line)}: method {clip(method)} is not a token")
     _check_request_uri(uri)
     return Request(method, uri, Headers(), b"", _check_version(version))
@@ -224,7 +207,7 @@ def _parse_status_line(line: str) -> Response:
     if not (len(code) == 3 and code.isdigit() and code.isascii()) or not 100 <= int(code) <= 699:
         raise SipParseError(f"Status-Line {clip(line)}: status code must be 3 digits, 100-699")
     # Reason-Phrase: liberal (any text but CTLs): it is only shown to people.
-    if not reason.isprintable() and g.reason_bad_re.search(reason):
+    if g.reason_bad_re.search(reason):
         raise SipParseError(f"Status-Line {clip(line)}: control character in Reason-Phrase")
     return Response(int(code), reason, Headers(), b"", version)
 
@@ -232,14 +215,14 @@ def _parse_status_line(line: str) -> Response:
 # --- header section -------------------------------------------------------------
 
 
-def _header_lines(text: str) -> list[tuple[int, str]]:
+def _header_lines(lines: list[str]) -> list[tuple[int, str]]:
     """Unfold continuation lines (CRLF + WSP is one SP, RFC 3261 §7.3.1).
 
     Pieces are collected in lists and joined once, so a head folded into
     thousands of lines costs linear time.
     """
     out: list[tuple[int, list[str]]] = []
-    for number, line in enumerate(text.split("\r\n")[1:], start=2):
+    for number, line in enumerate(lines[1:], start=2):
         if line[:1] in (" ", "\t"):
             if not out:
                 raise SipParseError(f"line {number}: continuation line before any header")
@@ -258,7 +241,7 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
     seen: set[str] = set()
     for number, line in lines:
         canon, value = _split_header_line(line, number)
-        if not value.isprintable() and g.bad_ctl_re.search(value):
+        if g.bad_ctl_re.search(value):
             raise SipParseError(f"line {number}: {canon}: control character in value")
         key = canon.lower()
         if key in _ONCE:
@@ -271,14 +254,11 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
 
 
 def _split_header_line(line: str, number: int) -> tuple[str, str]:
-    """(canonical name, value) of ``token *WSP ":" value``; header_line_re in str methods."""
-    name, colon, value = line.partition(":")
-    name = name.rstrip(" \t")
-    if not (colon and g.is_token(name)):
-        m = g.header_line_re.fullmatch(line)
-        if m is None:
-            raise SipParseError(f"line {number}: {clip(line)} is not 'Name: value'")
-        name, value = m.groups()
+    """(canonical name, value) of ``token *WSP ":" value``."""
+    m = g.header_line_re.fullmatch(line)
+    if m is None:
+        raise SipParseError(f"line {number}: {clip(line)} is not 'Name: value'")
+    name, value = m.groups()
     return canonical_name(name), value.strip(" \t")
 
 
@@ -299,99 +279,39 @@ def _check_once(key: str, seen: set[str], number: int, name: str) -> None:
 # --- per-header grammar checks ---------------------------------------------------
 
 
-def _elements(value: str, *, allow_empty_list: bool = False) -> list[str]:
-    """List elements; an empty element (``a,,b`` or a trailing comma) is an error."""
-    if allow_empty_list and not value.strip(" \t"):
-        return []
+def _check_via(value: str) -> None:
+    """Every via-parm; an empty element (``a,,b``, a trailing comma) is an error here."""
     parts = split_list(value)
     if not all(parts):
         raise SipParseError(f"{clip(value)}: empty list element (stray ',')")
-    return parts
-
-
-def _check_via(value: str) -> None:
-    for element in _elements(value):
+    for element in parts:
         parse_via(element)
 
 
-def _check_contact(value: str) -> None:
-    if value.strip(" \t") == "*":
-        return
-    for element in _elements(value):
-        _check_contact_params(split_name_addr(element).params)
-
-
-def _check_contact_params(params: dict[str, str | None]) -> None:
-    """c-p-expires and c-p-q: the values registrars and our probes compute with."""
-    expires = param_lookup(params, "expires")
-    if expires is not None:
-        parse_uint(expires, "expires", MAX_UINT32)
-    q = param_lookup(params, "q")
-    if q is not None and not g.qvalue_re.fullmatch(q):
-        raise SipParseError(f"q={clip(q)} is not a qvalue from 0 to 1 (at most 3 decimals)")
-
-
-def _check_routes(value: str) -> None:
-    for element in _elements(value):
-        split_name_addr(element, require_brackets=True)
-
-
 def _check_callid(value: str) -> None:
-    if not g.is_callid(value):
+    if not g.callid_re.fullmatch(value):
         raise SipParseError(f"{clip(value)} is not 'word[@word]'")
 
 
-def _check_tokens(value: str) -> None:
-    for element in _elements(value, allow_empty_list=True):
-        if not g.is_token(element):
-            raise SipParseError(f"{clip(element)} is not a token")
+def _check_from_to(value: str) -> None:
+    """The name-addr's shape and its tag; the URI is read only when someone asks."""
+    split_name_addr(value, check_uri=False)
 
 
-def _check_retry_after(value: str) -> None:
-    digits = value.split("(", 1)[0].split(";", 1)[0]
-    parse_uint(digits, "delta-seconds", MAX_UINT32)
-
-
-def _check_warning(value: str) -> None:
-    for element in _elements(value):
-        if not g.warning_re.fullmatch(element):
-            raise SipParseError(f"{clip(element)} is not '3DIGIT agent \"text\"'")
-
-
-def _check_content_type(value: str) -> None:
-    if not g.media_type_re.match(value):
-        raise SipParseError(f"{clip(value)} is not 'type/subtype'")
-
-
-# Checked at parse time: the headers this stack acts on or shows to people.
-# Date is deliberately absent (RFC 4475 §3.1.2.12 lets an element ignore a
-# bad Date it does not use): nothing here uses it, and refusing a whole 200 OK
-# for a time zone would turn a working registration into a failed probe.
-# ``date_is_valid`` tells whoever does care.
+# Checked at parse time: what matches a response to its request and frames it
+# (Via, CSeq, Call-ID, From/To with their tags, Content-Length), strictly.
+# Every other header is kept as text and parsed when someone reads it, as
+# Kamailio and pjsip do: a 200 OK must not fail over a Contact of another
+# device, an odd Allow list or a bad Date the probe never looks at (issue 8;
+# RFC 4475 §3.1.2.12 lets an element ignore a bad Date it does not use).  The
+# authentication headers are parsed strictly where they are used (digest.py).
 _CHECKS: dict[str, Callable[[str], object]] = {
     "via": _check_via,
-    "from": split_name_addr,
-    "to": split_name_addr,
-    "reply-to": split_name_addr,
-    "contact": _check_contact,
-    "route": _check_routes,
-    "record-route": _check_routes,
-    "path": _check_routes,
-    "service-route": _check_routes,
+    "from": _check_from_to,
+    "to": _check_from_to,
     "call-id": _check_callid,
     "cseq": parse_cseq,
     "content-length": lambda v: parse_uint(v, "Content-Length", MAX_BODY_BYTES),
-    "max-forwards": lambda v: parse_uint(v, "Max-Forwards", 255),
-    "expires": lambda v: parse_uint(v, "Expires", MAX_UINT32),
-    "min-expires": lambda v: parse_uint(v, "Min-Expires", MAX_UINT32),
-    "retry-after": _check_retry_after,
-    "warning": _check_warning,
-    "require": _check_tokens,
-    "proxy-require": _check_tokens,
-    "supported": _check_tokens,
-    "unsupported": _check_tokens,
-    "allow": _check_tokens,
-    "content-type": _check_content_type,
 }
 
 
@@ -402,18 +322,34 @@ def _parse_head(head: bytes) -> Message:
     """Start line and headers (without the final empty line), all checked."""
     if len(head) > MAX_HEAD_BYTES:
         raise SipParseError(f"header section longer than {MAX_HEAD_BYTES} octets")
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SipParseError(f"header section is not UTF-8 (octet {exc.start})") from None
-    first = text.split("\r\n", 1)[0]
-    if not first.isprintable() and g.reason_bad_re.search(first):
-        raise SipParseError(f"start line {clip(first)}: control character")
-    msg = _parse_start(first)
-    msg.headers = _parse_headers(_header_lines(text))
+    lines = [line.removesuffix("\r") for line in _decode(head).split("\n")]
+    if g.reason_bad_re.search(lines[0]):
+        raise SipParseError(f"start line {clip(lines[0])}: control character")
+    msg = _parse_start(lines[0])
+    msg.headers = _parse_headers(_header_lines(lines))
     if isinstance(msg, Request):
         _check_cseq_method(msg)
     return msg
+
+
+def _decode(head: bytes) -> str:
+    """UTF-8 as RFC 3261 says; a line that is not UTF-8 is read as Latin-1.
+
+    Real PBXs put Latin-1 display names and Server headers on the wire; no
+    octet sequence is an error here (the grammar still decides), and what is
+    written back is UTF-8 of the same characters.
+    """
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "\n".join(_decode_line(line) for line in head.split(b"\n"))
+
+
+def _decode_line(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
 
 
 def _check_cseq_method(req: Request) -> None:
@@ -431,11 +367,27 @@ def _content_length(msg: Message) -> int | None:
 
 
 def _skip_crlf(data: bytes | bytearray) -> int:
-    """RFC 3261 §7.5: CRLFs before a start line are ignored (also keep-alives)."""
+    """RFC 3261 §7.5: CRLFs (or bare LFs) before a start line are ignored (keep-alives)."""
     pos = 0
-    while data[pos : pos + 2] == _CRLF:
-        pos += 2
-    return pos
+    while True:
+        if data[pos : pos + 2] == b"\r\n":
+            pos += 2
+        elif data[pos : pos + 1] == b"\n":
+            pos += 1
+        else:
+            return pos
+
+
+def find_head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:
+    """Where the header section ends and the body starts, or None if not yet.
+
+    The sans-IO half of stream framing (RFC 3261 §18.3): the head ends at the
+    first empty line, CRLF CRLF or bare LF LF; the body is then Content-Length
+    octets.  :class:`StreamParser` uses it; a driver that frames by itself
+    must use it too, or a PBX ending lines with LF looks like a silent one.
+    """
+    m = _BLANK_LINE.search(data, start)
+    return None if m is None else (m.start(), m.end())
 
 
 def parse_message(data: bytes) -> Message:
@@ -445,11 +397,11 @@ def parse_message(data: bytes) -> Message:
     §3.1.1.8); a Content-Length beyond the datagram is an error (§3.1.2.2).
     """
     start = _skip_crlf(data)
-    end = data.find(_END_OF_HEAD, start)
-    if end < 0:
+    found = find_head_end(data, start)
+    if found is None:
         raise SipParseError(_no_end_problem(data, start))
-    msg = _parse_head(data[start:end])
-    rest = data[end + 4 :]
+    msg = _parse_head(data[start : found[0]])
+    rest = data[found[1] :]
     length = _content_length(msg)
     if length is None:
         length = len(rest)
@@ -519,17 +471,17 @@ class StreamParser:
         if skipped:
             del self._buffer[:skipped]
             self._scanned = max(0, self._scanned - skipped)
-        end = self._buffer.find(_END_OF_HEAD, max(0, self._scanned - 3))
-        if end < 0:
+        found = find_head_end(self._buffer, max(0, self._scanned - 3))
+        if found is None:
             self._scanned = len(self._buffer)
             if self._scanned > MAX_HEAD_BYTES:
                 raise SipParseError(f"header section longer than {MAX_HEAD_BYTES} octets")
             return False
         self._scanned = 0
-        msg = _parse_head(bytes(self._buffer[:end]))
+        msg = _parse_head(bytes(self._buffer[: found[0]]))
         length = _content_length(msg)
         if length is None:
             raise SipParseError("Content-Length header missing (required on TCP/TLS)")
-        del self._buffer[: end + 4]
+        del self._buffer[: found[1]]
         self._pending, self._need = msg, length
         return True

@@ -1,12 +1,9 @@
-"""Small value classes without ``@dataclass``'s start-up cost.
+"""Deprecated: home-made dataclass substitutes, kept only until the merge.
 
-Why not dataclasses: every ``@dataclass`` generates and ``exec``s source for
-its ``__init__``/``__eq__``/``__repr__`` when its module is imported, about a
-millisecond each here, and the SIP stack and the probes have twenty of them
-on the path of one ``qsipctl probe register``, whose whole budget is a few
-milliseconds above Python's own start-up (issue 4).  These bases give the
-same equality, hashing and repr from a ``_fields`` tuple; each class writes
-its ``__init__`` by hand.
+Issue 7 retired the start-up budget they were written for; the SIP message
+layer and errors.py use ``@dataclass(frozen=True, slots=True)`` now.  The
+files still importing this one (net/, probes/, sip/transaction.py) are being
+rewritten elsewhere; the lead deletes this module when they are merged.
 """
 
 from __future__ import annotations

@@ -15,13 +15,22 @@ them back.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
+from qsipctl import addr
 from qsipctl.sip import grammar as g
 from qsipctl.sip.errors import SipParseError, clip
-from qsipctl.sip.record import Record
 
-_BRACKETED_HOSTPORT: re.Pattern[str] | None = None
 MAX_PORT = 65535
+# The SIP-URI's pieces, unchecked: userinfo ends at the first "@", hostport
+# at the first ";" or "?", the params at the first "?" (each is then checked
+# against its own rule).
+_SIP_URI = re.compile(
+    r"(?P<scheme>[Ss][Ii][Pp][Ss]?):(?:(?P<userinfo>[^@]*)@)?"
+    r"(?P<hostport>[^;?]*)(?P<params>;[^?]*)?(?:\?(?P<headers>.*))?",
+    re.S,
+)
+_HOSTPORT = re.compile(f"(?P<host>{g.HOST_CANDIDATE})(?::(?P<port>[0-9]*))?")
 
 # Characters each component may carry unescaped (RFC 3261 §25.1).
 _UNRESERVED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()")
@@ -58,7 +67,7 @@ def escape(text: str, safe: frozenset[str]) -> str:
 
 def format_host(host: str) -> str:
     """Bracket an IPv6 address, the way URIs and Via sent-by write it."""
-    return f"[{host}]" if ":" in host else host
+    return addr.bracket(host)
 
 
 def _where(what: str, context: str | None) -> str:
@@ -69,71 +78,54 @@ def _where(what: str, context: str | None) -> str:
 def check_host(host: str, what: str, context: str | None = None) -> str:
     """Validate a ``host`` production and return it without IPv6 brackets.
 
-    IPv4 first: the usual case, and a dotted quad is never a hostname (a
-    toplabel starts with a letter), so the full host grammar, costly to
-    compile, is not needed for it.
+    Liberal as issue 8 asks: host names may carry "_" or end in a digit label
+    (see grammar.HOSTNAME), an IPv6 reference may carry a zone id, and the
+    "three colons" form RFC 5118 §4.10 asks parsers to tolerate
+    (``[2001:db8:::192.0.2.1]``) passes; each is kept as written.
     """
-    if g.is_ipv4(host):
-        if any(int(p) > 255 for p in host.split(".")):
-            where = _where(what, context)
-            raise SipParseError(f"{where}: {clip(host)} is not a valid IPv4 address")
-        return host
     if not g.host_re.fullmatch(host):
         raise SipParseError(f"{_where(what, context)}: {clip(host)} is not a valid host")
+    if g.ipv4_re.fullmatch(host) and any(int(octet) > 255 for octet in host.split(".")):
+        raise SipParseError(f"{_where(what, context)}: {clip(host)} is not a valid IPv4 address")
     if host.startswith("["):
-        return _check_ipv6(host[1:-1], what, context)
+        inner = addr.unbracket(host)
+        if not is_ipv6_liberal(inner):
+            where = _where(what, context)
+            raise SipParseError(f"{where}: [{clip(inner)}] is not a valid IPv6 reference")
+        return inner
     return host
 
 
-def _check_ipv6(addr: str, what: str, context: str | None) -> str:
-    import ipaddress  # only IPv6 literals pay for this import
-
-    try:
-        ipaddress.IPv6Address(addr)
-    except ValueError:
-        where = _where(what, context)
-        raise SipParseError(f"{where}: [{clip(addr)}] is not a valid IPv6 reference") from None
-    return addr
+def is_ipv6_liberal(text: str) -> bool:
+    """An IPv6 address, also with a zone id or RFC 5118's "three colons" before IPv4."""
+    address = text.split("%", 1)[0]
+    if ":::" in address and g.ipv4_re.search(address):
+        address = address.replace(":::", "::", 1)
+    return addr.ip_version(address) == 6
 
 
 def check_port(text: str, what: str, context: str | None = None) -> int:
     """A port: digits only, 0-65535 (the length check keeps int() cheap)."""
-    if not g.is_digits(text) or len(text) > 5 or int(text) > MAX_PORT:
+    if not g.digits_re.fullmatch(text) or len(text) > 5 or int(text) > MAX_PORT:
         where = _where(what, context)
         raise SipParseError(f"{where}: port {clip(text)} is not a number from 0 to 65535")
     return int(text)
 
 
-class SipUri(Record):
-    """A parsed ``sip:``/``sips:`` URI; ``str()`` writes it back."""
+@dataclass(slots=True)
+class SipUri:
+    """A parsed ``sip:``/``sips:`` URI; ``str()`` writes it back.
 
-    _fields = ("scheme", "user", "password", "host", "port", "params", "headers")
-    __slots__ = _fields
+    Mutable, like the messages that carry it: a UA builds URIs field by field.
+    """
+
     scheme: str
     user: str | None
     password: str | None
     host: str
-    port: int | None
-    params: dict[str, str | None]
-    headers: dict[str, str]
-
-    def __init__(
-        self,
-        scheme: str,
-        user: str | None,
-        password: str | None,
-        host: str,
-        port: int | None = None,
-        params: dict[str, str | None] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.scheme = scheme
-        self.user = user
-        self.password = password
-        self.host = host
-        self.port = port
-        self.params = {} if params is None else params
-        self.headers = {} if headers is None else headers
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
     def param(self, name: str) -> str | None:
         """A URI parameter by case-insensitive name (RFC 3261 §19.1.4)."""
@@ -185,48 +177,19 @@ def is_sip_uri(text: str) -> bool:
 
 def parse_uri(text: str) -> SipUri:
     """Parse a SIP or SIPS URI strictly; anything else raises SipParseError."""
-    parts = _split_uri(text)
-    if parts is None:
+    m = _SIP_URI.fullmatch(text)
+    if m is None:
         raise SipParseError(f"{clip(text)} is not a sip: or sips: URI")
-    scheme, userinfo, hostport, params, headers = parts
-    user, password = _userinfo(userinfo, text)
-    host, port = _hostport(hostport, text)
+    user, password = _userinfo(m["userinfo"], text)
+    host, port = _hostport(m["hostport"], text)
     return SipUri(
-        scheme=scheme,
+        scheme=m["scheme"].lower(),
         user=user,
         password=password,
         host=host,
         port=port,
-        params=_uri_params(params, text),
-        headers=_uri_headers(headers, text),
-    )
-
-
-def _split_uri(text: str) -> tuple[str, str | None, str, str | None, str | None] | None:
-    """scheme, userinfo, hostport, ";params", headers: the SIP-URI's pieces, unchecked.
-
-    What ``sips?:(?:([^@]*)@)?([^;?]*)(;[^?]*)?(?:\\?(.*))?`` would capture
-    (userinfo ends at the first "@", hostport at the first ";" or "?", the
-    params at the first "?"), cut with str methods: that pattern cost a
-    ``qsipctl probe`` more to compile than all its URIs to match.
-    """
-    if text[:4].isascii() and text[:4].lower() == "sip:":
-        scheme, rest = "sip", text[4:]
-    elif text[:5].isascii() and text[:5].lower() == "sips:":
-        scheme, rest = "sips", text[5:]
-    else:
-        return None
-    userinfo: str | None = None
-    if "@" in rest:
-        userinfo, _, rest = rest.partition("@")
-    rest, qmark, headers = rest.partition("?")
-    hostport, semi, params = rest.partition(";")
-    return (
-        scheme,
-        userinfo,
-        hostport,
-        semi + params if semi else None,
-        headers if qmark else None,
+        params=_uri_params(m["params"], text),
+        headers=_uri_headers(m["headers"], text),
     )
 
 
@@ -234,7 +197,7 @@ def _userinfo(info: str | None, text: str) -> tuple[str | None, str | None]:
     if info is None:
         return None, None
     user, sep, password = info.partition(":")
-    if not (user and all(c in _SAFE_USER for c in user)) and not g.user_re.fullmatch(user):
+    if not g.user_re.fullmatch(user):
         raise SipParseError(f"URI {clip(text)}: invalid user part {clip(user)}")
     if sep and not g.password_re.fullmatch(password):
         raise SipParseError(f"URI {clip(text)}: invalid password part")
@@ -242,52 +205,33 @@ def _userinfo(info: str | None, text: str) -> tuple[str | None, str | None]:
 
 
 def _hostport(hostport: str, text: str) -> tuple[str, int | None]:
-    split = _split_hostport(hostport)
-    if split is None:
+    m = _HOSTPORT.fullmatch(hostport)
+    if m is None:
         raise SipParseError(f"URI {clip(text)}: invalid host or port {clip(hostport)}")
-    host, port = split
-    host = check_host(host, "URI", text)
+    host = check_host(m["host"], "URI", text)
+    port = m["port"]
     return host, (None if port is None else check_port(port, "URI", text))
 
 
-def _split_hostport(hostport: str) -> tuple[str, str | None] | None:
-    """``(HOST_CANDIDATE)(?::([0-9]*))?`` as a full match: (host, port or None)."""
-    if hostport.startswith("["):
-        global _BRACKETED_HOSTPORT
-        if _BRACKETED_HOSTPORT is None:  # IPv6 references only
-            _BRACKETED_HOSTPORT = re.compile(r"(\[[^\]]*\])(?::([0-9]*))?")
-        m = _BRACKETED_HOSTPORT.fullmatch(hostport)
-        return None if m is None else (m.group(1), m.group(2))
-    host, colon, port = hostport.partition(":")
-    if not host or any(c in g.HOST_END_CHARS for c in host):
-        return None
-    if colon and port and not g.is_digits(port):
-        return None
-    return host, (port if colon else None)
-
-
 def _uri_params(params: str | None, text: str) -> dict[str, str | None]:
+    """uri-parameters, read liberally: empty ones (``;;``, ``;x=``) and repeats pass.
+
+    A repeated name keeps its first value (what a lookup would find first);
+    only characters outside ``paramchar`` make the URI invalid.
+    """
     result: dict[str, str | None] = {}
-    if not params:
-        return result
     seen: set[str] = set()  # lower-cased names (§19.1.4: names compare case-insensitively)
-    for item in params[1:].split(";"):
+    for item in (params or ";")[1:].split(";"):
         name, sep, value = item.partition("=")
-        if not _paramchars(name) or (sep and not _paramchars(value)):
+        if not name and not sep:
+            continue  # ";;" or a trailing ";"
+        if not g.pname_re.fullmatch(name) or (value and not g.pname_re.fullmatch(value)):
             raise SipParseError(f"URI {clip(text)}: invalid parameter {clip(item)}")
         key = unescape(name)
-        if key.lower() in seen:
-            raise SipParseError(f"URI {clip(text)}: parameter {clip(key)} appears twice")
-        seen.add(key.lower())
-        result[key] = unescape(value) if sep else None
+        if key.lower() not in seen:
+            seen.add(key.lower())
+            result[key] = unescape(value) if sep else None
     return result
-
-
-def _paramchars(text: str) -> bool:
-    """``PARAMCHAR+`` (pname and pvalue): plain characters by set, escapes by the grammar."""
-    if text and all(c in _SAFE_PARAM for c in text):
-        return True
-    return g.pname_re.fullmatch(text) is not None
 
 
 def _uri_headers(headers: str | None, text: str) -> dict[str, str]:

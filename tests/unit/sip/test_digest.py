@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -28,12 +27,12 @@ from qsipctl.sip.digest import (
     parse_challenges,
     verify_authorization,
 )
-
-VECTORS = Path(__file__).resolve().parents[3] / ".." / "shared" / "vectors" / "digest"
+from tests.unit.sip.vectors import shared_vectors
 
 
 def _vectors() -> dict[str, dict]:
-    data = json.loads((VECTORS / "digest-vectors.json").read_text(encoding="utf-8"))
+    path = shared_vectors() / "digest" / "digest-vectors.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
     return {v["id"]: v for v in data["vectors"]}
 
 

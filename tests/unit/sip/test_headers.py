@@ -125,7 +125,7 @@ def test_via_rport_forms():
         ("SIP/2.0/UDP h;rport=x", "port 'x'"),
         ("SIP/2.0/UDP h;received=nonsense!", "not a valid host"),
         ("SIP/2.0/UDP h;ttl=256", "ttl"),
-        ("SIP/2.0/UDP h;maddr=bad_host", "maddr"),
+        ("SIP/2.0/UDP h;maddr=bad!host", "maddr"),
         ("SIP/2.0/UDP h:70000", "port '70000'"),
         ("SIP/2.0/UDP h;branch=a;BRANCH=b", "appears twice"),
         ("SIP/2.0/UDP h x", "unexpected"),
@@ -174,14 +174,16 @@ def test_split_name_addr_accepts_any_scheme():
     [
         ('"open <sip:a@h>', "unterminated quoted string"),
         ("<sip:a@h", "'<' without '>'"),
-        ("Doe, John <sip:a@h>", "only allowed in quotes"),
-        ("< sip:a@h>", "whitespace inside the URI"),
+        ('Doe "John" <sip:a@h>', "only allowed in quotes"),
+        ("<sip:a@ h>", "whitespace inside the URI"),
         ("sip:a@h?x=y", "enclosed in <>"),
-        ("<sip:a@h>;", "unexpected"),
         ("<sip:a@h>;tag=1;TAG=2", "appears twice"),
+        ("<sip:a@h>;tag", "tag must be a token"),
+        ("<sip:a@h>;tag=a b", "tag must be a token"),
         ("<not a uri>", "whitespace"),
         ("<1nvalid:scheme>", "not a valid URI"),
         ("<sip:a@h> junk", "unexpected"),
+        ('<sip:a@h>;x="open', "unexpected"),
     ],
 )
 def test_name_addr_invalid(value, problem):
