@@ -303,3 +303,46 @@ def test_a_request_missing_a_core_header_is_unparsable_not_a_crash(cut: int, nam
     e = Endpoint(accept=("INVITE",))
     e.receive_datagram("\r\n".join(lines).encode()[: len(raw) - cut], A, 0.0)
     assert all(isinstance(ev, Unparsable) for ev in e.events())
+
+
+def _ok_with(invite: Request, tag: str, *headers: tuple[str, str]) -> Response:
+    h = Headers()
+    for name in ("Via", "From", "Call-ID", "CSeq"):
+        h.add(name, invite.headers.get(name) or "")
+    h.add("To", f"<sip:bob@pbx.test>;tag={tag}")
+    for name, value in headers:
+        h.add(name, value)
+    return Response(200, "OK", h)
+
+
+def test_strict_router_gets_the_request_uri_and_the_target_goes_last() -> None:
+    invite = request("INVITE")
+    ok = _ok_with(invite, "b1", ("Contact", "<sip:bob@198.19.0.5>"),
+                  ("Record-Route", "<sip:198.19.0.9>"))  # fmt: skip
+    dialog = Dialog.as_uac(invite, ok)
+    info = dialog.create_request("INFO", [("Content-Type", "application/dtmf-relay")], b"Signal=5")
+    assert info.uri == "sip:198.19.0.9"  # §12.2.1.1: no ;lr, a strict router
+    assert info.headers.get_all("Route") == ["<sip:bob@198.19.0.5>"]
+    assert dialog.next_hop() == "sip:198.19.0.9"
+    assert info.body == b"Signal=5" and info.cseq == (2, "INFO")
+
+
+def test_ack_for_2xx_keeps_the_invite_cseq_and_credentials() -> None:
+    invite = request("INVITE", cseq=7)
+    invite.headers.add("Proxy-Authorization", 'Digest username="alice"')
+    dialog = Dialog.as_uac(invite, _ok_with(invite, "b1", ("Contact", "<sip:bob@198.19.0.5>")))
+    ack = dialog.ack(invite)
+    assert ack.cseq == (7, "ACK") and ack.headers.get("Proxy-Authorization")
+    assert ack.top_via.branch != invite.top_via.branch  # a 2xx ACK is its own transaction
+    assert dialog.create_request("BYE").cseq == (8, "BYE")
+
+
+def test_reinvite_refreshes_the_remote_target_on_the_uas_side() -> None:
+    invite = request("INVITE")
+    dialog = Dialog.as_uas(invite, _ok_with(invite, "b1"))
+    assert dialog.remote_target == "sip:alice@198.18.0.2:5060"
+    again = request("INVITE", cseq=2, to_tag="b1")
+    again.headers.set("Contact", "<sip:alice@198.18.0.3:5062>")
+    assert dialog.receive_request(again) is None
+    assert dialog.remote_target == "sip:alice@198.18.0.3:5062"
+    assert dialog.receive_request(request("UPDATE", cseq=1, to_tag="b1")) == 500
