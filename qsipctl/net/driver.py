@@ -186,12 +186,18 @@ class SipDriver:
     async def final(self, tx: ClientTransaction, timeout: float) -> Answer:
         """The final answer to ``tx``; NoAnswer after ``timeout``, NetError if unsendable."""
         waiter = self._waiters[tx]
+        timer = self._loop.call_later(timeout, self._expire, tx)
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter.final), timeout)
-        except TimeoutError:
-            raise self._no_answer(tx.request, waiter.peer) from None
+            return await waiter.final
         finally:
+            timer.cancel()
             self._waiters.pop(tx, None)
+
+    def _expire(self, tx: ClientTransaction) -> None:
+        """The caller's patience (a probe's --timeout) ran out before Timer B/F."""
+        waiter = self._waiters.get(tx)
+        if waiter is not None and not waiter.final.done():
+            waiter.final.set_exception(self._no_answer(tx.request, waiter.peer))
 
     async def request(self, request: Request, peer: Peer, timeout: float) -> Answer:
         return await self.final(self.start(request, peer), timeout)

@@ -261,7 +261,11 @@ class Endpoint:
         return make_response(tx.request, status, reason, to_tag=tag)
 
     def cancel(self, tx: ClientTransaction, now: float) -> ClientTransaction:
-        """CANCEL a pending INVITE (§9.1): same branch, Call-ID, From, To, CSeq number."""
+        """CANCEL a pending INVITE (§9.1): same branch, Call-ID, From, To, CSeq number.
+
+        Call it once a provisional response came (§9.1 says not before); its
+        answer comes as the CANCEL transaction's own ResponseReceived.
+        """
         invite = tx.request
         h = Headers()
         h.add("Via", invite.headers.get_all("Via")[0])
@@ -331,8 +335,7 @@ class Endpoint:
             self._events.append(RequestReceived(ack, source, None, dialog))
 
     def _receive_cancel(self, cancel: Request, source: Peer, now: float) -> None:
-        invite_key = (*server_key(cancel)[:-1], "INVITE")
-        target = self._servers.get(invite_key)
+        target = self._servers.get(server_key(cancel, "INVITE"))
         server = self._open_server(cancel, source, now)
         if target is None or target.tx.state != "proceeding":
             self._answer(server, 481, "Call/Transaction Does Not Exist", now)
