@@ -337,12 +337,13 @@ class Endpoint:
     def _receive_cancel(self, cancel: Request, source: Peer, now: float) -> None:
         target = self._servers.get(server_key(cancel, "INVITE"))
         server = self._open_server(cancel, source, now)
-        if target is None or target.tx.state != "proceeding":
+        if target is None:
             self._answer(server, 481, "Call/Transaction Does Not Exist", now)
             return
-        self._answer(server, 200, "OK", now)
-        self._answer(target, 487, "Request Terminated", now)
-        self._events.append(RequestCancelled(target.tx.request, target.peer))
+        self._answer(server, 200, "OK", now)  # §9.2: it matched, whatever happens next
+        if target.tx.state == "proceeding":  # no final answer yet: the CANCEL takes effect
+            self._answer(target, 487, "Request Terminated", now)
+            self._events.append(RequestCancelled(target.tx.request, target.peer))
 
     def _new_request(self, req: Request, source: Peer, now: float) -> None:
         server = self._open_server(req, source, now)
