@@ -175,7 +175,13 @@ class SipDriver:
         peer: Peer,
         on_response: Callable[[ResponseReceived], None] | None = None,
     ) -> ClientTransaction:
-        """Send ``request`` in a new client transaction; await :meth:`final` for its answer."""
+        """Send ``request`` in a new client transaction; await :meth:`final` for its answer.
+
+        ``on_response`` sees every response of it as it comes: each 1xx, and
+        for an INVITE each 2xx (retransmissions and forks: the dialog layer
+        ACKs every one, RFC 6026).  2xx that arrive once nobody waits on the
+        transaction go to :attr:`on_stray`.
+        """
         tx = self.endpoint.send_request(request, peer, self._loop.time())
         self._waiters[tx] = _Waiter(peer, self._loop.create_future(), on_response=on_response)
         self._pump()
