@@ -26,11 +26,9 @@ from qsipctl.sip.digest import (
     Challenge,
     DigestCredentials,
     DigestError,
+    answer_challenge,
     choose_challenge,
-    compute_response,
-    compute_userhash,
     parse_challenges,
-    quote,
 )
 from qsipctl.sip.message import Request, Response
 
@@ -108,32 +106,12 @@ class ClientAuth:
             state.answered = False
 
     def _answer(self, state: _RealmState, method: str, uri: str, body: bytes) -> tuple[str, str]:
-        ch = state.challenge
-        qop = None if not ch.qop else ("auth" if "auth" in ch.qop else "auth-int")
         state.nc += 1
         state.answered = True
-        nc = f"{state.nc:08x}" if qop else None
-        cnonce = state.cnonce if qop or ch.algorithm.endswith("-sess") else None
-        user = self.credentials.username
-        response = compute_response(
-            algorithm=ch.algorithm, username=user, realm=ch.realm,
-            password=self.credentials.password, method=method, uri=uri, nonce=ch.nonce,
-            nc=nc, cnonce=cnonce, qop=qop, body=body,
+        return answer_challenge(
+            state.challenge, self.credentials, method, uri,
+            nc=state.nc, cnonce=state.cnonce, body=body,
         )  # fmt: skip
-        shown = compute_userhash(ch.algorithm, user, ch.realm) if ch.userhash else user
-        parts = [
-            f"username={quote(shown)}", f"realm={quote(ch.realm)}", f"nonce={quote(ch.nonce)}",
-            f"uri={quote(uri)}", f"response={quote(response)}", f"algorithm={ch.algorithm}",
-        ]  # fmt: skip
-        if cnonce is not None:
-            parts.append(f"cnonce={quote(cnonce)}")
-        if ch.opaque is not None:
-            parts.append(f"opaque={quote(ch.opaque)}")
-        if qop:
-            parts += [f"qop={qop}", f"nc={nc}"]
-        if ch.userhash:
-            parts.append("userhash=true")
-        return ch.answer_header, "Digest " + ", ".join(parts)
 
 
 def _why_not(offered: list[Challenge], problems: list[str]) -> str:

@@ -5,10 +5,8 @@ one and answers it; the server side (the embedded lab registrar, tests)
 issues challenges and checks answers.  Randomness (cnonce) is injectable so
 that tests reproduce the RFCs' published examples byte for byte.
 
-Why the client keeps state (:class:`DigestSession`): the nonce-count must grow
-for every request sent with the same nonce, and a second non-stale challenge
-after our answer is how a wrong password shows (servers answer 401 again,
-rarely 403), while ``stale=true`` only asks us to retry with the new nonce.
+The client's state across requests (nonce-counts, realms, what a second
+challenge means) lives in :mod:`qsipctl.sip.auth`; this module only computes.
 """
 
 from __future__ import annotations
@@ -43,7 +41,6 @@ AUTH_HEADER_FOR = {
     "WWW-Authenticate": "Authorization",
     "Proxy-Authenticate": "Proxy-Authorization",
 }
-CHALLENGE_HEADER_FOR_STATUS = {401: "WWW-Authenticate", 407: "Proxy-Authenticate"}
 
 
 class DigestError(SipError):
@@ -277,10 +274,6 @@ def compute_userhash(algorithm: str, username: str, realm: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def _default_cnonce() -> str:
-    return os.urandom(8).hex()
-
-
 @dataclass(frozen=True, slots=True)
 class DigestCredentials:
     """Who we are; the same credentials answer any realm.  The repr hides the password."""
@@ -289,165 +282,52 @@ class DigestCredentials:
     password: str = field(repr=False)
 
 
-class AuthOutcome(Enum):
-    RETRY = "retry"  # send the request again with ``header``
-    WRONG_CREDENTIALS = "wrong-credentials"  # challenged again after answering
-    UNSUPPORTED = "unsupported"  # no challenge we can answer
-
-
-@dataclass(frozen=True, slots=True)
-class AuthDecision:
-    """What to do about a 401/407: retry with a header, or give up and why."""
-
-    outcome: AuthOutcome
-    header: tuple[str, str] | None = None
-    challenge: Challenge | None = None
-    stale_retry: bool = False
-    reason: str = ""  # why we cannot answer, in words for the verdict
-
-
 def quote(value: str) -> str:
     """A quoted-string, escaping ``"`` and ``\\``."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class DigestSession:
-    """Client-side Digest state for one user across requests.
-
-    ``cnonce_factory`` is injectable so tests can reproduce published examples.
-    """
-
-    def __init__(
-        self,
-        credentials: DigestCredentials,
-        cnonce_factory: Callable[[], str] | None = None,
-    ) -> None:
-        self.credentials = credentials
-        self._cnonce = cnonce_factory or _default_cnonce
-        self._nc: dict[tuple[str, str], int] = {}  # (realm, nonce) -> last nc used
-        self._answered: set[tuple[str, str]] = set()  # (header, realm) answered non-stale
-        self._latest: dict[tuple[str, str], Challenge] = {}  # (header, realm) -> last answered
-
-    def authorize(
-        self, challenge: Challenge, method: str, uri: str, body: bytes = b""
-    ) -> tuple[str, str]:
-        """Answer ``challenge``: the header name and value to add to the request."""
-        if not challenge.supported:
-            raise DigestError(f"cannot answer a {challenge.scheme} {challenge.algorithm} challenge")
-        qop = _pick_qop(challenge.qop)
-        key = (challenge.realm, challenge.nonce)
-        nc_value = self._nc.get(key, 0) + 1
-        self._nc[key] = nc_value
-        nc = f"{nc_value:08x}" if qop else None
-        cnonce = self._cnonce() if qop or challenge.algorithm.endswith("-sess") else None
-        response = compute_response(
-            algorithm=challenge.algorithm,
-            username=self.credentials.username,
-            realm=challenge.realm,
-            password=self.credentials.password,
-            method=method,
-            uri=uri,
-            nonce=challenge.nonce,
-            nc=nc,
-            cnonce=cnonce,
-            qop=qop,
-            body=body,
-        )
-        value = _format_authorization(
-            challenge, self.credentials.username, uri, response, qop, nc, cnonce
-        )
-        return challenge.answer_header, value
-
-    def handle_challenge(
-        self, status: int, values: list[str], method: str, uri: str, body: bytes = b""
-    ) -> AuthDecision:
-        """Decide what a 401/407 means given what we already answered.
-
-        A stale challenge is retried even after answering, because the password
-        was right; a fresh challenge for a realm we already answered means the
-        server rejected our credentials.
-        """
-        header_name = CHALLENGE_HEADER_FOR_STATUS.get(status, "WWW-Authenticate")
-        offered, problems = _parse_leniently(values, header_name)
-        challenge = choose_challenge(offered)
-        if challenge is None:
-            return AuthDecision(
-                AuthOutcome.UNSUPPORTED, reason=_unsupported_reason(offered, problems)
-            )
-        key = (header_name, challenge.realm)
-        if key in self._answered and not challenge.stale:
-            return AuthDecision(AuthOutcome.WRONG_CREDENTIALS, challenge=challenge)
-        self._answered.add(key)
-        self._latest[key] = challenge
-        header = self.authorize(challenge, method, uri, body)
-        return AuthDecision(AuthOutcome.RETRY, header, challenge, stale_retry=challenge.stale)
-
-    def authorize_all(self, method: str, uri: str, body: bytes = b"") -> list[tuple[str, str]]:
-        """Pre-emptive credentials for a follow-up request (e.g. the unregister).
-
-        Reusing the last nonce with the next nonce-count saves a 401 round
-        trip; a proxy's and a registrar's challenges are both answered, since
-        a request past a proxy needs Proxy-Authorization *and* Authorization.
-        """
-        return [self.authorize(ch, method, uri, body) for ch in self._latest.values()]
-
-
-def _parse_leniently(values: list[str], header_name: str) -> tuple[list[Challenge], list[str]]:
-    """Challenges from each header value that parses; one broken header must not
-    hide a usable challenge in another."""
-    offered: list[Challenge] = []
-    problems: list[str] = []
-    for value in values:
-        try:
-            offered += parse_challenges([value], header_name)
-        except DigestError as exc:
-            problems.append(str(exc))
-    return offered, problems
-
-
-def _unsupported_reason(offered: list[Challenge], problems: list[str]) -> str:
-    if offered:
-        kinds = ", ".join(sorted({f"{c.scheme} {c.algorithm}" for c in offered}))
-        return f"server offers only {kinds}, which qsipctl cannot answer"
-    if problems:
-        return f"malformed challenge: {problems[0]}"
-    return "no Digest challenge in the response"
-
-
-def _pick_qop(offered: tuple[str, ...]) -> str | None:
-    """Prefer ``auth``: many registrars (Kamailio among them) offer auth-int but reject it."""
-    if not offered:
-        return None
-    return "auth" if "auth" in offered else "auth-int"
-
-
-def _format_authorization(
-    ch: Challenge,
-    username: str,
+def answer_challenge(
+    challenge: Challenge,
+    credentials: DigestCredentials,
+    method: str,
     uri: str,
-    response: str,
-    qop: str | None,
-    nc: str | None,
-    cnonce: str | None,
-) -> str:
-    user = compute_userhash(ch.algorithm, username, ch.realm) if ch.userhash else username
+    *,
+    nc: int = 1,
+    cnonce: str = "",
+    body: bytes = b"",
+) -> tuple[str, str]:
+    """The header name and value that answer ``challenge`` (pure: the caller keeps nc/cnonce).
+
+    ``auth`` is chosen when both qops are offered: many registrars (Kamailio
+    among them) offer auth-int but reject even a correct answer to it.
+    """
+    if not challenge.supported:
+        raise DigestError(f"cannot answer a {challenge.scheme} {challenge.algorithm} challenge")
+    ch = challenge
+    qop = None if not ch.qop else ("auth" if "auth" in ch.qop else "auth-int")
+    nc_text = f"{nc:08x}" if qop else None
+    used_cnonce = cnonce if qop or ch.algorithm.endswith("-sess") else None
+    user = credentials.username
+    response = compute_response(
+        algorithm=ch.algorithm, username=user, realm=ch.realm, password=credentials.password,
+        method=method, uri=uri, nonce=ch.nonce, nc=nc_text, cnonce=used_cnonce, qop=qop,
+        body=body,
+    )  # fmt: skip
+    shown = compute_userhash(ch.algorithm, user, ch.realm) if ch.userhash else user
     parts = [
-        f"username={quote(user)}",
-        f"realm={quote(ch.realm)}",
-        f"nonce={quote(ch.nonce)}",
-        f"uri={quote(uri)}",
-        f"response={quote(response)}",
-        f"algorithm={ch.algorithm}",
-    ]
-    if cnonce is not None:
-        parts.append(f"cnonce={quote(cnonce)}")
+        f"username={quote(shown)}", f"realm={quote(ch.realm)}", f"nonce={quote(ch.nonce)}",
+        f"uri={quote(uri)}", f"response={quote(response)}", f"algorithm={ch.algorithm}",
+    ]  # fmt: skip
+    if used_cnonce is not None:
+        parts.append(f"cnonce={quote(used_cnonce)}")
     if ch.opaque is not None:
         parts.append(f"opaque={quote(ch.opaque)}")
     if qop:
-        parts += [f"qop={qop}", f"nc={nc}"]
+        parts += [f"qop={qop}", f"nc={nc_text}"]
     if ch.userhash:
         parts.append("userhash=true")
-    return "Digest " + ", ".join(parts)
+    return ch.answer_header, "Digest " + ", ".join(parts)
 
 
 # --------------------------------------------------------------------------

@@ -10,13 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qsipctl.sip.digest import (
-    AuthOutcome,
-    Challenge,
     DigestCredentials,
     DigestError,
-    DigestSession,
     NonceIssuer,
     Verdict,
+    answer_challenge,
     choose_challenge,
     compute_ha1,
     compute_ha2,
@@ -79,15 +77,15 @@ def test_rfc7616_sha512_256_follows_fips_not_the_published_text():
     assert truncated == v["expected"]["userhash"]
 
 
-def test_rfc2617_header_round_trip_through_session():
-    """The RFC 2617 challenge text, answered by a session, yields the RFC's response."""
+def test_rfc2617_header_round_trip():
+    """The RFC 2617 challenge text, answered, yields the RFC's response."""
     header = (
         'Digest realm="testrealm@host.com", qop="auth,auth-int", '
         'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"'
     )
     (ch,) = parse_challenges([header])
-    session = DigestSession(DigestCredentials("Mufasa", "Circle Of Life"), lambda: "0a4f113b")
-    name, value = session.authorize(ch, "GET", "/dir/index.html")
+    creds = DigestCredentials("Mufasa", "Circle Of Life")
+    name, value = answer_challenge(ch, creds, "GET", "/dir/index.html", cnonce="0a4f113b")
     assert name == "Authorization"
     params = parse_authorization(value)
     assert params["response"] == "6629fae49393a05397450978507c4ef1"
@@ -143,8 +141,8 @@ def test_client_and_server_agree(algorithm, qop):
     header = make_challenge_header("lab", issuer.issue(), algorithm, qop, opaque="op")
     (ch,) = parse_challenges([header])
     assert ch.algorithm == algorithm and ch.qop == qop
-    session = DigestSession(DigestCredentials("1001", "pw"), lambda: "cn")
-    _, value = session.authorize(ch, "REGISTER", "sip:lab", b"body")
+    creds = DigestCredentials("1001", "pw")
+    _, value = answer_challenge(ch, creds, "REGISTER", "sip:lab", cnonce="cn", body=b"body")
     result = verify_authorization(
         value, "REGISTER", lambda u, r: "pw" if u == "1001" else None, issuer.is_fresh, b"body"
     )
@@ -154,9 +152,8 @@ def test_client_and_server_agree(algorithm, qop):
 
 def test_auth_int_hashes_the_body():
     (ch,) = parse_challenges(['Digest realm="r", nonce="n", qop="auth-int"'])
-    _, value = DigestSession(DigestCredentials("u", "p"), lambda: "c").authorize(
-        ch, "INVITE", "sip:x", b"v=0\r\n"
-    )
+    creds = DigestCredentials("u", "p")
+    _, value = answer_challenge(ch, creds, "INVITE", "sip:x", cnonce="c", body=b"v=0\r\n")
     assert parse_authorization(value)["qop"] == "auth-int"
 
     def check(body):
@@ -168,23 +165,13 @@ def test_auth_int_hashes_the_body():
 
 def test_prefers_auth_over_auth_int():
     (ch,) = parse_challenges(['Digest realm="r", nonce="n", qop="auth-int,auth"'])
-    _, value = DigestSession(DigestCredentials("u", "p")).authorize(ch, "REGISTER", "sip:r")
+    _, value = answer_challenge(ch, DigestCredentials("u", "p"), "REGISTER", "sip:r")
     assert parse_authorization(value)["qop"] == "auth"
-
-
-def test_nonce_count_grows_per_nonce_and_resets_on_new_nonce():
-    session = DigestSession(DigestCredentials("u", "p"), lambda: "c")
-    (a,) = parse_challenges(['Digest realm="r", nonce="n1", qop="auth"'])
-    (b,) = parse_challenges(['Digest realm="r", nonce="n2", qop="auth"'])
-    ncs = [
-        parse_authorization(session.authorize(ch, "REGISTER", "sip:r")[1])["nc"] for ch in (a, a, b)
-    ]
-    assert ncs == ["00000001", "00000002", "00000001"]
 
 
 def test_no_qop_is_rfc2069_form_without_nc():
     (ch,) = parse_challenges(['Digest realm="r", nonce="n"'])
-    _, value = DigestSession(DigestCredentials("u", "p")).authorize(ch, "REGISTER", "sip:r")
+    _, value = answer_challenge(ch, DigestCredentials("u", "p"), "REGISTER", "sip:r")
     params = parse_authorization(value)
     assert "nc" not in params and "cnonce" not in params
     ha1 = hashlib.md5(b"u:r:p").hexdigest()
@@ -195,7 +182,7 @@ def test_no_qop_is_rfc2069_form_without_nc():
 def test_userhash_sent_when_asked_and_server_maps_it_back():
     header = make_challenge_header("r", "n", "SHA-256", userhash=True)
     (ch,) = parse_challenges([header])
-    _, value = DigestSession(DigestCredentials("1001", "pw")).authorize(ch, "REGISTER", "sip:r")
+    _, value = answer_challenge(ch, DigestCredentials("1001", "pw"), "REGISTER", "sip:r")
     params = parse_authorization(value)
     assert params["username"] == hashlib.sha256(b"1001:r").hexdigest()
     assert params["userhash"] == "true"
@@ -205,38 +192,6 @@ def test_userhash_sent_when_asked_and_server_maps_it_back():
     assert ok.verdict is Verdict.OK and ok.username == "1001"
     unknown = verify_authorization(value, "REGISTER", lambda u, r: "pw", lambda n: True)
     assert unknown.verdict is Verdict.UNKNOWN_USER
-
-
-def test_handle_challenge_stale_is_retried_wrong_password_is_not():
-    session = DigestSession(DigestCredentials("u", "p"))
-    first = session.handle_challenge(401, ['Digest realm="r", nonce="1"'], "REGISTER", "sip:r")
-    assert first.outcome is AuthOutcome.RETRY and first.header[0] == "Authorization"
-    stale = session.handle_challenge(
-        401, ['Digest realm="r", nonce="2", stale=true'], "REGISTER", "sip:r"
-    )
-    assert stale.outcome is AuthOutcome.RETRY and stale.stale_retry
-    assert 'nonce="2"' in stale.header[1]
-    again = session.handle_challenge(401, ['Digest realm="r", nonce="3"'], "REGISTER", "sip:r")
-    assert again.outcome is AuthOutcome.WRONG_CREDENTIALS
-
-
-def test_handle_challenge_407_answers_with_proxy_authorization():
-    session = DigestSession(DigestCredentials("u", "p"))
-    d = session.handle_challenge(407, ['Digest realm="p", nonce="1"'], "INVITE", "sip:x")
-    assert d.header[0] == "Proxy-Authorization"
-    # a 401 from the registrar behind the proxy is a different realm/header: still a retry
-    d2 = session.handle_challenge(401, ['Digest realm="p", nonce="9"'], "INVITE", "sip:x")
-    assert d2.outcome is AuthOutcome.RETRY and d2.header[0] == "Authorization"
-
-
-def test_handle_challenge_unsupported():
-    session = DigestSession(DigestCredentials("u", "p"))
-    d = session.handle_challenge(
-        401, ['Digest realm="r", nonce="1", algorithm=AKAv1-MD5'], "R", "u"
-    )
-    assert d.outcome is AuthOutcome.UNSUPPORTED
-    with pytest.raises(DigestError):
-        session.authorize(Challenge("Digest", "r", "n", algorithm="X"), "R", "u")
 
 
 def _verify(value, *, password="pw", nonce_ok=True):
@@ -250,9 +205,7 @@ def _verify(value, *, password="pw", nonce_ok=True):
 
 def _answer(username="1001", password="pw"):
     (ch,) = parse_challenges([make_challenge_header("lab", "nonce", "SHA-256")])
-    return DigestSession(DigestCredentials(username, password)).authorize(
-        ch, "REGISTER", "sip:lab"
-    )[1]
+    return answer_challenge(ch, DigestCredentials(username, password), "REGISTER", "sip:lab")[1]
 
 
 def test_server_verdicts():
@@ -289,18 +242,6 @@ def test_credentials_repr_hides_password():
     assert "secretpw" not in repr(DigestCredentials("u", "secretpw"))
 
 
-def test_authorize_all_reuses_nonces_with_next_count_for_each_realm():
-    session = DigestSession(DigestCredentials("u", "p"), lambda: "c")
-    assert session.authorize_all("REGISTER", "sip:r") == []
-    session.handle_challenge(407, ['Digest realm="proxy", nonce="pn", qop=auth'], "REGISTER", "u")
-    session.handle_challenge(401, ['Digest realm="reg", nonce="rn", qop=auth'], "REGISTER", "u")
-    headers = session.authorize_all("REGISTER", "sip:r")
-    assert [name for name, _ in headers] == ["Proxy-Authorization", "Authorization"]
-    assert [parse_authorization(v)["nc"] for _, v in headers] == ["00000002", "00000002"]
-    result = verify_authorization(headers[1][1], "REGISTER", lambda u, r: "p", lambda n: True)
-    assert result.verdict is Verdict.OK
-
-
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.text(max_size=80), max_size=3))
 def test_parse_challenges_raises_only_digest_error(values):
@@ -318,19 +259,3 @@ def test_parse_challenges_raises_only_digest_error(values):
 def test_verify_never_raises(value):
     result = verify_authorization(value, "REGISTER", lambda u, r: "p", lambda n: True)
     assert result.verdict in set(Verdict)
-
-
-def test_handle_challenge_skips_a_broken_header_and_explains_unsupported():
-    session = DigestSession(DigestCredentials("u", "p"))
-    d = session.handle_challenge(401, ["Digest realm=@", 'Digest realm="r", nonce="n"'], "R", "u")
-    assert d.outcome is AuthOutcome.RETRY
-    bad = DigestSession(DigestCredentials("u", "p")).handle_challenge(
-        401, ["Digest realm=@"], "R", "u"
-    )
-    assert bad.outcome is AuthOutcome.UNSUPPORTED and "malformed" in bad.reason
-    aka = session.handle_challenge(
-        401, ['Digest realm="x", nonce="1", algorithm=AKAv1-MD5'], "R", "u"
-    )
-    assert "AKAv1-MD5" in aka.reason
-    none = session.handle_challenge(401, ['Basic realm="x"'], "R", "u")
-    assert none.reason == "no Digest challenge in the response"

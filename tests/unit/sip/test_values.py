@@ -8,7 +8,8 @@ import pytest
 
 from qsipctl.errors import Diagnostic, Location
 from qsipctl.report.output import to_jsonable
-from qsipctl.sip.digest import AuthDecision, AuthOutcome, Challenge, DigestCredentials
+from qsipctl.sip.auth import AuthDecision, AuthResult
+from qsipctl.sip.digest import Challenge, DigestCredentials
 from qsipctl.sip.headers import parse_name_addr, parse_via
 from qsipctl.sip.message import Request, parse_message
 from qsipctl.sip.uri import parse_uri
@@ -22,7 +23,7 @@ def test_frozen_values_compare_hash_and_refuse_assignment():
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.nonce = "x"  # type: ignore[misc]
     assert dataclasses.replace(a, stale=True).stale and not a.stale
-    assert AuthDecision(AuthOutcome.RETRY).header is None
+    assert AuthDecision(AuthResult.RETRY).challenge is None
 
 
 def test_location_and_diagnostic_keep_their_constructor_and_attributes():
