@@ -282,10 +282,12 @@ def provision(
     interrupted (Ctrl-C, SIGTERM, SIGHUP) before every core finished.
     """
     from qsipctl.rollout.corelock import LockPolicy
-    from qsipctl.rollout.engine import RolloutOptions
+    from qsipctl.rollout.engine import RolloutOptions, parse_serial
     from qsipctl.rollout.identity import site_identity
     from qsipctl.rollout.provision import Provision, ProvisionRequest
 
+    if serial is not None:
+        parse_serial(serial)  # a usage error before the site is even read
     key = site_identity(site_path, site_id)
     _, cores = load_selected(site_path, limit, profile_dirs)
     options = RolloutOptions(

@@ -143,7 +143,7 @@ class StateDb:
     @contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
         try:
-            if write:
+            if write or not self.path.exists():
                 self._make_private()
             db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
