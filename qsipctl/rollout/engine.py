@@ -238,7 +238,9 @@ class Engine:
         is whole (old or new: writes are atomic renames); a written-but-unapplied
         document carries the pending marker, so the next run applies it."""
         with self._report_lock:
-            self._in_flight.pop(item.core.name, None)
+            started = self._in_flight.pop(item.core.name, None) is not None
+        if not started:
+            return self._skipped(item, number, INTERRUPTED)
         reason = (
             f"{ABANDONED} in flight (second interrupt): the file is whole, old or new;"
             " run provision --retry-failed (a lock left behind is stale:"
