@@ -353,11 +353,11 @@ def _nothing_to_retry(site_path: str, key: str, fmt: str, junit: str | None) -> 
 
 def _write_junit(path: str, run: RunResult) -> None:
     from qsipctl.errors import UsageError
-    from qsipctl.report.junit import TestCase, write_junit
+    from qsipctl.report.junit import JUnitCase, write_junit
 
     outcome = {"ok": "ok", "changed": "ok", "skipped": "skipped"}
     cases = [
-        TestCase(
+        JUnitCase(
             name=r.core,
             classname=f"qsipctl.provision.{run.site}",
             outcome=outcome.get(r.status.value, "failed"),  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @dataclass(frozen=True, slots=True)
-class TestCase:
+class JUnitCase:
     """One result a CI server should show as a test."""
 
     name: str  # e.g. the core or probe target
@@ -46,7 +46,7 @@ def _clean(text: str) -> str:
     return _INVALID_XML.sub("\N{REPLACEMENT CHARACTER}", text)
 
 
-def junit_xml(suite: str, cases: Sequence[TestCase], timestamp: str = "") -> bytes:
+def junit_xml(suite: str, cases: Sequence[JUnitCase], timestamp: str = "") -> bytes:
     """The report as bytes (UTF-8, with an XML declaration)."""
     counts = {outcome: sum(1 for c in cases if c.outcome == outcome) for outcome in OUTCOMES}
     total_time = f"{sum(c.duration for c in cases):.3f}"
@@ -87,7 +87,7 @@ def junit_xml(suite: str, cases: Sequence[TestCase], timestamp: str = "") -> byt
 
 
 def write_junit(
-    path: str | Path, suite: str, cases: Sequence[TestCase], timestamp: str = ""
+    path: str | Path, suite: str, cases: Sequence[JUnitCase], timestamp: str = ""
 ) -> None:
     """Write the report to ``path`` atomically (OSError on failure)."""
     target = Path(path)

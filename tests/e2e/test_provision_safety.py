@@ -134,8 +134,8 @@ def test_two_operators_at_once_never_revert_a_verified_push(
     proc_a = start("provision", str(site_a), "--forks", "3", "--format", "json", env=env)
     wait_until(started.exists, timeout=30)  # A holds its first cores now
     proc_b = start("provision", str(site_b), "--forks", "6", "--format", "json", env=env_b)
-    out_a, err_a = proc_a.communicate(timeout=120)
-    out_b, err_b = proc_b.communicate(timeout=120)
+    out_a, _ = proc_a.communicate(timeout=120)
+    out_b, _ = proc_b.communicate(timeout=120)
     run_a, run_b = json.loads(out_a), json.loads(out_b)
     res_a = {r["core"]: r for r in run_a["results"]}
     res_b = {r["core"]: r for r in run_b["results"]}
