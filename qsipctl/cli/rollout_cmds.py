@@ -132,15 +132,35 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 3, 1)] + "..."
 
 
+def clip_left(text: str, width: int) -> str:
+    """Keep the end, where a path or address tells cores apart."""
+    return text if len(text) <= width else "..." + text[-max(width - 3, 1) :]
+
+
 def fit_table(rows: list[list[str]], headers: Sequence[str], wide: bool, paint: int = -1) -> str:
-    """A table no wider than :data:`WIDTH`: the last column takes what is left,
-    the others are capped at 28 columns; ``paint`` colours that column after fitting."""
-    if not wide:
+    """A table no wider than :data:`WIDTH`: long paths shortened, then the last column
+    (the reason) narrowed to no less than 30, then the widest other columns clipped
+    from the left.  ``paint`` colours that column after fitting."""
+    if not wide and rows:
         rows = [[shorten_paths(cell) for cell in row] for row in rows]
-        capped = [[clip(cell, 28) for cell in row[:-1]] + [row[-1]] for row in rows]
-        widths = [max([len(h), *(len(r[i]) for r in capped)]) for i, h in enumerate(headers[:-1])]
-        room = max(WIDTH - sum(widths) - 2 * (len(headers) - 1), 20)
-        rows = [[*row[:-1], clip(row[-1], room)] for row in capped]
+        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+        gaps = 2 * (len(headers) - 1)
+        excess = sum(widths) + gaps - WIDTH
+        if excess > 0:
+            widths[-1] = max(widths[-1] - excess, min(widths[-1], 30), len(headers[-1]))
+            excess = sum(widths) + gaps - WIDTH
+        while excess > 0:
+            widest = max(range(len(widths) - 1), key=lambda i: widths[i])
+            floor = max(len(headers[widest]), 12)
+            if widths[widest] <= floor:
+                break
+            widths[widest] = max(widths[widest] - excess, floor)
+            excess = sum(widths) + gaps - WIDTH
+        rows = [
+            [clip_left(cell, widths[i]) for i, cell in enumerate(row[:-1])]
+            + [clip(row[-1], widths[-1])]
+            for row in rows
+        ]
     if paint >= 0:
         rows = [[*row[:paint], _paint(row[paint]), *row[paint + 1 :]] for row in rows]
     return table(rows, headers)
@@ -490,12 +510,12 @@ def _history_runs(db: Any, key: str | None, last: int, wide: bool, fmt: str) -> 
             r.started,
             r.site + (" (check)" if r.check else ""),
             r.state,
-            *(str(r.counts.get(n, 0)) for n in names),
+            " ".join(f"{n}={r.counts[n]}" for n in names if r.counts.get(n)),
             r.stopped or "",
         ]
         for r in runs
     ]
-    headers = ["run", "started", "site", "state", *names, "note"]
+    headers = ["run", "started", "site", "state", "results", "note"]
     click.echo(fit_table(rows, headers, wide, paint=3))
 
 
