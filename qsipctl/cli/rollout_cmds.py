@@ -345,7 +345,8 @@ def provision(
     if junit:
         _write_junit(junit, result)
     if fmt == "json":
-        echo_json(result.as_json())
+        with contextlib.suppress(OSError, ValueError):  # the terminal may be gone (SIGHUP)
+            echo_json(result.as_json())
     else:
         print_run(result, diff, wide=wide, streamed=True)
     if result.abandoned:  # worker threads may still be blocked on a core: do not wait
