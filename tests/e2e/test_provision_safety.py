@@ -125,7 +125,7 @@ def test_two_operators_at_once_never_revert_a_verified_push(
         Path(core.config_path).write_bytes(original[core.name])
     started = tmp_path / "a-started"
     slow_reject = {
-        c.name: f"touch {started}; sleep 1; echo agent says no >&2; exit 3" for c in cores
+        c.name: f"touch {started}; sleep 2; echo agent says no >&2; exit 3" for c in cores
     }
     slow_accept = {c.name: "sleep 0.3" for c in cores}
     site_a = write_site(tmp_path / "a", ssh_lab, cores, password="A-{n}", apply=slow_reject)
@@ -242,11 +242,12 @@ def test_sighup_is_handled_like_sigterm(
     proc = start("provision", str(site), "--forks", "1", "--format", "json", env=env)
     wait_until(started.exists, timeout=30)
     proc.send_signal(signal.SIGHUP)
-    wait_until(lambda: proc.poll() is None)  # still waiting for core000's apply
+    assert proc.stderr is not None
+    said = proc.stderr.readline()  # handled while core000's apply is still held
+    assert "waiting for 1 core in flight; Ctrl-C again to abandon them" in said
     hold.unlink()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "waiting for 1 core in flight; Ctrl-C again to abandon them" in err
     data = json.loads(out)
     assert [r["status"] for r in data["results"]] == ["changed", "skipped", "skipped"]
     runs = as_json(run_cli("history", "--runs", "--format", "json", env=env))["runs"]
