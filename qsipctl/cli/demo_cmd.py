@@ -157,7 +157,7 @@ def _provision(site: Site, workdir: Path, report: DemoReport, say: _Say) -> None
     db = StateDb(workdir / "state.db")
     for attempt, expected in ((1, "changed"), (2, "ok")):
         say.title(f"qsipctl provision (run {attempt}: every core should be {expected})")
-        run = Engine(RolloutOptions()).run(report.site, rendered)
+        run = Engine(RolloutOptions(), fingerprint=db.fingerprinter()).run(report.site, rendered)
         db.record(run, {"demo": True})
         if say.enabled:
             print_run(run, show_diff=False)

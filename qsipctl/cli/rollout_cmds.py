@@ -1,10 +1,18 @@
-"""provision, history, drift: the commands that touch cores (docs/provisioning.md)."""
+"""provision, history, drift: the commands that touch cores (docs/provisioning.md).
+
+These only parse options, handle signals and print; the provisioning flow is
+:mod:`qsipctl.rollout.provision`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import signal
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,28 +24,45 @@ from qsipctl.cli.common import (
     profiles_dir_option,
     site_argument,
 )
-from qsipctl.errors import Diagnostic, InvalidInput, UsageError
+from qsipctl.errors import InvalidInput
 from qsipctl.report.output import echo_json, table, use_color
 
 if TYPE_CHECKING:
+    from qsipctl.rollout.provision import Provision
     from qsipctl.rollout.results import CoreResult, RunResult
     from qsipctl.site.model import Core
     from qsipctl.site.render import RenderedConfig
 
-RETRY_STATUSES = ("failed", "unreachable", "skipped")
+WIDTH = 100  # tables and streamed lines fit this many columns unless --wide
 _COLORS = {
     "ok": "green",
     "in-sync": "green",
+    "finished": "green",
     "changed": "yellow",
-    "never-pushed": "yellow",
+    "never-pushed": "red",
+    "unfinished": "red",
     "failed": "red",
     "unreachable": "red",
     "drifted": "red",
     "missing": "red",
+    "incomplete": "red",
+    "abandoned": "red",
     "skipped": "cyan",
+    "pending": "cyan",
+    "interrupted": "cyan",
+    "running": "cyan",
 }
+_PATH = re.compile(r"(?<![\w.~])/[^\s,;()'\"]+")
 
 
+def render_all(cores: Sequence[Core]) -> list[RenderedConfig]:
+    """Kept for ``qsipctl demo``: see :func:`qsipctl.rollout.provision.render_all`."""
+    from qsipctl.rollout.provision import render_all as render
+
+    return render(cores)
+
+
+# -- options shared by the three commands -------------------------------------
 def state_db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--state-db",
@@ -45,6 +70,21 @@ def state_db_option(func: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         type=click.Path(dir_okay=False, path_type=str),
         help="History database (default: $XDG_STATE_HOME/qsipctl/state.db).",
+    )(func)
+
+
+def site_id_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--site-id",
+        metavar="NAME",
+        default=None,
+        help="The site's name in the history (default: the site file's name without .yml).",
+    )(func)
+
+
+def wide_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--wide", is_flag=True, help=f"Do not shorten paths and reasons to {WIDTH} columns."
     )(func)
 
 
@@ -74,53 +114,115 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-def site_key(site_path: str) -> str:
-    """How the state db names a site: its absolute path."""
-    return str(Path(site_path).resolve())
+# -- fitting text into 100 columns ----------------------------------------------
+def shorten_paths(text: str, limit: int = 40) -> str:
+    """``/very/long/dir/core/softphone.json`` -> ``.../core/softphone.json``."""
+
+    def short(match: re.Match[str]) -> str:
+        path = match.group(0)
+        if len(path) <= limit:
+            return path
+        tail = path.rstrip("/").rsplit("/", 2)[-2:]
+        return ".../" + "/".join(tail)
+
+    return _PATH.sub(short, text)
 
 
-def render_all(cores: Sequence[Core]) -> list[RenderedConfig]:
-    """Render every core first, so bad input stops the run before any core is touched."""
-    from qsipctl.site.render import render_core
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 3, 1)] + "..."
 
-    rendered: list[RenderedConfig] = []
-    problems: list[Diagnostic] = []
-    for core in cores:
-        try:
-            rendered.append(render_core(core))
-        except InvalidInput as exc:
-            problems.extend(exc.diagnostics)
-    if problems:
-        raise InvalidInput(problems)
-    return rendered
+
+def clip_left(text: str, width: int) -> str:
+    """Keep the end, where a path or address tells cores apart."""
+    return text if len(text) <= width else "..." + text[-max(width - 3, 1) :]
+
+
+def fit_table(rows: list[list[str]], headers: Sequence[str], wide: bool, paint: int = -1) -> str:
+    """A table no wider than :data:`WIDTH`: long paths shortened, then the last column
+    (the reason) narrowed to no less than 30, then the widest other columns clipped
+    from the left.  ``paint`` colours that column after fitting."""
+    if not wide and rows:
+        rows = [[shorten_paths(cell) for cell in row] for row in rows]
+        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+        gaps = 2 * (len(headers) - 1)
+        excess = sum(widths) + gaps - WIDTH
+        if excess > 0:
+            widths[-1] = max(widths[-1] - excess, min(widths[-1], 30), len(headers[-1]))
+            excess = sum(widths) + gaps - WIDTH
+        while excess > 0:
+            widest = max(range(len(widths) - 1), key=lambda i: widths[i])
+            floor = max(len(headers[widest]), 12)
+            if widths[widest] <= floor:
+                break
+            widths[widest] = max(widths[widest] - excess, floor)
+            excess = sum(widths) + gaps - WIDTH
+        rows = [
+            [clip_left(cell, widths[i]) for i, cell in enumerate(row[:-1])]
+            + [clip(row[-1], widths[-1])]
+            for row in rows
+        ]
+    if paint >= 0:
+        rows = [[*row[:paint], _paint(row[paint]), *row[paint + 1 :]] for row in rows]
+    return table(rows, headers)
 
 
 def _paint(status: str) -> str:
-    color = _COLORS.get(status)
+    color = _COLORS.get(status.split()[0] if status else status)
     return click.style(status, fg=color) if color and use_color() else status
 
 
-class Progress:
-    """A progress bar on stderr, only when stderr is a terminal (never in pipes or logs)."""
+def _say(text: str, err: bool = False) -> None:
+    """Print, surviving a closed terminal (SIGHUP) or a closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        click.echo(text, err=err)
 
-    WIDTH = 24
 
-    def __init__(self, total: int, enabled: bool) -> None:
+# -- provision ----------------------------------------------------------------
+class Streamer:
+    """One line per core the moment it finishes, as Ansible streams (CI logs)."""
+
+    def __init__(self, total: int, wide: bool) -> None:
         self.total = total
         self.done = 0
-        self.enabled = enabled and sys.stderr.isatty()
+        self.wide = wide
 
     def __call__(self, result: CoreResult) -> None:
         self.done += 1
-        if self.enabled:
-            filled = self.WIDTH * self.done // max(self.total, 1)
-            bar = "#" * filled + "-" * (self.WIDTH - filled)
-            line = f"[{bar}] {self.done}/{self.total} {result.core}: {result.status.value}"
-            click.echo(f"\r\x1b[2K{line}", nl=False, err=True)
+        status = result.status.value
+        reason = result.reason if self.wide else shorten_paths(result.reason)
+        line = f"{status}: [{result.core}] {reason}"
+        counter = f"[{self.done}/{self.total}] "
+        if not self.wide:
+            line = clip(line, WIDTH - len(counter))
+        _say(counter + line.replace(status, _paint(status), 1))
 
-    def clear(self) -> None:
-        if self.enabled and self.done:
-            click.echo("\r\x1b[2K", nl=False, err=True)
+
+@contextlib.contextmanager
+def interrupts(run: Provision) -> Iterator[None]:
+    """Ctrl-C, SIGTERM (a cancelled CI job) and SIGHUP (the terminal closed): the
+    first stops new cores and waits for those in flight; the second abandons them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if not run.stop.is_set():
+            run.stop.set()
+            n = run.in_flight()
+            if n:
+                cores = "core" if n == 1 else "cores"
+                _say(f"waiting for {n} {cores} in flight; Ctrl-C again to abandon them", err=True)
+        elif not run.abandon.is_set():
+            run.abandon.set()
+            _say(f"abandoning {run.in_flight()} in flight", err=True)
+
+    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, handler) for signum in watched}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 @click.command()
@@ -142,9 +244,32 @@ class Progress:
 @click.option(
     "--retry-failed",
     is_flag=True,
-    help="Only cores whose latest run of this site failed, was unreachable or skipped.",
+    help="Only cores whose latest run of this site failed, was unreachable, skipped"
+    " or never finished (a killed run).",
 )
+@click.option(
+    "--break-stale-locks",
+    is_flag=True,
+    help="Remove core locks left by a killed run of this machine (its process is gone).",
+)
+@click.option(
+    "--break-lock",
+    "break_lock",
+    multiple=True,
+    metavar="TOKEN",
+    help="Remove core locks held by the run with this token (it is dead; repeatable).",
+)
+@click.option(
+    "--junit",
+    "junit",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="Also write a JUnit XML report (one test case per core).",
+)
+@site_id_option
 @state_db_option
+@wide_option
 @format_option
 @click.pass_context
 def provision(
@@ -160,7 +285,12 @@ def provision(
     timeout: float | None,
     accept_new_host_keys: bool,
     retry_failed: bool,
+    break_stale_locks: bool,
+    break_lock: tuple[str, ...],
+    junit: str | None,
+    site_id: str | None,
     state_db: str | None,
+    wide: bool,
     fmt: str,
 ) -> None:
     """Push each core's softphone configuration, safely and in parallel.
@@ -168,25 +298,18 @@ def provision(
     Per core: ok (already up to date, nothing written), changed (written,
     verified, applied), failed (rolled back where anything was written) or
     unreachable.  Exit 0 when every core is ok/changed, 1 when any failed,
-    was unreachable or was skipped by a stop, 2 on invalid input, 130 on
-    Ctrl-C.
+    was unreachable or was skipped by a stop, 2 on invalid input, 130 when
+    interrupted (Ctrl-C, SIGTERM, SIGHUP) before every core finished.
     """
-    from qsipctl.rollout.engine import Engine, RolloutOptions, batch_sizes
-    from qsipctl.rollout.errors import StateDbError
-    from qsipctl.rollout.statedb import StateDb
+    from qsipctl.rollout.corelock import LockPolicy
+    from qsipctl.rollout.engine import RolloutOptions, parse_serial
+    from qsipctl.rollout.identity import site_identity
+    from qsipctl.rollout.provision import Provision, ProvisionRequest
 
     if serial is not None:
-        batch_sizes(1, serial)  # validate before touching anything
+        parse_serial(serial)  # a usage error before the site is even read
+    key = site_identity(site_path, site_id)
     _, cores = load_selected(site_path, limit, profile_dirs)
-    key = site_key(site_path)
-    db = StateDb(state_db)
-    if retry_failed:
-        cores = _retry_selection(db, key, site_path, cores)
-        if not cores:
-            _nothing_to_retry(site_path, fmt)
-            return
-    rendered = render_all(cores)
-    db.check()
     options = RolloutOptions(
         forks=forks,
         serial=serial,
@@ -196,66 +319,118 @@ def provision(
         accept_new_host_keys=accept_new_host_keys,
         timeout=timeout,
     )
-    progress = Progress(len(rendered), enabled=fmt == "table")
-    engine = Engine(options, on_result=progress)
-    try:
-        run = engine.run(key, rendered)
-    finally:
-        progress.clear()
-    recorded = {"limit": limit, "retry_failed": retry_failed, **vars(options)}
-    try:
-        db.record(run, recorded)
-    except StateDbError as exc:  # the cores are done: still show what happened
-        click.echo(f"qsipctl: warning: run not recorded: {exc}", err=True)
+    request = ProvisionRequest(
+        site_path=site_path,
+        site_id=key,
+        cores=cores,
+        options=options,
+        retry_failed=retry_failed,
+        limit=limit,
+        state_db=state_db,
+        locks=LockPolicy(break_stale_locks, frozenset(break_lock)),
+    )
+    streamer = Streamer(len(cores), wide) if fmt == "table" else None
+    run = Provision(
+        request,
+        on_result=streamer,
+        on_warning=lambda text: _say(f"qsipctl: warning: {text}", err=True),
+    )
+    if streamer is not None:
+        streamer.total = len(run.selection()) if retry_failed else len(cores)
+    with interrupts(run):
+        result = run.run()
+    if result is None:
+        _nothing_to_retry(site_path, key, fmt, junit)
+        return
+    if junit:
+        _write_junit(junit, result)
     if fmt == "json":
-        echo_json(run.as_json())
+        with contextlib.suppress(OSError, ValueError):  # the terminal may be gone (SIGHUP)
+            echo_json(result.as_json())
     else:
-        print_run(run, diff)
-    ctx.exit(run.exit_code)
+        print_run(result, diff, wide=wide, streamed=True)
+    if result.abandoned:  # worker threads may still be blocked on a core: do not wait
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(result.exit_code)
+    ctx.exit(result.exit_code)
 
 
-def _retry_selection(db: Any, key: str, site_path: str, cores: list[Core]) -> list[Core]:
-    statuses = db.last_run_statuses(key)
-    if statuses is None:
-        raise UsageError(f"--retry-failed: no earlier run of {site_path} in {db.path}")
-    return [c for c in cores if statuses.get(c.name) in RETRY_STATUSES]
-
-
-def _nothing_to_retry(site_path: str, fmt: str) -> None:
+def _nothing_to_retry(site_path: str, key: str, fmt: str, junit: str | None) -> None:
     """Not recorded as a run, so the failures stay retryable if the selection changes."""
-    if fmt == "json":
-        from qsipctl.rollout.engine import iso, utc_now
-        from qsipctl.rollout.results import RunResult
+    from qsipctl.rollout.engine import iso, utc_now
+    from qsipctl.rollout.results import RunResult
 
-        now = iso(utc_now())
-        run = RunResult(site=site_key(site_path), check=False, started=now, finished=now)
+    now = iso(utc_now())
+    run = RunResult(site=key, check=False, started=now, finished=now, site_path=site_path)
+    if junit:
+        _write_junit(junit, run)
+    if fmt == "json":
         echo_json(run.as_json())
     else:
-        click.echo(f"nothing to retry: no selected core failed in its latest run of {site_path}")
+        click.echo(f"nothing to retry: no selected core failed in its latest run of {key}")
 
 
-def print_run(run: RunResult, show_diff: bool = False) -> None:
-    """The human rendering of a run (also used by ``qsipctl demo``)."""
+def _write_junit(path: str, run: RunResult) -> None:
+    from qsipctl.errors import UsageError
+    from qsipctl.report.junit import JUnitCase, write_junit
+
+    outcome = {"ok": "ok", "changed": "ok", "skipped": "skipped"}
+    cases = [
+        JUnitCase(
+            name=r.core,
+            classname=f"qsipctl.provision.{run.site}",
+            outcome=outcome.get(r.status.value, "failed"),  # type: ignore[arg-type]
+            message=f"{r.status.value}: {r.reason}",
+            duration=r.duration_ms / 1000,
+            kind=r.status.value,
+        )
+        for r in run.results
+    ]
+    try:
+        write_junit(path, f"qsipctl provision {run.site}", cases, run.started)
+    except OSError as exc:
+        raise UsageError(f"--junit {path}: {exc.strerror or exc}") from None
+
+
+def print_run(
+    run: RunResult, show_diff: bool = False, *, wide: bool = False, streamed: bool = False
+) -> None:
+    """The human rendering of a run (also used by ``qsipctl demo``): diffs, the table,
+    the recap, then every core that failed or was unreachable with its reason."""
     if show_diff:
         for r in run.results:
             if r.diff:
-                click.echo(f"--- diff for {r.core} ---")
-                click.echo(r.diff, nl=False)
-    rows = [(r.core, _paint(r.status.value), r.host, r.reason) for r in run.results]
-    if rows:
-        click.echo(table(rows, ["core", "status", "host", "reason"]))
-    else:
-        click.echo("no cores selected")
+                _say(f"--- diff for {r.core} ---")
+                _say(r.diff.rstrip("\n"))
+    rows = [[r.core, r.status.value, r.host, r.reason] for r in run.results]
+    if streamed and rows:
+        _say("")
+    _say(
+        fit_table(rows, ["core", "status", "host", "reason"], wide, paint=1)
+        if rows
+        else "no cores selected"
+    )
     recap = run.recap()
     mode = " (check mode: nothing written)" if run.check else ""
-    click.echo("")
-    click.echo(f"RECAP run {run.run_id}{mode}: " + "  ".join(f"{k}={v}" for k, v in recap.items()))
+    _say("")
+    _say(f"RECAP run {run.run_id}{mode}: " + "  ".join(f"{k}={v}" for k, v in recap.items()))
+    problems = [r for r in run.results if r.status.value in ("failed", "unreachable")]
+    if problems:
+        _say(f"failed or unreachable ({len(problems)}):")
+        for r in problems:
+            reason = r.reason if wide else shorten_paths(r.reason)
+            _say(f"  {r.core} ({_paint(r.status.value)}): {reason}")
     if run.stopped:
-        click.echo(f"stopped: {run.stopped}")
-    if run.interrupted:
-        click.echo("interrupted: cores not yet started were skipped")
+        _say(f"stopped: {run.stopped}")
+    if run.abandoned:
+        _say("abandoned: cores in flight were given up (see their reasons)")
+    elif run.interrupted:
+        _say("interrupted: cores not yet started were skipped")
 
 
+# -- history --------------------------------------------------------------------
 @click.command()
 @click.argument("site_path", metavar="[SITE.yml]", required=False, type=click.Path(dir_okay=False))
 @limit_option
@@ -267,45 +442,82 @@ def print_run(run: RunResult, show_diff: bool = False) -> None:
     show_default=True,
     help="Show this many most recent runs.",
 )
+@click.option("--runs", "per_run", is_flag=True, help="One summary line per run.")
+@site_id_option
 @state_db_option
+@wide_option
 @format_option
 def history(
     site_path: str | None,
     limit: str | None,
     profile_dirs: tuple[str, ...],
     last: int,
+    per_run: bool,
+    site_id: str | None,
     state_db: str | None,
+    wide: bool,
     fmt: str,
 ) -> None:
-    """List past provisioning runs, newest first (one row per core).
+    """List past provisioning runs, newest first (one row per core, or --runs).
 
-    With SITE.yml only that site's runs are shown and --limit takes the
-    usual patterns; without it --limit matches core names (globs, a:b, !a).
+    With SITE.yml (or --site-id) only that site's runs are shown and --limit
+    takes the usual patterns; without it --limit matches core names (globs,
+    a:b, !a).  A run that never finished (killed) is marked incomplete.
     """
+    from qsipctl.rollout.identity import site_identity
     from qsipctl.rollout.statedb import StateDb
 
     db = StateDb(state_db)
-    rows = db.history(site_key(site_path) if site_path else None, last)
+    key = None
+    if site_path is not None or site_id is not None:
+        key = site_identity(site_path or "", site_id)
+    if per_run:
+        _history_runs(db, key, last, wide, fmt)
+        return
+    rows = db.history(key, last)
     keep = _history_filter(site_path, limit, profile_dirs)
     rows = [row for row in rows if keep(row.core)]
     if fmt == "json":
-        echo_json({"schema": "qsipctl.history/1", "state_db": str(db.path), "entries": rows})
+        echo_json({"schema": "qsipctl.history/2", "state_db": str(db.path), "entries": rows})
         return
     if not rows:
         click.echo(f"no runs recorded in {db.path}")
         return
     out = [
-        (
-            row.run_id,
+        [
+            str(row.run_id) + ("" if row.complete else " (incomplete)"),
             row.started,
             row.core,
-            _paint(row.status) + (" (check)" if row.check else ""),
-            row.sha256[:12],
+            row.status + (" (check)" if row.check else ""),
             row.reason,
-        )
+        ]
         for row in rows
     ]
-    click.echo(table(out, ["run", "started", "core", "status", "sha256", "reason"]))
+    click.echo(fit_table(out, ["run", "started", "core", "status", "reason"], wide, paint=3))
+
+
+def _history_runs(db: Any, key: str | None, last: int, wide: bool, fmt: str) -> None:
+    runs = db.runs(key, last)
+    if fmt == "json":
+        echo_json({"schema": "qsipctl.history-runs/1", "state_db": str(db.path), "runs": runs})
+        return
+    if not runs:
+        click.echo(f"no runs recorded in {db.path}")
+        return
+    names = ("ok", "changed", "failed", "unreachable", "skipped", "pending")
+    rows = [
+        [
+            str(r.run_id),
+            r.started,
+            r.site + (" (check)" if r.check else ""),
+            r.state,
+            " ".join(f"{n}={r.counts[n]}" for n in names if r.counts.get(n)),
+            r.stopped or "",
+        ]
+        for r in runs
+    ]
+    headers = ["run", "started", "site", "state", "results", "note"]
+    click.echo(fit_table(rows, headers, wide, paint=3))
 
 
 def _history_filter(
@@ -334,13 +546,16 @@ def _history_filter(
     return keep
 
 
+# -- drift ----------------------------------------------------------------------
 @click.command()
 @site_argument
 @limit_option
 @profiles_dir_option
 @forks_option
 @connection_options
+@site_id_option
 @state_db_option
+@wide_option
 @format_option
 @click.pass_context
 def drift(
@@ -351,43 +566,48 @@ def drift(
     forks: int,
     timeout: float | None,
     accept_new_host_keys: bool,
+    site_id: str | None,
     state_db: str | None,
+    wide: bool,
     fmt: str,
 ) -> None:
     """Report cores whose live config no longer matches what was pushed.
 
-    States: in-sync, drifted, missing, never-pushed, unreachable.  Exit 1
-    when any core is drifted, missing or unreachable.
+    States: in-sync, drifted, missing, never-pushed, unfinished (a killed
+    run's document), unreachable.  Exit 1 unless every core is in-sync.
     """
     from qsipctl.rollout.connectors import ConnectorContext
     from qsipctl.rollout.drift import PROBLEM_STATES, SCHEMA, check_drift
+    from qsipctl.rollout.identity import site_identity
     from qsipctl.rollout.statedb import StateDb
     from qsipctl.site.render import render_core
 
+    key = site_identity(site_path, site_id)
     _, cores = load_selected(site_path, limit, profile_dirs, check_secrets=False)
-    key = site_key(site_path)
     db = StateDb(state_db)
     pushed = db.last_pushed(key, [c.name for c in cores])
+    fingerprint = db.fingerprinter(create=False)
     rendered: dict[str, str | None] = {}
     for core in cores:
         try:
-            rendered[core.name] = render_core(core).sha256
+            rendered[core.name] = fingerprint(render_core(core).document)
         except InvalidInput:
             rendered[core.name] = None
     context = ConnectorContext(accept_new_host_keys=accept_new_host_keys, timeout=timeout)
-    results = check_drift(cores, pushed, rendered, forks=forks, context=context)
+    results = check_drift(cores, pushed, rendered, fingerprint, forks=forks, context=context)
     if fmt == "json":
         echo_json({"schema": SCHEMA, "site": key, "results": [r.as_json() for r in results]})
     else:
         rows = [
-            (
+            [
                 r.core,
-                _paint(r.state),
+                r.state,
                 r.host,
                 r.reason + ("; site changed since (run provision)" if r.site_changed else ""),
-            )
+            ]
             for r in results
         ]
-        click.echo(table(rows, ["core", "state", "host", "reason"]) if rows else "no cores")
+        headers = ["core", "state", "host", "reason"]
+        click.echo(fit_table(rows, headers, wide, paint=1) if rows else "no cores")
     if any(r.state in PROBLEM_STATES for r in results):
         ctx.exit(1)

@@ -1,7 +1,10 @@
 """What a rollout produced, as data (rendering lives in the CLI).
 
 The JSON form (:meth:`RunResult.as_json`) is a stable, documented schema
-(docs/provisioning.md, ``qsipctl.provision/1``): fields are only ever added.
+(docs/provisioning.md, ``qsipctl.provision/2``): fields are only ever added.
+Version 2 replaced version 1's ``sha256``/``previous_sha256`` (a plain
+SHA-256 of a document is an offline password oracle) by keyed
+``fingerprint``/``previous_fingerprint`` (:mod:`qsipctl.rollout.fingerprint`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 from qsipctl.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
-SCHEMA = "qsipctl.provision/1"
+SCHEMA = "qsipctl.provision/2"
 
 
 class Status(enum.StrEnum):
@@ -21,20 +24,21 @@ class Status(enum.StrEnum):
     FAILED = "failed"
     UNREACHABLE = "unreachable"
     SKIPPED = "skipped"
+    PENDING = "pending"  # only in the state db: planned, no result yet (a killed run)
 
 
 PROBLEMS = (Status.FAILED, Status.UNREACHABLE)
 RECAP_ORDER = (Status.OK, Status.CHANGED, Status.UNREACHABLE, Status.FAILED, Status.SKIPPED)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CoreResult:
     core: str
     host: str
     status: Status
     reason: str  # one line, secrets masked
-    sha256: str  # of the rendered document
-    previous_sha256: str | None = None  # what the core held before (None: no file)
+    fingerprint: str  # keyed fingerprint of the rendered document
+    previous_fingerprint: str | None = None  # of what the core held before (None: no file)
     backup: str | None = None
     rolled_back: bool = False
     diff: str | None = None  # unified diff, secrets masked (with --diff)
@@ -49,8 +53,8 @@ class CoreResult:
             "status": self.status.value,
             "changed": self.status is Status.CHANGED,
             "reason": self.reason,
-            "sha256": self.sha256,
-            "previous_sha256": self.previous_sha256,
+            "fingerprint": self.fingerprint,
+            "previous_fingerprint": self.previous_fingerprint,
             "backup": self.backup,
             "rolled_back": self.rolled_back,
             "diff": self.diff,
@@ -62,14 +66,16 @@ class CoreResult:
 
 @dataclass
 class RunResult:
-    site: str
+    site: str  # the site's identity (qsipctl.rollout.identity), not its path
     check: bool
     started: str
     finished: str = ""
     run_id: int | None = None
-    interrupted: bool = False
+    interrupted: bool = False  # a signal stopped cores from starting (or abandoned them)
+    abandoned: bool = False  # a second interrupt gave up on cores in flight
     stopped: str | None = None  # why later batches were not started
     results: list[CoreResult] = field(default_factory=list)
+    site_path: str = ""
 
     def recap(self) -> dict[str, int]:
         counts = {status.value: 0 for status in RECAP_ORDER}
@@ -90,10 +96,12 @@ class RunResult:
             "schema": SCHEMA,
             "run_id": self.run_id,
             "site": self.site,
+            "site_path": self.site_path,
             "check": self.check,
             "started": self.started,
             "finished": self.finished,
             "interrupted": self.interrupted,
+            "abandoned": self.abandoned,
             "stopped": self.stopped,
             "exit_code": self.exit_code,
             "recap": self.recap(),

@@ -98,7 +98,7 @@ def test_first_push_changed_then_ok_json_and_table(ssh_lab: SshLab, tmp_path, en
     first = provision(site, env, "--format", "json")
     assert first.returncode == 0, first.stderr
     data = as_json(first)
-    assert data["schema"] == "qsipctl.provision/1"
+    assert data["schema"] == "qsipctl.provision/2"
     assert data["recap"] == {"ok": 0, "changed": 3, "unreachable": 0, "failed": 0, "skipped": 0}
     assert [r["status"] for r in data["results"]] == ["changed"] * 3
     for core in cores:
@@ -109,7 +109,7 @@ def test_first_push_changed_then_ok_json_and_table(ssh_lab: SshLab, tmp_path, en
     second = provision(site, env)
     assert second.returncode == 0, second.stderr
     assert "RECAP run 2: ok=3  changed=0  unreachable=0  failed=0  skipped=0" in second.stdout
-    assert second.stdout.count("config up to date") == 3
+    assert second.stdout.count("config up to date") == 6  # streamed, then the table
     assert "\x1b[" not in second.stdout + second.stderr  # not a TTY: no progress, no colour
     retry = provision(site, env, "--retry-failed")
     assert retry.returncode == 0 and "nothing to retry" in retry.stdout
@@ -314,7 +314,7 @@ def test_secrets_absent_from_every_output_and_the_state_db(tmp_path, env) -> Non
     assert_no_secrets(*outputs, db.read_bytes().decode("latin-1"))
 
 
-def test_progress_only_on_a_tty(tmp_path, env) -> None:
+def test_lines_stream_on_a_tty_too_without_escape_codes_under_no_color(tmp_path, env) -> None:
     import pty
 
     site = write_local_site(tmp_path, ["p1", "p2"])
@@ -323,18 +323,18 @@ def test_progress_only_on_a_tty(tmp_path, env) -> None:
     leader, follower = pty.openpty()
     proc = subprocess.run(
         [*cmd, "provision", str(site)],
-        stdout=subprocess.PIPE,
-        stderr=follower,
-        env={**os.environ, **env},
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env, "NO_COLOR": "1"},
         check=False,
         timeout=60,
     )
     os.close(follower)
-    err = os.read(leader, 65536).decode()
+    out = os.read(leader, 65536).decode()
     os.close(leader)
     assert proc.returncode == 0
-    assert "[############------------] 1/2" in err and "[########################] 2/2" in err
-    assert b"1/2" not in proc.stdout
+    assert "changed: [p1]" in out and "changed: [p2]" in out and "RECAP" in out
+    assert "\x1b[" not in out
 
 
 def test_history_with_a_site_takes_site_patterns(tmp_path, env) -> None:
@@ -424,4 +424,5 @@ def test_history_and_drift_read_a_read_only_state_db(tmp_path, env) -> None:
     codes = [line for line in proc.stdout.splitlines() if line.startswith("rc=")]
     assert codes == ["rc=0", "rc=0", "rc=2"], proc.stdout + proc.stderr
     assert '"core": "room-a"' in proc.stdout and "in-sync" in proc.stdout
-    assert "readonly database" in proc.stderr and "Traceback" not in proc.stderr
+    assert "cannot open state db" in proc.stderr and "Read-only" in proc.stderr
+    assert "Traceback" not in proc.stderr

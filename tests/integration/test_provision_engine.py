@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import threading
 import time
 from dataclasses import replace
@@ -11,7 +13,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from qsipctl.rollout.corelock import NO_BREAKING, LockPolicy, this_owner
 from qsipctl.rollout.engine import Engine, RolloutOptions
+from qsipctl.rollout.fingerprint import Fingerprinter
 from qsipctl.rollout.results import Status
 from qsipctl.site.model import Connection
 from tests.fixtures.common import free_port, wait_until
@@ -27,9 +31,12 @@ from tests.fixtures.sshd import (
 pytestmark = pytest.mark.integration
 
 
-def run(items, **options):
-    engine = Engine(RolloutOptions(**options))
-    return engine.run("site.yml", items)
+FP = Fingerprinter.ephemeral()
+
+
+def run(items, locks: LockPolicy = NO_BREAKING, owner=None, **options):
+    engine = Engine(RolloutOptions(**options), fingerprint=FP, locks=locks, owner=owner)
+    return engine.run("site", items)
 
 
 def by_core(result):
@@ -59,7 +66,7 @@ def test_first_push_changed_second_ok_then_backup(ssh_lab: SshLab) -> None:
     for core, old, new, res in zip(cores, items, newer, third.results, strict=True):
         assert Path(core.config_path).read_bytes() == new.document
         assert res.backup and Path(res.backup).read_bytes() == old.document
-        assert res.previous_sha256 == old.sha256
+        assert res.previous_fingerprint == FP(old.document)
         assert res.backup in res.reason
 
 
@@ -174,7 +181,7 @@ def test_read_only_target_directory_fails_and_leaves_file(ssh_lab: SshLab) -> No
     item = make_rendered(make_core("ro", ssh_connection(ssh_lab, core)))
     result = run([item]).results[0]
     assert result.status is Status.FAILED
-    assert "cannot create a temporary file in" in result.reason
+    assert "cannot lock the core: cannot create" in result.reason
     assert "read-only or full filesystem?" in result.reason
     assert str(core.root) in result.reason
     assert list(core.root.iterdir()) == []
@@ -370,7 +377,7 @@ def test_daemon_killed_during_upload_leaves_old_file_whole(ssh_lab: SshLab) -> N
     def killer() -> None:
         def staging() -> bool:
             names = [p.name for p in victim.root.iterdir()]
-            seen.extend(n for n in names if n.startswith(".softphone.json.qsipctl-"))
+            seen.extend(n for n in names if n.endswith(".tmp"))
             return bool(seen)
 
         wait_until(staging, timeout=20, interval=0.001)
@@ -378,7 +385,7 @@ def test_daemon_killed_during_upload_leaves_old_file_whole(ssh_lab: SshLab) -> N
 
     thread = threading.Thread(target=killer)
     thread.start()
-    result = run([item, other], forks=2)
+    result = run([item, other], forks=2, owner=this_owner("upload", 1, "t"))
     thread.join()
     got = by_core(result)
     assert seen, "the upload was never observed"
@@ -387,7 +394,7 @@ def test_daemon_killed_during_upload_leaves_old_file_whole(ssh_lab: SshLab) -> N
     assert got[bystander.name].status is Status.CHANGED
 
     ssh_lab.restart(victim)  # the next push cleans the interrupted upload's temp file
-    again = run([item]).results[0]
+    again = run([item], LockPolicy(break_tokens=frozenset({"upload"}))).results[0]
     assert again.status is Status.CHANGED, again.reason
     assert Path(victim.config_path).read_bytes() == big
     assert not [p for p in victim.root.iterdir() if p.name.endswith(".tmp")]
@@ -466,18 +473,49 @@ def test_apply_command_past_the_timeout_rolls_back(ssh_lab: SshLab) -> None:
     assert Path(core.config_path).read_bytes() == previous
 
 
-def test_replacing_keeps_the_existing_files_mode(ssh_lab: SshLab) -> None:
-    """An agent running as another user may need the group bit the site gave the file."""
+def test_a_world_readable_config_is_rotated_to_0600(ssh_lab: SshLab) -> None:
+    """Pushing a password into a 0644 file must not leave it world-readable; the
+    backup (old passwords) and a rollback get 0600 too."""
     core = ssh_lab.start("mode")
     Path(core.config_path).write_bytes(b"old\n")
-    Path(core.config_path).chmod(0o640)
+    Path(core.config_path).chmod(0o644)
     item = make_rendered(make_core("mode", ssh_connection(ssh_lab, core)))
-    assert run([item]).results[0].status is Status.CHANGED
-    assert Path(core.config_path).stat().st_mode & 0o7777 == 0o640
+    result = run([item]).results[0]
+    assert result.status is Status.CHANGED
+    assert Path(core.config_path).stat().st_mode & 0o7777 == 0o600
+    assert Path(result.backup).stat().st_mode & 0o7777 == 0o600
+    Path(core.config_path).chmod(0o644)
     failing = ssh_connection(ssh_lab, core, apply_command="false")
     assert run([make_rendered(make_core("mode", failing), 2)]).results[0].rolled_back
-    assert Path(core.config_path).stat().st_mode & 0o7777 == 0o640
+    assert Path(core.config_path).stat().st_mode & 0o7777 == 0o600
     assert Path(core.config_path).read_bytes() == item.document
+
+
+def test_temp_file_is_created_with_its_final_mode(ssh_lab: SshLab, tmp_path: Path) -> None:
+    """No window in which the temp file holding the password is 0644: an inotify-free
+    way to see it is to make the upload stall (a big document) and stat the temp."""
+    core = ssh_lab.start("tmpmode")
+    base = make_rendered(make_core("tmpmode", ssh_connection(ssh_lab, core)))
+    big = base.document + b" " * (4 * 1024 * 1024)
+    item = type(base)(base.core, big, base.masked, hashlib.sha256(big).hexdigest())
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for p in core.root.glob(".softphone.json.qsipctl-*.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    seen.add(p.stat().st_mode & 0o7777)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = run([item], timeout=60).results[0]
+    finally:
+        done.set()
+        watcher.join()
+    assert result.status is Status.CHANGED, result.reason
+    assert seen and seen <= {0o600}, seen
 
 
 def test_push_cut_off_during_apply_is_applied_by_the_next_run(ssh_lab: SshLab, tmp_path) -> None:
@@ -495,14 +533,20 @@ def test_push_cut_off_during_apply_is_applied_by_the_next_run(ssh_lab: SshLab, t
 
     thread = threading.Thread(target=killer)
     thread.start()
-    assert run([item]).results[0].status is Status.UNREACHABLE
+    owner = this_owner("cutcut", 1, "2026-01-01T00:00:00.000Z")
+    assert run([item], owner=owner).results[0].status is Status.UNREACHABLE
     thread.join()
     assert Path(core.config_path).read_bytes() == item.document  # written, not applied
 
     ssh_lab.restart(core)
     good = ssh_connection(ssh_lab, core, apply_command=f"touch {applied}")
-    again = run([make_rendered(make_core("cut", good))]).results[0]
+    held = run([make_rendered(make_core("cut", good))]).results[0]
+    assert held.status is Status.FAILED and "locked by run 1 (token cutcut)" in held.reason
+    assert f"pid {os.getpid()}" in held.reason  # alive: not stale, not broken by default
+    again = run([make_rendered(make_core("cut", good))], LockPolicy(False, frozenset({"cutcut"})))
+    again = again.results[0]
     assert again.status is Status.CHANGED, again.reason
+    assert "broke the lock of run 1 (token cutcut)" in again.reason
     assert applied.exists() and "interrupted" in again.reason
     assert not [p for p in core.root.iterdir() if p.name.startswith(".")]
     assert run([make_rendered(make_core("cut", good))]).results[0].status is Status.OK

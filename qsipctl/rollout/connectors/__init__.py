@@ -34,11 +34,16 @@ def temp_path(path: str) -> str:
 
 
 def is_stale_temp(entry: str, name: str) -> bool:
-    """Is directory ``entry`` a temp file of ``name`` (or of one of its backups) left by an
-    interrupted upload?"""
+    """Is directory ``entry`` a temp file qsipctl may have left beside ``name``?
+
+    Every name qsipctl stages through :func:`temp_path` is covered: the file
+    itself, its backups and its pending marker (``.<name>.qsipctl-pending``,
+    whose own temp file starts with two dots).  Only called while the core lock
+    is held, so no other qsipctl run is writing one of them."""
     backup = r"(?:\.\d{8}T\d{6}\.\d{6}Z\.bak)?"
-    pattern = rf"\.{re.escape(name)}{backup}\.qsipctl-[0-9a-f]{{8}}\.tmp"
-    return re.fullmatch(pattern, entry) is not None
+    file = rf"\.{re.escape(name)}{backup}\.qsipctl-[0-9a-f]{{8}}\.tmp"
+    marker = rf"\.\.{re.escape(name)}\.qsipctl-pending\.qsipctl-[0-9a-f]{{8}}\.tmp"
+    return re.fullmatch(f"{file}|{marker}", entry) is not None
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,14 @@ class Connector(Protocol):
         ...
 
     def put_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
-        """Replace ``path`` atomically and durably: readers see old or new, never part."""
+        """Replace ``path`` atomically and durably: readers see old or new, never part.
+
+        The result has exactly ``mode``; the temp file is created with it (never
+        wider first), so a password is never readable by others, not even briefly."""
+        ...
+
+    def create_exclusive(self, path: str, data: bytes, mode: int = 0o600) -> bool:
+        """Create ``path`` only if it does not exist (O_EXCL); False when it exists."""
         ...
 
     def list_dir(self, path: str) -> list[str]: ...

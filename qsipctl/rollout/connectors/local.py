@@ -11,7 +11,6 @@ import contextlib
 import os
 import shlex
 import signal
-import stat
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -55,22 +54,23 @@ class LocalConnector:
         tmp = Path(temp_path(str(real)))
         try:
             real.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                mode = stat.S_IMODE(real.stat().st_mode)  # a replaced file keeps its mode
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            try:
-                os.fchmod(fd, mode)  # not narrowed by the umask
-                view = memoryview(data)
-                while view:  # os.write may write less than asked (a nearly full disk)
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _write_new(tmp, data, mode)
             os.replace(tmp, real)
             _fsync_dir(real.parent)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise ConnectorError(f"cannot write {path}: {exc.strerror}") from None
+
+    def create_exclusive(self, path: str, data: bytes, mode: int = 0o600) -> bool:
+        real = self._real(path)
+        try:
+            real.parent.mkdir(parents=True, exist_ok=True)
+            _write_new(real, data, mode)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise ConnectorError(f"cannot create {path}: {exc.strerror}") from None
+        return True
 
     def list_dir(self, path: str) -> list[str]:
         try:
@@ -110,6 +110,22 @@ class LocalConnector:
 
     def close(self) -> None:
         return None
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (it must not exist) with ``mode`` from the first instant."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(fd, mode)  # exactly the mode asked for, not narrowed by the umask
+        view = memoryview(data)
+        while view:  # os.write may write less than asked (a nearly full disk)
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -29,7 +29,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import paramiko
-from paramiko.sftp import CMD_EXTENDED
+from paramiko.sftp import (
+    CMD_EXTENDED,
+    CMD_HANDLE,
+    CMD_OPEN,
+    SFTP_FLAG_CREATE,
+    SFTP_FLAG_EXCL,
+    SFTP_FLAG_TRUNC,
+    SFTP_FLAG_WRITE,
+)
+from paramiko.sftp_attr import SFTPAttributes
 
 from qsipctl.errors import QsipctlError
 from qsipctl.rollout.connectors import CommandResult, ConnectorContext, temp_path
@@ -282,25 +291,18 @@ class SshConnector:
 
     def put_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
         def put() -> None:
-            target, existing = self._follow_links(path)
+            target = self._follow_links(path)
             directory = target.rpartition("/")[0]
             tmp = temp_path(target)
             try:
-                fh = self.sftp.open(tmp, "wb")
+                fh = self._create(tmp, mode, exclusive=True)
             except OSError as exc:
                 reason = _sftp_reason(exc)
                 raise ConnectorError(
                     f"cannot create a temporary file in {directory}/: {reason}"
                 ) from None
             try:
-                with fh:
-                    fh.chmod(mode if existing is None else existing)
-                    # Not pipelined: paramiko drops the status of pipelined writes, so
-                    # a full disk would go unnoticed and a short file be renamed into
-                    # place.  Unpipelined, each write's status is checked.
-                    fh.write(data)
-                    fh.flush()
-                    self._fsync(fh)
+                self._fill(fh, data, mode)
                 self.sftp.posix_rename(tmp, target)
             except BaseException:
                 self._discard(tmp)
@@ -308,17 +310,66 @@ class SshConnector:
 
         self._lost_guard(f"cannot write {path}", put)
 
-    def _follow_links(self, path: str) -> tuple[str, int | None]:
-        """Where a symlink at ``path`` points (the rename must replace the file the
-        agent reads, not the link), and that file's permission bits if it exists (a
-        replaced file keeps them: the site may have given an agent group access)."""
+    def create_exclusive(self, path: str, data: bytes, mode: int = 0o600) -> bool:
+        def create() -> bool:
+            try:
+                fh = self._create(path, mode, exclusive=True)
+            except OSError as exc:
+                if self._exists(path):  # SFTP v3 says only "Failure" for EEXIST
+                    return False
+                raise ConnectorError(f"cannot create {path}: {_sftp_reason(exc)}") from None
+            try:
+                self._fill(fh, data, mode)
+            except BaseException:
+                self._discard(path)
+                raise
+            return True
+
+        return self._lost_guard(f"cannot create {path}", create)
+
+    def _create(self, path: str, mode: int, exclusive: bool) -> paramiko.SFTPFile:
+        """Open a new file for writing with ``mode`` in the SFTP OPEN request itself.
+
+        paramiko's ``open()`` sends no attributes, so the server creates the file
+        0666 & ~umask and a later chmod narrows it: a window in which a password
+        is readable by others.  OpenSSH passes these permissions to open(2)."""
+        flags = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC
+        if exclusive:
+            flags |= SFTP_FLAG_EXCL
+        attrs = SFTPAttributes()
+        attrs.st_mode = mode
+        kind, msg = self.sftp._request(CMD_OPEN, path, flags, attrs)  # type: ignore[attr-defined]
+        if kind != CMD_HANDLE:
+            raise paramiko.SFTPError("expected a file handle")
+        return paramiko.SFTPFile(self.sftp, msg.get_binary(), "wb")
+
+    def _fill(self, fh: paramiko.SFTPFile, data: bytes, mode: int) -> None:
+        with fh:
+            fh.chmod(mode)  # exactly this mode: the server's umask may have narrowed it
+            # Not pipelined: paramiko drops the status of pipelined writes, so a full
+            # disk would go unnoticed and a short file be renamed into place.
+            # Unpipelined, each write's status is checked.
+            fh.write(data)
+            fh.flush()
+            self._fsync(fh)
+
+    def _exists(self, path: str) -> bool:
+        try:
+            self.sftp.lstat(path)
+        except OSError:
+            return False
+        return True
+
+    def _follow_links(self, path: str) -> str:
+        """Where a symlink at ``path`` points: the rename must replace the file the
+        agent reads, not the link."""
         for _ in range(8):
             try:
                 st_mode = self.sftp.lstat(path).st_mode or 0
             except FileNotFoundError:
-                return path, None
+                return path
             if not stat.S_ISLNK(st_mode):
-                return path, stat.S_IMODE(st_mode)
+                return path
             link = self.sftp.readlink(path) or ""
             path = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
         raise ConnectorError(f"too many levels of symbolic links at {path}")

@@ -32,7 +32,7 @@ def test_batches_cover_every_core_once(total: int, value: int, percent: bool) ->
 
 
 def result(status: Status) -> CoreResult:
-    return CoreResult(core="c", host="h", status=status, reason="r", sha256="0" * 64)
+    return CoreResult(core="c", host="h", status=status, reason="r", fingerprint="k1:00")
 
 
 def test_exit_codes_and_recap() -> None:
@@ -49,15 +49,17 @@ def test_exit_codes_and_recap() -> None:
 def test_json_schema_fields_are_stable() -> None:
     run = RunResult(site="s", check=True, started="t", results=[result(Status.CHANGED)])
     data = run.as_json()
-    assert data["schema"] == "qsipctl.provision/1"
+    assert data["schema"] == "qsipctl.provision/2"
     assert set(data) == {
         "schema",
         "run_id",
         "site",
+        "site_path",
         "check",
         "started",
         "finished",
         "interrupted",
+        "abandoned",
         "stopped",
         "exit_code",
         "recap",
@@ -69,8 +71,8 @@ def test_json_schema_fields_are_stable() -> None:
         "status",
         "changed",
         "reason",
-        "sha256",
-        "previous_sha256",
+        "fingerprint",
+        "previous_fingerprint",
         "backup",
         "rolled_back",
         "diff",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +16,7 @@ PATH = "/etc/qsys/softphone.json"
 
 def spec(doc: bytes, **kw) -> WriteSpec:
     masked = doc.decode(errors="replace").replace("pw-1", "********")
-    return WriteSpec(PATH, doc, masked, hashlib.sha256(doc).hexdigest(), ["pw-1"], **kw)
+    return WriteSpec(PATH, doc, masked, ["pw-1"], **kw)
 
 
 def connector(root: Path) -> LocalConnector:
@@ -55,6 +54,7 @@ def test_check_mode_writes_nothing_and_diff_is_masked(tmp_path: Path) -> None:
     assert out.status is Status.CHANGED and "check mode" in out.reason
     assert not (tmp_path / "etc").exists()
     assert out.diff is not None and "+v1 ********" in out.diff and "pw-1" not in out.diff
+    assert not list(tmp_path.rglob("*qsipctl-lock"))  # check mode takes no lock
 
 
 def test_prune_keeps_n(tmp_path: Path) -> None:
@@ -132,12 +132,17 @@ def test_failed_pushes_do_not_pile_up_backups(tmp_path: Path) -> None:
     assert (tmp_path / "etc/qsys/softphone.json").read_bytes() == b"good\n"
 
 
-def test_local_replace_keeps_mode(tmp_path: Path) -> None:
+def test_local_replace_enforces_the_mode(tmp_path: Path) -> None:
+    """A world-readable config does not stay world-readable once a password is in it."""
     conn = connector(tmp_path)
     SafeWrite(conn, spec(b"v1\n")).run()
     target = tmp_path / "etc/qsys/softphone.json"
-    target.chmod(0o640)
-    assert SafeWrite(conn, spec(b"v2\n")).run().status is Status.CHANGED
+    target.chmod(0o644)
+    out = SafeWrite(conn, spec(b"v2 pw-1\n"), clock=Clock()).run()
+    assert out.status is Status.CHANGED
+    assert target.stat().st_mode & 0o7777 == 0o600
+    assert (tmp_path / out.backup.lstrip("/")).stat().st_mode & 0o7777 == 0o600
+    SafeWrite(conn, spec(b"v3\n", mode=0o640)).run()
     assert target.stat().st_mode & 0o7777 == 0o640
 
 
