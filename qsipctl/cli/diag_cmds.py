@@ -19,6 +19,7 @@ from qsipctl.cli.common import (
     profiles_dir_option,
     site_argument,
 )
+from qsipctl.cli.nat_cmd import responder_options
 from qsipctl.cli.probe_cmd import (
     _evidence_options,
     _network_options,
@@ -39,6 +40,8 @@ __all__ = ["diagnose", "probe", "probe_table", "render_probe_table"]
 @site_argument
 @click.option("--register", "do_register", is_flag=True, help="REGISTER every softphone.")
 @click.option("--options", "do_options", is_flag=True, help="OPTIONS ping every registrar.")
+@click.option("--nat", "do_nat", is_flag=True, help="NAT/firewall/SIP ALG tests (docs/nat.md).")
+@responder_options
 @limit_option
 @profiles_dir_option
 @click.option(
@@ -68,16 +71,24 @@ def diagnose(
     pcap: str | None,
     ladder: bool,
     fmt: str,
+    do_nat: bool = False,
+    **nat_opts: Any,
 ) -> None:
     """Probe the PBX accounts of SITE.yml's softphones from this machine.
 
+    --nat tests the NAT and firewall between this machine and the site's
+    STUN server, registrars and (with --responder) a responder.
     --register sends each softphone's REGISTER (with its credentials, over
     its profile's transport) and unregisters again; --options pings each
     registrar.  Exit 0 when every probe passed, 1 when any failed, 2 for bad
     input.
     """
+    if do_nat:  # NAT diagnosis: qsipctl.cli.nat_cmd
+        from qsipctl.cli.nat_cmd import diagnose_nat
+
+        return diagnose_nat(site_path, limit, profile_dirs, {**nat_opts, "timeout": timeout}, fmt)
     if not (do_register or do_options):
-        raise UsageError("choose at least one probe: --register and/or --options")
+        raise UsageError("choose at least one probe: --register, --options and/or --nat")
     from qsipctl.cli.common import load_selected
 
     _, cores = load_selected(site_path, limit, profile_dirs)
