@@ -30,7 +30,7 @@ async def open_port(host: str, port: int = 0) -> AsyncIterator[UdpPort]:
     try:
         yield udp
     finally:
-        udp.close()
+        await udp.aclose()
 
 
 async def open_preferred(host: str, port: int | None) -> tuple[UdpPort, bool]:
@@ -69,9 +69,9 @@ async def discover(
             )
             proc.record(test, answer)
     finally:
-        mapping.close()
+        await mapping.aclose()
         if filtering is not None:
-            filtering.close()
+            await filtering.aclose()
     return proc.result(), got_sip_port
 
 
@@ -160,7 +160,7 @@ async def sip_echo(
         seen_t = (str(seen[0]), int(seen[1])) if isinstance(seen, list) else None
         return EchoResult(msg, got, seen_t, (local_ip, udp.local[1]))
     finally:
-        udp.close()
+        await udp.aclose()
 
 
 # -- port reachability -------------------------------------------------------------
@@ -218,9 +218,9 @@ async def test_ports(
         replies = await _inbound(responder, secret, ctl, socks, public, token, "control", wait)
     finally:
         for s in socks.values():
-            s.close()
+            await s.aclose()
         if ctl is not None:
-            ctl.close()
+            await ctl.aclose()
     out = []
     for p in ports:
         if p not in socks:

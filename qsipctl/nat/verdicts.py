@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 from qsipctl.nat.checks import EchoResult, PortState
 from qsipctl.nat.report import Finding
-from qsipctl.responder.protocol import compact_ranges
 from qsipctl.stun.behavior import Behavior
 from qsipctl.stun.client import BindingAnswer
 
@@ -119,8 +118,16 @@ def public_address(b: Behavior, got_sip_port: bool, sip_port: int | None) -> Fin
     )
 
 
+def _answers(b: Behavior, prefix: str) -> dict[str, object]:
+    return {
+        name: str(a.mapped) if a.mapped else "no answer"
+        for name, a in b.answers
+        if name.startswith(prefix)
+    }
+
+
 def mapping(b: Behavior) -> Finding | None:
-    ev = {name: str(a.mapped) if a.mapped else "no answer" for name, a in b.answers}
+    ev = _answers(b, "mapping")
     if b.mapping == "no-nat":
         return None
     if not b.rfc5780:
@@ -141,7 +148,7 @@ def mapping(b: Behavior) -> Finding | None:
 def filtering(b: Behavior) -> Finding | None:
     if b.filtering == "unknown":
         return None
-    ev = {name: str(a.mapped) if a.mapped else "no answer" for name, a in b.answers}
+    ev = _answers(b, "filtering")
     sev, text, fix = FILTERING_WORDS[b.filtering]
     return Finding("stun.filtering", sev, text, ev, fix)  # type: ignore[arg-type]
 
@@ -318,10 +325,9 @@ def _direction(
     text = describe_ranges(result)
     ev = {
         "range": f"{lo}-{hi}",
-        "ports tested": len(result),
-        "sampled": f"{sampled} evenly spaced, transitions bisected",
-        "open": compact_ranges(open_) or "none",
-        "blocked": compact_ranges(shut) or "none",
+        "ports tested": f"{len(result)} ({sampled} evenly spaced, then bisected at each change)",
+        "open (tested)": len(open_),
+        "blocked (tested)": len(shut),
     }
     if not shut:
         return Finding(check, "ok", f"{label}: {text}", ev, "nothing to change")

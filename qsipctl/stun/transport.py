@@ -35,6 +35,10 @@ class DatagramPort(Protocol):
 class _Queue(asyncio.DatagramProtocol):
     def __init__(self, limit: int) -> None:
         self.queue: asyncio.Queue[tuple[bytes, Addr]] = asyncio.Queue(limit)
+        self.closed = asyncio.Event()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if not self.queue.full():  # a flood is dropped, not buffered without bound
@@ -72,13 +76,19 @@ class UdpPort:
         return await self._proto.queue.get()
 
     def close(self) -> None:
+        """Start closing; the port is free again only after :meth:`aclose` returns."""
         self._transport.close()
+
+    async def aclose(self) -> None:
+        """Close and wait until the socket is released (asyncio closes on the next turn)."""
+        self._transport.close()
+        await self._proto.closed.wait()
 
     async def __aenter__(self) -> UdpPort:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.close()
+        await self.aclose()
 
 
 def source_ip_towards(host: str, port: int) -> str:
