@@ -26,4 +26,5 @@ pytest_plugins = [
     "tests.fixtures.kamailio",
     "tests.fixtures.dnsmasq",
     "tests.fixtures.sshd",
+    "tests.fixtures.nattopo",
 ]
