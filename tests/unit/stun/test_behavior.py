@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 import pytest
@@ -181,7 +182,5 @@ def test_parser_raises_only_its_own_error(data: bytes) -> None:
     except m.StunParseError:
         return
     for getter in (msg.mapped, msg.other_address, msg.response_origin, msg.error_code):
-        try:
+        with contextlib.suppress(m.StunParseError):
             getter()
-        except m.StunParseError:
-            pass
