@@ -52,7 +52,7 @@ class Limits:
     """What one source may make the responder send (the anti-amplifier budget)."""
 
     max_request: int = 1400
-    requests_per_window: int = 60
+    requests_per_window: int = 200
     window: float = 10.0
     probes_per_request: int = 64
     probe_packets_per_minute: int = 2048
