@@ -222,7 +222,8 @@ def diagnose_nat(
         if p.register and key not in seen and p.transport == "udp":
             seen.add(key)
             registrars.append(softphone_target(c, p, timeout=opts.get("timeout", 5.0)))
-    rng = phones[0][1].expectations.rtp_port_range if phones else None
+    # the core's RTP range is fixed (site.model.RTP_PORT_MIN/MAX); the profile's
+    # expectations.rtp_port_range is the PBX's own range, not the core's
     refresh = min((p.registration_timeout for _, p in phones), default=None)
     keepalive = phones[0][1].expectations.keepalive_interval if phones else None
     plan = NatPlan(
@@ -231,6 +232,6 @@ def diagnose_nat(
         registrars=tuple(registrars),
         registration_timeout=refresh,
         keepalive_interval=keepalive,
-        **_responder_plan(opts, rng),
+        **_responder_plan(opts, None),
     )
     execute(plan, fmt)

@@ -108,6 +108,9 @@ async def _responder(plan: NatPlan, local_ip: str, report: NatReport) -> None:
     assert plan.responder is not None and plan.secret is not None
     lo = plan.rtp_range[0]
     try:
+        # ports before the SIP echo: a SIP ALG opens pinholes for the SDP's media
+        # port, which would make that port look open inbound
+        port_findings = await _ports(plan) if plan.rtp_ports else []
         res = await checks.sip_echo(
             plan.responder,
             plan.secret,
@@ -118,9 +121,9 @@ async def _responder(plan: NatPlan, local_ip: str, report: NatReport) -> None:
             lo,
         )
         report.add(verdicts.echo(res))
+        for f in port_findings:
+            report.add(f)
         if plan.rtp_ports:
-            for f in await _ports(plan):
-                report.add(f)
             problem = await checks.tcp_hello(plan.responder, plan.secret)
             report.add(verdicts.tcp(f"{plan.responder[0]}:{plan.responder[1]}", problem))
         if plan.hold_max > 0:
