@@ -221,7 +221,10 @@ def diagnose_nat(
         key = (p.proxy.host, p.proxy.port)
         if p.register and key not in seen and p.transport == "udp":
             seen.add(key)
-            registrars.append(softphone_target(c, p, timeout=opts.get("timeout", 5.0)))
+            # without the password: the 401 challenge carries Via received/rport too,
+            # and nothing is bound, so the core's own registration is never displaced
+            t = softphone_target(c, p, timeout=opts.get("timeout", 5.0))
+            registrars.append(t.replace(password=None))
     # the core's RTP range is fixed (site.model.RTP_PORT_MIN/MAX); the profile's
     # expectations.rtp_port_range is the PBX's own range, not the core's
     refresh = min((p.registration_timeout for _, p in phones), default=None)

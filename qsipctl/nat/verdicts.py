@@ -195,6 +195,15 @@ def registrar_view(
             ev,
             "turn off SIP ALG / SIP helper / SIP fixup on the router or firewall",
         )
+    if public_ip and seen_ip and seen_ip != public_ip and seen_ip != local_ip:
+        return Finding(
+            "alg.registrar",
+            "warning",
+            "the registrar saw another address than STUN did: more than one NAT or exit on "
+            "the path (load balancer, different route to the PBX)",
+            ev,
+            "use a STUN server next to the PBX, or let the PBX fix NAT from received/rport",
+        )
     return Finding(
         "alg.registrar",
         "ok" if seen_as else "info",
