@@ -113,17 +113,39 @@ def _common(func: F) -> F:
 def stun_command() -> click.Command:
     @click.command("stun")
     @click.argument("server", metavar="HOST[:PORT]")
+    @click.option(
+        "--transport",
+        type=click.Choice(["udp", "tcp", "tls"]),
+        default="udp",
+        show_default=True,
+        help="STUN over UDP (full RFC 5780 tests), or TCP/TLS (public address only).",
+    )
+    @click.option(
+        "--ca-file",
+        type=click.Path(exists=True, dir_okay=False, path_type=str),
+        help="CA bundle for --transport tls (default: system store).",
+    )
     @_common
     @format_option
-    def probe_stun(server: str, sip_port: int, local_address: str, fmt: str) -> None:
+    def probe_stun(
+        server: str,
+        transport: str,
+        ca_file: str | None,
+        sip_port: int,
+        local_address: str,
+        fmt: str,
+    ) -> None:
         """Public address and NAT behaviour (RFC 5780) as STUN server HOST sees this machine."""
         from qsipctl.nat.diagnose import NatPlan
 
+        default_port = 5349 if transport == "tls" else 3478
         plan = NatPlan(
-            stun=parse_addr(server, 3478, "SERVER"),
+            stun=parse_addr(server, default_port, "SERVER"),
             bind_ip=local_address,
             sip_port=sip_port or None,
             hold_max=0,
+            stun_transport=transport,
+            stun_ca_file=ca_file,
         )
         execute(plan, fmt)
 

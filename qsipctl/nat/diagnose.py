@@ -32,6 +32,8 @@ class NatPlan:
     registrars: tuple[Any, ...] = ()  # ProbeTargets, REGISTERed to compare Via received
     schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     stun_expected: bool = True  # False: say what having no STUN server means
+    stun_transport: str = "udp"  # "tcp"/"tls": public address of a stream, no RFC 5780
+    stun_ca_file: str | None = None
 
 
 def _first_target(plan: NatPlan) -> Addr | None:
@@ -66,6 +68,8 @@ async def _stun(plan: NatPlan, local_ip: str, report: NatReport) -> str | None:
             report.add(verdicts.stun_missing())
         return None
     server = f"{plan.stun[0]}:{plan.stun[1]}"
+    if plan.stun_transport != "udp":
+        return await _stun_stream(plan, local_ip, report, server)
     behavior, got = await checks.discover(
         plan.stun, plan.bind_ip, local_ip, plan.sip_port, plan.schedule
     )
@@ -84,6 +88,20 @@ async def _stun(plan: NatPlan, local_ip: str, report: NatReport) -> str | None:
     if f is not None:
         report.add(f)
     return behavior.public.ip if behavior.public else None
+
+
+async def _stun_stream(plan: NatPlan, local_ip: str, report: NatReport, server: str) -> str | None:
+    import ssl
+
+    from qsipctl.stun.client import binding_stream
+
+    assert plan.stun is not None
+    ctx = None
+    if plan.stun_transport == "tls":
+        ctx = ssl.create_default_context(cafile=plan.stun_ca_file)
+    answer = await binding_stream(plan.stun, ssl_context=ctx, local_ip=local_ip)
+    report.add(verdicts.stream(answer, plan.stun_transport, server))
+    return answer.mapped.ip if answer.mapped else None
 
 
 def _rtp_stun_ports(lo: int, hi: int) -> list[int]:

@@ -87,6 +87,34 @@ def stun_unreachable(b: Behavior, server: str) -> Finding:
     )
 
 
+def stream(a: BindingAnswer, transport: str, server: str) -> Finding:
+    """STUN over TCP/TLS: only the public address of that connection (RFC 5780 is UDP-only)."""
+    name = transport.upper()
+    ev = {"stun_server": f"{server} ({name})", "local": str(a.local)}
+    if a.mapped is None:
+        return Finding(
+            "stun.reachable",
+            "problem",
+            f"the STUN server {server} did not answer over {name} ({a.error or 'no answer'})",
+            ev,
+            f"check the server's {name} port and that {name} to it is allowed outbound",
+        )
+    ev["public (STUN)"] = str(a.mapped)
+    if a.mapped == a.local:
+        text, sev = f"no NAT on this {name} path", "ok"
+    elif a.mapped.port == a.local.port:
+        text, sev = f"NAT, ports preserved ({name})", "info"
+    else:
+        text, sev = f"NAT with port translation (PAT) on {name}", "info"
+    return Finding(
+        "stun.nat",
+        sev,  # type: ignore[arg-type]
+        f"{text}; NAT behaviour tests (RFC 5780) need UDP and were not run",
+        ev,
+        "run 'qsipctl probe stun' over UDP (the core's STUN is UDP) for mapping and filtering",
+    )
+
+
 def public_address(b: Behavior, got_sip_port: bool, sip_port: int | None) -> Finding:
     assert b.local is not None and b.public is not None
     ev = {"local": str(b.local), "public (STUN)": str(b.public)}

@@ -9,6 +9,8 @@ test *expects* to be missing is unusable, so the schedule is ours to choose
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,3 +152,52 @@ def _answer(
     if mapped is None:
         return BindingAnswer(srv, loc, None, error="answer without a mapped address", rtt_ms=rtt)
     return BindingAnswer(srv, loc, mapped, other, origin, None, rtt)
+
+
+async def binding_stream(
+    server: Addr,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    server_name: str | None = None,
+    timeout: float = 3.0,
+    local_ip: str | None = None,
+) -> BindingAnswer:
+    """One Binding over TCP (or TLS: RFC 5389 7.2.2); STUN frames itself, no extra framing.
+
+    RFC 5780 behaviour tests are UDP-only; over a stream we learn the public
+    address of that connection, which is what a TCP/TLS STUN user gets.
+    """
+    srv = TransportAddress(server[0], server[1])
+    tx = BindingTransaction()
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                server[0],
+                server[1],
+                ssl=ssl_context,
+                server_hostname=(server_name or server[0]) if ssl_context else None,
+            ),
+            timeout,
+        )
+    except (OSError, TimeoutError, ssl.SSLError) as exc:
+        reason = str(exc) or type(exc).__name__
+        return BindingAnswer(srv, TransportAddress(local_ip or "", 0), None, error=reason)
+    sock = writer.get_extra_info("sockname")
+    local = (str(sock[0]), int(sock[1]))
+    try:
+        data, _ = tx.start(time.monotonic())
+        writer.write(data)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readexactly(20), timeout)
+        length = int.from_bytes(head[2:4], "big")
+        if length > 1480:
+            return _answer(tx, server, local, local_ip)
+        body = await asyncio.wait_for(reader.readexactly(length), timeout)
+        tx.on_datagram(head + body, server, time.monotonic())
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError):
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    return _answer(tx, server, local, local_ip)

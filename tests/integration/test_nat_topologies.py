@@ -162,3 +162,13 @@ def test_no_stun_server_configured_says_what_that_means(nattopo: NatTopo, tmp_pa
     f = findings(res.stdout)
     assert f["stun.server"]["severity"] == "warning"
     assert "private address" in f["stun.server"]["summary"]
+
+
+def test_stun_over_tcp_gives_the_public_address_of_the_connection(nattopo: NatTopo) -> None:
+    nattopo.masquerade()
+    res = nattopo.run_lan("probe", "stun", NET_A1, "--transport", "tcp", "--format", "json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    f = findings(res.stdout)["stun.nat"]
+    assert f["evidence"]["public (STUN)"].startswith(f"{ROUTER_WAN}:")
+    assert f["evidence"]["local"].startswith(f"{LAN_IP}:")
+    assert "NAT" in f["summary"] and "need UDP" in f["summary"]
