@@ -28,8 +28,19 @@ SECRET = "e2e-responder-secret-0123456789"
         (["probe", "nat", "--stun", "127.0.0.1", "--rtp-ports"], "--responder"),
         (["probe", "nat", "--responder", "127.0.0.1", "--secret-env", "NOPE_UNSET"], "NOPE"),
         (["probe", "nat", "--responder", "127.0.0.1", "--secret-env", "QSR_SHORT"], "16 bytes"),
-        (["probe", "nat", "--responder", "127.0.0.1", "--secret-env", "QSR_SECRET",
-          "--rtp-range", "9-3"], "--rtp-range"),  # fmt: skip
+        (
+            [
+                "probe",
+                "nat",
+                "--responder",
+                "127.0.0.1",
+                "--secret-env",
+                "QSR_SECRET",
+                "--rtp-range",
+                "9-3",
+            ],
+            "--rtp-range",
+        ),
         (["responder", "--secret-env", "NOPE_UNSET"], "NOPE"),
         (["responder"], "--secret-env"),
     ],
