@@ -50,6 +50,11 @@ def responder(listen: str, sip_port: int, secret_env: str) -> None:
     server = ResponderServer(ServerConfig(host, port, sip_port or None), secret)
 
     async def main() -> None:
+        import signal
+
+        stop = asyncio.Event()
+        # SIGTERM (a service manager, a test) stops it cleanly, like Ctrl-C
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await server.start()
         click.echo(
             f"responder listening on {host}:{port} (udp+tcp), probes from {port + 1}/udp"
@@ -57,7 +62,7 @@ def responder(listen: str, sip_port: int, secret_env: str) -> None:
             err=True,
         )
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             server.close()
             st = server.core.stats

@@ -130,3 +130,28 @@ def test_stun_server_that_does_not_answer_is_a_problem() -> None:
     assert res.returncode == 1
     [finding] = json.loads(res.stdout)["findings"]
     assert finding["check"] == "stun.reachable" and finding["severity"] == "problem"
+
+
+def test_responder_stops_on_sigterm_and_says_what_it_sent_and_refused() -> None:
+    ctl = free_port(socket.SOCK_DGRAM)
+    proc = subprocess.Popen(
+        [*cli_command(), "responder", "--listen", f"127.0.0.1:{ctl}", "--sip-port", "0",
+         "--secret-env", "QSR_SECRET"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "QSR_SECRET": SECRET}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_udp(ctl)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"QSR1" + b"x" * 64, ("127.0.0.1", ctl))  # unauthenticated
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    assert proc.returncode == 0, err
+    assert "responder stopped: 0 packets / 0 bytes sent" in err
+    assert "'unauthenticated': 1" in err
+    assert SECRET not in err
