@@ -299,6 +299,40 @@ def _copy(states: dict[int, PortState], port: int) -> tuple[bool | None, ...]:
     return (s.outbound, None, s.inbound, s.inbound_reply)
 
 
+async def tcp_inbound(
+    responder: Addr, secret: bytes, bind_ip: str, port: int, wait: float = 4.0
+) -> bool | None:
+    """Can the far side open a TCP connection to our ``port``? None: port busy here."""
+    from qsipctl.responder.protocol import PROBE_TCP
+
+    token = os.urandom(6).hex()
+    got = asyncio.Event()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            data = await asyncio.wait_for(reader.read(64), 2.0)
+            if data == PROBE_TCP + token.encode():
+                got.set()
+        except (OSError, TimeoutError):
+            pass
+        finally:
+            writer.close()
+
+    try:
+        server = await asyncio.start_server(accept, bind_ip, port)
+    except OSError:
+        return None
+    try:
+        async with open_port(bind_ip, 0) as ctl:
+            await rclient.request(ctl, responder, secret, "tcp-in", ports=[port], token=token)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(got.wait(), wait)
+        return got.is_set()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def tcp_hello(responder: Addr, secret: bytes, timeout: float = 3.0) -> str | None:
     """None when a TCP request to the responder's control port got its answer, else why not."""
     import struct

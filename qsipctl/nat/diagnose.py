@@ -143,7 +143,16 @@ async def _responder(plan: NatPlan, local_ip: str, report: NatReport) -> None:
             report.add(f)
         if plan.rtp_ports:
             problem = await checks.tcp_hello(plan.responder, plan.secret)
-            report.add(verdicts.tcp(f"{plan.responder[0]}:{plan.responder[1]}", problem))
+            inbound = None
+            if plan.sip_port:
+                inbound = await checks.tcp_inbound(
+                    plan.responder, plan.secret, plan.bind_ip, plan.sip_port
+                )
+            report.add(
+                verdicts.tcp(
+                    f"{plan.responder[0]}:{plan.responder[1]}", problem, plan.sip_port, inbound
+                )
+            )
         if plan.hold_max > 0:
             pauses = checks.hold_pauses(plan.hold_max)
             got = await checks.binding_timeout(plan.responder, plan.secret, plan.bind_ip, pauses)

@@ -396,21 +396,39 @@ def describe_ranges(result: dict[int, bool]) -> str:
     return ", ".join(words)
 
 
-def tcp(responder: str, problem: str | None) -> Finding:
-    if problem is None:
+def tcp(
+    responder: str, problem: str | None, sip_port: int | None = None, inbound: bool | None = None
+) -> Finding:
+    """TCP out to the responder; TCP in to our SIP port (a PBX opening a connection)."""
+    ev: dict[str, object] = {"responder": responder, "outbound": problem or "ok"}
+    if sip_port and inbound is not None:
+        ev[f"inbound to {sip_port}/tcp"] = "open" if inbound else "blocked"
+    if problem is not None:
         return Finding(
             "ports.tcp",
-            "ok",
-            "TCP to the responder's control port works (SIP over TCP/TLS can leave this way)",
-            {"responder": responder},
-            "nothing to change",
+            "warning",
+            f"TCP to the responder failed ({problem})",
+            ev,
+            "allow TCP outbound to the PBX's SIP port if the softphones use TCP or TLS",
+        )
+    if inbound is False:
+        return Finding(
+            "ports.tcp",
+            "info",
+            f"TCP out works; a connection opened from outside to SIP port {sip_port}/tcp is "
+            "blocked: over TCP/TLS the PBX must reuse the core's own connection (RFC 5626 "
+            "outbound, or connection reuse), as most do",
+            ev,
+            "nothing, if the PBX reuses the registration's connection; otherwise forward "
+            f"{sip_port}/tcp to the core",
         )
     return Finding(
         "ports.tcp",
-        "warning",
-        f"TCP to the responder failed ({problem})",
-        {"responder": responder},
-        "allow TCP outbound to the PBX's SIP port if the softphones use TCP or TLS",
+        "ok",
+        "TCP to the responder works"
+        + (f" and a connection from outside reaches {sip_port}/tcp" if inbound else ""),
+        ev,
+        "nothing to change",
     )
 
 

@@ -39,12 +39,13 @@ from typing import Any, Literal, TypeGuard
 MAGIC = b"QSR1"  # control request and answer
 PROBE_IN = b"QSI1"  # inbound probe, responder -> requester
 PROBE_OUT = b"QSO1"  # outbound probe, requester -> responder
+PROBE_TCP = b"QST1"  # inbound TCP probe: the responder connects and writes this
 MAC_LEN = 32
 ECHO_MASK = 0x5A  # XOR over echoed SIP bytes: same length, unreadable to an ALG
 MAX_SKEW = 30.0
 
 Addr = tuple[str, int]
-Sock = Literal["control", "probe", "sip"]
+Sock = Literal["control", "probe", "sip", "tcp"]  # "tcp": connect to dest, write, close
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +279,7 @@ class Responder:
             "expect-out": self._expect_out,
             "report-out": self._report_out,
             "hold": self._hold,
+            "tcp-in": self._tcp_in,
         }.get(op if isinstance(op, str) else "")
         if handler is None:
             return [Send(self._error(body, f"unknown op {op!r}"), src)]
@@ -309,6 +311,23 @@ class Responder:
         # "probe": from a port it never sent to (a PBX's media sending first)
         sock: Sock = "control" if body.get("via") == "control" else "probe"
         sends = [Send(probe_in_packet(token, p), (src[0], p), sock, now) for p in ports]
+        return [Send(self._reply(body, src, sent=len(ports)), src), *sends]
+
+    def _tcp_in(self, body: dict[str, Any], s: _Source, src: Addr, now: float) -> list[Send]:
+        """Connect back to a few TCP ports of the sender (a SIP port over TCP/TLS)."""
+        raw_ports = body.get("ports")
+        ports: list[int] = raw_ports if _port_list(raw_ports) else []
+        token = str(body.get("token", ""))[:16]
+        if not ports or len(ports) > 4:
+            return [Send(self._error(body, "ports: 1 to 4 TCP ports"), src)]
+        while s.probes and now - s.probes[0][0] > 60.0:
+            s.probes.popleft()
+        if sum(n for _, n in s.probes) + len(ports) > self.limits.probe_packets_per_minute:
+            self.stats.refuse("probe-budget")
+            return [Send(self._error(body, "probe budget for this minute used up"), src)]
+        s.probes.append((now, len(ports)))
+        data = PROBE_TCP + token.encode()
+        sends = [Send(data, (src[0], p), "tcp", now) for p in ports]
         return [Send(self._reply(body, src, sent=len(ports)), src), *sends]
 
     def _expect_out(self, body: dict[str, Any], s: _Source, src: Addr, now: float) -> list[Send]:

@@ -47,6 +47,7 @@ class ResponderServer:
         self.core = Responder(secret, config.limits)
         self._udp: dict[str, asyncio.DatagramTransport] = {}
         self._tcp: asyncio.Server | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -85,6 +86,11 @@ class ResponderServer:
                 self._send_now(s, stream)
 
     def _send_now(self, s: Send, stream: asyncio.StreamWriter | None) -> None:
+        if s.sock == "tcp":
+            task = asyncio.ensure_future(self._tcp_probe(s))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
         if stream is not None and s.sock == "control":
             if not stream.is_closing():
                 stream.write(struct.pack("!H", len(s.data)) + s.data)
@@ -92,6 +98,20 @@ class ResponderServer:
         tr = self._udp.get(s.sock)
         if tr is not None and not tr.is_closing():
             tr.sendto(s.data, s.dest)
+
+    async def _tcp_probe(self, s: Send) -> None:
+        """One connection attempt to the requester, 3 s at most; write the token, close."""
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(*s.dest), 3.0)
+        except (OSError, TimeoutError):
+            return
+        try:
+            writer.write(s.data)
+            await asyncio.wait_for(writer.drain(), 3.0)
+        except (OSError, TimeoutError):
+            pass
+        finally:
+            writer.close()
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")

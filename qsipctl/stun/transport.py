@@ -102,3 +102,40 @@ def source_ip_towards(host: str, port: int) -> str:
     with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.connect((host, port))
         return str(s.getsockname()[0])
+
+
+class _Receives(Protocol):
+    """The core driver's demultiplexed share of its UDP port (``udp.stun``)."""
+
+    @property
+    def local(self) -> Addr: ...
+
+    def sendto(self, data: bytes, addr: Addr) -> None: ...
+
+    async def recv(self, timeout: float | None = None) -> tuple[bytes, Addr] | None: ...
+
+
+class SharedPort:
+    """:class:`DatagramPort` over the endpoint driver's STUN share of the SIP socket.
+
+    ``SipDriver.open_udp()`` binds the one UDP port and sorts datagrams by
+    first byte (RFC 7983); ``SharedPort(driver.udp.stun)`` lets the STUN client
+    send from and hear on that very port, as the core does.
+    """
+
+    def __init__(self, share: _Receives) -> None:
+        self._share = share
+
+    @property
+    def local(self) -> Addr:
+        host, port = self._share.local
+        return str(host), int(port)
+
+    def sendto(self, data: bytes, addr: Addr) -> None:
+        self._share.sendto(data, addr)
+
+    async def recvfrom(self) -> tuple[bytes, Addr]:
+        while True:
+            got = await self._share.recv(None)
+            if got is not None:
+                return got

@@ -81,6 +81,7 @@ def test_firewall_drops_part_of_the_rtp_range_inbound(nattopo: NatTopo) -> None:
     assert "20000-20999 open, 21000-21999 blocked" in inbound["summary"]
     assert f["ports.replies"]["summary"].endswith("20000-21999 open")  # stateful: replies pass
     assert f["alg.echo"]["severity"] == "ok"
+    assert f["ports.tcp"]["evidence"]["inbound to 5060/tcp"] == "open"  # routed, not filtered
 
 
 def _site(tmp_path: Path, stun: bool = True) -> Path:

@@ -125,6 +125,15 @@ def test_hold_answers_now_and_after_the_pause() -> None:
     assert p.verify(SECRET, refused.data)["ok"] is False
 
 
+def test_tcp_in_connects_back_to_a_few_ports_of_the_sender_only() -> None:
+    r = p.Responder(SECRET)
+    sends = answer(r, req("tcp-in", ports=[5060], token="tok"))
+    tcp = [s for s in sends if s.sock == "tcp"]
+    assert [(s.dest, s.data) for s in tcp] == [((SRC[0], 5060), p.PROBE_TCP + b"tok")]
+    [refused] = answer(r, req("tcp-in", ports=list(range(5060, 5070)), token="t"), t=1)
+    assert p.verify(SECRET, refused.data)["ok"] is False
+
+
 def test_short_secret_is_refused() -> None:
     with pytest.raises(ValueError):
         p.Responder(b"short")
