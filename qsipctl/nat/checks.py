@@ -21,7 +21,7 @@ from qsipctl.responder.protocol import PROBE_IN, mask, parse_probe, probe_out_pa
 from qsipctl.stun.behavior import Behavior, BehaviorDiscovery
 from qsipctl.stun.client import DEFAULT_SCHEDULE, BindingAnswer, binding
 from qsipctl.stun.message import TransportAddress
-from qsipctl.stun.transport import Addr, UdpPort
+from qsipctl.stun.transport import Addr, DatagramPort, SharedPort, UdpPort
 
 
 @contextlib.asynccontextmanager
@@ -42,6 +42,34 @@ async def open_preferred(host: str, port: int | None) -> tuple[UdpPort, bool]:
 
 
 # -- STUN -----------------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def sip_socket(bind_ip: str, sip_port: int | None) -> AsyncIterator[tuple[SharedPort, bool]]:
+    """The endpoint driver's one UDP socket on the SIP port, STUN share borrowed.
+
+    STUN leaves from the socket SIP uses, demultiplexed by first byte (RFC
+    7983), as the core's softphone does.  Falls back to any port when the SIP
+    port is taken here (second value: got the port asked for).
+    """
+    from qsipctl.net.driver import SipDriver
+    from qsipctl.net.errors import NetError
+
+    driver = SipDriver(label="stun")
+    got = False
+    try:
+        if sip_port:
+            with contextlib.suppress(NetError):
+                await driver.open_udp(bind_ip, sip_port)
+                got = True
+        if driver.udp is None:
+            await driver.open_udp(bind_ip, 0)
+        assert driver.udp is not None
+        yield SharedPort(driver.udp.stun), got
+    finally:
+        await driver.close()
+        for _ in range(2):  # asyncio releases the socket on the next turns
+            await asyncio.sleep(0)
+
+
 async def discover(
     server: Addr,
     bind_ip: str,
@@ -51,27 +79,26 @@ async def discover(
 ) -> tuple[Behavior, bool]:
     """RFC 5780 behaviour, mapping tests from the SIP port (when it is free here)."""
     proc = BehaviorDiscovery(TransportAddress(*server))
-    mapping, got_sip_port = await open_preferred(bind_ip, sip_port)
     filtering: UdpPort | None = None
-    try:
-        while (test := proc.next_test()) is not None:
-            if test.socket == "filtering" and filtering is None:
-                filtering = await UdpPort.open(bind_ip, 0)
-            port = mapping if test.socket == "mapping" else filtering
-            assert port is not None
-            answer = await binding(
-                port,
-                (test.dest.ip, test.dest.port),
-                change_ip=test.change_ip,
-                change_port=test.change_port,
-                schedule=schedule,
-                local_ip=local_ip,
-            )
-            proc.record(test, answer)
-    finally:
-        await mapping.aclose()
-        if filtering is not None:
-            await filtering.aclose()
+    async with sip_socket(bind_ip, sip_port) as (mapping, got_sip_port):
+        try:
+            while (test := proc.next_test()) is not None:
+                if test.socket == "filtering" and filtering is None:
+                    filtering = await UdpPort.open(bind_ip, 0)
+                port: DatagramPort | None = mapping if test.socket == "mapping" else filtering
+                assert port is not None
+                answer = await binding(
+                    port,
+                    (test.dest.ip, test.dest.port),
+                    change_ip=test.change_ip,
+                    change_port=test.change_port,
+                    schedule=schedule,
+                    local_ip=local_ip,
+                )
+                proc.record(test, answer)
+        finally:
+            if filtering is not None:
+                await filtering.aclose()
     return proc.result(), got_sip_port
 
 
