@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qsipctl.nat import checks, verdicts
@@ -51,6 +51,8 @@ def _first_target(plan: NatPlan) -> Addr | None:
 async def run(plan: NatPlan) -> NatReport:
     """Every check the plan asks for; findings in the order an engineer reads them."""
     target = _first_target(plan)
+    if target is not None and ":" in target[0] and plan.bind_ip == "0.0.0.0":
+        plan = replace(plan, bind_ip="::")  # an IPv6 server: test from the IPv6 side
     local_ip = plan.bind_ip
     if plan.bind_ip in ("0.0.0.0", "::") and target is not None:
         local_ip = source_ip_towards(*target)

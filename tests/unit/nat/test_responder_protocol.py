@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qsipctl.responder import protocol as p
 
@@ -142,3 +144,37 @@ def test_short_secret_is_refused() -> None:
 def test_compact_ranges() -> None:
     assert p.compact_ranges([5, 1, 2, 3, 9, 10]) == "1-3,5,9-10"
     assert p.compact_ranges([]) == ""
+
+
+@given(st.binary(max_size=1600))
+def test_random_bytes_never_get_an_answer(data: bytes) -> None:
+    r = p.Responder(SECRET)
+    assert answer(r, data) == []
+    assert r.on_sip(data, SRC, 0.0) == []
+    assert r.on_probe(data, SRC, 0.0) == []
+
+
+OPS = ["hello", "sip-echo", "probe-in", "expect-out", "report-out", "hold", "tcp-in", "nope"]
+ARGS = st.dictionaries(
+    st.sampled_from(["ports", "token", "pause", "via"]),
+    st.one_of(
+        st.integers(-5, 70000),
+        st.text(max_size=40),
+        st.lists(st.integers(-5, 70000), max_size=80),
+        st.floats(allow_nan=False),
+    ),
+)
+
+
+@given(st.sampled_from(OPS), ARGS, st.integers(0, 1400))
+def test_authenticated_answers_are_never_larger_than_the_request(
+    op: str, args: dict[str, object], pad_to: int
+) -> None:
+    r = p.Responder(SECRET)
+    data = req(op, pad_to=pad_to, **args)
+    for send in answer(r, data):
+        assert send.dest[0] == SRC[0]  # only ever the sender's address
+        if send.sock == "control":
+            assert len(send.data) <= len(data)
+        else:  # probes: the fixed, small budget
+            assert len(send.data) <= 22
