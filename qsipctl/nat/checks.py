@@ -21,7 +21,7 @@ from qsipctl.responder.protocol import PROBE_IN, mask, parse_probe, probe_out_pa
 from qsipctl.stun.behavior import Behavior, BehaviorDiscovery
 from qsipctl.stun.client import DEFAULT_SCHEDULE, BindingAnswer, binding
 from qsipctl.stun.message import TransportAddress
-from qsipctl.stun.transport import Addr, DatagramPort, SharedPort, UdpPort
+from qsipctl.stun.transport import Addr, DatagramPort, UdpPort
 
 
 @contextlib.asynccontextmanager
@@ -43,7 +43,9 @@ async def open_preferred(host: str, port: int | None) -> tuple[UdpPort, bool]:
 
 # -- STUN -----------------------------------------------------------------------
 @contextlib.asynccontextmanager
-async def sip_socket(bind_ip: str, sip_port: int | None) -> AsyncIterator[tuple[SharedPort, bool]]:
+async def sip_socket(
+    bind_ip: str, sip_port: int | None
+) -> AsyncIterator[tuple[DatagramPort, bool]]:
     """The endpoint driver's one UDP socket on the SIP port, STUN share borrowed.
 
     STUN leaves from the socket SIP uses, demultiplexed by first byte (RFC
@@ -63,7 +65,7 @@ async def sip_socket(bind_ip: str, sip_port: int | None) -> AsyncIterator[tuple[
         if driver.udp is None:
             await driver.open_udp(bind_ip, 0)
         assert driver.udp is not None
-        yield SharedPort(driver.udp.stun), got
+        yield driver.udp.stun, got
     finally:
         await driver.close()
         for _ in range(2):  # asyncio releases the socket on the next turns
@@ -174,10 +176,10 @@ async def sip_echo(
             udp.sendto(msg, target)
             deadline = time.monotonic() + timeout / 3
             while got is None and (left := deadline - time.monotonic()) > 0:
-                try:
-                    data, src = await asyncio.wait_for(udp.recvfrom(), left)
-                except TimeoutError:
+                received = await udp.recv(left)
+                if received is None:
                     break
+                data, src = received
                 if src[1] == sip_echo_port and len(data) == len(msg):
                     got = mask(data)
                 elif src[1] == sip_echo_port:
@@ -279,10 +281,10 @@ async def _inbound(
     async def listen(local: int, s: UdpPort) -> None:
         end = time.monotonic() + wait
         while (left := end - time.monotonic()) > 0:
-            try:
-                data, _src = await asyncio.wait_for(s.recvfrom(), left)
-            except TimeoutError:
+            received = await s.recv(left)
+            if received is None:
                 return
+            data = received[0]
             parsed = parse_probe(data, PROBE_IN)
             if parsed is not None and parsed[1] == tag:
                 got.add(local)

@@ -6,7 +6,6 @@ port, an RTP port), so the client borrows a port rather than owning one.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -49,10 +48,10 @@ async def _wait_answer(
     port: DatagramPort, secret: bytes, nonce: str, deadline: float, phase: str | None = None
 ) -> dict[str, Any] | None:
     while (left := deadline - time.monotonic()) > 0:
-        try:
-            data, _src = await asyncio.wait_for(port.recvfrom(), left)
-        except TimeoutError:
+        got = await port.recv(left)
+        if got is None:
             return None
+        data = got[0]
         if not data.startswith(MAGIC):
             continue
         try:

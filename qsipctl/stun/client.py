@@ -112,17 +112,15 @@ async def binding(
     data, deadline = tx.start(clock())
     port.sendto(data, server)
     while tx.answer is None:
-        wait = deadline - clock()
-        try:
-            got, src = await asyncio.wait_for(port.recvfrom(), max(wait, 0.0))
-        except TimeoutError:
+        got = await port.recv(max(deadline - clock(), 0.0))
+        if got is None:
             step = tx.on_timer(clock())
             if step is None:
                 break
             data, deadline = step
             port.sendto(data, server)
             continue
-        tx.on_datagram(got, src, clock())
+        tx.on_datagram(got[0], got[1], clock())
     return _answer(tx, server, port.local, local_ip)
 
 

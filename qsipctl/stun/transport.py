@@ -4,8 +4,9 @@ STUN must leave from the very port whose mapping we ask about (the SIP port,
 an RTP port), so the client never opens sockets itself: it talks to a
 :class:`DatagramPort`, "send this datagram to (host, port)" and "give me the
 next datagram with its source".  :class:`UdpPort` is an unconnected asyncio
-UDP socket that does exactly that; the endpoint's shared driver (SIP, STUN
-and RTP demultiplexed on one socket, RFC 7983) can be handed in instead.
+UDP socket that does exactly that; the endpoint driver's STUN share of its
+one UDP port (``SipDriver.udp.stun``: SIP, STUN and RTP demultiplexed by
+first byte, RFC 7983) has the same shape and is handed in directly.
 
 Unconnected matters: an RFC 5780 CHANGE-REQUEST answer comes from the
 server's *other* address, which a connected socket would drop.
@@ -26,7 +27,9 @@ class DatagramPort(Protocol):
 
     def sendto(self, data: bytes, addr: Addr) -> None: ...
 
-    async def recvfrom(self) -> tuple[bytes, Addr]: ...
+    async def recv(self, timeout: float | None = None) -> tuple[bytes, Addr] | None:
+        """The next datagram and its source, or None after ``timeout`` seconds."""
+        ...
 
     @property
     def local(self) -> Addr: ...
@@ -72,8 +75,11 @@ class UdpPort:
     def sendto(self, data: bytes, addr: Addr) -> None:
         self._transport.sendto(data, addr)
 
-    async def recvfrom(self) -> tuple[bytes, Addr]:
-        return await self._proto.queue.get()
+    async def recv(self, timeout: float | None = None) -> tuple[bytes, Addr] | None:
+        try:
+            return await asyncio.wait_for(self._proto.queue.get(), timeout)
+        except TimeoutError:
+            return None
 
     def close(self) -> None:
         """Start closing; the port is free again only after :meth:`aclose` returns."""
@@ -102,40 +108,3 @@ def source_ip_towards(host: str, port: int) -> str:
     with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.connect((host, port))
         return str(s.getsockname()[0])
-
-
-class _Receives(Protocol):
-    """The core driver's demultiplexed share of its UDP port (``udp.stun``)."""
-
-    @property
-    def local(self) -> Addr: ...
-
-    def sendto(self, data: bytes, addr: Addr) -> None: ...
-
-    async def recv(self, timeout: float | None = None) -> tuple[bytes, Addr] | None: ...
-
-
-class SharedPort:
-    """:class:`DatagramPort` over the endpoint driver's STUN share of the SIP socket.
-
-    ``SipDriver.open_udp()`` binds the one UDP port and sorts datagrams by
-    first byte (RFC 7983); ``SharedPort(driver.udp.stun)`` lets the STUN client
-    send from and hear on that very port, as the core does.
-    """
-
-    def __init__(self, share: _Receives) -> None:
-        self._share = share
-
-    @property
-    def local(self) -> Addr:
-        host, port = self._share.local
-        return str(host), int(port)
-
-    def sendto(self, data: bytes, addr: Addr) -> None:
-        self._share.sendto(data, addr)
-
-    async def recvfrom(self) -> tuple[bytes, Addr]:
-        while True:
-            got = await self._share.recv(None)
-            if got is not None:
-                return got

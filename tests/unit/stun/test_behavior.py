@@ -154,8 +154,11 @@ class FakePort:
             reply = m.build_binding_success(tid, TA("198.19.0.1", 6000), other=OTHER)
             self.queue.put_nowait((reply, addr))
 
-    async def recvfrom(self) -> tuple[bytes, tuple[str, int]]:
-        return await self.queue.get()
+    async def recv(self, timeout: float | None = None) -> tuple[bytes, tuple[str, int]] | None:
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
 
 
 def test_async_binding_over_any_datagram_port() -> None:
