@@ -84,7 +84,8 @@ def diagnose(
     if do_nat:  # NAT diagnosis: qsipctl.cli.nat_cmd
         from qsipctl.cli.nat_cmd import diagnose_nat
 
-        return diagnose_nat(site_path, limit, profile_dirs, {**nat_opts, "timeout": timeout}, fmt)
+        nat_opts.update(timeout=timeout, local_address=local_address)
+        return diagnose_nat(site_path, limit, profile_dirs, nat_opts, fmt)
     if not (do_register or do_options):
         raise UsageError("choose at least one probe: --register, --options and/or --nat")
     from qsipctl.cli.common import load_selected

@@ -75,7 +75,7 @@ def responder_options(func: F) -> F:
     func = click.option(
         "--rtp-range",
         metavar="LOW-HIGH",
-        help="RTP ports to test (default: the site's, else Q-SYS 16384-32768).",
+        help="RTP ports to test (default: the Q-SYS range 16384-32768).",
     )(func)
     func = click.option(
         "--rtp-ports", is_flag=True, help="Test the RTP range and SIP port in and out."
@@ -253,6 +253,7 @@ def diagnose_nat(
     keepalive = phones[0][1].expectations.keepalive_interval if phones else None
     plan = NatPlan(
         stun=parse_addr(str(stun), 3478, "stun.server") if stun else None,
+        bind_ip=opts.get("local_address") or "0.0.0.0",
         sip_port=core.settings.sip_port,
         registrars=tuple(registrars),
         registration_timeout=refresh,
