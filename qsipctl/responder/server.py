@@ -20,6 +20,9 @@ from functools import partial
 from qsipctl.responder.protocol import Addr, Limits, Responder, Send
 
 
+MAX_STREAMS = 64  # TCP control connections open at once
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str
@@ -48,6 +51,7 @@ class ResponderServer:
         self._udp: dict[str, asyncio.DatagramTransport] = {}
         self._tcp: asyncio.Server | None = None
         self._tasks: set[asyncio.Future[None]] = set()
+        self._streams = 0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -116,6 +120,11 @@ class ResponderServer:
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         src = (str(peer[0]), int(peer[1]))
+        if self._streams >= MAX_STREAMS:  # memory is bounded too
+            self.core.stats.refuse("too-many-connections")
+            writer.close()
+            return
+        self._streams += 1
         try:
             while True:
                 head = await asyncio.wait_for(reader.readexactly(2), 60.0)
@@ -128,6 +137,7 @@ class ResponderServer:
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self._streams -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
