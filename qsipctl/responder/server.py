@@ -19,7 +19,6 @@ from functools import partial
 
 from qsipctl.responder.protocol import Addr, Limits, Responder, Send
 
-
 MAX_STREAMS = 64  # TCP control connections open at once
 
 
