@@ -75,7 +75,7 @@ def responder_options(func: F) -> F:
     func = click.option(
         "--rtp-range",
         metavar="LOW-HIGH",
-        help="RTP ports to test (default: the Q-SYS range 16384-32768).",
+        help="RTP ports to test (default: QSC's published Q-SYS range 10000-30000).",
     )(func)
     func = click.option(
         "--rtp-ports", is_flag=True, help="Test the RTP range and SIP port in and out."
@@ -247,8 +247,8 @@ def diagnose_nat(
             # and nothing is bound, so the core's own registration is never displaced
             t = softphone_target(c, p, timeout=opts.get("timeout", 5.0))
             registrars.append(t.replace(password=None))
-    # the core's RTP range is fixed (site.model.RTP_PORT_MIN/MAX); the profile's
-    # expectations.rtp_port_range is the PBX's own range, not the core's
+    # the core's RTP range: QSC's published one (nat.diagnose.QSYS_RTP_RANGE) unless
+    # --rtp-range; the profile's expectations.rtp_port_range is the PBX's, not the core's
     refresh = min((p.registration_timeout for _, p in phones), default=None)
     keepalive = phones[0][1].expectations.keepalive_interval if phones else None
     plan = NatPlan(

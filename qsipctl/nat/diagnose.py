@@ -8,9 +8,15 @@ from typing import Any
 
 from qsipctl.nat import checks, verdicts
 from qsipctl.nat.report import Finding, NatReport
-from qsipctl.site.model import RTP_PORT_MAX, RTP_PORT_MIN
 from qsipctl.stun.client import DEFAULT_SCHEDULE
 from qsipctl.stun.transport import Addr, source_ip_towards
+
+# QSC's published port list ("Network Interfaces, Services & Protocols",
+# https://help.qsys.com/Content/Networking/Interfaces_Services.htm), row
+# "VoIP (SIP and RTP)": UDP/TCP 5060, TCP 5061 (TLS), UDP 10,000-30,000
+# (dynamic range).  qsipctl.site.model.RTP_PORT_MIN/MAX say 16384-32768: see
+# docs/nat.md; --rtp-range tests any other range.
+QSYS_RTP_RANGE = (10000, 30000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +26,7 @@ class NatPlan:
     stun: Addr | None = None
     bind_ip: str = "0.0.0.0"
     sip_port: int | None = 5060
-    rtp_range: tuple[int, int] = (RTP_PORT_MIN, RTP_PORT_MAX)
+    rtp_range: tuple[int, int] = QSYS_RTP_RANGE
     responder: Addr | None = None
     secret: bytes | None = field(default=None, repr=False)
     responder_sip_port: int = 5060
