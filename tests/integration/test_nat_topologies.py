@@ -113,7 +113,7 @@ def test_short_udp_timeout_against_the_registration_interval(
     nattopo: NatTopo, kamailio_in_internet: Any, tmp_path: Path
 ) -> None:
     nattopo.masquerade()
-    nattopo.udp_timeout(5)
+    nattopo.udp_timeout(6)  # pauses 2, 4, 8: 2 s of margin either side
     nattopo.start_responder()
     res = nattopo.run_lan(
         "diagnose", str(_site(tmp_path)), "--nat", "--responder", RESPONDER,
