@@ -43,6 +43,7 @@ PROBE_TCP = b"QST1"  # inbound TCP probe: the responder connects and writes this
 MAC_LEN = 32
 ECHO_MASK = 0x5A  # XOR over echoed SIP bytes: same length, unreadable to an ALG
 MAX_SKEW = 30.0
+MAX_NONCES = 200_000  # remembered at once (60 s of requests); beyond that: refuse
 
 Addr = tuple[str, int]
 Sock = Literal["control", "probe", "sip", "tcp"]  # "tcp": connect to dest, write, close
@@ -217,10 +218,10 @@ class Responder:
             return False
         if abs(wall - ts) > MAX_SKEW:
             return False
-        for n, t in list(self._nonces.items()):
-            if now - t > 2 * MAX_SKEW:
-                del self._nonces[n]
-        if nonce in self._nonces:
+        # nonces in arrival order: forget those older than any timestamp still accepted
+        while self._nonces and now - next(iter(self._nonces.values())) > 2 * MAX_SKEW:
+            self._nonces.pop(next(iter(self._nonces)))
+        if nonce in self._nonces or len(self._nonces) >= MAX_NONCES:
             return False
         self._nonces[nonce] = now
         return True
