@@ -1,7 +1,8 @@
 """The asyncio driver against a real Kamailio: several transactions and an
 incoming request in flight at once on one unconnected UDP port.
 
-Kamailio relays MESSAGE to the registered contact (``lookup("location")``),
+Kamailio relays MESSAGE (after its own 407 challenge, answered by
+:class:`ClientAuth` like any method) to the registered contact (``lookup("location")``),
 so our own REGISTER makes it send us a request while our OPTIONS and a
 REGISTER refresh are outstanding; we answer the MESSAGE only after both
 came back, so all three live in the endpoint together.
@@ -26,8 +27,12 @@ from tests.fixtures.kamailio import Kamailio
 pytestmark = pytest.mark.integration
 
 RELAY = (
-    'if (is_method("MESSAGE")) { if (!lookup("location")) { sl_send_reply("404", "Not Here"); '
-    "exit; } t_relay(); exit; }"
+    'if (is_method("MESSAGE")) {'
+    ' if (!pv_proxy_authenticate("$fd", "$sht(auth=>$au)", "0")) {'
+    ' proxy_challenge("$fd", "1"); exit; }'
+    " consume_credentials();"
+    ' if (!lookup("location")) { sl_send_reply("404", "Not Here"); exit; }'
+    " t_relay(); exit; }"
 )
 
 
@@ -73,10 +78,18 @@ def test_two_transactions_and_an_incoming_request_at_once(relay_kamailio: Kamail
             )
             assert (await me.request(reg, peer, 5.0)).response.status == 200
 
-            msg = make(other, peer, "MESSAGE", "sip:1001@pbx.test", "1002", 1, "msg-1")
-            msg.body = b"hello"
-            msg.headers.add("Content-Type", "text/plain")
-            sent = other.start(msg, peer)
+            def message(cseq: int) -> Request:
+                msg = make(other, peer, "MESSAGE", "sip:1001@pbx.test", "1002", cseq, "msg-1")
+                msg.body = b"hello"
+                msg.headers.add("Content-Type", "text/plain")
+                return msg
+
+            # the proxy wants Proxy-Authorization for MESSAGE too: auth for any method
+            challenged = await other.request(message(1), peer, 5.0)
+            assert challenged.response.status == 407
+            sender = ClientAuth(DigestCredentials("1002", "secret-1002"))
+            assert sender.on_challenge(challenged.response).result is AuthResult.RETRY
+            sent = other.start(sender.authorize(message(2)), peer)
             incoming = await asyncio.wait_for(me.incoming.get(), 5.0)
             assert isinstance(incoming, RequestReceived) and incoming.request.body == b"hello"
 

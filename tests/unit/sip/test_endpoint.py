@@ -166,7 +166,7 @@ def test_cancel_crossing_a_200_still_gives_the_call_to_the_uac() -> None:
         (e.tx is tx, e.response.status) for e in w.alice.events() if isinstance(e, ResponseReceived)
     }
     assert (True, 200) in answers  # the INVITE's 200: alice must ACK and then BYE
-    assert (False, 481) in answers  # bob had already answered: nothing left to cancel
+    assert (False, 200) in answers  # §9.2: the CANCEL matched, though it changes nothing
     assert cancel.request.method == "CANCEL"
     assert not [e for e in w.bob.events() if isinstance(e, RequestCancelled)]
 
@@ -346,3 +346,17 @@ def test_reinvite_refreshes_the_remote_target_on_the_uas_side() -> None:
     assert dialog.receive_request(again) is None
     assert dialog.remote_target == "sip:alice@198.18.0.3:5062"
     assert dialog.receive_request(request("UPDATE", cseq=1, to_tag="b1")) == 500
+
+
+def test_rfc2543_peer_without_magic_cookie_is_matched_on_dialog_ids() -> None:
+    """Retransmission, CANCEL and ACK of an old peer whose branch has no z9hG4bK."""
+    e = Endpoint(accept=("INVITE",))
+    raw = request("INVITE").to_bytes().replace(b"branch=z9hG4bK", b"branch=old")
+    e.receive_datagram(raw, A, 0.0)
+    e.receive_datagram(raw, A, 0.1)  # the same INVITE again: a retransmission
+    assert [type(ev) for ev in e.events()] == [RequestReceived]
+    cancel = raw.replace(b"1 INVITE", b"1 CANCEL").replace(b"INVITE sip:", b"CANCEL sip:", 1)
+    e.receive_datagram(cancel, A, 0.2)
+    assert [type(ev) for ev in e.events()] == [RequestCancelled]
+    answers = [parse_message(t.data) for t in e.datagrams_to_send()]
+    assert sorted(m.status for m in answers if isinstance(m, Response)) == [100, 100, 200, 487]
