@@ -155,3 +155,24 @@ def test_responder_stops_on_sigterm_and_says_what_it_sent_and_refused() -> None:
     assert "responder stopped: 0 packets / 0 bytes sent" in err
     assert "'unauthenticated': 1" in err
     assert SECRET not in err
+
+
+def test_stun_leaves_from_the_sip_drivers_own_socket(loopback_lab: dict[str, int]) -> None:
+    """The endpoint driver's STUN share of its UDP port is a DatagramPort as it is."""
+    import asyncio
+
+    from qsipctl.net.driver import SipDriver
+    from qsipctl.stun.client import binding
+    from qsipctl.stun.message import TransportAddress
+
+    async def main() -> tuple[object, tuple[str, int]]:
+        driver = SipDriver(label="test")
+        udp = await driver.open_udp("127.0.0.1", 0)
+        try:
+            answer = await binding(udp.stun, ("127.0.0.1", loopback_lab["stun"]))
+            return answer.mapped, udp.local
+        finally:
+            await driver.close()
+
+    mapped, local = asyncio.run(main())
+    assert mapped == TransportAddress("127.0.0.1", local[1])  # the SIP socket's own port
