@@ -64,7 +64,11 @@ async def run(plan: NatPlan) -> NatReport:
         local_ip = source_ip_towards(*target)
     report = NatReport(local_ip)
     public_ip = await _stun(plan, local_ip, report)
-    await _registrars(plan, public_ip, report)
+    source = "STUN"
+    if public_ip is None and plan.responder and plan.secret:
+        public_ip = await _seen_by_responder(plan)  # without STUN, the responder tells
+        source = "the responder"
+    await _registrars(plan, public_ip, source, report)
     if plan.responder and plan.secret:
         await _responder(plan, local_ip, report)
     return report
@@ -112,12 +116,25 @@ async def _stun_stream(plan: NatPlan, local_ip: str, report: NatReport, server: 
     return answer.mapped.ip if answer.mapped else None
 
 
+async def _seen_by_responder(plan: NatPlan) -> str | None:
+    """Our public IP as the responder saw it (None when it does not answer)."""
+    from qsipctl.responder.client import ResponderError, request
+
+    assert plan.responder is not None and plan.secret is not None
+    async with checks.open_port(plan.bind_ip, 0) as udp:
+        try:
+            seen = (await request(udp, plan.responder, plan.secret, "hello")).get("seen")
+        except ResponderError:
+            return None
+    return str(seen[0]) if isinstance(seen, list) and seen else None
+
+
 def _rtp_stun_ports(lo: int, hi: int) -> list[int]:
     mid = (lo + hi) // 2
     return sorted({lo, mid - mid % 2, hi - hi % 2})
 
 
-async def _registrars(plan: NatPlan, public_ip: str | None, report: NatReport) -> None:
+async def _registrars(plan: NatPlan, public_ip: str | None, source: str, report: NatReport) -> None:
     if not plan.registrars:
         return
     from qsipctl.probes.register import probe_register
@@ -125,7 +142,7 @@ async def _registrars(plan: NatPlan, public_ip: str | None, report: NatReport) -
     for target in plan.registrars:
         outcome = await probe_register(target)
         r = outcome.result
-        report.add(verdicts.registrar_view(r.target, r.local, r.seen_as, public_ip))
+        report.add(verdicts.registrar_view(r.target, r.local, r.seen_as, public_ip, source))
 
 
 async def _responder(plan: NatPlan, local_ip: str, report: NatReport) -> None:

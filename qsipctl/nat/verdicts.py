@@ -207,11 +207,15 @@ def rtp_preservation(answers: Sequence[BindingAnswer]) -> Finding | None:
 
 
 def registrar_view(
-    target: str, local: str | None, seen_as: str | None, public_ip: str | None
+    target: str,
+    local: str | None,
+    seen_as: str | None,
+    public_ip: str | None,
+    public_source: str = "STUN",
 ) -> Finding:
     ev = {"registrar": target, "sent from": local or "-", "Via received/rport": seen_as or "-"}
     if public_ip:
-        ev["public (STUN)"] = public_ip
+        ev[f"public ({public_source})"] = public_ip
     seen_ip = (seen_as or "").rsplit(":", 1)[0].strip("[]")
     local_ip = (local or "").rsplit(":", 1)[0].strip("[]")
     if public_ip and public_ip != local_ip and seen_ip == local_ip:
@@ -219,7 +223,7 @@ def registrar_view(
             "alg.registrar",
             "problem",
             "a SIP ALG on the router rewrote the registrar's answer: Via received names our "
-            "private address although STUN shows a public one",
+            f"private address although {public_source} shows a public one",
             ev,
             "turn off SIP ALG / SIP helper / SIP fixup on the router or firewall",
         )
@@ -227,7 +231,8 @@ def registrar_view(
         return Finding(
             "alg.registrar",
             "warning",
-            "the registrar saw another address than STUN did: more than one NAT or exit on "
+            f"the registrar saw another address than {public_source} did: more than one NAT or "
+            "exit on "
             "the path (load balancer, different route to the PBX)",
             ev,
             "use a STUN server next to the PBX, or let the PBX fix NAT from received/rport",

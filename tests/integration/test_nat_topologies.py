@@ -154,6 +154,24 @@ def test_sip_alg_from_the_kernel_sip_helper(
     assert reg["evidence"]["Via received/rport"].startswith(f"{LAN_IP}:")
 
 
+def test_sip_alg_found_without_stun_through_the_responder(
+    nattopo: NatTopo, kamailio_in_internet: Any, tmp_path: Path
+) -> None:
+    nattopo.masquerade()
+    nattopo.sip_alg()
+    nattopo.start_responder()
+    res = nattopo.run_lan(
+        "diagnose", str(_site(tmp_path, stun=False)), "--nat", "--responder", RESPONDER,
+        "--secret-env", "QSR_SECRET", "--hold-max", "0", "--format", "json",
+        env={"PW1001": "secret-1001"},
+    )  # fmt: skip
+    f = findings(res.stdout)
+    assert f["stun.server"]["severity"] == "warning"
+    reg = f["alg.registrar"]
+    assert reg["severity"] == "problem" and "although the responder shows" in reg["summary"]
+    assert reg["evidence"]["public (the responder)"] == ROUTER_WAN
+
+
 def test_no_stun_server_configured_says_what_that_means(nattopo: NatTopo, tmp_path: Path) -> None:
     nattopo.masquerade()
     res = nattopo.run_lan(
