@@ -53,6 +53,17 @@ def test_endpoint_independent_nat_with_port_preservation(nattopo: NatTopo) -> No
     assert f["stun.rtp-ports"]["severity"] == "ok"
 
 
+def test_endpoint_independent_nat_with_port_translation(nattopo: NatTopo) -> None:
+    nattopo.masquerade(ports="40000-49999")
+    code, f = stun(nattopo)
+    assert code == 0
+    assert f["stun.nat"]["summary"].startswith("NAT with port translation (PAT)")
+    public_port = int(f["stun.nat"]["evidence"]["public (STUN)"].rsplit(":", 1)[1])
+    assert 40000 <= public_port <= 49999
+    assert f["stun.mapping"]["summary"].startswith("endpoint-independent mapping")
+    assert f["stun.rtp-ports"]["severity"] == "warning"  # RTP ports translated too
+
+
 def test_symmetric_nat(nattopo: NatTopo) -> None:
     nattopo.masquerade(fully_random=True)
     code, f = stun(nattopo)
