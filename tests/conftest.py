@@ -28,4 +28,5 @@ pytest_plugins = [
     "tests.fixtures.sshd",
     "tests.fixtures.baresip",
     "tests.fixtures.qrc_standin",
+    "tests.fixtures.nattopo",
 ]

@@ -19,6 +19,7 @@ from qsipctl.cli.common import (
     profiles_dir_option,
     site_argument,
 )
+from qsipctl.cli.nat_cmd import responder_options
 from qsipctl.cli.probe_cmd import (
     _evidence_options,
     _network_options,
@@ -33,11 +34,16 @@ if TYPE_CHECKING:
 
 __all__ = ["diagnose", "probe"]
 
+# the options of --via-core (the rest of ``**probe_opts`` belong to --nat)
+VIA_CORE_KEYS = ("to_number", "dtmf", "duration", "ring_timeout")
+
 
 @click.command()
 @site_argument
 @click.option("--register", "do_register", is_flag=True, help="REGISTER every softphone.")
 @click.option("--options", "do_options", is_flag=True, help="OPTIONS ping every registrar.")
+@click.option("--nat", "do_nat", is_flag=True, help="NAT/firewall/SIP ALG tests (docs/nat.md).")
+@responder_options
 @limit_option
 @profiles_dir_option
 @click.option(
@@ -69,22 +75,32 @@ def diagnose(
     ladder: bool,
     fmt: str,
     via_core: bool,
-    **via_core_opts: Any,
+    do_nat: bool = False,
+    **probe_opts: Any,
 ) -> None:
     """Probe the PBX accounts of SITE.yml's softphones from this machine.
 
+    --nat tests the NAT and firewall between this machine and the site's
+    STUN server, registrars and (with --responder) a responder.
     --register sends each softphone's REGISTER (with its credentials, over
     its profile's transport) and unregisters again; --options pings each
     registrar; --via-core makes each core's own softphone place a test call
     over QRC (docs/via-core.md).  Exit 0 when every probe passed, 1 when any
     failed, 2 for bad input.
     """
+    via_core_opts = {k: probe_opts.pop(k) for k in VIA_CORE_KEYS}
     if via_core:
         run_via_core_command(site_path, limit, profile_dirs, concurrency, timeout, fmt,
-                             also=do_register or do_options, **via_core_opts)  # fmt: skip
+                             also=do_register or do_options or do_nat,
+                             **via_core_opts)  # fmt: skip
         return
+    if do_nat:  # NAT diagnosis: qsipctl.cli.nat_cmd
+        from qsipctl.cli.nat_cmd import diagnose_nat
+
+        probe_opts.update(timeout=timeout, local_address=local_address)
+        return diagnose_nat(site_path, limit, profile_dirs, probe_opts, fmt)
     if not (do_register or do_options):
-        raise UsageError("choose at least one probe: --register and/or --options")
+        raise UsageError("choose at least one probe: --register, --options and/or --nat")
     from qsipctl.cli.common import load_selected
 
     _, cores = load_selected(site_path, limit, profile_dirs)

@@ -28,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "drift": ("qsipctl.cli.rollout_cmds", "drift", "Find cores whose config changed since push."),
     "diagnose": ("qsipctl.cli.diag_cmds", "diagnose", "Run SIP probes for a site's softphones."),
     "probe": ("qsipctl.cli.probe_cmd", "probe", "Run one SIP probe without an inventory."),
+    "responder": (
+        "qsipctl.cli.responder_cmd",
+        "responder",
+        "Run the far-side helper for NAT/firewall tests.",
+    ),
     "lab": ("qsipctl.cli.lab_cmd", "lab", "Run the embedded demo registrar on loopback."),
     "demo": ("qsipctl.cli.demo_cmd", "demo", "Run the built-in example end to end."),
 }

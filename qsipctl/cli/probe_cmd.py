@@ -190,9 +190,22 @@ def _options_command() -> click.Command:
     return probe_options
 
 
+def _nat_cmd(name: str) -> Callable[[], click.Command]:
+    """``probe stun`` / ``probe nat`` live in qsipctl.cli.nat_cmd (NAT diagnosis)."""
+
+    def build() -> click.Command:
+        from qsipctl.cli import nat_cmd
+
+        return nat_cmd.stun_command() if name == "stun" else nat_cmd.nat_command()
+
+    return build
+
+
 _PROBES: dict[str, Callable[[], click.Command]] = {
+    "nat": _nat_cmd("nat"),
     "options": _options_command,
     "register": _register_command,
+    "stun": _nat_cmd("stun"),
 }
 
 

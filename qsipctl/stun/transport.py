@@ -1,0 +1,110 @@
+"""What the STUN client needs from a socket, and a minimal one of our own.
+
+STUN must leave from the very port whose mapping we ask about (the SIP port,
+an RTP port), so the client never opens sockets itself: it talks to a
+:class:`DatagramPort`, "send this datagram to (host, port)" and "give me the
+next datagram with its source".  :class:`UdpPort` is an unconnected asyncio
+UDP socket that does exactly that; the endpoint driver's STUN share of its
+one UDP port (``SipDriver.udp.stun``: SIP, STUN and RTP demultiplexed by
+first byte, RFC 7983) has the same shape and is handed in directly.
+
+Unconnected matters: an RFC 5780 CHANGE-REQUEST answer comes from the
+server's *other* address, which a connected socket would drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Protocol, runtime_checkable
+
+Addr = tuple[str, int]
+
+
+@runtime_checkable
+class DatagramPort(Protocol):
+    """An unconnected datagram socket (or a demultiplexed share of one)."""
+
+    def sendto(self, data: bytes, addr: Addr) -> None: ...
+
+    async def recv(self, timeout: float | None = None) -> tuple[bytes, Addr] | None:
+        """The next datagram and its source, or None after ``timeout`` seconds."""
+        ...
+
+    @property
+    def local(self) -> Addr: ...
+
+
+class _Queue(asyncio.DatagramProtocol):
+    def __init__(self, limit: int) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, Addr]] = asyncio.Queue(limit)
+        self.closed = asyncio.Event()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not self.queue.full():  # a flood is dropped, not buffered without bound
+            self.queue.put_nowait((data, (addr[0], addr[1])))
+
+    def error_received(self, exc: Exception) -> None:  # ICMP unreachable: nothing to do
+        pass
+
+
+class UdpPort:
+    """One unconnected UDP socket bound to ``(host, port)`` (port 0: any)."""
+
+    def __init__(self, transport: asyncio.DatagramTransport, proto: _Queue) -> None:
+        self._transport = transport
+        self._proto = proto
+
+    @classmethod
+    async def open(cls, host: str = "0.0.0.0", port: int = 0, limit: int = 256) -> UdpPort:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        transport, proto = await loop.create_datagram_endpoint(
+            lambda: _Queue(limit), local_addr=(host, port), family=family
+        )
+        return cls(transport, proto)
+
+    @property
+    def local(self) -> Addr:
+        name = self._transport.get_extra_info("sockname")
+        return str(name[0]), int(name[1])
+
+    def sendto(self, data: bytes, addr: Addr) -> None:
+        self._transport.sendto(data, addr)
+
+    async def recv(self, timeout: float | None = None) -> tuple[bytes, Addr] | None:
+        try:
+            return await asyncio.wait_for(self._proto.queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def close(self) -> None:
+        """Start closing; the port is free again only after :meth:`aclose` returns."""
+        self._transport.close()
+
+    async def aclose(self) -> None:
+        """Close and wait until the socket is released (asyncio closes on the next turn)."""
+        self._transport.close()
+        await self._proto.closed.wait()
+
+    async def __aenter__(self) -> UdpPort:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def source_ip_towards(host: str, port: int) -> str:
+    """The local IP the kernel would send from to reach ``host`` (no packet is sent).
+
+    A socket bound to 0.0.0.0 does not know its address; comparing a STUN
+    mapped address with 0.0.0.0 is how aiostun's classic_discover misreports
+    "no NAT".
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.connect((host, port))
+        return str(s.getsockname()[0])
