@@ -113,6 +113,12 @@ def new_request(op: str, now: float | None = None, pad_to: int = 0, **args: Any)
     return body
 
 
+def _token(body: dict[str, object]) -> str:
+    """A test's token as at most 16 ASCII octets: it is echoed in probes, whose size is fixed."""
+    text = str(body.get("token", ""))
+    return "".join(c for c in text if " " < c < "\x7f")[:16]
+
+
 def probe_out_packet(token: str, local_port: int) -> bytes:
     """What the requester sends from each tested port: the port it left from, before NAT."""
     return PROBE_OUT + struct.pack("!H", local_port) + token.encode()[:16]
@@ -297,7 +303,7 @@ class Responder:
     def _probe_in(self, body: dict[str, Any], s: _Source, src: Addr, now: float) -> list[Send]:
         raw_ports = body.get("ports")
         ports: list[int] = raw_ports if _port_list(raw_ports) else []
-        token = str(body.get("token", ""))[:16]
+        token = _token(body)
         lim = self.limits
         if not ports or len(ports) > lim.probes_per_request:
             return [Send(self._error(body, f"ports: 1 to {lim.probes_per_request} ports"), src)]
@@ -318,7 +324,7 @@ class Responder:
         """Connect back to a few TCP ports of the sender (a SIP port over TCP/TLS)."""
         raw_ports = body.get("ports")
         ports: list[int] = raw_ports if _port_list(raw_ports) else []
-        token = str(body.get("token", ""))[:16]
+        token = _token(body)
         if not ports or len(ports) > 4:
             return [Send(self._error(body, "ports: 1 to 4 TCP ports"), src)]
         while s.probes and now - s.probes[0][0] > 60.0:
@@ -332,14 +338,14 @@ class Responder:
         return [Send(self._reply(body, src, sent=len(ports)), src), *sends]
 
     def _expect_out(self, body: dict[str, Any], s: _Source, src: Addr, now: float) -> list[Send]:
-        token = str(body.get("token", ""))[:16]
+        token = _token(body)
         if not token or len(s.seen_out) >= 8:
             return [Send(self._error(body, "token missing or too many open"), src)]
         s.seen_out[token] = {}
         return [Send(self._reply(body, src), src)]
 
     def _report_out(self, body: dict[str, Any], s: _Source, src: Addr, now: float) -> list[Send]:
-        token = str(body.get("token", ""))[:16]
+        token = _token(body)
         seen = s.seen_out.pop(token, None)
         if seen is None:
             return [Send(self._error(body, "unknown token"), src)]

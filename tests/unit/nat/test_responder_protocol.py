@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from qsipctl.responder import protocol as p
@@ -167,6 +167,7 @@ ARGS = st.dictionaries(
 
 
 @given(st.sampled_from(OPS), ARGS, st.integers(0, 1400))
+@example("tcp-in", {"token": "000\x80\x80\x80\x80\U00010000\U00010000", "ports": [1]}, 0)
 def test_authenticated_answers_are_never_larger_than_the_request(
     op: str, args: dict[str, object], pad_to: int
 ) -> None:
