@@ -126,11 +126,29 @@ class Core:
 
 
 @dataclass(frozen=True)
+class HostInfo:
+    """A selected inventory host as qsipctl resolved it, for ``qsipctl inventory``.
+
+    ``variables`` are as written (``ansible-inventory --host`` shows the same),
+    secrets masked; ``sources`` say where each of qsipctl's settings came from.
+    """
+
+    name: str
+    is_core: bool
+    groups: tuple[str, ...]
+    variables: dict[str, object] = field(compare=False)
+    sources: dict[str, str] = field(compare=False)
+    resolved: dict[str, object] = field(compare=False)  # qsipctl settings after templating
+
+
+@dataclass(frozen=True)
 class Site:
     path: str
     cores: tuple[Core, ...]
-    groups: dict[str, tuple[str, ...]]  # group -> host names (transitively)
+    groups: dict[str, tuple[str, ...]]  # group -> host names (transitively), Ansible's order
     profile_dirs: tuple[str, ...] = ()
+    others: tuple[str, ...] = ()  # selected hosts that are not Q-SYS cores (switches, servers)
+    hosts: tuple[HostInfo, ...] = ()  # every selected host as resolved (``inventory --host``)
 
     def core(self, name: str) -> Core:
         for core in self.cores:
