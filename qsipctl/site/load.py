@@ -83,6 +83,9 @@ def check_site(
         InventoryTemplater(str(path), SETTINGS),
     )
     diags = [*inventory.diagnostics, *files.diagnostics]
+    if files.vault_failed:  # every variable built on the locked values would only repeat it
+        vault_errors = [d for d in files.diagnostics if d.severity == "error"]
+        return None, _unique(vault_errors)
     cores, others, infos = build_site_hosts(
         inventory, library, files.base_dir, diags, check_secrets
     )

@@ -26,7 +26,14 @@ from qsipctl.errors import Diagnostic, InvalidInput, Location
 from qsipctl.site.ini import looks_like_ini, parse_ini
 from qsipctl.site.inventory import InventorySource
 from qsipctl.site.vault import VaultKeys
-from qsipctl.site.yamlsrc import KeyPath, SourceTag, YamlDoc, load_yaml_text, read_text
+from qsipctl.site.yamlsrc import (
+    KeyPath,
+    SourceTag,
+    VaultInputError,
+    YamlDoc,
+    load_yaml_text,
+    read_text,
+)
 
 YAML_EXTS = (".yml", ".yaml", ".json")
 IGNORED_EXTS = (
@@ -50,6 +57,7 @@ class InventoryFiles:
     vault: VaultKeys
     files: list[str] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)  # from vars files
+    vault_failed: bool = False  # a vars file's vault did not open: report only that
 
     def vars_files(self, kind: str, name: str) -> list[tuple[Any, KeyPath, str]]:
         """Data of ``group_vars/NAME`` or ``host_vars/NAME`` files, in Ansible's order."""
@@ -63,6 +71,7 @@ class InventoryFiles:
             try:
                 doc = load_yaml_text(read_text(file, self.vault), shown, self.vault, tag)
             except InvalidInput as exc:
+                self.vault_failed |= isinstance(exc, VaultInputError)
                 self.diagnostics.extend(exc.diagnostics)
                 continue
             self.doc.positions.update(doc.positions)

@@ -79,6 +79,10 @@ class YamlDoc:
         return Diagnostic(message, self.where(keypath), format_keypath(keypath))
 
 
+class VaultInputError(InvalidInput):
+    """A vault value that no given password opens: everything built on it would only repeat it."""
+
+
 def read_text(path: str | Path, vault: VaultKeys | None = None) -> str:
     """A file's text, decrypted when it is a whole-file Ansible Vault; failures are InvalidInput."""
     name = str(path)
@@ -95,6 +99,8 @@ def read_text(path: str | Path, vault: VaultKeys | None = None) -> str:
     if is_vault(text):
         try:
             text = (vault or VaultKeys()).decrypt(text)
+        except VaultPasswordError as exc:
+            raise VaultInputError([Diagnostic(str(exc), Location(name, 1, 1))]) from None
         except VaultError as exc:
             raise InvalidInput.single(str(exc), Location(name, 1, 1)) from None
     return text
@@ -244,9 +250,11 @@ class _Builder:
         try:
             return vault.decrypt(node.value)
         except VaultError as exc:
-            if vault.lenient and isinstance(exc, VaultPasswordError):
+            if not isinstance(exc, VaultPasswordError):
+                raise InvalidInput.single(str(exc), self._loc(node)) from None
+            if vault.lenient:
                 return VaultLocked(node.value)
-            raise InvalidInput.single(str(exc), self._loc(node)) from None
+            raise VaultInputError([Diagnostic(str(exc), self._loc(node))]) from None
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
