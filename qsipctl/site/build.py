@@ -34,6 +34,7 @@ from qsipctl.site.model import (
 from qsipctl.site.profiles import ProfileLibrary, Sourced
 from qsipctl.site.secrets import MASK, Secret, secret_like
 from qsipctl.site.suggest import did_you_mean
+from qsipctl.site.template import TemplateFailed
 from qsipctl.site.vault import VaultLocked, VaultStr
 from qsipctl.site.yamlsrc import KeyPath, YamlDoc, format_keypath
 
@@ -184,7 +185,7 @@ def _shared_targets(cores: list[Core]) -> list[Diagnostic]:
 # -- host variables -------------------------------------------------------
 def _var(ctx: _Ctx, host: HostVars, name: str, parse: Callable[[Any], Any]) -> Any:
     src = host.vars.get(name)
-    if src is None or src.value is None:
+    if src is None or src.value is None or isinstance(src.value, TemplateFailed):
         return None
     try:
         return parse(src.value)
@@ -226,7 +227,8 @@ def _core(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Core | None:
             host.var_keypaths["softphones"],
             f"{host.name} has {count} softphones but a {model or 'core'} allows {limit}",
         )
-    if not phones and _entry_count(host) == 0:
+    listed = host.vars.get("softphones")
+    if listed is None or listed.value is None or listed.value == []:
         ctx.warn(
             host.keypath,
             f"core {host.name} has no softphones: provision would push a document with none",
@@ -277,6 +279,8 @@ def _model(ctx: _Ctx, host: HostVars) -> str | None:
             host.keypath,
             f"{host.name}: qsys_model is not set (one of: {', '.join(SOFTPHONE_LIMITS)})",
         )
+        return None
+    if isinstance(src.value, TemplateFailed):
         return None
     if not isinstance(src.value, str):
         ctx.error(host.var_keypaths["qsys_model"], "qsys_model must be a string")
@@ -473,7 +477,7 @@ def _secret_shape(value: str | int) -> str | None:
     if prefix and not value.startswith(("env:", "file:")):
         kind = prefix.group(1).lower()
         return (
-            f"the password looks like a {kind}: reference but is not written '{kind}:NAME' "
+            f"the password looks like an '{kind}:' reference but is not written '{kind}:NAME' "
             "(lower case, no spaces); it would be pushed as literal text"
         )
     return None
@@ -482,7 +486,7 @@ def _secret_shape(value: str | int) -> str | None:
 # -- softphones -----------------------------------------------------------
 def _phones(ctx: _Ctx, host: HostVars, check: bool) -> list[PhoneDraft]:
     src = host.vars.get("softphones")
-    if src is None or src.value is None:
+    if src is None or src.value is None or isinstance(src.value, TemplateFailed):
         return []
     kp = host.var_keypaths["softphones"]
     if not isinstance(src.value, list):
@@ -592,6 +596,8 @@ def _profile_name(
 
 
 def _parse_layer(ctx: _Ctx, leaf: str, src: Sourced, kp: KeyPath, check: bool) -> Sourced:
+    if isinstance(src.value, TemplateFailed):
+        return src  # reported where the template failed
     if leaf == "password":
         secret = _secret(ctx, src, kp, check)
         return Sourced(secret, src.location, src.origin)

@@ -34,6 +34,12 @@ _MARKERS = ("{{", "{%", "{#")
 MAX_DEPTH = 32
 
 
+class TemplateFailed(str):
+    """A setting whose template could not be rendered (already reported): not checked again."""
+
+    __slots__ = ()
+
+
 class TemplateProblem(ValueError):
     """A template that cannot be rendered; ``str()`` is the reason, ``path`` where inside."""
 
@@ -88,6 +94,7 @@ class InventoryTemplater:
         except TemplateProblem as exc:
             kp = host.var_keypaths.get(kp_key, host.keypath)
             parser.error((*kp, *exc.path), f"host {host.name}: {exc}")
+            table[key] = Sourced(TemplateFailed(str(src.value)), src.location, src.origin)
             return
         table[key] = Sourced(value, src.location, src.origin)
 

@@ -93,7 +93,7 @@ def test_bad_limit_pattern_is_usage_error():
     res = run_cli("inventory", str(EXAMPLE), "--limit", "loby")
     assert res.returncode == 2
     assert res.stderr.strip() == (
-        "qsipctl: error: no core or group named 'loby' (did you mean 'lobby'?)"
+        "qsipctl: error: host pattern term 'loby' matches no host or group (did you mean 'lobby'?)"
     )
 
 
@@ -266,9 +266,27 @@ CASES = {
         r"SIP port 16384 falls in the core's fixed RTP range 16384-32768",
     ),
     "empty-inventory": ("# nothing here\n", r"the inventory is empty"),
-    "host-in-two-groups": (
-        TWO_GROUPS,
-        r"host core1 is in groups lobby and paging, which have equal precedence",
+    "undefined-template-password": (
+        site_text(password='"{{ vault_x }}"'),
+        r"site.yml:\d+:\d+: all.hosts.core1.softphones\[0\].password: host core1: undefined "
+        r"variable in '\{\{ vault_x \}\}': 'vault_x' is undefined",
+    ),
+    "shell-variable-password": (
+        site_text(password="$ACME_3001_PW"),
+        r"password: the password looks like a shell variable reference.*write env:ACME_3001_PW",
+    ),
+    "uppercase-env-password": (
+        site_text(password="ENV:ACME_PW"),
+        r"password: the password looks like an 'env:' reference but is not written 'env:NAME'",
+    ),
+    "empty-password": (
+        site_text(password='""'),
+        r"password: empty password for a registering softphone",
+    ),
+    "missing-ssh-key-file": (
+        site_text(extra="      ansible_ssh_private_key_file: keys/nokey\n"),
+        r"ansible_ssh_private_key_file: SSH private key file .*keys/nokey: cannot be read "
+        r"\(No such file or directory\)",
     ),
     "missing-env-secret": (
         site_text(password="env:QSIP_E2E_UNSET"),
@@ -290,6 +308,26 @@ CASES = {
         r"in-band DTMF is not available",
     ),
 }
+
+
+def test_equal_depth_tie_is_a_warning_naming_both_groups(tmp_path: Path):
+    site = tmp_path / "site.yml"
+    site.write_text(TWO_GROUPS)
+    res = run_cli("validate", str(site))
+    assert res.returncode == 0, res.stderr
+    [line] = [x for x in res.stderr.splitlines() if "sorts last" in x]
+    assert "host core1 is in groups lobby and paging" in line and "ansible_port" in line
+    assert "ansible_group_priority" in line
+
+
+def test_empty_environment_password_is_refused_not_pushed_empty(tmp_path: Path):
+    site = tmp_path / "site.yml"
+    site.write_text(site_text(password="env:QSIP_E2E_EMPTY"))
+    for command in ("validate", "render"):
+        res = run_cli(command, str(site), env={"QSIP_E2E_EMPTY": ""})
+        assert res.returncode == 2, res.stdout
+        assert "environment variable QSIP_E2E_EMPTY is empty" in res.stderr
+        assert "********" not in res.stdout
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
