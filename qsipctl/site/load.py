@@ -80,7 +80,7 @@ def check_site(
         files.sources,
         files.vars_files,
         selector if limit else None,
-        InventoryTemplater(str(path), SETTINGS),
+        InventoryTemplater(str(path), SETTINGS, lambda: files.locked),
     )
     diags = [*inventory.diagnostics, *files.diagnostics]
     if files.vault_failed:  # every variable built on the locked values would only repeat it

@@ -58,6 +58,7 @@ class InventoryFiles:
     files: list[str] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)  # from vars files
     vault_failed: bool = False  # a vars file's vault did not open: report only that
+    locked: bool = False  # a vars file stayed encrypted (--no-secrets): its variables are unknown
 
     def vars_files(self, kind: str, name: str) -> list[tuple[Any, KeyPath, str]]:
         """Data of ``group_vars/NAME`` or ``host_vars/NAME`` files, in Ansible's order."""
@@ -70,8 +71,17 @@ class InventoryFiles:
             tag = SourceTag(shown)
             try:
                 doc = load_yaml_text(read_text(file, self.vault), shown, self.vault, tag)
+            except VaultInputError as exc:
+                if not self.vault.lenient:
+                    self.vault_failed = True
+                    self.diagnostics.extend(exc.diagnostics)
+                    continue
+                self.locked = True
+                d = exc.diagnostics[0]
+                message = f"{d.message}; its variables are taken as unknown secrets"
+                self.diagnostics.append(Diagnostic(message, d.location, None, "warning"))
+                continue
             except InvalidInput as exc:
-                self.vault_failed |= isinstance(exc, VaultInputError)
                 self.diagnostics.extend(exc.diagnostics)
                 continue
             self.doc.positions.update(doc.positions)

@@ -19,7 +19,7 @@ import functools
 import itertools
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from qsipctl.site.profiles import Sourced
@@ -61,9 +61,12 @@ def has_template(value: Any, depth: int = 0) -> bool:
 class InventoryTemplater:
     """Renders a host's qsipctl settings in place (see :func:`render_host`)."""
 
-    def __init__(self, inventory_file: str, settings: Iterable[str]) -> None:
+    def __init__(
+        self, inventory_file: str, settings: Iterable[str], locked: Callable[[], bool] = bool
+    ) -> None:
         self.inventory_file = os.path.abspath(inventory_file)
         self.settings = frozenset(settings)
+        self.locked = locked  # whether a vault file stayed encrypted (validate --no-secrets)
 
     def __call__(self, host: HostVars, parser: _Parser) -> None:
         targets = [k for k in host.vars if k in self.settings]
@@ -71,7 +74,7 @@ class InventoryTemplater:
             has_template(s.value) for s in host.defaults.values()
         ):
             return
-        renderer = _Renderer(host, parser, self.inventory_file)
+        renderer = _Renderer(host, parser, self.inventory_file, self.locked())
         for key in targets:
             self._one(renderer, host, parser, host.vars, key, key)
         for leaf in list(host.defaults):
@@ -100,8 +103,11 @@ class InventoryTemplater:
 
 
 class _Renderer:
-    def __init__(self, host: HostVars, parser: _Parser, inventory_file: str) -> None:
+    def __init__(
+        self, host: HostVars, parser: _Parser, inventory_file: str, locked: bool = False
+    ) -> None:
         self.host = host
+        self.locked = locked
         self.parser = parser
         self.cache: dict[str, Any] = {}
         self.active: list[str] = []
@@ -155,6 +161,9 @@ class _Renderer:
         except TemplateProblem:
             raise
         except UndefinedError as exc:
+            if self.locked:  # most likely a variable of the file that stayed encrypted
+                self.secret_kind = VaultLocked
+                return VaultLocked(text)
             raise TemplateProblem(f"undefined variable in {_short(text)}: {exc.message}") from None
         except SecurityError as exc:
             raise TemplateProblem(f"template {_short(text)} is not allowed: {exc}") from None

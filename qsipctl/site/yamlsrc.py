@@ -24,6 +24,7 @@ from qsipctl.site.vault import (
     VaultKeys,
     VaultLocked,
     VaultPasswordError,
+    VaultStr,
     is_vault,
 )
 
@@ -138,7 +139,7 @@ def load_yaml_text(
     doc = YamlDoc(name, None)
     if node is None:
         return doc
-    builder = _Builder(doc, vault)
+    builder = _Builder(doc, vault, secret=isinstance(text, VaultStr))
     root: KeyPath = (tag,) if tag is not None else ()
     doc.data = builder.build(node, root)
     return doc
@@ -204,9 +205,10 @@ def _keep_spelling(value: Any, text: str) -> Any:
 class _Builder:
     """Turns composed nodes into plain values, recording positions."""
 
-    def __init__(self, doc: YamlDoc, vault: VaultKeys | None = None) -> None:
+    def __init__(self, doc: YamlDoc, vault: VaultKeys | None = None, secret: bool = False) -> None:
         self.doc = doc
         self.vault = vault
+        self.secret = secret  # the text came out of a vault: its strings are secrets
         self.constructor = yaml.SafeLoader("")  # used only to construct scalars
         self.nodes = 0
 
@@ -243,6 +245,8 @@ class _Builder:
         except (yaml.YAMLError, ValueError, TypeError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else "cannot be read"
             raise InvalidInput.single(f"invalid value: {message}", self._loc(node)) from None
+        if self.secret and isinstance(value, str):
+            return VaultStr(value)
         return _keep_spelling(value, node.value)
 
     def _vault(self, node: yaml.ScalarNode) -> str:

@@ -185,7 +185,7 @@ def test_hosts_that_are_not_cores_are_skipped_not_rejected(files):
 
 def test_limit_selects_before_anything_is_validated(files):
     path = files.site(MIXED % PHONE.strip())
-    with pytest.raises(InvalidInput, match="10.0.0.300"):
+    with pytest.raises(InvalidInput, match=r"10\.0\.0\.300"):
         load_site(path)
     site = load_site(path, limit="qsys_cores:!core2")
     assert [c.name for c in site.cores] == ["core1"] and site.others == ()
