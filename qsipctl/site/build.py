@@ -133,27 +133,8 @@ CORE_MARKERS = ("qsys_model", "softphones")
 def _host_info(host: HostVars, is_core: bool) -> HostInfo:
     settings = {k: s for k, s in host.vars.items() if k in SETTINGS}
     settings.update({f"softphone_defaults.{k}": s for k, s in host.defaults.items()})
-    return HostInfo(
-        name=host.name,
-        is_core=is_core,
-        groups=tuple(g for g in host.groups if g != "all"),
-        variables={k: masked(k, v) for k, v in host.raw.items()},
-        sources={k: s.describe() for k, s in settings.items()},
-        resolved={k: masked(k, s.value) for k, s in settings.items()},
-    )
-
-
-def masked(key: str, value: Any, depth: int = 0) -> Any:
-    """A variable's value safe to show: secrets (by name or from a vault) are ********."""
-    if secret_like(key) or isinstance(value, VaultStr | VaultLocked | Secret):
-        return MASK if value not in (None, "") else value
-    if depth > 16:
-        return value
-    if isinstance(value, dict):
-        return {k: masked(str(k), v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked("", v, depth + 1) for v in value]
-    return value
+    groups = tuple(g for g in host.groups if g != "all")
+    return HostInfo(host.name, is_core, groups, host.raw, settings)
 
 
 def _shared_targets(cores: list[Core]) -> list[Diagnostic]:
