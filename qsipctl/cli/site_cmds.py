@@ -161,6 +161,13 @@ def _load_any(site_path: str, limit: str | None, profile_dirs: tuple[str, ...]) 
     return site, list(site.cores)
 
 
+def _cell(value: Any) -> str:
+    """One table cell: a list of softphone entries is counted (--format json shows them)."""
+    if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
+        return f"{len(value)} entr{'y' if len(value) == 1 else 'ies'} (see --format json)"
+    return _text(_plain(value))
+
+
 def _core_row(c: Any) -> dict[str, Any]:
     from qsipctl.site.coremodels import SOFTPHONE_LIMITS
 
@@ -217,11 +224,12 @@ def _show_host(site_path: str, name: str, profile_dirs: tuple[str, ...], fmt: st
     click.echo(f"groups: {', '.join(info.groups) or '-'}")
     click.echo(
         table(
-            ((k, _text(_plain(s["value"])), s["source"]) for k, s in settings.items()),
+            ((k, _cell(s["value"]), s["source"]) for k, s in settings.items()),
             ["SETTING", "VALUE", "FROM"],
         )
     )
-    rest = {k: v for k, v in info.variables.items() if k not in info.sources}
+    ours = {k.split(".")[0] for k in info.sources}
+    rest = {k: v for k, v in info.variables.items() if k not in ours}
     if rest:
         click.echo("other variables (kept for Ansible, not used by qsipctl):")
         for key, value in rest.items():
