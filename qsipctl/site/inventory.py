@@ -36,6 +36,7 @@ from qsipctl.site.ranges import MAX_INVENTORY_HOSTS, RangeError, expand
 from qsipctl.site.secrets import secret_like
 from qsipctl.site.suggest import did_you_mean
 from qsipctl.site.values import FieldError, as_host, type_name
+from qsipctl.site.vault import VaultLocked, VaultStr
 from qsipctl.site.yamlsrc import KeyPath, YamlDoc
 
 HOST_DEPTH = 10**6
@@ -660,7 +661,7 @@ def _group_key_message(key: str) -> str:
 
 
 def _show(value: Any, key: tuple[str, ...] = ()) -> str:
-    if any(secret_like(part) for part in key):
+    if any(secret_like(part) for part in key) or isinstance(value, VaultStr | VaultLocked):
         return "(a secret)"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

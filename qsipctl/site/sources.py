@@ -170,6 +170,28 @@ def _directory_entries(folder: Path) -> list[Path]:
     return found
 
 
+def _yaml_first(text: str, name: str, vault: VaultKeys, tag: SourceTag | None) -> YamlDoc:
+    """A .yml file is YAML; as Ansible, one that is not a YAML mapping may still be INI."""
+    try:
+        doc = load_yaml_text(text, name, vault, tag)
+    except VaultInputError:
+        raise
+    except InvalidInput:
+        if not looks_like_ini(text):
+            raise
+        try:
+            return parse_ini(text, name, tag)
+        except InvalidInput:
+            pass
+        raise
+    if isinstance(doc.data, dict) or doc.data is None or not looks_like_ini(text):
+        return doc
+    try:
+        return parse_ini(text, name, tag)
+    except InvalidInput:
+        return doc  # the inventory parser says what shape a YAML inventory has
+
+
 def _read_one(file: Path, vault: VaultKeys, tag: SourceTag | None) -> YamlDoc:
     name = str(file)
     ext = file.suffix.lower()
@@ -183,7 +205,7 @@ def _read_one(file: Path, vault: VaultKeys, tag: SourceTag | None) -> YamlDoc:
         )
     text = read_text(file, vault)
     if ext in YAML_EXTS:
-        return load_yaml_text(text, name, vault, tag)
+        return _yaml_first(text, name, vault, tag)
     if not looks_like_ini(text):
         try:
             doc = load_yaml_text(text, name, vault, tag)

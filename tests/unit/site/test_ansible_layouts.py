@@ -233,3 +233,9 @@ def test_limit_file_and_terms_that_match_nothing(tmp_path: Path):
         select_names(ORDER, GROUPS, "rack_a:rak*")
     with pytest.raises(UsageError, match=r"index 5 is out of range \(2 hosts\)"):
         select_names(ORDER, GROUPS, "rack_a[5]")
+
+
+def test_an_ini_file_named_yml_loads_as_ansible_falls_back_to_ini(files):
+    path = write(files.root, "hosts.yml", "[lobby]\ncore1 qsys_model='Core Nano'\n")
+    site, diags = check_site(path)
+    assert site is not None and [c.name for c in site.cores] == ["core1"], diags
