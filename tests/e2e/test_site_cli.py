@@ -428,3 +428,42 @@ def test_relative_ca_file_resolves_beside_the_site_and_renders_as_written(tmp_pa
     assert here == there  # deterministic: no path resolved on this machine in the document
     [doc] = json.loads(here).values()
     assert doc["softphones"][0]["tls"]["ca_file"] == "certs/ca.pem"
+
+
+MIXED_INI = """\
+[web]
+www1 ansible_host=192.0.2.80
+
+[switches]
+sw1 ansible_network_os=ios
+
+[qsys_cores]
+core1 ansible_host=192.0.2.10
+core2 ansible_host=10.0.0.300
+
+[qsys_cores:vars]
+qsys_model=Core Nano
+"""
+
+
+def test_mixed_ini_inventory_lists_other_hosts_and_limit_selects_first(tmp_path: Path):
+    (tmp_path / "hosts").write_text(MIXED_INI)
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "qsys_cores.yml").write_text(
+        "softphones:\n  - {name: P, profile: generic, registrar: 192.0.2.5, username: '100',"
+        " password: file:pw.txt}\n"
+    )
+    (tmp_path / "pw.txt").write_text("pw\n")
+    site = str(tmp_path / "hosts")
+    bad = run_cli("validate", site)
+    assert bad.returncode == 2 and "10.0.0.300" in bad.stderr
+    res = run_cli("inventory", site, "--limit", "qsys_cores:!core2:web")
+    assert res.returncode == 0, res.stderr
+    rows = [line.split()[:2] for line in res.stdout.splitlines()[2:-1]]
+    assert rows == [["core1", "Core"], ["www1", "not"]], res.stdout
+    assert "1 core, 1 softphone, 1 other host (not a core: skipped)" in res.stdout
+    rendered = run_cli("render", site, "--limit", "core1")
+    assert rendered.returncode == 0, rendered.stderr
+    none = run_cli("render", site, "--limit", "web")
+    assert none.returncode == 2
+    assert "--limit 'web' selects no Q-SYS cores, only other hosts: www1" in none.stderr
