@@ -41,7 +41,11 @@ def validate(
     from qsipctl.site.load import check_site
 
     site, diags = check_site(
-        site_path, profile_dirs, check_secrets=not no_secrets, vault=vault_keys()
+        site_path,
+        profile_dirs,
+        check_secrets=not no_secrets,
+        vault=vault_keys(),
+        push_checks=True,
     )
     errors = [d for d in diags if d.severity == "error"]
     warnings = [d for d in diags if d.severity == "warning"]

@@ -8,6 +8,8 @@ separation between what is pushed and what the PBX merely expects.
 
 from __future__ import annotations
 
+import os
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +66,7 @@ class _Ctx:
         self.diags = diags
         self.ca_checked: dict[str, str | None] = {}  # path -> problem, each file read once
         self.secret_errors: set[int] = set()  # ids of diagnostics about unresolvable secrets
+        self.push_checks = False  # also check what only a push needs (SSH key files)
 
     def failed(self, since: int) -> bool:
         """Errors since ``since``, other than unresolvable secrets (which hide nothing else)."""
@@ -96,16 +99,19 @@ def build_site_hosts(
     base_dir: Path,
     diags: list[Diagnostic],
     check_secrets: bool = True,
+    push_checks: bool = False,
 ) -> tuple[list[Core], list[str], list[HostInfo]]:
     """Cores, the names of hosts that are not cores, and every host as resolved.
 
     A host is a Q-SYS core when it has ``qsys_model`` or ``softphones``; an
     inventory that also lists switches and servers loads, and those hosts are
-    skipped.  Every problem of a core is collected, including the ones a
-    push would only meet later (an SSH key file that cannot be read, two cores
-    writing one file), and an unresolvable secret does not hide the others.
+    skipped.  Every problem of a core is collected, and an unresolvable secret
+    does not hide the others.  ``push_checks`` (``validate``) adds the problems
+    a push would only meet later: an SSH key file that cannot be read, two
+    cores writing one file.
     """
     ctx = _Ctx(inv, lib, base_dir, diags)
+    ctx.push_checks = push_checks
     cores: list[Core] = []
     others: list[str] = []
     infos: list[HostInfo] = []
@@ -119,7 +125,8 @@ def build_site_hosts(
         core = _core(ctx, host, check_secrets)
         if core is not None and not any(d.severity == "error" for d in diags[before:]):
             cores.append(core)
-    diags.extend(_shared_targets(cores))
+    if push_checks:
+        diags.extend(_shared_targets(cores))
     return cores, others, infos
 
 
@@ -138,25 +145,32 @@ def _host_info(host: HostVars, is_core: bool) -> HostInfo:
 
 
 def _shared_targets(cores: list[Core]) -> list[Diagnostic]:
-    """Two cores that would write the same file on the same machine overwrite each other."""
+    """Two cores that would write the same file on the same machine overwrite each other.
+
+    ``provision`` refuses this too (rollout.engine.check_distinct_targets);
+    finding it at validate time means no surprise at push time.  The message
+    uses the same words.
+    """
     seen: dict[tuple[str, ...], Core] = {}
     out: list[Diagnostic] = []
     for core in cores:
         c = core.connection
+        path = posixpath.normpath(c.config_path)
         if c.connector == "local":
-            key: tuple[str, ...] = ("local", str(c.local_dir), c.config_path)
-            where = f"directory {c.local_dir}"
+            local = os.path.realpath(os.path.expanduser(c.local_dir or ""))
+            key: tuple[str, ...] = ("local", local, path)
+            where = f"local:{c.local_dir}"
         else:
             host = normalize_ip(c.host) if is_ip(c.host) else c.host.lower().rstrip(".")
-            key = ("ssh", host, str(c.port), c.config_path)
-            where = f"{host_port(c.host, c.port)}"
+            key = ("ssh", host, str(c.port), c.jump_host or "", path)
+            where = host_port(c.host, c.port)
         first = seen.setdefault(key, core)
         if first is not core:
             out.append(
                 Diagnostic(
-                    f"cores {first.name} and {core.name} both write {c.config_path} on "
-                    f"{where}: each push would overwrite the other's softphones (give one a "
-                    "different ansible_host, ansible_port or qsipctl_config_path)",
+                    f"{first.name} and {core.name} both write {where}:{c.config_path}: each "
+                    "push would overwrite the other's softphones (give each core its own "
+                    "qsipctl_config_path or address)",
                     core.source,
                 )
             )
@@ -326,7 +340,7 @@ def _connection(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Connection | 
     if key_file is None:
         key_file = _var(ctx, host, "ansible_private_key_file", lambda x: _path(ctx, x))
         key_var = "ansible_private_key_file"
-    if key_file is not None and connector == "ssh" and check_secrets:
+    if key_file is not None and connector == "ssh" and check_secrets and ctx.push_checks:
         problem = _unreadable(key_file)
         if problem:
             ctx.error(host.var_keypaths[key_var], f"SSH private key file {key_file}: {problem}")

@@ -52,8 +52,14 @@ def check_site(
     check_secrets: bool = True,
     limit: str | None = None,
     vault: VaultKeys | None = None,
+    push_checks: bool = False,
 ) -> tuple[Site | None, list[Diagnostic]]:
-    """Errors and warnings for a site; the Site only when there are no errors."""
+    """Errors and warnings for a site; the Site only when there are no errors.
+
+    ``push_checks`` (what ``validate`` does) also reports what only a push
+    would meet: an unreadable SSH key file, two cores writing one file.
+    Commands that never push (render, diagnose) do not need SSH keys.
+    """
     from qsipctl.site.build import build_site_hosts
     from qsipctl.site.patterns import select_names
     from qsipctl.site.sources import read_inventory
@@ -87,7 +93,7 @@ def check_site(
         vault_errors = [d for d in files.diagnostics if d.severity == "error"]
         return None, _unique(vault_errors)
     cores, others, infos = build_site_hosts(
-        inventory, library, files.base_dir, diags, check_secrets
+        inventory, library, files.base_dir, diags, check_secrets, push_checks
     )
     library.check_user_profiles()  # the user's own files are checked even when unused
     diags.extend(library.diagnostics)

@@ -283,11 +283,6 @@ CASES = {
         site_text(password='""'),
         r"password: empty password for a registering softphone",
     ),
-    "missing-ssh-key-file": (
-        site_text(extra="      ansible_ssh_private_key_file: keys/nokey\n"),
-        r"ansible_ssh_private_key_file: SSH private key file .*keys/nokey: cannot be read "
-        r"\(No such file or directory\)",
-    ),
     "missing-env-secret": (
         site_text(password="env:QSIP_E2E_UNSET"),
         r"password: environment variable QSIP_E2E_UNSET is not set",
@@ -318,6 +313,22 @@ def test_equal_depth_tie_is_a_warning_naming_both_groups(tmp_path: Path):
     [line] = [x for x in res.stderr.splitlines() if "sorts last" in x]
     assert "host core1 is in groups lobby and paging" in line and "ansible_port" in line
     assert "ansible_group_priority" in line
+
+
+def test_validate_finds_what_a_push_would_meet(tmp_path: Path):
+    """An unreadable SSH key and two cores writing one file: validate errors, not push surprises."""
+    (tmp_path / "pw.txt").write_text("pw\n")
+    site = tmp_path / "site.yml"
+    site.write_text(site_text(extra="      ansible_ssh_private_key_file: keys/nokey\n"))
+    res = run_cli("validate", str(site))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    [line] = res.stderr.splitlines()[:1]
+    assert re.search(
+        r"site.yml:\d+:\d+: all.hosts.core1.ansible_ssh_private_key_file: SSH private key file "
+        r".*keys/nokey: cannot be read \(No such file or directory\)",
+        line,
+    ), line
+    assert run_cli("render", str(site)).returncode == 0  # rendering needs no key
 
 
 def test_empty_environment_password_is_refused_not_pushed_empty(tmp_path: Path):
