@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qsipctl.errors import InvalidInput, UsageError
 from qsipctl.site.ini import literal, parse_ini
@@ -239,3 +241,27 @@ def test_an_ini_file_named_yml_loads_as_ansible_falls_back_to_ini(files):
     path = write(files.root, "hosts.yml", "[lobby]\ncore1 qsys_model='Core Nano'\n")
     site, diags = check_site(path)
     assert site is not None and [c.name for c in site.cores] == ["core1"], diags
+
+
+# -- no input raises anything but the module's own error ----------------------
+
+INI_ALPHABET = st.sampled_from(list("[]:=#;'\" \n\tabg01-.*~!&@,"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(INI_ALPHABET, max_size=80))
+def test_ini_reader_raises_only_invalid_input(text: str):
+    try:
+        parse_ini(text, "hosts")
+    except InvalidInput as exc:
+        assert exc.lines() and all(line.startswith("hosts:") for line in exc.lines())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(INI_ALPHABET, min_size=1, max_size=40))
+def test_patterns_raise_only_usage_errors(pattern: str):
+    try:
+        chosen = select_names(ORDER, GROUPS, pattern)
+    except UsageError:
+        return
+    assert chosen and all(h in ORDER for h in chosen)
