@@ -169,8 +169,8 @@ class InventorySource:
 
 # (kind "group"/"host", name) -> [(data, root keypath, file name)] of group_vars/host_vars files
 VarsLoader = Callable[[str, str], list[tuple[Any, KeyPath, str]]]
-# (host names in order, group -> members, host names) -> the selected host names
-Selector = Callable[[tuple[str, ...], dict[str, tuple[str, ...]]], list[str]]
+# (hosts in Ansible's order, group -> members, hosts in the order first listed) -> selected
+Selector = Callable[[tuple[str, ...], dict[str, tuple[str, ...]], tuple[str, ...]], list[str]]
 # (host, resolved vars, diagnostics) -> templated vars: see qsipctl.site.template
 Templater = Callable[["HostVars", "_Parser"], None]
 
@@ -253,7 +253,7 @@ class _Parser:
         for group in self.groups.values():
             self._members[group.name] = tuple(self._walk_hosts(group.name))
         order = self._members["all"]
-        chosen = list(order) if select is None else select(order, self._members)
+        chosen = list(order) if select is None else select(order, self._members, tuple(self.hosts))
         hosts = [self._resolve(self.hosts[name]) for name in chosen]
         tree = {g.name: tuple(g.children) for g in self.groups.values()}
         return Inventory(self.doc, hosts, dict(self._members), self.diags, order, tree)

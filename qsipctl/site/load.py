@@ -78,8 +78,10 @@ def check_site(
     dirs = effective_profile_dirs(path, profile_dirs)
     library = ProfileLibrary(dirs)
 
-    def selector(order: tuple[str, ...], groups: dict[str, tuple[str, ...]]) -> list[str]:
-        return select_names(order, groups, limit)
+    def selector(
+        order: tuple[str, ...], groups: dict[str, tuple[str, ...]], created: tuple[str, ...]
+    ) -> list[str]:
+        return select_names(order, groups, limit, created)
 
     inventory = parse_inventory(
         files.doc,

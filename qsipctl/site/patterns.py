@@ -74,9 +74,17 @@ def expand_terms(pattern: str) -> list[str]:
 
 
 def select_names(
-    order: Sequence[str], groups: Mapping[str, Sequence[str]], pattern: str | None
+    order: Sequence[str],
+    groups: Mapping[str, Sequence[str]],
+    pattern: str | None,
+    created: Sequence[str] | None = None,
 ) -> list[str]:
-    """Host names ``pattern`` selects, in ``order``; a term matching nothing is a UsageError."""
+    """Host names ``pattern`` selects, in ``order``; a term matching nothing is a UsageError.
+
+    ``created`` is the order hosts were first listed in (default ``order``):
+    as in Ansible, a glob or regex over host names matches in that order,
+    which decides what ``room-*[0]`` is.
+    """
     if pattern is None or pattern.strip() in ("", "all", "*"):
         return list(order)
     if len(pattern) > MAX_PATTERN:
@@ -85,7 +93,7 @@ def select_names(
     plain = [t for t in terms if t[0] not in "&!"] or ["all"]
     inter = [t[1:] for t in terms if t[0] == "&"]
     excl = [t[1:] for t in terms if t[0] == "!"]
-    matcher = _Matcher(order, groups)
+    matcher = _Matcher(order, groups, created or order)
     chosen: dict[str, None] = {}
     for term in plain:
         if term in matcher.hosts:  # a host wins over a group of the same name
@@ -115,8 +123,11 @@ def select(site: Site, pattern: str | None) -> list[Core]:
 
 
 class _Matcher:
-    def __init__(self, order: Sequence[str], groups: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self, order: Sequence[str], groups: Mapping[str, Sequence[str]], created: Sequence[str]
+    ) -> None:
         self.order = order
+        self.created = created
         self.hosts = set(order)
         self.groups = groups
 
@@ -141,7 +152,7 @@ class _Matcher:
         for g in groups:
             found.extend(self.groups[g])
         if not groups or expr[0] == "~" or any(c in expr for c in ".?*["):
-            found.extend(h for h in self.order if rx.match(h))
+            found.extend(h for h in self.created if rx.match(h))
         if not found and not groups:  # an existing empty group is not a typo
             pool = [*self.order, *self.groups]
             raise UsageError(

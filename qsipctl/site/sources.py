@@ -91,7 +91,6 @@ class InventoryFiles:
             out.append((doc.data, (tag,), shown))
         return out
 
-
     def _listing(self, kind: str, folder: Path) -> frozenset[str]:
         if kind not in self._listings:
             try:

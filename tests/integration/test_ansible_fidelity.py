@@ -17,6 +17,7 @@ hosts, in the same order, with the same variables.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -279,3 +280,79 @@ def test_validate_warns_about_the_tie_and_the_names_ansible_warns_about(estate):
     assert "'web' is both a host and a group" in text
     assert "'2floor.east' starts with a digit" in text
     assert "listed twice" in text and "ansible_port" in text
+
+
+YAML_SITE = """\
+paging:
+  hosts:
+    pager-[a:b]:
+      ansible_port: 2300
+  vars:
+    qsys_model: Core 8 Flex
+all:
+  hosts:
+    stray-1: {role: spare}
+  vars:
+    ansible_user: admin
+  children:
+    sites:
+      vars: {ansible_group_priority: 4, ansible_user: site-admin, qsys_interface: LAN A}
+      children:
+        east:
+          vars: {ansible_user: east-admin}
+          children:
+            east_rooms:
+              hosts:
+                "[2001:db8::21]:2201": {}
+                room-e[1:3]:
+            paging:
+        west:
+          vars: {qsys_interface: LAN B}
+          hosts:
+            room-w1:2202:
+              qsys_model: Core Nano
+            pager-a:
+    ungrouped:
+      hosts:
+        stray-2:
+    monitoring:
+      vars: {ansible_group_priority: 9, ansible_user: monitor}
+      hosts:
+        pager-b:
+"""
+
+
+@pytest.fixture(scope="module")
+def yaml_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("yaml-site")
+    (root / "site.yml").write_text(YAML_SITE)
+    (root / "group_vars").mkdir()
+    (root / "group_vars" / "sites.yml").write_text("qsys_model: Core 110f\n")
+    (root / "host_vars").mkdir()
+    (root / "host_vars" / "room-e2.json").write_text('{"ansible_host": "198.18.0.42"}')
+    return root / "site.yml"
+
+
+def test_yaml_inventory_agrees_with_ansible_host_for_host(yaml_site, ansible):  # noqa: F811
+    theirs = ansible.inventory_list(yaml_site)["_meta"]["hostvars"]
+    done = run_cli("inventory", str(yaml_site), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    listing = json.loads(done.stdout)
+    ours = {h["name"]: h for h in listing["hosts"]}
+    assert sorted(ours) == sorted(theirs)
+    for name, hostvars in theirs.items():
+        assert ours[name]["vars"] == normalise(hostvars), name
+    for group, members in listing["groups"].items():
+        assert members == ansible.list_hosts(yaml_site, group), group
+    for pattern in (
+        "all[1:3]",
+        "sites[-1]",
+        "room-*[0]",
+        "2001:db8::21",
+        "paging:&west",
+        "room-e2,pager-b",
+    ):
+        theirs_sel = ansible.list_hosts(yaml_site, "all", "--limit", pattern)
+        done = run_cli("inventory", str(yaml_site), "--format", "json", "--limit", pattern)
+        assert done.returncode == 0, (pattern, done.stderr)
+        assert [h["name"] for h in json.loads(done.stdout)["hosts"]] == theirs_sel, pattern
