@@ -39,7 +39,6 @@ from qsipctl.site.values import FieldError, as_host, type_name
 from qsipctl.site.vault import VaultLocked, VaultStr
 from qsipctl.site.yamlsrc import KeyPath, YamlDoc
 
-HOST_DEPTH = 10**6
 GROUP_KEYS = ("vars", "children", "hosts")
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
