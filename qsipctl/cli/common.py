@@ -52,7 +52,9 @@ VAULT_META = "qsipctl.vault"
 
 
 def _store_vault(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
-    ctx.meta.setdefault(VAULT_META, {})[param.name] = value
+    """Collect the options given before the command (``qsipctl --vault-id ...``) and after."""
+    given = ctx.meta.setdefault(VAULT_META, {})
+    given[param.name] = (*given.get(param.name, ()), *value)
 
 
 def vault_options(func: F) -> F:

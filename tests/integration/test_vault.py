@@ -106,3 +106,18 @@ def test_vault_ids_prefer_the_matching_label_and_refuse_scripts(vaulted):
         VaultKeys(keys.secrets).decrypt("$ANSIBLE_VAULT;1.1;AES256\nzz\n")
     with pytest.raises(VaultError, match=r"unsupported vault format 1\.0"):
         VaultKeys(keys.secrets).decrypt("$ANSIBLE_VAULT;1.0;AES256\n00\n")
+
+
+def test_vault_options_before_the_command_reach_every_command(vaulted):
+    """provision and diagnose have no vault options of their own: ``qsipctl --vault-id ...``."""
+    res = run_cli(
+        "--vault-password-file", str(vaulted["default"]), "--vault-id", f"lab@{vaulted['lab']}",
+        "render", str(vaulted["site"]), "--show-secrets",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "sip-secret" in res.stdout
+    res = run_cli(
+        "--vault-id", f"lab@{vaulted['lab']}", "render", str(vaulted["site"]),
+        "--vault-password-file", str(vaulted["default"]),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
