@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 _MARKERS = ("{{", "{%", "{#")
 MAX_DEPTH = 32
+MAX_TEXT = 65536
 
 
 class TemplateFailed(str):
@@ -235,6 +236,19 @@ def _environment() -> Environment:
 
     class _Env(NativeEnvironment, SandboxedEnvironment):
         concat = staticmethod(_concat)
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            """``'x' * 10**9`` in an inventory must fail, not eat the machine."""
+            from jinja2.exceptions import SecurityError
+
+            sizes = [len(v) for v in (left, right) if isinstance(v, str | list)]
+            counts = [v for v in (left, right) if isinstance(v, int) and not isinstance(v, bool)]
+            if operator == "*" and sizes and counts and sizes[0] * max(counts) > MAX_TEXT:
+                raise SecurityError(f"the result would be longer than {MAX_TEXT} characters")
+            if operator == "**" and counts and abs(right if isinstance(right, int) else 0) > 64:
+                raise SecurityError("exponent too large")
+            return super().call_binop(context, operator, left, right)
 
     class _Template(NativeTemplate):
         environment_class = _Env  # NativeTemplate.render takes concat from here

@@ -41,6 +41,11 @@ def test_undefined_and_looping_templates_name_the_host_and_the_line(files):
     ]
 
 
+def test_sandbox_refuses_huge_results(files):
+    errors = files.errors(with_vars(ONE_CORE, "    ansible_user: \"{{ 'x' * 10**9 }}\"\n"))
+    assert len(errors) == 1 and "not allowed" in errors[0], errors
+
+
 def test_sandbox_refuses_reaching_into_python(files):
     errors = files.errors(with_vars(ONE_CORE, "    ansible_user: \"{{ ''.__class__.__mro__ }}\"\n"))
     assert len(errors) == 1 and "host core1" in errors[0], errors
