@@ -12,9 +12,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-site_argument = click.argument(
-    "site_path", metavar="SITE.yml", type=click.Path(dir_okay=False, path_type=str)
-)
+site_argument = click.argument("site_path", metavar="SITE.yml", type=click.Path(path_type=str))
 
 
 def limit_option(func: F) -> F:
@@ -50,12 +48,65 @@ def format_option(func: F) -> F:
     )(func)
 
 
+VAULT_META = "qsipctl.vault"
+
+
+def _store_vault(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+    """Collect the options given before the command (``qsipctl --vault-id ...``) and after."""
+    given = ctx.meta.setdefault(VAULT_META, {})
+    given[param.name] = (*given.get(param.name, ()), *value)
+
+
+def vault_options(func: F) -> F:
+    """``--vault-password-file`` / ``--vault-id``, as ansible's; read by :func:`load_selected`."""
+    func = click.option(
+        "--vault-id",
+        "vault_ids",
+        multiple=True,
+        metavar="[LABEL@]FILE",
+        expose_value=False,
+        callback=_store_vault,
+        help="Vault password file with its vault id (repeatable; 'LABEL@prompt' asks).",
+    )(func)
+    return click.option(
+        "--vault-password-file",
+        "vault_password_files",
+        multiple=True,
+        metavar="FILE",
+        expose_value=False,
+        callback=_store_vault,
+        help="File holding the Ansible Vault password (also ANSIBLE_VAULT_PASSWORD_FILE).",
+    )(func)
+
+
+def vault_keys() -> Any:
+    """The vault passwords given on this command line (and in ansible's environment)."""
+    from qsipctl.errors import UsageError
+    from qsipctl.site.vault import VaultError, load_keys
+
+    ctx = click.get_current_context(silent=True)
+    given = ctx.meta.get(VAULT_META, {}) if ctx is not None else {}
+    try:
+        return load_keys(given.get("vault_password_files", ()), given.get("vault_ids", ()))
+    except VaultError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def load_selected(
     site_path: str, limit: str | None, profile_dirs: Sequence[str], *, check_secrets: bool = True
 ) -> tuple[Site, list[Core]]:
-    """Load and validate the site, then apply ``--limit``; errors raise QsipctlError."""
-    from qsipctl.site.load import load_site
-    from qsipctl.site.patterns import select
+    """Load the site with ``--limit`` applied first, then validate what it selected.
 
-    site = load_site(site_path, profile_dirs, check_secrets=check_secrets)
-    return site, select(site, limit)
+    Hosts outside the limit are not validated, and hosts that are not Q-SYS
+    cores (switches, servers in the same inventory) are skipped.
+    """
+    from qsipctl.errors import UsageError
+    from qsipctl.site.load import load_site
+
+    site = load_site(
+        site_path, profile_dirs, check_secrets=check_secrets, limit=limit, vault=vault_keys()
+    )
+    if limit and not site.cores:
+        others = ", ".join(site.others[:5])
+        raise UsageError(f"--limit {limit!r} selects no Q-SYS cores, only other hosts: {others}")
+    return site, list(site.cores)

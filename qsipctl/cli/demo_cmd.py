@@ -143,7 +143,7 @@ def _render(site: Site, say: _Say) -> None:
     from qsipctl.site.render import render_core
 
     core = max(site.cores, key=lambda c: len(c.softphones))
-    say.title(f"qsipctl render --sheet --limit {core.name}")
+    say.title(f"qsipctl render {site.path} --sheet --limit {core.name}")
     print_sheets([render_core(core)], show_secrets=False, fmt="table")
 
 
@@ -156,7 +156,9 @@ def _provision(site: Site, workdir: Path, report: DemoReport, say: _Say) -> None
     rendered = render_all([local_copy(c, workdir / "cores") for c in site.cores])
     db = StateDb(workdir / "state.db")
     for attempt, expected in ((1, "changed"), (2, "ok")):
-        say.title(f"qsipctl provision (run {attempt}: every core should be {expected})")
+        say.title(
+            f"provision to local stand-in cores (run {attempt}: every core should be {expected})"
+        )
         run = Engine(RolloutOptions(), fingerprint=db.fingerprinter()).run(report.site, rendered)
         db.record(run, {"demo": True})
         if say.enabled:
@@ -177,7 +179,7 @@ def _expect_all(run: RunResult, expected: str, report: DemoReport) -> None:
 def _diagnose(report: DemoReport, say: _Say) -> None:
     from qsipctl.report.probes import render_probe_table
 
-    say.title("qsipctl diagnose --register (against the embedded lab registrar)")
+    say.title("qsipctl probe register: two lab accounts, one with a wrong password")
     outcomes = asyncio.run(_register_against_lab())
     report.probes = [o.result for o in outcomes]
     if say.enabled:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from qsipctl import __version__
+from qsipctl.cli.common import vault_options
 from qsipctl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, InvalidInput, QsipctlError
 
 # name -> (module, attribute, one-line help shown by ``qsipctl --help``)
@@ -68,6 +69,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="qsipctl")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@vault_options
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Provision and diagnose the SIP softphones of Q-SYS cores."""

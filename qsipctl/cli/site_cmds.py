@@ -12,6 +12,8 @@ from qsipctl.cli.common import (
     load_selected,
     profiles_dir_option,
     site_argument,
+    vault_keys,
+    vault_options,
 )
 from qsipctl.errors import EXIT_INVALID, UsageError
 from qsipctl.report.output import echo_json, table
@@ -25,6 +27,7 @@ from qsipctl.report.output import echo_json, table
     is_flag=True,
     help="Do not check that env:/file: secrets resolve (e.g. on a review machine).",
 )
+@vault_options
 @format_option
 @click.pass_context
 def validate(
@@ -37,7 +40,13 @@ def validate(
     """
     from qsipctl.site.load import check_site
 
-    site, diags = check_site(site_path, profile_dirs, check_secrets=not no_secrets)
+    site, diags = check_site(
+        site_path,
+        profile_dirs,
+        check_secrets=not no_secrets,
+        vault=vault_keys(),
+        push_checks=True,
+    )
     errors = [d for d in diags if d.severity == "error"]
     warnings = [d for d in diags if d.severity == "warning"]
     cores = len(site.cores) if site else 0
@@ -78,55 +87,157 @@ def _count(items: Any, word: str) -> str:
 @click.command()
 @site_argument
 @limit_option
+@click.option(
+    "--host",
+    "host_name",
+    metavar="NAME",
+    default=None,
+    help="Show one host: every variable, and where each qsipctl setting came from.",
+)
 @profiles_dir_option
+@vault_options
 @format_option
-def inventory(site_path: str, limit: str | None, profile_dirs: tuple[str, ...], fmt: str) -> None:
-    """List the cores of SITE.yml: model, address, groups, softphones."""
-    from qsipctl.site.coremodels import SOFTPHONE_LIMITS
-
-    site, cores = load_selected(site_path, limit, profile_dirs, check_secrets=False)
-    rows: list[dict[str, Any]] = []
-    for c in cores:
-        raw_limit = c.variables.get("qsys_softphone_limit")  # validated by the loader
-        limit_n = SOFTPHONE_LIMITS.get(c.model) if raw_limit is None else int(str(raw_limit))
-        rows.append(
+def inventory(
+    site_path: str,
+    limit: str | None,
+    host_name: str | None,
+    profile_dirs: tuple[str, ...],
+    fmt: str,
+) -> None:
+    """List the hosts of SITE: cores (model, address, groups, softphones) and the others."""
+    if host_name is not None:
+        if limit:
+            raise UsageError("--host shows one host; it cannot be combined with --limit")
+        _show_host(site_path, host_name, profile_dirs, fmt)
+        return
+    site, cores = _load_any(site_path, limit, profile_dirs)
+    rows = [_core_row(c) for c in cores]
+    if fmt == "json":
+        chosen = {h.name for h in site.hosts}
+        groups = {g: [h for h in hs if h in chosen] for g, hs in site.groups.items()}
+        hosts = [
             {
-                "name": c.name,
-                "model": c.model,
-                "address": c.address,
-                "ssh_port": c.connection.port,
-                "connector": c.connection.connector,
-                "user": c.connection.user,
-                "groups": list(c.groups),
-                "softphones": len(c.softphones),
-                "softphone_limit": limit_n,
-                "profiles": sorted({p.profile for p in c.softphones}),
+                "name": h.name,
+                "core": h.is_core,
+                "groups": list(h.groups),
+                "vars": h.variables,
+                "settings": {k: _plain(v) for k, v in h.resolved.items()},
+            }
+            for h in site.hosts
+        ]
+        echo_json(
+            {
+                "site": site_path,
+                "cores": rows,
+                "not_cores": list(site.others),
+                "hosts": hosts,
+                "groups": groups,
             }
         )
-    if fmt == "json":
-        groups = {
-            g: [h for h in hs if h in {c.name for c in cores}] for g, hs in site.groups.items()
-        }
-        echo_json({"site": site_path, "cores": rows, "groups": groups})
         return
+    table_rows = [
+        (
+            r["name"],
+            r["model"],
+            _addr(r),
+            ",".join(r["groups"]) or "-",
+            f"{r['softphones']}/{r['softphone_limit']}",
+            ",".join(r["profiles"]) or "-",
+        )
+        for r in rows
+    ]
+    others = {h.name: h for h in site.hosts if not h.is_core}
+    table_rows += [(n, "not a core", "-", ",".join(others[n].groups) or "-", "-", "-")
+                   for n in site.others]  # fmt: skip
+    click.echo(table(table_rows, ["CORE", "MODEL", "ADDRESS", "GROUPS", "SOFTPHONES", "PROFILES"]))
+    phones = sum(r["softphones"] for r in rows)
+    summary = f"{_count(rows, 'core')}, {_count(range(phones), 'softphone')}"
+    if site.others:
+        summary += f", {_count(site.others, 'other host')} (not a core: skipped)"
+    click.echo(summary)
+
+
+def _load_any(site_path: str, limit: str | None, profile_dirs: tuple[str, ...]) -> Any:
+    """The site with --limit applied; unlike provision, a selection of only non-cores is fine."""
+    from qsipctl.site.load import load_site
+
+    site = load_site(site_path, profile_dirs, check_secrets=False, limit=limit, vault=vault_keys())
+    return site, list(site.cores)
+
+
+def _cell(value: Any) -> str:
+    """One table cell: a list of softphone entries is counted (--format json shows them)."""
+    if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
+        return f"{len(value)} entr{'y' if len(value) == 1 else 'ies'} (see --format json)"
+    return _text(_plain(value))
+
+
+def _core_row(c: Any) -> dict[str, Any]:
+    from qsipctl.site.coremodels import SOFTPHONE_LIMITS
+
+    raw_limit = c.variables.get("qsys_softphone_limit")  # validated by the loader
+    limit_n = SOFTPHONE_LIMITS.get(c.model) if raw_limit is None else int(str(raw_limit))
+    return {
+        "name": c.name,
+        "model": c.model,
+        "address": c.address,
+        "ssh_port": c.connection.port,
+        "connector": c.connection.connector,
+        "user": c.connection.user,
+        "groups": list(c.groups),
+        "softphones": len(c.softphones),
+        "softphone_limit": limit_n,
+        "profiles": sorted({p.profile for p in c.softphones}),
+    }
+
+
+def _show_host(site_path: str, name: str, profile_dirs: tuple[str, ...], fmt: str) -> None:
+    """Like ``ansible-inventory --host``, plus the source of each qsipctl setting."""
+    from qsipctl.site.load import check_site
+    from qsipctl.site.patterns import split_pattern
+
+    if split_pattern(name) != [name] or any(c in name for c in "*?~&!@"):
+        raise UsageError(f"--host takes one host name, not a pattern: {name!r}")
+    site, diags = check_site(
+        site_path, profile_dirs, check_secrets=False, limit=name, vault=vault_keys()
+    )
+    errors = [d for d in diags if d.severity == "error"]
+    if site is None:
+        from qsipctl.errors import InvalidInput
+
+        raise InvalidInput(errors)
+    info = next((h for h in site.hosts if h.name == name), None)
+    if info is None:
+        raise UsageError(f"{name!r} is a group, not a host; --host shows one host")
+    settings = {
+        k: {"value": info.resolved[k], "source": info.sources[k]} for k in sorted(info.sources)
+    }
+    if fmt == "json":
+        echo_json(
+            {
+                "name": info.name,
+                "core": info.is_core,
+                "groups": list(info.groups),
+                "vars": info.variables,
+                "settings": settings,
+            }
+        )
+        return
+    kind = "Q-SYS core" if info.is_core else "not a core (skipped by provision and diagnose)"
+    click.echo(f"host {info.name}: {kind}")
+    click.echo(f"groups: {', '.join(info.groups) or '-'}")
     click.echo(
         table(
-            (
-                (
-                    r["name"],
-                    r["model"],
-                    _addr(r),
-                    ",".join(r["groups"]) or "-",
-                    f"{r['softphones']}/{r['softphone_limit']}",
-                    ",".join(r["profiles"]) or "-",
-                )
-                for r in rows
-            ),
-            ["CORE", "MODEL", "ADDRESS", "GROUPS", "SOFTPHONES", "PROFILES"],
+            ((k, _cell(s["value"]), s["source"]) for k, s in settings.items()),
+            ["SETTING", "VALUE", "FROM"],
         )
     )
-    phones = sum(r["softphones"] for r in rows)
-    click.echo(f"{_count(rows, 'core')}, {_count(range(phones), 'softphone')}")
+    ours = {k.split(".")[0] for k in info.sources}
+    rest = {k: v for k, v in info.variables.items() if k not in ours}
+    if rest:
+        click.echo("other variables (kept for Ansible, not used by qsipctl):")
+        for key, value in rest.items():
+            click.echo(f"  {key}: {_text(_plain(value))}")
 
 
 def _addr(row: dict[str, Any]) -> str:
@@ -266,6 +377,7 @@ def _text(value: Any) -> str:
 @profiles_dir_option
 @click.option("--show-secrets", is_flag=True, help="Show passwords instead of ********.")
 @click.option("--sheet", is_flag=True, help="A settings sheet laid out like Core Manager.")
+@vault_options
 @format_option
 def render(
     site_path: str,
@@ -315,7 +427,7 @@ def print_sheets(rendered: list[Any], show_secrets: bool, fmt: str) -> None:
             click.echo(f"  {title}")
             _rows(rows, "    ")
             if expect:
-                click.echo("    PBX expects (no field on the core; checked by diagnose):")
+                click.echo("    PBX expects (no field on the core; for reference):")
                 _rows(expect, "      ")
 
 

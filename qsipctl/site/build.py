@@ -8,22 +8,27 @@ separation between what is pushed and what the PBX merely expects.
 
 from __future__ import annotations
 
+import os
+import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from qsipctl.addr import host_port, is_ip, normalize_ip
 from qsipctl.errors import Diagnostic, Location
 from qsipctl.site import values as v
 from qsipctl.site.cafile import ca_file_problem, resolve_beside
 from qsipctl.site.coremodels import SOFTPHONE_LIMITS, canonical_model
 from qsipctl.site.fields import ACCOUNT_KEYS, CORE_FIELDS, FIELDS, PORT_HINTS, flatten
-from qsipctl.site.inventory import HostVars, Inventory
+from qsipctl.site.inventory import SETTINGS, HostVars, Inventory
 from qsipctl.site.model import (
     Connection,
     Core,
     CoreSettings,
     Expectations,
+    HostInfo,
     HostPort,
     QrcAccess,
     Softphone,
@@ -32,6 +37,8 @@ from qsipctl.site.model import (
 from qsipctl.site.profiles import ProfileLibrary, Sourced
 from qsipctl.site.secrets import MASK, Secret, secret_like
 from qsipctl.site.suggest import did_you_mean
+from qsipctl.site.template import TemplateFailed
+from qsipctl.site.vault import VaultLocked, VaultStr
 from qsipctl.site.yamlsrc import KeyPath, YamlDoc, format_keypath
 
 INTERFACES = {"lana": "LAN A", "a": "LAN A", "lanb": "LAN B", "b": "LAN B"}
@@ -59,6 +66,14 @@ class _Ctx:
         self.base = base
         self.diags = diags
         self.ca_checked: dict[str, str | None] = {}  # path -> problem, each file read once
+        self.secret_errors: set[int] = set()  # ids of diagnostics about unresolvable secrets
+        self.push_checks = False  # also check what only a push needs (SSH key files)
+
+    def failed(self, since: int) -> bool:
+        """Errors since ``since``, other than unresolvable secrets (which hide nothing else)."""
+        return any(
+            d.severity == "error" and id(d) not in self.secret_errors for d in self.diags[since:]
+        )
 
     def error(self, kp: KeyPath, message: str) -> None:
         self.diags.append(self.doc.diag(kp, message))
@@ -75,20 +90,98 @@ def build_cores(
     diags: list[Diagnostic],
     check_secrets: bool = True,
 ) -> list[Core]:
+    """The selected hosts that are Q-SYS cores, validated (see :func:`build_site_hosts`)."""
+    return build_site_hosts(inv, lib, base_dir, diags, check_secrets)[0]
+
+
+def build_site_hosts(
+    inv: Inventory,
+    lib: ProfileLibrary,
+    base_dir: Path,
+    diags: list[Diagnostic],
+    check_secrets: bool = True,
+    push_checks: bool = False,
+) -> tuple[list[Core], list[str], list[HostInfo]]:
+    """Cores, the names of hosts that are not cores, and every host as resolved.
+
+    A host is a Q-SYS core when it has ``qsys_model`` or ``softphones``; an
+    inventory that also lists switches and servers loads, and those hosts are
+    skipped.  Every problem of a core is collected, and an unresolvable secret
+    does not hide the others.  ``push_checks`` (``validate``) adds the problems
+    a push would only meet later: an SSH key file that cannot be read, two
+    cores writing one file.
+    """
     ctx = _Ctx(inv, lib, base_dir, diags)
-    cores = []
+    ctx.push_checks = push_checks
+    cores: list[Core] = []
+    others: list[str] = []
+    infos: list[HostInfo] = []
     for host in inv.hosts:
+        is_core = _is_core(host)
+        infos.append(_host_info(host, is_core))
+        if not is_core:
+            others.append(host.name)
+            continue
         before = len(diags)
         core = _core(ctx, host, check_secrets)
         if core is not None and not any(d.severity == "error" for d in diags[before:]):
             cores.append(core)
-    return cores
+    if push_checks:
+        diags.extend(_shared_targets(cores))
+    return cores, others, infos
+
+
+def _is_core(host: HostVars) -> bool:
+    return any(host.vars.get(k) and host.vars[k].value is not None for k in CORE_MARKERS)
+
+
+CORE_MARKERS = ("qsys_model", "softphones")
+
+
+def _host_info(host: HostVars, is_core: bool) -> HostInfo:
+    settings = {k: s for k, s in host.vars.items() if k in SETTINGS}
+    settings.update({f"softphone_defaults.{k}": s for k, s in host.defaults.items()})
+    groups = tuple(g for g in host.groups if g != "all")
+    return HostInfo(host.name, is_core, groups, host.raw, settings)
+
+
+def _shared_targets(cores: list[Core]) -> list[Diagnostic]:
+    """Two cores that would write the same file on the same machine overwrite each other.
+
+    ``provision`` refuses this too (rollout.engine.check_distinct_targets);
+    finding it at validate time means no surprise at push time.  The message
+    uses the same words.
+    """
+    seen: dict[tuple[str, ...], Core] = {}
+    out: list[Diagnostic] = []
+    for core in cores:
+        c = core.connection
+        path = posixpath.normpath(c.config_path)
+        if c.connector == "local":
+            local = os.path.realpath(os.path.expanduser(c.local_dir or ""))
+            key: tuple[str, ...] = ("local", local, path)
+            where = f"local:{c.local_dir}"
+        else:
+            host = normalize_ip(c.host) if is_ip(c.host) else c.host.lower().rstrip(".")
+            key = ("ssh", host, str(c.port), c.jump_host or "", path)
+            where = host_port(c.host, c.port)
+        first = seen.setdefault(key, core)
+        if first is not core:
+            out.append(
+                Diagnostic(
+                    f"{first.name} and {core.name} both write {where}:{c.config_path}: each "
+                    "push would overwrite the other's softphones (give each core its own "
+                    "qsipctl_config_path or address)",
+                    core.source,
+                )
+            )
+    return out
 
 
 # -- host variables -------------------------------------------------------
 def _var(ctx: _Ctx, host: HostVars, name: str, parse: Callable[[Any], Any]) -> Any:
     src = host.vars.get(name)
-    if src is None or src.value is None:
+    if src is None or src.value is None or isinstance(src.value, TemplateFailed):
         return None
     try:
         return parse(src.value)
@@ -129,6 +222,12 @@ def _core(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Core | None:
         ctx.error(
             host.var_keypaths["softphones"],
             f"{host.name} has {count} softphones but a {model or 'core'} allows {limit}",
+        )
+    listed = host.vars.get("softphones")
+    if listed is None or listed.value is None or listed.value == []:
+        ctx.warn(
+            host.keypath,
+            f"core {host.name} has no softphones: provision would push a document with none",
         )
     settings = _core_settings(ctx, host, phones, interface)
     apply_command = _apply_command(ctx, host, phones)
@@ -177,6 +276,8 @@ def _model(ctx: _Ctx, host: HostVars) -> str | None:
             host.keypath,
             f"{host.name}: qsys_model is not set (one of: {', '.join(SOFTPHONE_LIMITS)})",
         )
+        return None
+    if isinstance(src.value, TemplateFailed):
         return None
     if not isinstance(src.value, str):
         ctx.error(host.var_keypaths["qsys_model"], "qsys_model must be a string")
@@ -236,13 +337,21 @@ def _connection(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Connection | 
         ctx.error(
             host.keypath, f"{host.name} uses the local connector but has no qsipctl_local_dir"
         )
+    key_file = _var(ctx, host, "ansible_ssh_private_key_file", lambda x: _path(ctx, x))
+    key_var = "ansible_ssh_private_key_file"
+    if key_file is None:
+        key_file = _var(ctx, host, "ansible_private_key_file", lambda x: _path(ctx, x))
+        key_var = "ansible_private_key_file"
+    if key_file is not None and connector == "ssh" and check_secrets and ctx.push_checks:
+        problem = _unreadable(key_file)
+        if problem:
+            ctx.error(host.var_keypaths[key_var], f"SSH private key file {key_file}: {problem}")
     conn = Connection(
         connector=connector,  # type: ignore[arg-type]
         host=address or host.name,
         port=port or 22,
         user=user,
-        key_file=_var(ctx, host, "ansible_ssh_private_key_file", lambda x: _path(ctx, x))
-        or _var(ctx, host, "ansible_private_key_file", lambda x: _path(ctx, x)),
+        key_file=key_file,
         password=password,
         jump_host=_var(ctx, host, "qsipctl_jump_host", _jump_host),
         known_hosts=_var(ctx, host, "qsipctl_known_hosts", lambda x: _path(ctx, x)),
@@ -253,7 +362,7 @@ def _connection(ctx: _Ctx, host: HostVars, check_secrets: bool) -> Connection | 
         timeout=_var(ctx, host, "qsipctl_timeout", _timeout) or 30.0,
         local_dir=local_dir,
     )
-    if any(d.severity == "error" for d in ctx.diags[before:]):
+    if ctx.failed(before):
         return None
     return conn
 
@@ -270,6 +379,18 @@ def _qrc(ctx: _Ctx, host: HostVars, check: bool) -> QrcAccess:
         user=_var(ctx, host, "qsys_qrc_user", v.as_str),
         password=password,
     )
+
+
+def _unreadable(path: str) -> str | None:
+    """Why a key file cannot be used at push time, checked now so validate reports it."""
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except IsADirectoryError:
+        return "is a directory"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    return None
 
 
 def _int_or(value: int | None, default: int) -> int:
@@ -310,37 +431,73 @@ def _password_var(ctx: _Ctx, host: HostVars, check: bool) -> Secret | None:
 
 
 def _secret(ctx: _Ctx, src: Sourced, kp: KeyPath, check: bool) -> Secret | None:
-    if isinstance(src.value, bool) or not isinstance(src.value, str | int):
-        ctx.error(kp, f"expected a password, env:NAME or file:PATH, got {v.type_name(src.value)}")
+    value = src.value
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        ctx.error(kp, f"expected a password, env:NAME or file:PATH, got {v.type_name(value)}")
         return None
-    problem = _secret_shape(src.value)
+    problem = _secret_shape(value)
     if problem:
         ctx.error(kp, problem)
         return None
     keypath = format_keypath(kp)
-    secret = Secret.parse(str(src.value), src.location, keypath, ctx.base)
-    if secret.is_literal and str(src.value):
-        ctx.warn(kp, "literal password in the inventory; prefer env:NAME or file:PATH")
+    if isinstance(value, VaultLocked):
+        return Secret("vault", None, src.location, keypath)
+    if isinstance(value, VaultStr):  # decrypted from a vault: not written in the clear
+        return Secret("vault", str(value), src.location, keypath)
+    secret = Secret.parse(str(value), src.location, keypath, ctx.base)
+    if secret.is_literal and str(value):
+        ctx.warn(kp, "literal password in the inventory; prefer env:NAME, file:PATH or a vault")
     if check:
         problem = secret.check()
         if problem:
-            ctx.diags.append(Diagnostic(problem, src.location, keypath))
+            d = Diagnostic(problem, src.location, keypath)
+            ctx.secret_errors.add(id(d))
+            ctx.diags.append(d)
     return secret
 
 
+_SHELL_REF = re.compile(r"^\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$")
+_WINDOWS_REF = re.compile(r"^%[A-Za-z_][A-Za-z0-9_]*%$")
+_PREFIX = re.compile(r"^\s*(env|file)\s*:", re.IGNORECASE)
+
+
 def _secret_shape(value: str | int) -> str | None:
-    """What is wrong with how a password is written; never quotes the value."""
+    """What is wrong with how a password is written; never quotes the value.
+
+    Anything that still looks like a reference after templating would be
+    pushed to the core as literal text: refuse it rather than guess.
+    """
     if getattr(value, "written", None) is not None:
         return "YAML reads this unquoted password as a number and changes it; write it in quotes"
+    if not isinstance(value, str) or isinstance(value, VaultStr | VaultLocked):
+        return None
     if value in ("env:", "file:"):
         return f"{value} needs a name after it ({value}NAME_OR_PATH)"
+    if any(m in value for m in ("{{", "{%")):
+        return (
+            "the password is an unexpanded template (marked !unsafe?); it would be pushed as "
+            "literal text"
+        )
+    if _SHELL_REF.match(value) or _WINDOWS_REF.match(value):
+        name = value.strip("${}%")
+        return (
+            f"the password looks like a shell variable reference; qsipctl does not expand it "
+            f"and would push it as literal text: write env:{name}"
+        )
+    prefix = _PREFIX.match(value)
+    if prefix and not value.startswith(("env:", "file:")):
+        kind = prefix.group(1).lower()
+        return (
+            f"the password looks like an '{kind}:' reference but is not written '{kind}:NAME' "
+            "(lower case, no spaces); it would be pushed as literal text"
+        )
     return None
 
 
 # -- softphones -----------------------------------------------------------
 def _phones(ctx: _Ctx, host: HostVars, check: bool) -> list[PhoneDraft]:
     src = host.vars.get("softphones")
-    if src is None or src.value is None:
+    if src is None or src.value is None or isinstance(src.value, TemplateFailed):
         return []
     kp = host.var_keypaths["softphones"]
     if not isinstance(src.value, list):
@@ -400,7 +557,7 @@ def _phone(
     if not misspelt:  # "missing 'username'" would only repeat "unknown key 'usrname'"
         _phone_rules(ctx, values, keypaths, kp, profile_name)
     ca_path = _ca_file(ctx, values, keypaths)
-    if any(d.severity == "error" for d in ctx.diags[before:]):
+    if ctx.failed(before):
         return None
     return PhoneDraft(index, name, kp, ctx.doc.where(kp), values, profile_name, ca_path)
 
@@ -450,6 +607,8 @@ def _profile_name(
 
 
 def _parse_layer(ctx: _Ctx, leaf: str, src: Sourced, kp: KeyPath, check: bool) -> Sourced:
+    if isinstance(src.value, TemplateFailed):
+        return src  # reported where the template failed
     if leaf == "password":
         secret = _secret(ctx, src, kp, check)
         return Sourced(secret, src.location, src.origin)
@@ -485,7 +644,14 @@ def _phone_rules(
     if values["registrar"].value is None:
         ctx.error(kp, f"no registrar: set it in profile {profile!r} or in this entry")
     if values["register"].value and "password" not in values:
-        ctx.error(kp, "missing 'password' (env:NAME, file:PATH or a literal)")
+        ctx.error(kp, "missing 'password' (env:NAME, file:PATH, a vault or a literal)")
+    elif values["register"].value:
+        secret = values["password"].value
+        if isinstance(secret, Secret) and secret.is_literal and not secret.reveal():
+            ctx.error(
+                keypaths.get("password", kp),
+                "empty password for a registering softphone; the PBX would refuse it",
+            )
     stun = values["stun.server"]
     if stun.value is not None and values["stun.enabled"].origin == "default":
         values["stun.enabled"] = Sourced(True, stun.location, stun.origin)

@@ -1,22 +1,31 @@
-"""The Ansible YAML inventory shape, with qsipctl's precedence rules.
+"""The Ansible inventory model (YAML and INI), with Ansible's own precedence and order.
 
-``all:`` -> ``vars`` / ``children`` / ``hosts``, nested to any depth, so an
-existing Ansible YAML inventory loads unchanged.  Variables resolve the way
-Ansible orders them (all < parent group < child group < host), with two
-deliberate differences that turn silent surprises into errors:
+An existing Ansible inventory must load as it is and give every host the
+values ``ansible-inventory --host`` gives it, in the order ``ansible
+--list-hosts`` lists them (that order decides ``g[0]`` and ``--serial``
+batches).  The rules, from ansible-core 2.19 and checked against it by
+tests/integration/test_ansible_fidelity.py:
 
-* two groups of equal depth and ``ansible_group_priority`` that give a host
-  different values for one variable (Ansible picks alphabetically);
-* a host listed twice with different values for one host variable (Ansible
-  keeps the last one).
+* groups that no group lists as a child become children of ``all`` (after
+  ``ungrouped``, which is always its first child); a host in no group but
+  ``all`` is in ``ungrouped``;
+* a host's variables are combined lowest first: ``all`` vars, the other
+  groups' vars sorted by (depth, ``ansible_group_priority``, name), then
+  ``group_vars/all``, then ``group_vars/GROUP`` in the same order, then the
+  host's inventory vars, then ``host_vars/HOST``; equal depth and priority are
+  decided by the group name (the alphabetically last wins), which is
+  warned about only when it decides a qsipctl setting;
+* a host listed twice keeps the last value of each variable.
 
-``softphone_defaults`` merges leaf by leaf across levels, so a site group can
+One deliberate difference: ``softphone_defaults`` is merged leaf by leaf
+across levels (Ansible would replace the whole mapping), so a site group can
 set the profile and a child group only the domain.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,11 +36,11 @@ from qsipctl.site.ranges import MAX_INVENTORY_HOSTS, RangeError, expand
 from qsipctl.site.secrets import secret_like
 from qsipctl.site.suggest import did_you_mean
 from qsipctl.site.values import FieldError, as_host, type_name
-from qsipctl.site.yamlsrc import KeyPath, YamlDoc, format_keypath
+from qsipctl.site.vault import VaultLocked, VaultStr
+from qsipctl.site.yamlsrc import KeyPath, YamlDoc
 
-HOST_DEPTH = 10**6
 GROUP_KEYS = ("vars", "children", "hosts")
-_GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 CONNECTION_VARS = (
     "ansible_host",
@@ -82,6 +91,8 @@ ANSIBLE_VARS = (
     "ansible_shell_type",
 )
 DEFAULTS_EXTRA = tuple(k for k in ACCOUNT_KEYS if k != "name")
+# The variables whose value qsipctl acts on: a tie-break deciding one of them is worth a warning.
+SETTINGS = frozenset(OUR_VARS) - {"ansible_group_priority"}
 
 
 @dataclass
@@ -89,17 +100,23 @@ class VarDef:
     value: Any
     keypath: KeyPath
     location: Location
-    owner: str  # "group lobby", "host core-01"
+    owner: str  # "group lobby", "host core-01", "group_vars/lobby.yml"
+
+
+Vars = dict[tuple[str, ...], VarDef]
 
 
 @dataclass
 class Group:
     name: str
     location: Location
-    vars: dict[tuple[str, ...], VarDef] = field(default_factory=dict)
+    vars: Vars = field(default_factory=dict)  # from the inventory file(s)
+    file_vars: Vars = field(default_factory=dict)  # from group_vars/
     children: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
     depth: int = 0
+    priority: int = 1
     host_set: set[str] = field(default_factory=set, repr=False)  # `hosts`, for lookups
 
 
@@ -108,12 +125,19 @@ class HostDef:
     name: str
     location: Location
     keypath: KeyPath
-    vars: dict[tuple[str, ...], VarDef] = field(default_factory=dict)
+    vars: Vars = field(default_factory=dict)
+    file_vars: Vars = field(default_factory=dict)  # from host_vars/
+    direct: list[str] = field(default_factory=list)  # groups that list the host
 
 
 @dataclass
 class HostVars:
-    """A host with its variables resolved; ``defaults`` are softphone_defaults leaves."""
+    """A host with its variables resolved; ``defaults`` are softphone_defaults leaves.
+
+    ``vars`` hold qsipctl's settings templated (Jinja2), everything else as
+    written; ``raw`` is every variable as written, as ``ansible-inventory``
+    shows it.
+    """
 
     name: str
     location: Location
@@ -122,14 +146,33 @@ class HostVars:
     vars: dict[str, Sourced]
     defaults: dict[str, Sourced]
     var_keypaths: dict[str, KeyPath]
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class Inventory:
     doc: YamlDoc
-    hosts: list[HostVars]
-    groups: dict[str, tuple[str, ...]]
+    hosts: list[HostVars]  # resolved: the selected hosts, in Ansible's order
+    groups: dict[str, tuple[str, ...]]  # every group -> its hosts, in Ansible's order
     diagnostics: list[Diagnostic]
+    order: tuple[str, ...] = ()  # every host, in the order of ``ansible all --list-hosts``
+    group_tree: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group -> children
+
+
+@dataclass(frozen=True, slots=True)
+class InventorySource:
+    """One inventory file's data (several for a directory inventory)."""
+
+    data: Any
+    root: KeyPath  # () for the first file, (SourceTag,) for the others
+
+
+# (kind "group"/"host", name) -> [(data, root keypath, file name)] of group_vars/host_vars files
+VarsLoader = Callable[[str, str], list[tuple[Any, KeyPath, str]]]
+# (hosts in Ansible's order, group -> members, hosts in the order first listed) -> selected
+Selector = Callable[[tuple[str, ...], dict[str, tuple[str, ...]], tuple[str, ...]], list[str]]
+# (host, resolved vars, diagnostics) -> templated vars: see qsipctl.site.template
+Templater = Callable[["HostVars", "_Parser"], None]
 
 
 PORT_VARS = {"ansible_port", "ansible_ssh_port"}
@@ -152,64 +195,104 @@ def split_host_port(pattern: str) -> tuple[str, int | None]:
     return match.group(1), port
 
 
-def parse_inventory(doc: YamlDoc) -> Inventory:
-    return _Parser(doc).run()
+def parse_inventory(
+    doc: YamlDoc,
+    sources: Iterable[InventorySource] | None = None,
+    vars_loader: VarsLoader | None = None,
+    select: Selector | None = None,
+    templater: Templater | None = None,
+) -> Inventory:
+    """Structure, order and (for the selected hosts) resolved variables of an inventory.
+
+    ``doc`` holds the positions of every file; ``sources`` the inventory
+    files' data (default: ``doc`` alone).  ``select`` picks hosts before any
+    host is resolved, so ``--limit`` keeps other hosts' problems out.
+    """
+    parser = _Parser(doc, vars_loader, templater)
+    return parser.run(
+        list(sources) if sources is not None else [InventorySource(doc.data, ())], select
+    )
 
 
 class _Parser:
-    def __init__(self, doc: YamlDoc) -> None:
+    def __init__(
+        self, doc: YamlDoc, vars_loader: VarsLoader | None, templater: Templater | None
+    ) -> None:
         self.doc = doc
+        self.vars_loader = vars_loader
+        self.templater = templater
         self.diags: list[Diagnostic] = []
         self.groups: dict[str, Group] = {}
         self.hosts: dict[str, HostDef] = {}
-        self._ties: set[tuple[str, str, tuple[str, ...]]] = set()
-        self._positions: dict[str, int] = {}
-        self._parents: dict[str, list[Group]] | None = None  # built once, after parsing
-        self._direct: dict[str, list[Group]] = {}
+        self._warned: set[str] = set()
         self._too_many = False  # the overall host cap was hit (reported once)
+        self._members: dict[str, tuple[str, ...]] = {}
 
     def error(self, kp: KeyPath, message: str) -> None:
         self.diags.append(self.doc.diag(kp, message))
 
     def warn(self, kp: KeyPath, message: str) -> None:
         d = self.doc.diag(kp, message)
-        self.diags.append(Diagnostic(d.message, d.location, d.keypath, "warning"))
+        if d.format() not in self._warned:
+            self._warned.add(d.format())
+            self.diags.append(Diagnostic(d.message, d.location, d.keypath, "warning"))
 
-    def run(self) -> Inventory:
-        data = self.doc.data
-        if data is None or data == {}:
-            self.error((), "the inventory is empty: expected 'all:' with hosts or children")
-            return self._result([])
-        if not isinstance(data, dict):
-            self.error((), f"the inventory must be a mapping ('all:' ...), got {type_name(data)}")
-            return self._result([])
-        self._group("all", data.get("all"), ("all",))
-        for name, body in data.items():
-            if name != "all":
-                self._group(str(name), body, (name,))
-                self._link("all", str(name))
+    def run(self, sources: list[InventorySource], select: Selector | None) -> Inventory:
+        self._new_group("all", Location(self.doc.path, 1, 1))
+        self._new_group("ungrouped", Location(self.doc.path, 1, 1))
+        self._link("all", "ungrouped")
+        for source in sources:
+            self._source(source)
         if not self.hosts and not any(d.severity == "error" for d in self.diags):
             self.error((), "the inventory has no hosts")
         if self._find_cycle():
-            return self._result([])
+            return Inventory(self.doc, [], {}, self.diags)
+        self._reconcile()
         self._depths()
-        return self._result(self._resolve_all())
+        self._load_vars_files()
+        for group in self.groups.values():
+            self._members[group.name] = tuple(self._walk_hosts(group.name))
+        order = self._members["all"]
+        chosen = list(order) if select is None else select(order, self._members, tuple(self.hosts))
+        hosts = [self._resolve(self.hosts[name]) for name in chosen]
+        tree = {g.name: tuple(g.children) for g in self.groups.values()}
+        return Inventory(self.doc, hosts, dict(self._members), self.diags, order, tree)
 
-    def _result(self, hosts: list[HostVars]) -> Inventory:
-        members = {g: tuple(self._members(g)) for g in self.groups}
-        return Inventory(self.doc, hosts, members, self.diags)
+    # -- structure --------------------------------------------------------
+    def _source(self, source: InventorySource) -> None:
+        data, root = source.data, source.root
+        if data is None or data == {}:
+            self.error(root, "the inventory is empty: expected 'all:' with hosts or children")
+            return
+        if not isinstance(data, dict):
+            self.error(root, f"the inventory must be a mapping ('all:' ...), got {type_name(data)}")
+            return
+        for name, body in data.items():
+            self._group(str(name), body, (*root, name))
+
+    def _new_group(self, name: str, where: Location) -> Group:
+        group = self.groups.get(name)
+        if group is None:
+            group = self.groups[name] = Group(name, where)
+        return group
 
     def _link(self, parent: str, child: str) -> None:
         children = self.groups[parent].children
         if child not in children:
             children.append(child)
+            self.groups[child].parents.append(parent)
 
-    # -- structure --------------------------------------------------------
     def _group(self, name: str, body: Any, kp: KeyPath) -> None:
         if not _GROUP_NAME.match(name):
-            self.error(kp, f"invalid group name {name!r}: use letters, digits, '_' and '-'")
+            self.error(kp, f"invalid group name {name!r}: use letters, digits, '_', '-' and '.'")
             return
-        group = self.groups.setdefault(name, Group(name, self.doc.where(kp)))
+        if (name[0].isdigit() or "." in name) and name not in self.groups:
+            self.warn(
+                kp,
+                f"group name {name!r} starts with a digit or contains a dot; Ansible accepts "
+                "it with a warning, but Jinja cannot name it (groups.NAME)",
+            )
+        group = self._new_group(name, self.doc.where(kp))
         if body is None:
             return
         if not isinstance(body, dict):
@@ -219,13 +302,24 @@ class _Parser:
             return
         for key, value in body.items():
             if key == "vars":
-                self._vars(group.vars, value, (*kp, "vars"), f"group {name}")
+                self._group_vars(group, value, (*kp, "vars"))
             elif key == "children":
                 self._children(group, value, (*kp, "children"))
             elif key == "hosts":
                 self._hosts(group, value, (*kp, "hosts"))
             else:
                 self.error((*kp, key), _group_key_message(str(key)))
+
+    def _group_vars(self, group: Group, value: Any, kp: KeyPath) -> None:
+        self._vars(group.vars, value, kp, f"group {group.name}")
+        prio = group.vars.pop(("ansible_group_priority",), None)
+        if prio is not None:  # a property of the group, not a host variable (as Ansible)
+            try:
+                group.priority = int(prio.value)
+            except (TypeError, ValueError):
+                self.error(
+                    prio.keypath, f"ansible_group_priority must be an integer, got {prio.value!r}"
+                )
 
     def _children(self, group: Group, value: Any, kp: KeyPath) -> None:
         if value is None:
@@ -259,12 +353,19 @@ class _Parser:
             if body is not None and not isinstance(body, dict):
                 self.error(hkp, f"host variables must be a mapping, got {type_name(body)}")
                 body = None
-            if port is not None and not (body and PORT_VARS & body.keys()):
-                body = {"ansible_port": port, **(body or {})}
             if not self._room_for(names, hkp):
                 return
+            fresh: Vars = {}
+            misplaced = [k for k in (body or {}) if k in GROUP_KEYS]
+            for key in misplaced:
+                self.error(
+                    (*hkp, key),
+                    f"a host has no {key!r}: host variables go directly under the host name",
+                )
+            if body and not misplaced:
+                self._vars(fresh, body, hkp, "host")
             for name in names:
-                self._host(group, name, body, hkp)
+                self._host(group, name, fresh, hkp, port)
 
     def _room_for(self, names: list[str], kp: KeyPath) -> bool:
         """Each range is capped; many capped ranges together must be too."""
@@ -280,46 +381,34 @@ class _Parser:
             )
         return not self._too_many
 
-    def _host(self, group: Group, name: str, body: dict[str, Any] | None, kp: KeyPath) -> None:
-        try:
-            as_host(name)
-        except FieldError:
-            self.error(kp, f"invalid host name {name!r}")
-            return
+    def _host(self, group: Group, name: str, fresh: Vars, kp: KeyPath, port: int | None) -> None:
         host = self.hosts.get(name)
         if host is None:
+            try:
+                as_host(name)
+            except FieldError:
+                self.error(kp, f"invalid host name {name!r}")
+                return
             host = self.hosts[name] = HostDef(name, self.doc.where(kp), kp)
+            if port is not None:  # as Ansible: the port of the host's first listing
+                where = self.doc.where(kp)
+                host.vars[("ansible_port",)] = VarDef(port, kp, where, f"host {name}")
         if name not in group.host_set:
             group.host_set.add(name)
             group.hosts.append(name)
-        misplaced = [k for k in (body or {}) if k in GROUP_KEYS]
-        for key in misplaced:
-            self.error(
-                (*kp, key),
-                f"a host has no {key!r}: host variables go directly under the host name",
-            )
-        if body and not misplaced:
-            fresh: dict[tuple[str, ...], VarDef] = {}
-            self._vars(fresh, body, kp, f"host {name}")
-            self._merge_host_vars(host, fresh)
-
-    def _merge_host_vars(self, host: HostDef, fresh: dict[tuple[str, ...], VarDef]) -> None:
+            host.direct.append(group.name)
         for key, new in fresh.items():
             old = host.vars.get(key)
-            if old is not None and old.value != new.value:
-                self.error(
+            if old is not None and old.value != new.value and key[0] in SETTINGS:
+                self.warn(
                     new.keypath,
-                    f"host {host.name} is listed twice with different values for "
-                    f"{'.'.join(key)}: {_show(old.value, key)} at {old.location} and "
-                    f"{_show(new.value, key)}"
-                    " here; a host has one value per variable (move it to a group)",
+                    f"host {name} is listed twice with different values for {'.'.join(key)}: "
+                    f"{_show(old.value, key)} at {old.location} and {_show(new.value, key)} "
+                    "here; the last one wins (as in Ansible)",
                 )
-                continue
-            host.vars[key] = new
+            host.vars[key] = VarDef(new.value, new.keypath, new.location, f"host {name}")
 
-    def _vars(
-        self, target: dict[tuple[str, ...], VarDef], value: Any, kp: KeyPath, owner: str
-    ) -> None:
+    def _vars(self, target: Vars, value: Any, kp: KeyPath, owner: str) -> None:
         if value is None:
             return
         if not isinstance(value, dict):
@@ -330,7 +419,6 @@ class _Parser:
             vkp = (*kp, key)
             if not self._known_var(key, vkp):
                 continue
-            _warn_template(self, item, vkp)
             if key == "softphone_defaults":
                 self._defaults(target, item, vkp, owner)
             else:
@@ -346,9 +434,7 @@ class _Parser:
             return False
         return True  # someone else's variable (Ansible roles, ...): kept, unused
 
-    def _defaults(
-        self, target: dict[tuple[str, ...], VarDef], value: Any, kp: KeyPath, owner: str
-    ) -> None:
+    def _defaults(self, target: Vars, value: Any, kp: KeyPath, owner: str) -> None:
         if value is None:
             return
         if not isinstance(value, dict):
@@ -387,9 +473,32 @@ class _Parser:
                     return True
         return False
 
+    def _reconcile(self) -> None:
+        """Ansible's reconcile_inventory: parentless groups under ``all``, ``ungrouped``."""
+        for group in list(self.groups.values()):
+            if group.name != "all" and not group.parents:
+                self._link("all", group.name)
+        ungrouped = self.groups["ungrouped"]
+        for host in self.hosts.values():
+            others = [g for g in host.direct if g not in ("all", "ungrouped")]
+            if others and "ungrouped" in host.direct:
+                host.direct.remove("ungrouped")
+                ungrouped.hosts.remove(host.name)
+                ungrouped.host_set.discard(host.name)
+            elif not others and "ungrouped" not in host.direct:
+                host.direct.append("ungrouped")
+                ungrouped.hosts.append(host.name)
+                ungrouped.host_set.add(host.name)
+        for name in self.groups.keys() & self.hosts.keys():
+            host = self.hosts[name]
+            self.warn(
+                host.keypath,
+                f"{name!r} is both a host and a group; in a host pattern the host wins "
+                "(as in Ansible)",
+            )
+
     def _depths(self) -> None:
-        order = self._topological()
-        for name in order:
+        for name in self._topological():
             for child in self.groups[name].children:
                 self.groups[child].depth = max(
                     self.groups[child].depth, self.groups[name].depth + 1
@@ -411,60 +520,93 @@ class _Parser:
             visit(name)
         return out[::-1]
 
-    def _members(self, group: str) -> list[str]:
-        names: list[str] = []
-        found: set[str] = set()
-        stack = [group]
+    def _walk_hosts(self, name: str) -> list[str]:
+        """Ansible's Group.get_hosts(): breadth first over descendants, hosts deduplicated.
+
+        Ansible walks each level from a set of groups, whose order follows
+        memory addresses; qsipctl walks it in the order the groups were listed.
+        """
+        group = self.groups[name]
+        ordered = [name, *group.children]
         seen: set[str] = set()
-        while stack:
-            g = stack.pop(0)
-            if g in seen or g not in self.groups:
-                continue
-            seen.add(g)
-            fresh = [h for h in self.groups[g].hosts if h not in found]
-            found.update(fresh)
-            names.extend(fresh)
-            stack.extend(self.groups[g].children)
-        order = self._order()
-        return sorted(names, key=order.__getitem__)
+        level = list(dict.fromkeys(ordered))
+        while level:
+            seen.update(level)
+            nxt: dict[str, None] = {}
+            for g in level:
+                for child in self.groups[g].children:
+                    nxt.setdefault(child, None)
+                    if child not in seen:
+                        ordered.append(child)
+            level = [c for c in nxt if c not in seen]
+        hosts: dict[str, None] = {}
+        for g in ordered:
+            for h in self.groups[g].hosts:
+                hosts.setdefault(h, None)
+        return list(hosts)
 
-    def _order(self) -> dict[str, int]:
-        if len(self._positions) != len(self.hosts):
-            self._positions = {name: i for i, name in enumerate(self.hosts)}
-        return self._positions
-
-    def _host_groups(self, host: str) -> list[Group]:
-        if self._parents is None:
-            self._parents = {}
-            for g in self.groups.values():
-                for child in g.children:
-                    self._parents.setdefault(child, []).append(g)
-                for h in g.hosts:
-                    self._direct.setdefault(h, []).append(g)
-        parents = self._parents
+    def _ancestors(self, host: HostDef) -> list[Group]:
         found: dict[str, Group] = {"all": self.groups["all"]}
-        stack = list(self._direct.get(host, []))
+        stack = [self.groups[g] for g in host.direct]
         while stack:
             g = stack.pop()
             if g.name not in found:
                 found[g.name] = g
-                stack.extend(parents.get(g.name, []))
-        return sorted(found.values(), key=lambda g: (g.depth, g.name))
+                stack.extend(self.groups[p] for p in g.parents)
+        return sorted(found.values(), key=lambda g: (g.depth, g.priority, g.name))
+
+    # -- group_vars/ and host_vars/ ----------------------------------------
+    def _load_vars_files(self) -> None:
+        if self.vars_loader is None:
+            return
+        for group in self.groups.values():
+            for data, root, name in self.vars_loader("group", group.name):
+                self._file_vars(group.file_vars, data, root, name)
+        for host in self.hosts.values():
+            for data, root, name in self.vars_loader("host", host.name):
+                self._file_vars(host.file_vars, data, root, name)
+
+    def _file_vars(self, target: Vars, data: Any, root: KeyPath, name: str) -> None:
+        if data is None:
+            return
+        if not isinstance(data, dict):
+            self.error(root, f"a vars file must be a mapping of variables, got {type_name(data)}")
+            return
+        self._vars(target, data, root, name)
 
     # -- precedence -------------------------------------------------------
-    def _resolve_all(self) -> list[HostVars]:
-        return [self._resolve(host) for host in self.hosts.values()]
-
     def _resolve(self, host: HostDef) -> HostVars:
-        groups = self._host_groups(host.name)
-        keys = {k for g in groups for k in g.vars} | set(host.vars)
-        resolved: dict[tuple[str, ...], VarDef] = {}
-        for key in sorted(keys):
-            chosen = host.vars.get(key) or self._from_groups(host.name, key, groups)
-            resolved[key] = chosen
+        groups = self._ancestors(host)
+        resolved: Vars = {}
+        decided_by: dict[tuple[str, ...], tuple[tuple[int, int, int], Group]] = {}
+        ties: dict[tuple[str, ...], tuple[Group, Group]] = {}
+        for stage, attr in ((0, "vars"), (1, "file_vars")):
+            for group in groups:
+                rank = (stage, group.depth, group.priority)
+                for key, new in getattr(group, attr).items():
+                    old = decided_by.get(key)
+                    if old is not None and old[0] == rank and resolved[key].value != new.value:
+                        ties[key] = (old[1], group)
+                    else:
+                        ties.pop(key, None)
+                    resolved[key] = new
+                    decided_by[key] = (rank, group)
+        for layer in (host.vars, host.file_vars):
+            for key, new in layer.items():
+                resolved[key] = new
+                ties.pop(key, None)
+        for key, (loser, winner) in ties.items():
+            if key[0] in SETTINGS:
+                self._tie_warning(host.name, key, loser, winner, resolved[key])
+        return self._host_vars(host, groups, resolved)
+
+    def _host_vars(self, host: HostDef, groups: list[Group], resolved: Vars) -> HostVars:
         plain = {k[0]: v for k, v in resolved.items() if len(k) == 1}
         defaults = {k[1]: v for k, v in resolved.items() if len(k) == 2}
-        return HostVars(
+        raw: dict[str, Any] = {k: v.value for k, v in plain.items()}
+        if defaults:
+            raw["softphone_defaults"] = _unflatten({k: v.value for k, v in defaults.items()})
+        out = HostVars(
             name=host.name,
             location=host.location,
             keypath=host.keypath,
@@ -475,33 +617,40 @@ class _Parser:
                 **{k: v.keypath for k, v in plain.items()},
                 **{f"softphone_defaults.{k}": v.keypath for k, v in defaults.items()},
             },
+            raw=raw,
+        )
+        if self.templater is not None:
+            self.templater(out, self)
+        return out
+
+    def _tie_warning(
+        self, host: str, key: tuple[str, ...], loser: Group, winner: Group, chosen: VarDef
+    ) -> None:
+        lost = loser.vars.get(key) or loser.file_vars.get(key)
+        where = f" at {lost.location}" if lost else ""
+        self.warn(
+            chosen.keypath,
+            f"host {host} is in groups {loser.name} and {winner.name}, of equal depth "
+            f"({winner.depth}) and priority, which set {'.'.join(key)} differently: "
+            f"{winner.name} wins only because its name sorts last (as in Ansible), over "
+            f"{_show(lost.value if lost else None, key)}{where}; set ansible_group_priority "
+            "on one group or the variable on the host",
         )
 
-    def _from_groups(self, host: str, key: tuple[str, ...], groups: list[Group]) -> VarDef:
-        ranked = sorted(
-            (g for g in groups if key in g.vars), key=lambda g: (g.depth, _priority(g), g.name)
-        )
-        best = ranked[-1]
-        rank = (best.depth, _priority(best))
-        ties = [g for g in ranked if (g.depth, _priority(g)) == rank]
-        for other in ties[:-1]:
-            if other.vars[key].value != best.vars[key].value:
-                self._tie_error(host, key, other, best)
-                break
-        return best.vars[key]
+    def members(self) -> dict[str, tuple[str, ...]]:
+        """Every group's hosts in Ansible's order (complete once ``run`` has ordered them)."""
+        return self._members
 
-    def _tie_error(self, host: str, key: tuple[str, ...], a: Group, b: Group) -> None:
-        if (a.name, b.name, key) in self._ties:
-            return
-        self._ties.add((a.name, b.name, key))
-        va, vb = a.vars[key], b.vars[key]
-        message = (
-            f"host {host} is in groups {a.name} and {b.name}, which have equal precedence "
-            f"(depth {a.depth}) but set {'.'.join(key)} differently: {_show(va.value, key)} at "
-            f"{va.location} vs {_show(vb.value, key)}; set ansible_group_priority on one group "
-            f"or set the variable on the host"
-        )
-        self.diags.append(Diagnostic(message, vb.location, format_keypath(vb.keypath)))
+
+def _unflatten(leaves: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for leaf, value in leaves.items():
+        head, dot, tail = leaf.partition(".")
+        if dot:
+            out.setdefault(head, {})[tail] = value
+        else:
+            out[leaf] = value
+    return out
 
 
 def _group_key_message(key: str) -> str:
@@ -511,27 +660,8 @@ def _group_key_message(key: str) -> str:
     return f"unknown key {key!r} in a group{hint}; expected vars, children or hosts"
 
 
-def _warn_template(parser: _Parser, value: Any, kp: KeyPath, depth: int = 0) -> None:
-    """Ansible would expand ``{{ ... }}``; qsipctl does not, so say so once per value."""
-    if isinstance(value, str) and "{{" in value:
-        parser.warn(kp, "Jinja templates are not expanded by qsipctl; the text is used as is")
-    elif isinstance(value, dict) and depth < 8:
-        for k, v in value.items():
-            _warn_template(parser, v, (*kp, k), depth + 1)
-    elif isinstance(value, list) and depth < 8:
-        for i, v in enumerate(value):
-            _warn_template(parser, v, (*kp, i), depth + 1)
-
-
-def _priority(group: Group) -> int:
-    d = group.vars.get(("ansible_group_priority",))
-    if d is None:
-        return 1
-    return d.value if isinstance(d.value, int) and not isinstance(d.value, bool) else 1
-
-
 def _show(value: Any, key: tuple[str, ...] = ()) -> str:
-    if any(secret_like(part) for part in key):
+    if any(secret_like(part) for part in key) or isinstance(value, VaultStr | VaultLocked):
         return "(a secret)"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

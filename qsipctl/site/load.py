@@ -17,17 +17,28 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qsipctl.errors import Diagnostic, InvalidInput, Location
-from qsipctl.site.inventory import Inventory, parse_inventory
+from qsipctl.site.inventory import SETTINGS, parse_inventory
 from qsipctl.site.model import Core, Site, Softphone
 from qsipctl.site.profiles import SHIPPED_DIR, ProfileLibrary
-from qsipctl.site.yamlsrc import load_yaml_file
+from qsipctl.site.vault import VaultError, VaultKeys, load_keys
 
 
 def load_site(
-    path: str | Path, profile_dirs: Sequence[str | Path] = (), *, check_secrets: bool = True
+    path: str | Path,
+    profile_dirs: Sequence[str | Path] = (),
+    *,
+    check_secrets: bool = True,
+    limit: str | None = None,
+    vault: VaultKeys | None = None,
 ) -> Site:
-    """Load and validate a site; raise :class:`InvalidInput` with every error."""
-    site, diagnostics = check_site(path, profile_dirs, check_secrets=check_secrets)
+    """Load and validate a site; raise :class:`InvalidInput` with every error.
+
+    ``limit`` (a host pattern) selects hosts before anything about them is
+    validated; a pattern that matches nothing raises UsageError.
+    """
+    site, diagnostics = check_site(
+        path, profile_dirs, check_secrets=check_secrets, limit=limit, vault=vault
+    )
     errors = [d for d in diagnostics if d.severity == "error"]
     if errors or site is None:
         raise InvalidInput(errors)
@@ -35,21 +46,57 @@ def load_site(
 
 
 def check_site(
-    path: str | Path, profile_dirs: Sequence[str | Path] = (), *, check_secrets: bool = True
+    path: str | Path,
+    profile_dirs: Sequence[str | Path] = (),
+    *,
+    check_secrets: bool = True,
+    limit: str | None = None,
+    vault: VaultKeys | None = None,
+    push_checks: bool = False,
 ) -> tuple[Site | None, list[Diagnostic]]:
-    """Errors and warnings for a site; the Site only when there are no errors."""
-    from qsipctl.site.build import build_cores
+    """Errors and warnings for a site; the Site only when there are no errors.
+
+    ``push_checks`` (what ``validate`` does) also reports what only a push
+    would meet: an unreadable SSH key file, two cores writing one file.
+    Commands that never push (render, diagnose) do not need SSH keys.
+    """
+    from qsipctl.site.build import build_site_hosts
+    from qsipctl.site.patterns import select_names
+    from qsipctl.site.sources import read_inventory
+    from qsipctl.site.template import InventoryTemplater
 
     try:
-        doc = load_yaml_file(path)
+        keys = vault if vault is not None else load_keys()
+    except VaultError as exc:
+        return None, [Diagnostic(str(exc), Location(str(path)))]
+    if not check_secrets:
+        keys = VaultKeys(keys.secrets, lenient=True)
+    try:
+        files = read_inventory(path, keys)
     except InvalidInput as exc:
         return None, list(exc.diagnostics)
     dirs = effective_profile_dirs(path, profile_dirs)
     library = ProfileLibrary(dirs)
-    inventory = parse_inventory(doc)
-    diags = list(inventory.diagnostics)
-    base_dir = Path(path).resolve().parent
-    cores = build_cores(inventory, library, base_dir, diags, check_secrets)
+
+    def selector(
+        order: tuple[str, ...], groups: dict[str, tuple[str, ...]], created: tuple[str, ...]
+    ) -> list[str]:
+        return select_names(order, groups, limit, created)
+
+    inventory = parse_inventory(
+        files.doc,
+        files.sources,
+        files.vars_files,
+        selector if limit else None,
+        InventoryTemplater(str(path), SETTINGS, lambda: files.locked),
+    )
+    diags = [*inventory.diagnostics, *files.diagnostics]
+    if files.vault_failed:  # every variable built on the locked values would only repeat it
+        vault_errors = [d for d in files.diagnostics if d.severity == "error"]
+        return None, _unique(vault_errors)
+    cores, others, infos = build_site_hosts(
+        inventory, library, files.base_dir, diags, check_secrets, push_checks
+    )
     library.check_user_profiles()  # the user's own files are checked even when unused
     diags.extend(library.diagnostics)
     diags.extend(shared_accounts(cores))
@@ -59,8 +106,10 @@ def check_site(
     site = Site(
         path=str(path),
         cores=tuple(cores),
-        groups=_groups(inventory),
+        groups=dict(inventory.groups),
         profile_dirs=tuple(str(d) for d in dirs),
+        others=tuple(others),
+        hosts=tuple(infos),
     )
     return site, diags
 
@@ -73,7 +122,8 @@ def effective_profile_dirs(
     Like Ansible's ``group_vars/`` next to an inventory: a site's own profiles
     travel with it and need no option.  The shipped library comes first.
     """
-    beside = Path(site_path).resolve().parent / "profiles"
+    site = Path(site_path).resolve()
+    beside = (site if site.is_dir() else site.parent) / "profiles"
     auto: list[str | Path] = []
     if beside.is_dir() and beside.resolve() != SHIPPED_DIR.resolve():
         auto.append(beside)
@@ -109,16 +159,6 @@ def shared_accounts(cores: Sequence[Core]) -> list[Diagnostic]:
             else:
                 seen[key] = (core, phone)
     return out
-
-
-def _groups(inventory: Inventory) -> dict[str, tuple[str, ...]]:
-    groups = dict(inventory.groups)
-    explicit = set(groups.get("ungrouped", ()))
-    grouped = {h for g, hs in groups.items() if g not in ("all", "ungrouped") for h in hs}
-    groups["ungrouped"] = tuple(
-        h.name for h in inventory.hosts if h.name in explicit or h.name not in grouped
-    )
-    return groups
 
 
 def _has_errors(diags: list[Diagnostic]) -> bool:

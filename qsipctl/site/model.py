@@ -10,11 +10,13 @@ has no field for (used by probes, never pushed).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from qsipctl.errors import Location
 from qsipctl.site.secrets import Secret
+from qsipctl.site.vault import VaultLocked, VaultStr
 
 Transport = Literal["udp", "tcp", "tls"]
 DtmfMode = Literal["rfc2833", "sip-info"]
@@ -139,11 +141,57 @@ class Core:
 
 
 @dataclass(frozen=True)
+class HostInfo:
+    """A selected inventory host as qsipctl resolved it, for ``qsipctl inventory``.
+
+    ``variables`` are as written (``ansible-inventory --host`` shows the same),
+    secrets masked; ``sources`` say where each of qsipctl's settings came from;
+    ``resolved`` are those settings after templating, secrets masked.  The
+    views are computed when asked for: loading a 20 000-host site pays nothing.
+    """
+
+    name: str
+    is_core: bool
+    groups: tuple[str, ...]
+    raw: Mapping[str, Any] = field(compare=False, repr=False)
+    settings: Mapping[str, Any] = field(compare=False, repr=False)  # key -> Sourced
+
+    @property
+    def variables(self) -> dict[str, object]:
+        return {k: masked(k, v) for k, v in self.raw.items()}
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return {k: s.describe() for k, s in self.settings.items()}
+
+    @property
+    def resolved(self) -> dict[str, object]:
+        return {k: masked(k, s.value) for k, s in self.settings.items()}
+
+
+def masked(key: str, value: Any, depth: int = 0) -> Any:
+    """A variable's value safe to show: secrets (by name or from a vault) are ********."""
+    from qsipctl.site.secrets import MASK, secret_like
+
+    if secret_like(key) or isinstance(value, Secret | VaultStr | VaultLocked):
+        return MASK if value not in (None, "") else value
+    if depth > 16:
+        return value
+    if isinstance(value, dict):
+        return {k: masked(str(k), v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked("", v, depth + 1) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
 class Site:
     path: str
     cores: tuple[Core, ...]
-    groups: dict[str, tuple[str, ...]]  # group -> host names (transitively)
+    groups: dict[str, tuple[str, ...]]  # group -> host names (transitively), Ansible's order
     profile_dirs: tuple[str, ...] = ()
+    others: tuple[str, ...] = ()  # selected hosts that are not Q-SYS cores (switches, servers)
+    hosts: tuple[HostInfo, ...] = ()  # every selected host as resolved (``inventory --host``)
 
     def core(self, name: str) -> Core:
         for core in self.cores:

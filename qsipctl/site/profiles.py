@@ -19,7 +19,7 @@ from qsipctl.errors import Diagnostic, InvalidInput, Location
 from qsipctl.site.fields import FIELDS, PORT_HINTS, PROFILE_ONLY_KEYS, flatten
 from qsipctl.site.suggest import did_you_mean
 from qsipctl.site.values import FieldError, as_str, ipv6_port_hint, type_name
-from qsipctl.site.yamlsrc import YamlDoc, load_yaml_file
+from qsipctl.site.yamlsrc import YamlDoc, load_yaml_text, read_text
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "profiles"
 PROFILE_SUFFIXES = (".yml", ".yaml")
@@ -47,6 +47,7 @@ class ProfileFile:
     extends_loc: Location | None = None
     description: str = ""
     shadowed: list[Path] = field(default_factory=list)
+    real: Path | None = None  # the file to open; ``path`` is how messages name it
 
 
 @dataclass
@@ -88,7 +89,7 @@ class ProfileLibrary:
         here: dict[str, Path] = {}
         for path in listing:
             if path.suffix in PROFILE_SUFFIXES and path.is_file():
-                path = _display_path(path)
+                real, path = path, _display_path(path)
                 if path.stem in here:
                     self.diagnostics.append(
                         Diagnostic(
@@ -100,7 +101,7 @@ class ProfileLibrary:
                     continue
                 here[path.stem] = path
                 old = self.files.get(path.stem)
-                entry = ProfileFile(path.stem, path)
+                entry = ProfileFile(path.stem, path, real=real)
                 if old is not None:
                     entry.shadowed = [*old.shadowed, old.path]
                 self.files[path.stem] = entry
@@ -122,7 +123,7 @@ class ProfileLibrary:
             return entry
         self._loaded.add(name)
         try:
-            entry.doc = load_yaml_file(entry.path)
+            entry.doc = load_yaml_text(read_text(entry.real or entry.path), str(entry.path))
         except InvalidInput as exc:
             self.diagnostics.extend(exc.diagnostics)
             return entry
@@ -220,7 +221,7 @@ class ProfileLibrary:
         """Resolve every profile that does not come from the shipped library."""
         shipped = SHIPPED_DIR.resolve()
         for name, entry in self.files.items():
-            if entry.path.resolve().parent != shipped:
+            if (entry.real or entry.path).resolve().parent != shipped:
                 self.resolve(name)
 
     def check_all(self) -> list[Diagnostic]:
@@ -238,7 +239,14 @@ class ProfileLibrary:
 
 
 def _display_path(path: Path) -> Path:
-    """Relative to the working directory when inside it: shorter messages."""
+    """How messages name a profile file, wherever qsipctl runs from.
+
+    A shipped profile is named by its place in the package
+    (``qsipctl/data/profiles/freepbx.yml``), the user's own relative to the
+    working directory when inside it.
+    """
+    if path.resolve().parent == SHIPPED_DIR:
+        return Path("qsipctl", "data", "profiles", path.name)
     try:
         return path.resolve().relative_to(Path.cwd().resolve())
     except ValueError:

@@ -54,7 +54,7 @@ class Secret:
     """
 
     __slots__ = ("_literal", "keypath", "location", "reference")
-    reference: str  # "env:NAME", "file:PATH" or "literal"
+    reference: str  # "env:NAME", "file:PATH", "vault" (decrypted or not) or "literal"
     _literal: str | None
     location: Location | None
     keypath: str | None
@@ -107,12 +107,19 @@ class Secret:
         if self._literal is not None:
             return self._literal
         kind, _, name = self.reference.partition(":")
+        if kind == "vault":
+            raise self._error("the value is vault-encrypted and no vault password was given")
         if kind == "env":
             value = os.environ.get(name)
             if value is None:
                 raise self._error(f"environment variable {name} is not set")
+            if not value:
+                raise self._error(f"environment variable {name} is empty")
             return self._one_line(value, f"environment variable {name}")
-        return self._one_line(self._read_file(name), f"secret file {name}")
+        value = self._one_line(self._read_file(name), f"secret file {name}")
+        if not value:
+            raise self._error(f"secret file {name} is empty")
+        return value
 
     def _read_file(self, name: str) -> str:
         # Bounded read: `file:/dev/zero` or a log file must fail, not eat memory.

@@ -18,9 +18,31 @@ from typing import Any
 import yaml
 
 from qsipctl.errors import Diagnostic, InvalidInput, Location
+from qsipctl.site.vault import (
+    UnsafeStr,
+    VaultError,
+    VaultKeys,
+    VaultLocked,
+    VaultPasswordError,
+    VaultStr,
+    is_vault,
+)
 
 KeyPath = tuple[str | int, ...]
-MAX_DEPTH = 64
+MAX_DEPTH = 70  # 64 levels of the user's nesting, plus the key paths' own prefixes
+
+
+class SourceTag(str):
+    """First element of the key paths of a second file (group_vars/x.yml, a second inventory).
+
+    Positions of every file of one inventory live in one table; the tag keeps
+    their key paths apart and is left out when a key path is printed (the
+    file name is already in the location).
+    """
+
+    __slots__ = ()
+
+
 MAX_NODES = 200_000  # aliases can make a small file expand exponentially ("billion laughs")
 
 
@@ -28,6 +50,8 @@ def format_keypath(path: Sequence[str | int]) -> str:
     """``("all", "hosts", "c1", "phones", 0)`` -> ``all.hosts.c1.phones[0]``."""
     out = ""
     for part in path:
+        if isinstance(part, SourceTag):
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -56,8 +80,12 @@ class YamlDoc:
         return Diagnostic(message, self.where(keypath), format_keypath(keypath))
 
 
-def load_yaml_file(path: str | Path) -> YamlDoc:
-    """Read and parse ``path``; every failure is an :class:`InvalidInput`."""
+class VaultInputError(InvalidInput):
+    """A vault value that no given password opens: everything built on it would only repeat it."""
+
+
+def read_text(path: str | Path, vault: VaultKeys | None = None) -> str:
+    """A file's text, decrypted when it is a whole-file Ansible Vault; failures are InvalidInput."""
     name = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -69,11 +97,32 @@ def load_yaml_file(path: str | Path) -> YamlDoc:
         raise InvalidInput.single(
             f"file is not UTF-8 text (byte {exc.start})", Location(name)
         ) from None
-    return load_yaml_text(text, name)
+    if is_vault(text):
+        try:
+            text = (vault or VaultKeys()).decrypt(text)
+        except VaultPasswordError as exc:
+            raise VaultInputError([Diagnostic(str(exc), Location(name, 1, 1))]) from None
+        except VaultError as exc:
+            raise InvalidInput.single(str(exc), Location(name, 1, 1)) from None
+    return text
 
 
-def load_yaml_text(text: str, name: str) -> YamlDoc:
-    """Parse one YAML document from ``text``; ``name`` is used in messages."""
+def load_yaml_file(
+    path: str | Path, vault: VaultKeys | None = None, tag: SourceTag | None = None
+) -> YamlDoc:
+    """Read and parse ``path``; every failure is an :class:`InvalidInput`."""
+    return load_yaml_text(read_text(path, vault), str(path), vault, tag)
+
+
+def load_yaml_text(
+    text: str, name: str, vault: VaultKeys | None = None, tag: SourceTag | None = None
+) -> YamlDoc:
+    """Parse one YAML document from ``text``; ``name`` is used in messages.
+
+    ``!vault`` values are decrypted with ``vault``; ``!unsafe`` values stay
+    plain text that is never templated.  With ``tag`` every key path starts
+    with it (see :class:`SourceTag`).
+    """
     _reject_tabs(text, name)
     try:
         node = _compose(text)
@@ -90,8 +139,9 @@ def load_yaml_text(text: str, name: str) -> YamlDoc:
     doc = YamlDoc(name, None)
     if node is None:
         return doc
-    builder = _Builder(doc)
-    doc.data = builder.build(node, ())
+    builder = _Builder(doc, vault, secret=isinstance(text, VaultStr))
+    root: KeyPath = (tag,) if tag is not None else ()
+    doc.data = builder.build(node, root)
     return doc
 
 
@@ -168,8 +218,10 @@ def _keep_spelling(value: Any, text: str) -> Any:
 class _Builder:
     """Turns composed nodes into plain values, recording positions."""
 
-    def __init__(self, doc: YamlDoc) -> None:
+    def __init__(self, doc: YamlDoc, vault: VaultKeys | None = None, secret: bool = False) -> None:
         self.doc = doc
+        self.vault = vault
+        self.secret = secret  # the text came out of a vault: its strings are secrets
         self.constructor = yaml.SafeLoader("")  # used only to construct scalars
         self.nodes = 0
 
@@ -194,6 +246,10 @@ class _Builder:
         raise InvalidInput.single("unsupported YAML node", self._loc(node))
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == "!vault":
+            return self._vault(node)
+        if node.tag == "!unsafe":
+            return UnsafeStr(node.value)
         try:
             value = self.constructor.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
@@ -202,7 +258,20 @@ class _Builder:
         except (yaml.YAMLError, ValueError, TypeError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else "cannot be read"
             raise InvalidInput.single(f"invalid value: {message}", self._loc(node)) from None
+        if self.secret and isinstance(value, str):
+            return VaultStr(value)
         return _keep_spelling(value, node.value)
+
+    def _vault(self, node: yaml.ScalarNode) -> str:
+        vault = self.vault or VaultKeys()
+        try:
+            return vault.decrypt(node.value)
+        except VaultError as exc:
+            if not isinstance(exc, VaultPasswordError):
+                raise InvalidInput.single(str(exc), self._loc(node)) from None
+            if vault.lenient:
+                return VaultLocked(node.value)
+            raise VaultInputError([Diagnostic(str(exc), self._loc(node))]) from None
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         result: dict[str, Any] = {}

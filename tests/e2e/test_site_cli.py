@@ -93,7 +93,7 @@ def test_bad_limit_pattern_is_usage_error():
     res = run_cli("inventory", str(EXAMPLE), "--limit", "loby")
     assert res.returncode == 2
     assert res.stderr.strip() == (
-        "qsipctl: error: no core or group named 'loby' (did you mean 'lobby'?)"
+        "qsipctl: error: host pattern term 'loby' matches no host or group (did you mean 'lobby'?)"
     )
 
 
@@ -266,9 +266,22 @@ CASES = {
         r"SIP port 16384 falls in the core's fixed RTP range 16384-32768",
     ),
     "empty-inventory": ("# nothing here\n", r"the inventory is empty"),
-    "host-in-two-groups": (
-        TWO_GROUPS,
-        r"host core1 is in groups lobby and paging, which have equal precedence",
+    "undefined-template-password": (
+        site_text(password='"{{ vault_x }}"'),
+        r"site.yml:\d+:\d+: all.hosts.core1.softphones\[0\].password: host core1: undefined "
+        r"variable in '\{\{ vault_x \}\}': 'vault_x' is undefined",
+    ),
+    "shell-variable-password": (
+        site_text(password="$ACME_3001_PW"),
+        r"password: the password looks like a shell variable reference.*write env:ACME_3001_PW",
+    ),
+    "uppercase-env-password": (
+        site_text(password="ENV:ACME_PW"),
+        r"password: the password looks like an 'env:' reference but is not written 'env:NAME'",
+    ),
+    "empty-password": (
+        site_text(password='""'),
+        r"password: empty password for a registering softphone",
     ),
     "missing-env-secret": (
         site_text(password="env:QSIP_E2E_UNSET"),
@@ -290,6 +303,42 @@ CASES = {
         r"in-band DTMF is not available",
     ),
 }
+
+
+def test_equal_depth_tie_is_a_warning_naming_both_groups(tmp_path: Path):
+    site = tmp_path / "site.yml"
+    site.write_text(TWO_GROUPS)
+    res = run_cli("validate", str(site))
+    assert res.returncode == 0, res.stderr
+    [line] = [x for x in res.stderr.splitlines() if "sorts last" in x]
+    assert "host core1 is in groups lobby and paging" in line and "ansible_port" in line
+    assert "ansible_group_priority" in line
+
+
+def test_validate_finds_what_a_push_would_meet(tmp_path: Path):
+    """An unreadable SSH key and two cores writing one file: validate errors, not push surprises."""
+    (tmp_path / "pw.txt").write_text("pw\n")
+    site = tmp_path / "site.yml"
+    site.write_text(site_text(extra="      ansible_ssh_private_key_file: keys/nokey\n"))
+    res = run_cli("validate", str(site))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    [line] = res.stderr.splitlines()[:1]
+    assert re.search(
+        r"site.yml:\d+:\d+: all.hosts.core1.ansible_ssh_private_key_file: SSH private key file "
+        r".*keys/nokey: cannot be read \(No such file or directory\)",
+        line,
+    ), line
+    assert run_cli("render", str(site)).returncode == 0  # rendering needs no key
+
+
+def test_empty_environment_password_is_refused_not_pushed_empty(tmp_path: Path):
+    site = tmp_path / "site.yml"
+    site.write_text(site_text(password="env:QSIP_E2E_EMPTY"))
+    for command in ("validate", "render"):
+        res = run_cli(command, str(site), env={"QSIP_E2E_EMPTY": ""})
+        assert res.returncode == 2, res.stdout
+        assert "environment variable QSIP_E2E_EMPTY is empty" in res.stderr
+        assert "********" not in res.stdout
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -390,3 +439,42 @@ def test_relative_ca_file_resolves_beside_the_site_and_renders_as_written(tmp_pa
     assert here == there  # deterministic: no path resolved on this machine in the document
     [doc] = json.loads(here).values()
     assert doc["softphones"][0]["tls"]["ca_file"] == "certs/ca.pem"
+
+
+MIXED_INI = """\
+[web]
+www1 ansible_host=192.0.2.80
+
+[switches]
+sw1 ansible_network_os=ios
+
+[qsys_cores]
+core1 ansible_host=192.0.2.10
+core2 ansible_host=10.0.0.300
+
+[qsys_cores:vars]
+qsys_model=Core Nano
+"""
+
+
+def test_mixed_ini_inventory_lists_other_hosts_and_limit_selects_first(tmp_path: Path):
+    (tmp_path / "hosts").write_text(MIXED_INI)
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "qsys_cores.yml").write_text(
+        "softphones:\n  - {name: P, profile: generic, registrar: 192.0.2.5, username: '100',"
+        " password: file:pw.txt}\n"
+    )
+    (tmp_path / "pw.txt").write_text("pw\n")
+    site = str(tmp_path / "hosts")
+    bad = run_cli("validate", site)
+    assert bad.returncode == 2 and "10.0.0.300" in bad.stderr
+    res = run_cli("inventory", site, "--limit", "qsys_cores:!core2:web")
+    assert res.returncode == 0, res.stderr
+    rows = [line.split()[:2] for line in res.stdout.splitlines()[2:-1]]
+    assert rows == [["core1", "Core"], ["www1", "not"]], res.stdout
+    assert "1 core, 1 softphone, 1 other host (not a core: skipped)" in res.stdout
+    rendered = run_cli("render", site, "--limit", "core1")
+    assert rendered.returncode == 0, rendered.stderr
+    none = run_cli("render", site, "--limit", "web")
+    assert none.returncode == 2
+    assert "--limit 'web' selects no Q-SYS cores, only other hosts: www1" in none.stderr

@@ -67,7 +67,8 @@ SESSIONS = _sessions()
 
 def test_every_site_command_and_option_has_a_run_example():
     typed = " ".join(cmd for cmd, _, _ in SESSIONS)
-    for option in ("--limit", "-l", "--profiles-dir", "--no-secrets", "--show-secrets", "--sheet"):
+    options = ("--limit", "-l", "--profiles-dir", "--no-secrets", "--show-secrets", "--sheet")
+    for option in (*options, "--host"):
         assert re.search(rf" {option}\b", typed), option
     for command in SITE_SECTIONS:
         assert f"qsipctl {command} " in typed + " ", command

@@ -54,7 +54,7 @@ def test_group_subscripts():
 def test_typos_are_errors_with_hint():
     with pytest.raises(UsageError, match="did you mean 'lobby'"):
         select(SITE, "loby")
-    with pytest.raises(UsageError, match="matches no cores"):
+    with pytest.raises(UsageError, match="matches no hosts"):
         select(SITE, "hq:&branch")
     with pytest.raises(UsageError, match="invalid regular expression"):
         select(SITE, "~(")

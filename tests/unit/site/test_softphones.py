@@ -189,9 +189,17 @@ def test_same_account_registered_twice_warns(files):
     )
 
 
-def test_jinja_templates_are_flagged(files):
-    warnings = files.warnings(ONE_CORE.replace('username: "100"', 'username: "{{ ext }}"'))
-    assert any("Jinja templates are not expanded" in w and "username" in w for w in warnings)
+def test_jinja_templates_are_expanded_and_undefined_is_an_error(files):
+    errors = files.errors(ONE_CORE.replace('username: "100"', 'username: "{{ ext }}"'))
+    assert len(errors) == 1, errors
+    assert "host core1" in errors[0] and "'ext' is undefined" in errors[0], errors
+    assert "softphones" in errors[0] and "site.yml:" in errors[0], errors
+    site, _ = files.check(
+        ONE_CORE.replace('username: "100"', 'username: "{{ ext }}"').replace(
+            "    qsys_model: Core 110f", "    qsys_model: Core 110f\n    ext: '0100'"
+        )
+    )
+    assert site is not None and site.core("core1").softphones[0].username == "0100"
 
 
 def test_moot_core_wide_differences_are_not_conflicts(files):
