@@ -1,5 +1,5 @@
-"""Allow ``python -m qsipctl``."""
+"""Allow ``python -m qsipctl`` (with the console script's exit codes)."""
 
 from qsipctl.cli.main import main
 
-main()
+raise SystemExit(main())

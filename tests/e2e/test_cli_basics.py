@@ -30,3 +30,21 @@ def test_usage_errors_are_one_line() -> None:
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("qsipctl: error: "), res.stderr
         assert "--help" in lines[0]
+
+
+def test_python_dash_m_exits_like_the_console_script() -> None:
+    """``python -m qsipctl`` is the tests' fallback and a user's: an invalid site must exit 2.
+
+    ``validate`` ends through ``ctx.exit``, which click turns into main()'s return value.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    broken = Path(__file__).resolve().parents[2] / "qsipctl/data/inventory/broken-site.yml"
+    res = subprocess.run(
+        [sys.executable, "-m", "qsipctl", "validate", str(broken)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert run_cli("validate", str(broken)).returncode == 2
