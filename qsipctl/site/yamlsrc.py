@@ -151,8 +151,8 @@ def _compose(text: str) -> yaml.Node | None:
     the pure-Python loader, whose error messages and marks are the reference."""
     fast = getattr(yaml, "CSafeLoader", None)
     if fast is not None:
-        try:
-            return yaml.compose(text, Loader=fast)
+        try:  # libyaml takes an exact str, not a subclass such as a decrypted VaultStr
+            return yaml.compose(str.__str__(text), Loader=fast)
         except yaml.YAMLError:
             pass
     return yaml.compose(text, Loader=yaml.SafeLoader)
