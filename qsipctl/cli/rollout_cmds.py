@@ -1,14 +1,13 @@
 """provision, history, drift: the commands that touch cores (docs/provisioning.md).
 
 These only parse options, handle signals and print; the provisioning flow is
-:mod:`qsipctl.rollout.provision`.
+:mod:`qsipctl.rollout.provision`, the text printed is :mod:`qsipctl.report.rollout`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import sys
 import threading
@@ -25,34 +24,22 @@ from qsipctl.cli.common import (
     site_argument,
 )
 from qsipctl.errors import InvalidInput
-from qsipctl.report.output import echo_json, table, use_color
+from qsipctl.report.output import echo_json, use_color
+from qsipctl.report.rollout import (
+    WIDTH,
+    nothing_to_retry,
+    render_drift,
+    render_history,
+    render_history_runs,
+    render_run,
+    stream_line,
+)
 
 if TYPE_CHECKING:
     from qsipctl.rollout.provision import Provision
     from qsipctl.rollout.results import CoreResult, RunResult
     from qsipctl.site.model import Core
     from qsipctl.site.render import RenderedConfig
-
-WIDTH = 100  # tables and streamed lines fit this many columns unless --wide
-_COLORS = {
-    "ok": "green",
-    "in-sync": "green",
-    "finished": "green",
-    "changed": "yellow",
-    "never-pushed": "red",
-    "unfinished": "red",
-    "failed": "red",
-    "unreachable": "red",
-    "drifted": "red",
-    "missing": "red",
-    "incomplete": "red",
-    "abandoned": "red",
-    "skipped": "cyan",
-    "pending": "cyan",
-    "interrupted": "cyan",
-    "running": "cyan",
-}
-_PATH = re.compile(r"(?<![\w.~])/[^\s,;()'\"]+")
 
 
 def render_all(cores: Sequence[Core]) -> list[RenderedConfig]:
@@ -114,63 +101,6 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-# -- fitting text into 100 columns ----------------------------------------------
-def shorten_paths(text: str, limit: int = 40) -> str:
-    """``/very/long/dir/core/softphone.json`` -> ``.../core/softphone.json``."""
-
-    def short(match: re.Match[str]) -> str:
-        path = match.group(0)
-        if len(path) <= limit:
-            return path
-        tail = path.rstrip("/").rsplit("/", 2)[-2:]
-        return ".../" + "/".join(tail)
-
-    return _PATH.sub(short, text)
-
-
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 3, 1)] + "..."
-
-
-def clip_left(text: str, width: int) -> str:
-    """Keep the end, where a path or address tells cores apart."""
-    return text if len(text) <= width else "..." + text[-max(width - 3, 1) :]
-
-
-def fit_table(rows: list[list[str]], headers: Sequence[str], wide: bool, paint: int = -1) -> str:
-    """A table no wider than :data:`WIDTH`: long paths shortened, then the last column
-    (the reason) narrowed to no less than 30, then the widest other columns clipped
-    from the left.  ``paint`` colours that column after fitting."""
-    if not wide and rows:
-        rows = [[shorten_paths(cell) for cell in row] for row in rows]
-        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-        gaps = 2 * (len(headers) - 1)
-        excess = sum(widths) + gaps - WIDTH
-        if excess > 0:
-            widths[-1] = max(widths[-1] - excess, min(widths[-1], 30), len(headers[-1]))
-            excess = sum(widths) + gaps - WIDTH
-        while excess > 0:
-            widest = max(range(len(widths) - 1), key=lambda i: widths[i])
-            floor = max(len(headers[widest]), 12)
-            if widths[widest] <= floor:
-                break
-            widths[widest] = max(widths[widest] - excess, floor)
-            excess = sum(widths) + gaps - WIDTH
-        rows = [
-            [clip_left(cell, widths[i]) for i, cell in enumerate(row[:-1])]
-            + [clip(row[-1], widths[-1])]
-            for row in rows
-        ]
-    if paint >= 0:
-        rows = [[*row[:paint], _paint(row[paint]), *row[paint + 1 :]] for row in rows]
-    return table(rows, headers)
-
-
-def _paint(status: str) -> str:
-    color = _COLORS.get(status.split()[0] if status else status)
-    return click.style(status, fg=color) if color and use_color() else status
-
-
 def _say(text: str, err: bool = False) -> None:
     """Print, surviving a closed terminal (SIGHUP) or a closed pipe."""
     with contextlib.suppress(OSError, ValueError):
@@ -188,13 +118,7 @@ class Streamer:
 
     def __call__(self, result: CoreResult) -> None:
         self.done += 1
-        status = result.status.value
-        reason = result.reason if self.wide else shorten_paths(result.reason)
-        line = f"{status}: [{result.core}] {reason}"
-        counter = f"[{self.done}/{self.total}] "
-        if not self.wide:
-            line = clip(line, WIDTH - len(counter))
-        _say(counter + line.replace(status, _paint(status), 1))
+        _say(stream_line(result, self.done, self.total, wide=self.wide, color=use_color()))
 
 
 @contextlib.contextmanager
@@ -369,7 +293,7 @@ def _nothing_to_retry(site_path: str, key: str, fmt: str, junit: str | None) -> 
     if fmt == "json":
         echo_json(run.as_json())
     else:
-        click.echo(f"nothing to retry: no selected core failed in its latest run of {key}")
+        click.echo(nothing_to_retry(key))
 
 
 def _write_junit(path: str, run: RunResult) -> None:
@@ -397,37 +321,9 @@ def _write_junit(path: str, run: RunResult) -> None:
 def print_run(
     run: RunResult, show_diff: bool = False, *, wide: bool = False, streamed: bool = False
 ) -> None:
-    """The human rendering of a run (also used by ``qsipctl demo``): diffs, the table,
-    the recap, then every core that failed or was unreachable with its reason."""
-    if show_diff:
-        for r in run.results:
-            if r.diff:
-                _say(f"--- diff for {r.core} ---")
-                _say(r.diff.rstrip("\n"))
-    rows = [[r.core, r.status.value, r.host, r.reason] for r in run.results]
-    if streamed and rows:
-        _say("")
-    _say(
-        fit_table(rows, ["core", "status", "host", "reason"], wide, paint=1)
-        if rows
-        else "no cores selected"
-    )
-    recap = run.recap()
-    mode = " (check mode: nothing written)" if run.check else ""
-    _say("")
-    _say(f"RECAP run {run.run_id}{mode}: " + "  ".join(f"{k}={v}" for k, v in recap.items()))
-    problems = [r for r in run.results if r.status.value in ("failed", "unreachable")]
-    if problems:
-        _say(f"failed or unreachable ({len(problems)}):")
-        for r in problems:
-            reason = r.reason if wide else shorten_paths(r.reason)
-            _say(f"  {r.core} ({_paint(r.status.value)}): {reason}")
-    if run.stopped:
-        _say(f"stopped: {run.stopped}")
-    if run.abandoned:
-        _say("abandoned: cores in flight were given up (see their reasons)")
-    elif run.interrupted:
-        _say("interrupted: cores not yet started were skipped")
+    """Print a run for people (also used by ``qsipctl demo``):
+    :func:`qsipctl.report.rollout.render_run`."""
+    _say(render_run(run, show_diff, wide=wide, streamed=streamed, color=use_color()))
 
 
 # -- history --------------------------------------------------------------------
@@ -480,20 +376,7 @@ def history(
     if fmt == "json":
         echo_json({"schema": "qsipctl.history/2", "state_db": str(db.path), "entries": rows})
         return
-    if not rows:
-        click.echo(f"no runs recorded in {db.path}")
-        return
-    out = [
-        [
-            str(row.run_id) + ("" if row.complete else " (incomplete)"),
-            row.started,
-            row.core,
-            row.status + (" (check)" if row.check else ""),
-            row.reason,
-        ]
-        for row in rows
-    ]
-    click.echo(fit_table(out, ["run", "started", "core", "status", "reason"], wide, paint=3))
+    click.echo(render_history(rows, str(db.path), wide=wide, color=use_color()))
 
 
 def _history_runs(db: Any, key: str | None, last: int, wide: bool, fmt: str) -> None:
@@ -501,23 +384,7 @@ def _history_runs(db: Any, key: str | None, last: int, wide: bool, fmt: str) -> 
     if fmt == "json":
         echo_json({"schema": "qsipctl.history-runs/1", "state_db": str(db.path), "runs": runs})
         return
-    if not runs:
-        click.echo(f"no runs recorded in {db.path}")
-        return
-    names = ("ok", "changed", "failed", "unreachable", "skipped", "pending")
-    rows = [
-        [
-            str(r.run_id),
-            r.started,
-            r.site + (" (check)" if r.check else ""),
-            r.state,
-            " ".join(f"{n}={r.counts[n]}" for n in names if r.counts.get(n)),
-            r.stopped or "",
-        ]
-        for r in runs
-    ]
-    headers = ["run", "started", "site", "state", "results", "note"]
-    click.echo(fit_table(rows, headers, wide, paint=3))
+    click.echo(render_history_runs(runs, str(db.path), wide=wide, color=use_color()))
 
 
 def _history_filter(
@@ -598,16 +465,6 @@ def drift(
     if fmt == "json":
         echo_json({"schema": SCHEMA, "site": key, "results": [r.as_json() for r in results]})
     else:
-        rows = [
-            [
-                r.core,
-                r.state,
-                r.host,
-                r.reason + ("; site changed since (run provision)" if r.site_changed else ""),
-            ]
-            for r in results
-        ]
-        headers = ["core", "state", "host", "reason"]
-        click.echo(fit_table(rows, headers, wide, paint=1) if rows else "no cores")
+        click.echo(render_drift(results, wide=wide, color=use_color()))
     if any(r.state in PROBLEM_STATES for r in results):
         ctx.exit(1)

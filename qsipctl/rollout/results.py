@@ -1,4 +1,4 @@
-"""What a rollout produced, as data (rendering lives in the CLI).
+"""What a rollout produced, as data (rendering lives in :mod:`qsipctl.report.rollout`).
 
 The JSON form (:meth:`RunResult.as_json`) is a stable, documented schema
 (docs/provisioning.md, ``qsipctl.provision/2``): fields are only ever added.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qsipctl.cli.rollout_cmds import WIDTH, fit_table, shorten_paths
+from qsipctl.report.rollout import WIDTH, fit_table, shorten_paths
 
 
 def test_long_paths_keep_their_last_two_parts() -> None:
