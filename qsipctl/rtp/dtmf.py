@@ -57,7 +57,7 @@ class EventPacket:
 
     payload: bytes
     marker: bool
-    tick: int  # 0 for the first packet; one per 20 ms; end repeats share the last tick
+    tick: int  # packet intervals after the event's start (one packet per tick)
 
 
 def event_packets(digit: str, duration_ms: int = 100, volume: int = 10, step: int = 160
@@ -66,7 +66,7 @@ def event_packets(digit: str, duration_ms: int = 100, volume: int = 10, step: in
 
     The caller stamps them: every packet carries the event's start timestamp
     and a fresh sequence number.  The end packet's duration is the full event
-    length; it goes out three times at the last tick.
+    length; it goes out three times, on three consecutive ticks.
     """
     code = event_code(digit)
     ticks = max(1, round(duration_ms / 20))
@@ -75,7 +75,9 @@ def event_packets(digit: str, duration_ms: int = 100, volume: int = 10, step: in
         for i in range(ticks - 1)
     ]
     end = TelephoneEvent(code, True, volume, step * ticks).serialize()
-    out += [EventPacket(end, not out and i == 0, ticks - 1) for i in range(END_REPEATS)]
+    # The end packet goes out three times, one packet interval apart, so that a short
+    # burst of loss cannot take all three (RFC 4733 2.5.1.4); same timestamp and duration.
+    out += [EventPacket(end, not out and i == 0, ticks - 1 + i) for i in range(END_REPEATS)]
     return out
 
 

@@ -65,14 +65,22 @@ class ReceiveStats:
     def _ext_max(self) -> int:
         return self._cycles + self._max_seq
 
-    def feed(self, sequence: int, timestamp: int, payload_type: int, arrival: float) -> None:
-        """One packet; ``arrival`` in seconds on any monotonic clock."""
+    def feed(
+        self, sequence: int, timestamp: int, payload_type: int, arrival: float, timing: bool = True
+    ) -> None:
+        """One packet; ``arrival`` in seconds on any monotonic clock.
+
+        ``timing=False`` counts the packet without a jitter sample (RFC 4733
+        events carry the event's start timestamp, not their send time).
+        """
         if self.ssrc is None or self.received == 0:
             self._init(sequence)
         elif not self._update_seq(sequence):
             return
         if len(self._pts) < 16:
             self._pts.add(payload_type)
+        if not timing:
+            return
         # A.8: transit in timestamp units; the clock offset cancels in the difference.
         transit = arrival * self.clock_rate - timestamp
         if self._transit is not None:
