@@ -73,7 +73,7 @@ class ReceiveStats:
         ``timing=False`` counts the packet without a jitter sample (RFC 4733
         events carry the event's start timestamp, not their send time).
         """
-        if self.ssrc is None or self.received == 0:
+        if self.received == 0:
             self._init(sequence)
         elif not self._update_seq(sequence):
             return
