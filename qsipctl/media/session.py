@@ -152,6 +152,7 @@ class MediaSession:
         self.local: Address = ("", 0)
         self.remote = config.remote
         self.remote_rtcp = config.remote_rtcp
+        self.sdp_remote = config.remote  # where the SDP said; ``remote`` may latch away
         self.actual_source: Address | None = None
         self.latched = False
         self.srtp = (
@@ -240,7 +241,7 @@ class MediaSession:
 
     def set_remote(self, rtp: Address, rtcp: Address | None = None) -> None:
         """Where to send (from the answer); latching may still move it."""
-        self.remote = rtp
+        self.remote = self.sdp_remote = rtp
         self.remote_rtcp = rtcp or (rtp if self.cfg.rtcp_mux else (rtp[0], rtp[1] + 1))
 
     def start(self) -> None:
@@ -528,7 +529,7 @@ class MediaSession:
         return MediaResult(
             codec=self.cfg.codec.name,
             local=host_port(*self.local),
-            remote_sdp=host_port(*self.cfg.remote) if self.cfg.remote else None,
+            remote_sdp=host_port(*self.sdp_remote) if self.sdp_remote else None,
             remote_actual=host_port(*self.actual_source) if self.actual_source else None,
             latched=self.latched,
             srtp=self.srtp is not None,
@@ -566,10 +567,10 @@ class MediaSession:
             out.append("RTP arrives but carries silence")
         elif audio.kind in ("tone", "noise"):
             out.append(f"audio from the far end: {audio.describe()}")
-        if self.latched and self.actual_source and self.cfg.remote:
+        if self.latched and self.actual_source and self.sdp_remote:
             out.append(
                 f"the far end's RTP comes from {host_port(*self.actual_source)}, not from "
-                f"{host_port(*self.cfg.remote)} as its SDP says: a NAT is in between; we "
+                f"{host_port(*self.sdp_remote)} as its SDP says: a NAT is in between; we "
                 "answer to where it comes from (symmetric RTP)"
             )
         return tuple(out)
