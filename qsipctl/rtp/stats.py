@@ -31,7 +31,8 @@ class StreamStats:
     lost: int  # may be negative with duplicates, as RFC 3550 allows; we report >= 0
     duplicates: int
     reordered: int
-    jitter_ms: float
+    jitter_ms: float  # the running estimate after the last packet (what RTCP reports)
+    mean_jitter_ms: float  # its mean over the packets (what Wireshark's RTP analysis shows)
     max_jitter_ms: float
     ssrc: int | None
     payload_types: tuple[int, ...]
@@ -58,6 +59,8 @@ class ReceiveStats:
         self._transit: float | None = None
         self.jitter = 0.0  # timestamp units (A.8)
         self.max_jitter = 0.0
+        self._jitter_sum = 0.0
+        self._jitter_n = 0
         self._pts: set[int] = set()
         self._expected_prior = 0
         self._received_prior = 0
@@ -88,6 +91,8 @@ class ReceiveStats:
             if d < self.clock_rate * 10:  # a timestamp jump (new talkspurt source) is no jitter
                 self.jitter += (d - self.jitter) / 16
                 self.max_jitter = max(self.max_jitter, self.jitter)
+            self._jitter_sum += self.jitter
+            self._jitter_n += 1
         self._transit = transit
 
     def _init(self, seq: int) -> None:
@@ -117,6 +122,9 @@ class ReceiveStats:
             return False
         else:  # late packet within the misorder window
             back = 0x10000 - udelta
+            # Older than the first packet we saw (the stream's start arrived reordered):
+            # it belongs to the stream, so the count of expected packets starts there.
+            self._base_seq = min(self._base_seq, self._ext_max() - back)
             if back < WINDOW:
                 if self._seen >> back & 1:
                     self.duplicates += 1
@@ -138,6 +146,9 @@ class ReceiveStats:
             duplicates=self.duplicates,
             reordered=self.reordered,
             jitter_ms=round(1000 * self.jitter / self.clock_rate, 3),
+            mean_jitter_ms=round(
+                1000 * self._jitter_sum / max(1, self._jitter_n) / self.clock_rate, 3
+            ),
             max_jitter_ms=round(1000 * self.max_jitter / self.clock_rate, 3),
             ssrc=self.ssrc,
             payload_types=tuple(sorted(self._pts)),

@@ -81,3 +81,13 @@ def test_e_model_figures() -> None:
     r, m = quality("PCMU", 0.0, rtt_ms=40.0, jitter_ms=5.0)
     assert r == pytest.approx(93.2 - 0.024 * (20 + 10 + 20), abs=0.05) and 4.3 < m < 4.5
     assert mos(0) == 1.0 and mos(120) == 4.5
+
+
+def test_first_packets_reordered_still_count_from_the_lowest() -> None:
+    s = ReceiveStats(8000)
+    feed(s, [101, 100, 102, 104])  # 100 arrived after 101; 103 lost
+    snap = s.snapshot()
+    assert (snap.expected, snap.lost, snap.reordered) == (5, 1, 1)
+    w = ReceiveStats(8000)
+    feed(w, [1, 65535, 0, 2])  # across the wrap
+    assert (w.snapshot().expected, w.snapshot().lost) == (4, 0)
