@@ -1,9 +1,14 @@
 """Encode and decode 20 ms frames for the negotiated codec (G.711 µ/A-law, G.722).
 
 Sending a tone at 50 packets a second per stream must cost almost nothing, so
-a tone is encoded once per (codec, frequency, level) and replayed: one
-second holds a whole number of cycles for any integer frequency, so 50
-frames loop without a phase jump.
+for G.711 (stateless: each octet is one sample) a tone is encoded once per
+(codec, frequency, level) and replayed: one second holds a whole number of
+cycles for any integer frequency, so 50 frames loop without a phase jump.
+G.722 is ADPCM: the decoder's state follows the encoder's, so replaying
+frames out of their order (a loop wrap, a pause for DTMF, a switch to the
+echo marker) would desynchronise the far end's decoder into loud noise.
+:class:`FrameSource` therefore encodes G.722 live with one encoder per
+stream, from cached 16-bit frames.
 """
 
 from __future__ import annotations
@@ -37,6 +42,31 @@ def encode(codec: Codec, samples: array.array) -> bytes:
     if codec.name == "G722":
         return G722Encoder().encode(samples)
     return g711.encode(samples, "ulaw" if codec.name == "PCMU" else "alaw")
+
+
+@cache
+def pcm_frames(sample_rate: int, frequency: int, level_dbfs: float) -> tuple[array.array, ...]:
+    """One second of a tone as 50 frames of 16-bit samples (silence when frequency is 0)."""
+    n = sample_rate
+    samples = tone(frequency, level_dbfs, n, n) if frequency else array.array("h", bytes(2 * n))
+    size = n // FRAMES_PER_SECOND
+    return tuple(samples[i * size : (i + 1) * size] for i in range(FRAMES_PER_SECOND))
+
+
+class FrameSource:
+    """The next 20 ms payload of a stream, whatever tone it plays at the moment."""
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+        self._encoder = G722Encoder() if codec.name == "G722" else None
+        self.index = 0  # audio frames sent: a pause (DTMF) does not skip any
+
+    def next(self, frequency: int, level_dbfs: float) -> bytes:
+        i = self.index % FRAMES_PER_SECOND
+        self.index += 1
+        if self._encoder is None:
+            return tone_frames(self.codec.name, frequency, level_dbfs)[i]
+        return self._encoder.encode(pcm_frames(self.codec.sample_rate, frequency, level_dbfs)[i])
 
 
 @cache

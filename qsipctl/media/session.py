@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from qsipctl.addr import host_port, same_ip
-from qsipctl.media.codec import Decoder, tone_frames
+from qsipctl.media.codec import Decoder, FrameSource
 from qsipctl.media.pacer import FRAME, Pacer
 from qsipctl.media.result import FarEndView, MediaResult, Pacing
 from qsipctl.rtp import dtmf
@@ -169,9 +169,7 @@ class MediaSession:
         self.rtcp_received = 0
         self.captured: list[Captured] = []
         self.capture_dropped = 0
-        self._frames = tone_frames(config.codec.name, config.tone_hz, config.tone_dbfs)
-        self._silence = tone_frames(config.codec.name, 0, 0.0)
-        self._marker = tone_frames(config.codec.name, MARKER_HZ, -10.0)
+        self._source = FrameSource(config.codec)
         self._kept: collections.deque[bytes] = collections.deque(maxlen=KEEP_FRAMES)
         self._send_times: collections.deque[float] = collections.deque(maxlen=3000)
         self._slots: collections.deque[tuple[str, dtmf.EventPacket, bool] | None] = (
@@ -294,14 +292,16 @@ class MediaSession:
             if last:
                 self.dtmf_sent += digit
             return
-        frames = {"tone": self._frames, "silence": self._silence, "marker": self._marker}[
-            self._mode
-        ]
+        frequency, level = {
+            "tone": (self.cfg.tone_hz, self.cfg.tone_dbfs),
+            "silence": (0, 0.0),
+            "marker": (MARKER_HZ, -10.0),
+        }[self._mode]
         if self._mode == "marker" and self._marker_sent is None:
             self._marker_sent = now
         pt = self.cfg.send_payload_type
         pt = self.cfg.codec.payload_type if pt is None else pt
-        self._send_rtp(pt, marker, ts, frames[n % len(frames)], now)
+        self._send_rtp(pt, marker, ts, self._source.next(frequency, level), now)
 
     def _send_rtp(self, pt: int, marker: bool, ts: int, payload: bytes, now: float) -> None:
         header = _RTP_HEADER.pack(0x80, pt | (0x80 if marker else 0), self._seq, ts, self.ssrc)
