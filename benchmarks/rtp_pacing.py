@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -70,9 +71,15 @@ async def run_sessions(base: int, peer_base: int, calls: int, seconds: float) ->
     lost = sum(r.received.lost for r in results)
     cpu = (end_cpu.ru_utime - start_cpu.ru_utime) + (end_cpu.ru_stime - start_cpu.ru_stime)
     own = sorted(r.pacing.p99_deviation_ms for r in results)
-    return {"own_p99_median_ms": own[len(own) // 2], "own_p99_max_ms": own[-1],
-            "sent": sum(r.sent_packets for r in results), "expected": expected, "lost": lost,
-            "received": sum(r.received.packets for r in results), "cpu_s": round(cpu, 2)}  # fmt: skip
+    return {
+        "own_p99_median_ms": own[len(own) // 2],
+        "own_p99_max_ms": own[-1],
+        "sent": sum(r.sent_packets for r in results),
+        "expected": expected,
+        "lost": lost,
+        "received": sum(r.received.packets for r in results),
+        "cpu_s": round(cpu, 2),
+    }
 
 
 def read_pcap(path: Path) -> list[tuple[float, int, int]]:
@@ -105,7 +112,7 @@ def pacing_from_capture(packets: list[tuple[float, int, int]], lo: int, hi: int)
     devs: list[float] = []
     for times in streams.values():
         times.sort()
-        devs += [abs((b - a) - 0.020) * 1000 for a, b in zip(times, times[1:], strict=False)]
+        devs += [abs((b - a) - 0.020) * 1000 for a, b in itertools.pairwise(times)]
     devs.sort()
     if not devs:
         return {"streams": 0}

@@ -57,8 +57,13 @@ def test_baresip_hears_our_tone_and_we_hear_its_tone(tmp_path: Path, codecs: tup
                 call.sock.close()
 
     with baresip_phone(tmp_path / "baresip", tone=1000) as phone:
-        agreed, result = asyncio.run(run())
-        wait_until(lambda: bool(phone.recordings()), timeout=10)
+        events = phone.events()
+        try:
+            agreed, result = asyncio.run(run())
+            wait_until(lambda: bool(phone.recordings()), timeout=10)
+        finally:
+            events.close()
+    assert events.dtmf() == "159#", events.events  # RFC 4733 events, as baresip reports them
     assert agreed.codec.name == codecs[0]  # type: ignore[attr-defined]
     assert result.audio.kind == "tone"  # type: ignore[attr-defined]
     assert result.audio.frequency == pytest.approx(1000, abs=3)  # type: ignore[attr-defined]
