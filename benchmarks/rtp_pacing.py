@@ -41,21 +41,28 @@ sys.path.insert(0, str(REPO))
 OUR_BASE, PEER_BASE = 20000, 36000
 
 
-async def run_sessions(base: int, peer_base: int, calls: int, seconds: float) -> dict:
-    """N sessions on base+2i sending to peer_base+2i; returns their summed statistics."""
+async def run_sessions(role: str, calls: int, seconds: float, rendezvous: Path) -> dict:
+    """N sessions; ports are exchanged through files (other jobs on the machine hold ports)."""
     from qsipctl.media.session import MediaConfig, MediaSession
     from qsipctl.sdp import CODECS
 
+    lo, hi = (OUR_BASE, PEER_BASE) if role == "ours" else (PEER_BASE, PEER_BASE + 16000)
     sessions = []
-    for i in range(calls):
-        port = base + 2 * i
-        cfg = MediaConfig(codec=CODECS["PCMU"], local_host="127.0.0.1",
-                          port_range=(port, port + 1), analyse_audio=False,
-                          rtcp_interval=5.0)  # fmt: skip
+    for _ in range(calls):
+        cfg = MediaConfig(codec=CODECS["PCMU"], local_host="127.0.0.1", port_range=(lo, hi),
+                          analyse_audio=False, rtcp_interval=5.0)  # fmt: skip
         s = MediaSession(cfg)
         await s.__aenter__()
-        s.set_remote(("127.0.0.1", peer_base + 2 * i))
         sessions.append(s)
+    mine, other = rendezvous / f"{role}.json", rendezvous / ("peer" if role == "ours" else "ours")
+    tmp = mine.with_suffix(".tmp")
+    tmp.write_text(json.dumps([s.local[1] for s in sessions]))
+    tmp.replace(mine)
+    other_file = other.with_suffix(".json")
+    while not other_file.exists():
+        await asyncio.sleep(0.01)
+    for s, port in zip(sessions, json.loads(other_file.read_text()), strict=True):
+        s.set_remote(("127.0.0.1", port))
     start_cpu = resource.getrusage(resource.RUSAGE_SELF)
     for s in sessions:
         s.start()
@@ -72,6 +79,7 @@ async def run_sessions(base: int, peer_base: int, calls: int, seconds: float) ->
     cpu = (end_cpu.ru_utime - start_cpu.ru_utime) + (end_cpu.ru_stime - start_cpu.ru_stime)
     own = sorted(r.pacing.p99_deviation_ms for r in results)
     return {
+        "ports": [s.local[1] for s in sessions],
         "own_p99_median_ms": own[len(own) // 2],
         "own_p99_max_ms": own[-1],
         "sent": sum(r.sent_packets for r in results),
@@ -103,11 +111,11 @@ def read_pcap(path: Path) -> list[tuple[float, int, int]]:
     return out
 
 
-def pacing_from_capture(packets: list[tuple[float, int, int]], lo: int, hi: int) -> dict:
-    """Deviation of each interval from 20 ms, for RTP (even source ports lo..hi)."""
+def pacing_from_capture(packets: list[tuple[float, int, int]], ports: set[int]) -> dict:
+    """Deviation of each interval from 20 ms, for the RTP sent from ``ports``."""
     streams: dict[tuple[int, int], list[float]] = defaultdict(list)
     for t, sport, dport in packets:
-        if lo <= sport < hi and sport % 2 == 0:
+        if sport in ports:
             streams[(sport, dport)].append(t)
     devs: list[float] = []
     for times in streams.values():
@@ -123,17 +131,18 @@ def pacing_from_capture(packets: list[tuple[float, int, int]], lo: int, hi: int)
 
 def measure(calls: int, seconds: float, tmp: Path) -> dict:
     pcap = tmp / f"calls-{calls}.pcap"
+    rendezvous = tmp / f"ports-{calls}"
+    rendezvous.mkdir()
     dump = subprocess.Popen(
         ["tcpdump", "-i", "lo", "-n", "-B", "16384", "-s", "64", "-w", str(pcap),
-         f"udp and src portrange {OUR_BASE}-{OUR_BASE + 2 * calls}"],
+         f"udp and src portrange {OUR_BASE}-{PEER_BASE - 1}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     assert dump.stderr is not None
     dump.stderr.readline()  # "listening on lo"
     me = [sys.executable, __file__, "--role"]
-    args = ["--calls", str(calls), "--seconds", str(seconds)]
+    args = ["--calls", str(calls), "--seconds", str(seconds), "--rendezvous", str(rendezvous)]
     peer = subprocess.Popen([*me, "peer", *args], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5 + calls * 0.002)
     ours = subprocess.Popen([*me, "ours", *args], stdout=subprocess.PIPE, text=True)
     our_out, _ = ours.communicate(timeout=seconds + 120)
     peer_out, _ = peer.communicate(timeout=seconds + 120)
@@ -141,7 +150,7 @@ def measure(calls: int, seconds: float, tmp: Path) -> dict:
     os.killpg(dump.pid, signal.SIGTERM)
     dump.wait(timeout=10)
     mine, theirs = json.loads(our_out), json.loads(peer_out)
-    pacing = pacing_from_capture(read_pcap(pcap), OUR_BASE, OUR_BASE + 2 * calls)
+    pacing = pacing_from_capture(read_pcap(pcap), set(mine["ports"]))
     loss_at_peer = 100 * theirs["lost"] / max(1, theirs["expected"])
     loss_at_us = 100 * mine["lost"] / max(1, mine["expected"])
     return {"calls": calls, "pacing": pacing, "our_streams_loss_pct": round(loss_at_peer, 3),
@@ -155,11 +164,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--calls", default="1,50,100,150,200")
     ap.add_argument("--role", choices=("ours", "peer"))
+    ap.add_argument("--rendezvous", type=Path)
     args = ap.parse_args()
     if args.role:
-        base, other = (OUR_BASE, PEER_BASE) if args.role == "ours" else (PEER_BASE, OUR_BASE)
         extra = 0.0 if args.role == "ours" else 1.0  # the peer outlives our streams
-        summary = asyncio.run(run_sessions(base, other, int(args.calls), args.seconds + extra))
+        summary = asyncio.run(
+            run_sessions(args.role, int(args.calls), args.seconds + extra, args.rendezvous)
+        )
         print(json.dumps(summary), flush=True)
         return
     with tempfile.TemporaryDirectory() as tmp:

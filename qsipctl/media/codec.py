@@ -61,6 +61,13 @@ class FrameSource:
         self._encoder = G722Encoder() if codec.name == "G722" else None
         self.index = 0  # audio frames sent: a pause (DTMF) does not skip any
 
+    def prepare(self, frequency: int, level_dbfs: float) -> None:
+        """Encode (G.711) or generate (G.722) a tone's frames now, not in the first tick."""
+        if self._encoder is None:
+            tone_frames(self.codec.name, frequency, level_dbfs)
+        else:
+            pcm_frames(self.codec.sample_rate, frequency, level_dbfs)
+
     def next(self, frequency: int, level_dbfs: float) -> bytes:
         i = self.index % FRAMES_PER_SECOND
         self.index += 1

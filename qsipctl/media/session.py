@@ -170,6 +170,8 @@ class MediaSession:
         self.captured: list[Captured] = []
         self.capture_dropped = 0
         self._source = FrameSource(config.codec)
+        for frequency, level in ((config.tone_hz, config.tone_dbfs), (0, 0.0), (MARKER_HZ, -10.0)):
+            self._source.prepare(frequency, level)  # ~20 ms of table building, before t0
         self._kept: collections.deque[bytes] = collections.deque(maxlen=KEEP_FRAMES)
         self._send_times: collections.deque[float] = collections.deque(maxlen=3000)
         self._slots: collections.deque[tuple[str, dtmf.EventPacket, bool] | None] = (
