@@ -2,7 +2,8 @@
 
 One event loop for all of them: a site with 200 softphones is probed in about
 the time of the slowest few, while ``concurrency`` keeps a small PBX from
-seeing a flood.
+seeing a flood.  Probes are looked up by name in the registry of
+:mod:`qsipctl.probes.base`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from qsipctl.probes.register import ProbeOutcome
+from qsipctl.probes.base import ProbeOutcome, get_probe
 from qsipctl.probes.target import ProbeTarget
 
 Progress = Callable[[ProbeOutcome], None]
@@ -24,14 +25,7 @@ async def _run_one(
     on_done: Progress | None,
 ) -> ProbeOutcome:
     async with sem:
-        if kind == "register":
-            from qsipctl.probes.register import probe_register
-
-            outcome = await probe_register(target, keep_registered)
-        else:
-            from qsipctl.probes.options import probe_options
-
-            outcome = await probe_options(target)
+        outcome = await get_probe(kind)(target, keep_registered)
     if on_done is not None:
         on_done(outcome)
     return outcome
@@ -54,7 +48,7 @@ def run_probes(
     keep_registered: bool = False,
     on_done: Progress | None = None,
 ) -> list[ProbeOutcome]:
-    """Run ``(kind, target)`` jobs ("register" or "options"); results in job order.
+    """Run ``(kind, target)`` jobs (any registered probe name); results in job order.
 
     ``on_done`` is called as each probe finishes (the CLI's progress line).
     """
