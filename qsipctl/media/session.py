@@ -239,6 +239,27 @@ class MediaSession:
     def closed(self) -> bool:
         return self._rtp_t is None
 
+    def reconfigure(self, config: MediaConfig) -> None:
+        """Apply what the answer agreed (codec, payload numbers, SRTP keys) before start().
+
+        The socket was bound before the offer could name its port, so the
+        session exists before the codec is known; everything codec-bound is
+        rebuilt here.  rtcp-mux cannot be switched on after binding a pair:
+        with mux agreed we send RTCP to the RTP port and still read both.
+        """
+        if self._pace_token is not None:
+            raise MediaError("reconfigure() after start()")
+        self.cfg = config
+        self.srtp = (
+            SrtpContext(config.srtp_local_key, config.srtp_remote_key)
+            if config.srtp_local_key and config.srtp_remote_key
+            else None
+        )
+        self.stats = ReceiveStats(config.codec.clock_rate)
+        self._source = FrameSource(config.codec)
+        for frequency, level in ((config.tone_hz, config.tone_dbfs), (0, 0.0), (MARKER_HZ, -10.0)):
+            self._source.prepare(frequency, level)
+
     def set_remote(self, rtp: Address, rtcp: Address | None = None) -> None:
         """Where to send (from the answer); latching may still move it."""
         self.remote = self.sdp_remote = rtp

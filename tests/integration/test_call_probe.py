@@ -1,0 +1,118 @@
+"""The call probe end to end: our SIP endpoint/dialog layer + media against real peers.
+
+baresip answers (directly, and behind Kamailio, which challenges the INVITE
+with 407 and routes it to the registered phone); the call carries audio both
+ways, DTMF reaches baresip, and the call is hung up by us.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from qsipctl.probes.call import CallOptions, place_call
+from qsipctl.probes.target import ProbeTarget
+from qsipctl.sdp import OfferSettings
+from qsipctl.site.secrets import Secret
+from tests.fixtures.baresip_phone import baresip_phone
+from tests.fixtures.common import wait_until
+from tests.fixtures.kamailio import Kamailio
+
+pytestmark = pytest.mark.integration
+
+
+def test_call_to_baresip_audio_both_ways_and_dtmf(tmp_path: Path) -> None:
+    with baresip_phone(tmp_path / "phone", tone=1000) as phone:
+        events = phone.events()
+        try:
+            target = ProbeTarget(user="qsipctl", domain=phone.host, host=phone.host,
+                                 port=phone.port, transport="udp")  # fmt: skip
+            opts = CallOptions(number="phone", settings=OfferSettings(codecs=("PCMA", "PCMU")),
+                               duration=3.0, dtmf="42#", port_range=(44000, 44999))  # fmt: skip
+            outcome, report = asyncio.run(place_call(target, opts))
+            wait_until(lambda: bool(phone.recordings()), timeout=10)
+        finally:
+            events.close()
+    result = outcome.result
+    assert result.ok, (result.verdict, result.message)
+    assert result.status == 200 and report.codec == "PCMA"
+    assert 180 in report.provisional or report.answered_ms is not None
+    assert report.hung_up_by == "us"
+    media = report.media
+    assert media is not None and media.audio.kind == "tone"
+    assert media.audio.frequency == pytest.approx(1000, abs=3)
+    assert media.received.lost == 0 and media.dtmf_sent == "42#"
+    assert events.dtmf() == "42#"
+    assert any(e.get("type") == "CALL_CLOSED" for e in events.events)  # our BYE ended it
+
+
+def _target(phone_host: str, port: int, **kw: object) -> ProbeTarget:
+    return ProbeTarget(user="qsipctl", domain=phone_host, host=phone_host, port=port,
+                       transport="udp", **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_no_codec_in_common_is_explained(tmp_path: Path) -> None:
+    # baresip with only G.722 answers a PCMU/PCMA offer with 488 (LAB-NOTES)
+    with baresip_phone(tmp_path / "phone", codecs="G722/16000/1") as phone:
+        opts = CallOptions(number="phone", settings=OfferSettings(codecs=("PCMU", "PCMA")),
+                           duration=1.0, port_range=(44000, 44999))  # fmt: skip
+        outcome, report = asyncio.run(place_call(_target(phone.host, phone.port), opts))
+    result = outcome.result
+    assert not result.ok and result.status == 488
+    assert "488" in result.message and "PCMU, PCMA" in result.message
+    assert report.media is None
+
+
+def test_no_answer_is_cancelled(tmp_path: Path) -> None:
+    with baresip_phone(tmp_path / "phone", answer="manual") as phone:
+        events = phone.events()
+        try:
+            opts = CallOptions(number="phone", ring_timeout=2.0, port_range=(44000, 44999))
+            outcome, report = asyncio.run(place_call(_target(phone.host, phone.port), opts))
+            wait_until(lambda: any(e.get("type") == "CALL_CLOSED" for e in events.events), 10)
+        finally:
+            events.close()
+    result = outcome.result
+    assert not result.ok and result.verdict == "timeout" and report.cancelled
+    assert "CANCEL" in result.message
+    assert 180 in report.provisional and report.ringing_ms is not None
+
+
+CALL_ROUTE = (
+    'if (is_method("INVITE") && !has_totag()) {'
+    ' if (!pv_proxy_authenticate("$fd", "$sht(auth=>$au)", "0")) {'
+    ' proxy_challenge("$fd", "1"); exit; }'
+    " consume_credentials();"
+    ' if (!lookup("location")) { sl_send_reply("404", "Not Found"); exit; }'
+    " t_relay(); exit; }"
+    ' if (is_method("CANCEL|ACK|BYE")) { t_relay(); exit; }'
+)
+
+
+def test_call_through_kamailio_with_407_to_a_registered_phone(
+    tmp_path: Path, kamailio_factory: Callable[..., Kamailio]
+) -> None:
+    k = kamailio_factory(extra_route=CALL_ROUTE)
+    account = (f"<sip:1002@127.0.0.1:{k.udp_port};transport=udp>;auth_pass=secret-1002;"
+               "regint=60")  # fmt: skip
+    with baresip_phone(tmp_path / "phone", tone=697, account=account):
+        wait_until(lambda: "1002" in k.registered_users(), timeout=10)
+        target = ProbeTarget(user="1001", domain="127.0.0.1", host="127.0.0.1",
+                             port=k.udp_port, transport="udp", auth_user="1001",
+                             password=Secret("literal", "secret-1001"))  # fmt: skip
+        opts = CallOptions(number="1002", settings=OfferSettings(codecs=("PCMU",)),
+                           duration=2.0, port_range=(44000, 44999))  # fmt: skip
+        outcome, report = asyncio.run(place_call(target, opts))
+        unknown, _ = asyncio.run(place_call(target, replace(opts, number="1999")))
+    result = outcome.result
+    assert result.ok, (result.verdict, result.message)
+    assert report.challenged == [407]  # Kamailio's proxy challenge, answered
+    media = report.media
+    assert media is not None and media.audio.frequency == pytest.approx(697, abs=3)
+    assert report.hung_up_by == "us"
+    assert not unknown.result.ok and unknown.result.status == 404
+    assert "no such number" in unknown.result.message
