@@ -23,7 +23,7 @@ from typing import Any
 
 from qsipctl.addr import bracket, host_port
 from qsipctl.media.result import MediaResult
-from qsipctl.media.session import MediaConfig, MediaSession
+from qsipctl.media.session import Captured, MediaConfig, MediaSession
 from qsipctl.net.errors import NetError, NoAnswer
 from qsipctl.probes.base import Conversation, ProbeOutcome, elapsed_ms, probe_servers
 from qsipctl.probes.result import ProbeResult, status_line, verdict_for_status
@@ -74,6 +74,7 @@ class CallOptions:
     port_range: tuple[int, int] = (16384, 32768)
     media_address: str | None = None  # the STUN-mapped address for the SDP, when known
     tone_hz: int = 440
+    capture_limit: int = 0  # RTP/RTCP packets kept for --pcap
 
 
 @dataclass(slots=True)
@@ -91,11 +92,45 @@ class CallReport:
     hung_up_by: str | None = None  # "us" | "far end"
     cancelled: bool = False
     media: MediaResult | None = None
+    captured: list[Captured] = field(default_factory=list, repr=False)  # for --pcap only
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {k: v for k, v in asdict(self).items() if k not in ("media", "captured")}
         out["media"] = self.media.as_dict() if self.media else None
         return out
+
+    def render(self) -> str:
+        """The call's figures as a two-column table (the verdict line is the probe table's)."""
+        from tabulate import tabulate
+
+        rows: list[tuple[str, str]] = [
+            ("provisional", ", ".join(map(str, self.provisional)) or "-"),
+            ("ringing after", _ms(self.ringing_ms)),
+            ("answered after", _ms(self.answered_ms)),
+            ("early media", "yes (183 with SDP)" if self.early_media else "no"),
+            ("codec", f"{self.codec or '-'} (offered {', '.join(self.offered)}; "
+                      f"answered {', '.join(self.answered) or '-'})"),
+        ]  # fmt: skip
+        m = self.media
+        if m is not None:
+            rx = m.received
+            rows += [
+                ("RTP sent", f"{m.sent_packets} packets to {m.remote_actual or m.remote_sdp}"),
+                ("RTP received", f"{rx.packets} packets, {rx.lost} lost ({rx.loss_percent:.1f} %), "
+                                 f"{rx.duplicates} dup, {rx.reordered} reordered, "
+                                 f"jitter {rx.jitter_ms:.1f} ms"),
+                ("RTCP", f"{m.rtcp_sent} sent, {m.rtcp_received} received, RTT {_ms(m.rtt_ms)}"),
+                ("audio heard", m.audio.describe()),
+                ("MOS (E-model)", f"{m.mos} (R {m.r_factor})" if m.mos is not None else "-"),
+                ("DTMF sent", m.dtmf_sent or "-"),
+                ("hung up by", self.hung_up_by or "-"),
+            ]  # fmt: skip
+            rows += [("verdict", v) for v in m.verdicts]
+        return tabulate(rows, tablefmt="plain")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
 
 
 async def place_call(target: ProbeTarget, options: CallOptions) -> tuple[ProbeOutcome, CallReport]:
@@ -128,7 +163,7 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
     crypto = new_crypto() if opts.settings.srtp else None
     cfg = MediaConfig(codec=_first_codec(opts.settings), local_host=local_ip,
                       port_range=opts.port_range, tone_hz=opts.tone_hz, rtcp_interval=1.0,
-                      capture_limit=0)  # fmt: skip
+                      capture_limit=opts.capture_limit)  # fmt: skip
     async with MediaSession(cfg) as probe_media:
         offer = build_offer(opts.settings, opts.media_address or local_ip, probe_media.local[1],
                             int.from_bytes(os.urandom(4), "big"), crypto)  # fmt: skip
@@ -214,6 +249,7 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                 report.hung_up_by = "far end"
             result.succeed(_summary(report))
         finally:
+            report.captured = probe_media.captured
             if invite_tx is not None:
                 with contextlib.suppress(NetError, KeyError):
                     driver.cancel(invite_tx)
