@@ -287,13 +287,9 @@ def _call_command() -> click.Command:
 
 
 def _run_call(callee: ProbeTarget, opts: dict[str, Any]) -> None:
-    import asyncio
-
-    from qsipctl.probes.call import CallOptions, place_call
+    from qsipctl.probes.call import CallOptions
     from qsipctl.sdp import OfferSettings
 
-    if opts["pcap"]:
-        _check_writable(opts["pcap"])
     caller = callee.replace(user=opts["from_user"],
                             auth_user=opts.get("auth_user") or opts["from_user"])  # fmt: skip
     settings = OfferSettings(codecs=opts["codecs"], dtmf_mode=opts["dtmf_mode"],
@@ -302,27 +298,49 @@ def _run_call(callee: ProbeTarget, opts: dict[str, Any]) -> None:
                        ring_timeout=opts["ring_timeout"], dtmf=opts["dtmf"],
                        port_range=opts["rtp_ports"],
                        capture_limit=100_000 if opts["pcap"] else 0)  # fmt: skip
-    outcome, report = asyncio.run(place_call(caller, call))
-    for warning in outcome.result.warnings:
+    run_calls([(caller, call)], opts["pcap"], opts["ladder"], opts["fmt"])
+
+
+def run_calls(calls: list[tuple[ProbeTarget, Any]], pcap: str | None, ladder: bool, fmt: str
+              ) -> None:  # fmt: skip
+    """Place the calls one after the other (each a real call: never several on one
+    account at once), then report them all; exit 1 when any failed."""
+    import asyncio
+
+    from qsipctl.probes.call import place_call
+
+    if pcap:
+        _check_writable(pcap)
+
+    async def all_calls() -> list[Any]:
+        return [await place_call(caller, options) for caller, options in calls]
+
+    done = asyncio.run(all_calls())
+    outcomes = [outcome for outcome, _ in done]
+    for warning in sorted({w for o in outcomes for w in o.result.warnings}):
         click.echo(f"qsipctl: warning: {warning}", err=True)
-    if opts["pcap"]:
+    if pcap:
         from qsipctl.media.capture import write_media_pcap
 
-        write_media_pcap(opts["pcap"], report.captured, outcome.traces)
+        write_media_pcap(pcap, [c for _, r in done for c in r.captured],
+                         [t for o in outcomes for t in o.traces])  # fmt: skip
     from qsipctl.report.probes import json_document, render_ladders, render_probe_table
 
-    if opts["fmt"] == "json":
+    if fmt == "json":
         from qsipctl.report.output import echo_json
 
-        doc = json_document([outcome])
-        doc["call"] = report.as_dict()
+        doc = json_document(outcomes)
+        doc["calls"] = [r.as_dict() for _, r in done]
         echo_json(doc)
     else:
-        click.echo(render_probe_table([outcome]))
-        click.echo(report.render())
-    if opts["ladder"]:
-        click.echo(render_ladders([outcome]), nl=False, err=opts["fmt"] == "json")
-    if not outcome.result.ok:
+        click.echo(render_probe_table(outcomes))
+        for outcome, report in done:
+            who = outcome.result.softphone or outcome.result.target
+            click.echo(f"\ncall from {who}:")
+            click.echo(report.render())
+    if ladder:
+        click.echo(render_ladders(outcomes), nl=False, err=fmt == "json")
+    if not all(o.result.ok for o in outcomes):
         raise SystemExit(EXIT_FAILED)
 
 

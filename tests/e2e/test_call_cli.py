@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.baresip_phone import baresip_phone
 from tests.fixtures.common import run_cli, wait_until
+from tests.fixtures.kamailio import Kamailio
 from tests.fixtures.media import tshark_streams
+from tests.integration.test_call_probe import CALL_ROUTE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -29,7 +32,7 @@ def test_probe_call_json_and_pcap(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr + res.stdout
     doc = json.loads(res.stdout)
     assert doc["results"][0]["ok"] and doc["results"][0]["status"] == 200
-    call = doc["call"]
+    call = doc["calls"][0]
     assert call["codec"] == "PCMU" and call["hung_up_by"] == "us"
     assert call["media"]["audio"]["description"] == "1000 Hz at -6 dBFS"
     assert call["media"]["dtmf_sent"] == "7*"
@@ -52,3 +55,54 @@ def test_probe_call_bad_input_is_exit_2() -> None:
     assert res.returncode == 2 and "G729" in res.stderr and "Traceback" not in res.stderr
     res = run_cli("probe", "call", "sip:100@127.0.0.1", "--from-user", "u", "--dtmf", "12x")
     assert res.returncode == 2 and "--dtmf" in res.stderr
+
+
+def test_diagnose_call_from_each_softphone(
+    tmp_path: Path, kamailio_factory: Callable[..., Kamailio]
+) -> None:
+    k = kamailio_factory(extra_route=CALL_ROUTE)
+    site = tmp_path / "site.yml"
+    site.write_text(
+        f"""all:
+  vars:
+    qsys_model: Core 110f
+  hosts:
+    core-a:
+      ansible_host: 127.0.0.1
+      softphones:
+        - name: Phone 1
+          profile: generic
+          registrar: 127.0.0.1:{k.udp_port}
+          username: "1001"
+          password: env:PW1001
+          codecs: [PCMA, PCMU]
+        - name: Phone 2
+          profile: generic
+          registrar: 127.0.0.1:{k.udp_port}
+          username: "1003"
+          password: env:PWBAD
+          codecs: [PCMA, PCMU]
+"""
+    )
+    account = (f"<sip:1002@127.0.0.1:{k.udp_port};transport=udp>;auth_pass=secret-1002;"
+               "regint=60")  # fmt: skip
+    with baresip_phone(tmp_path / "phone", tone=1000, account=account):
+        wait_until(lambda: "1002" in k.registered_users(), timeout=10)
+        env = {"PW1001": "secret-1001", "PWBAD": "wrong"}
+        res = run_cli("diagnose", str(site), "--call", "--to", "1002", "--duration", "1.5",
+                      "--format", "json", env=env)  # fmt: skip
+    assert res.returncode == 1, res.stderr  # Phone 2's password is wrong
+    doc = json.loads(res.stdout)
+    ok, bad = doc["results"]
+    assert ok["ok"] and ok["softphone"] == "Phone 1"
+    assert doc["calls"][0]["codec"] == "PCMA"  # the core's codec order
+    assert doc["calls"][0]["media"]["audio"]["kind"] == "tone"
+    assert not bad["ok"] and bad["verdict"] == "wrong-password"
+    assert "secret-1001" not in res.stdout + res.stderr
+
+
+def test_diagnose_call_needs_to(tmp_path: Path) -> None:
+    site = tmp_path / "s.yml"
+    site.write_text("all:\n  hosts: {}\n")
+    res = run_cli("diagnose", str(site), "--call")
+    assert res.returncode == 2 and "--to" in res.stderr
