@@ -243,7 +243,12 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
             if opts.dtmf and agreed.telephone_event_pt is not None:
                 await asyncio.sleep(0.5)
                 media.send_dtmf(opts.dtmf)
-            far_bye = await _talk(conv, dialog, opts.duration)
+            elif opts.dtmf:
+                result.warnings.append(
+                    "DTMF not sent: no telephone-event in both offer and answer (SIP INFO "
+                    "DTMF is not built yet)"
+                )
+            far_bye = await _talk(conv, dialog, opts.duration, offer.serialize())
             report.media = media.result()
             if far_bye:
                 report.hung_up_by = "far end"
@@ -311,8 +316,11 @@ def _refusal(resp: Response, offered: tuple[str, ...]) -> str:
     return f"{words} — {line}" if words else line
 
 
-async def _talk(conv: Conversation, dialog: Dialog, seconds: float) -> bool:
-    """Let the call run; answer requests in the dialog. True when the far end hung up."""
+async def _talk(conv: Conversation, dialog: Dialog, seconds: float, sdp: bytes) -> bool:
+    """Let the call run; answer requests in the dialog. True when the far end hung up.
+
+    A re-INVITE or UPDATE gets 200 with our SDP unchanged (the session goes on as is).
+    """
     driver = conv.driver
     driver.endpoint.dialogs.add(dialog.key)
     deadline = asyncio.get_running_loop().time() + seconds
@@ -326,7 +334,11 @@ async def _talk(conv: Conversation, dialog: Dialog, seconds: float) -> bool:
         req = ev.request
         refuse = dialog.receive_request(req)
         status = refuse or 200
-        driver.respond(ev.tx, driver.endpoint.response_for(ev.tx, status, "OK"))
+        answer = driver.endpoint.response_for(ev.tx, status, "OK" if status == 200 else "Error")
+        if status == 200 and req.method in ("INVITE", "UPDATE") and req.body:
+            answer.headers.add("Content-Type", "application/sdp")
+            answer.body = sdp
+        driver.respond(ev.tx, answer)
         if req.method == "BYE" and refuse is None:
             return True
     return False

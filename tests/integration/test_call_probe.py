@@ -8,6 +8,7 @@ ways, DTMF reaches baresip, and the call is hung up by us.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -116,3 +117,19 @@ def test_call_through_kamailio_with_407_to_a_registered_phone(
     assert report.hung_up_by == "us"
     assert not unknown.result.ok and unknown.result.status == 404
     assert "no such number" in unknown.result.message
+
+
+def test_far_end_hangs_up_first(tmp_path: Path) -> None:
+    with baresip_phone(tmp_path / "phone") as phone:
+        events = phone.events()
+        try:
+            timer = threading.Timer(1.5, events.command, ("hangup",))
+            timer.start()
+            opts = CallOptions(number="phone", duration=6.0, port_range=(44000, 44999))
+            outcome, report = asyncio.run(place_call(_target(phone.host, phone.port), opts))
+            timer.cancel()
+        finally:
+            events.close()
+    assert outcome.result.ok and report.hung_up_by == "far end"
+    # "far end" is only set when their BYE arrived and was answered during the call
+    assert report.media is not None and report.media.received.packets > 20
