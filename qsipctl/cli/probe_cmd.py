@@ -306,6 +306,7 @@ def run_calls(calls: list[tuple[ProbeTarget, Any]], pcap: str | None, ladder: bo
     """Place the calls one after the other (each a real call: never several on one
     account at once), then report them all; exit 1 when any failed."""
     import asyncio
+    import signal
 
     from qsipctl.probes.call import place_call
 
@@ -313,9 +314,20 @@ def run_calls(calls: list[tuple[ProbeTarget, Any]], pcap: str | None, ladder: bo
         _check_writable(pcap)
 
     async def all_calls() -> list[Any]:
-        return [await place_call(caller, options) for caller, options in calls]
+        # SIGTERM cancels like Ctrl-C does, so each call's finally still hangs up (BYE or
+        # CANCEL) and closes its media port before the process ends.
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return [await place_call(caller, options) for caller, options in calls]
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
 
-    done = asyncio.run(all_calls())
+    try:
+        done = asyncio.run(all_calls())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None  # the CLI's "interrupted" (exit 130)
     outcomes = [outcome for outcome, _ in done]
     for warning in sorted({w for o in outcomes for w in o.result.warnings}):
         click.echo(f"qsipctl: warning: {warning}", err=True)

@@ -171,6 +171,7 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
         auth = _auth(target)
         started = time.perf_counter()
         dialog: Dialog | None = None
+        established: dict[str, Dialog] = {}  # every 2xx we ACKed (forks too): each gets a BYE
         invite_tx = None
         try:
             for _round in range(MAX_AUTH_ROUNDS + 1):
@@ -187,6 +188,7 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                     if ack is not None and found is not None:
                         driver.send_stateless(ack, _peer_for(found.next_hop(), conv.peer))
                         acks[found.remote_tag] = ack
+                        established[found.remote_tag] = found
 
                 invite_tx = driver.start(invite, conv.peer, on_response=on_response)
                 try:
@@ -225,6 +227,9 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
             dialog = found
             if ack is not None and dialog.remote_tag not in acks:
                 driver.send_stateless(ack, _peer_for(dialog.next_hop(), conv.peer))
+            for tag, other in established.items():  # a second fork answered too: not ours
+                if tag != dialog.remote_tag and other.state != "terminated":
+                    await _bye(conv, other, CallReport())
             report.answered_ms = round(1000 * (time.perf_counter() - started), 1)
             try:
                 agreed = negotiate(offer, parse(resp.body), "the far end")
@@ -258,8 +263,11 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
             if invite_tx is not None:
                 with contextlib.suppress(NetError, KeyError):
                     driver.cancel(invite_tx)
-            if dialog is not None and dialog.state != "terminated":
-                await _bye(conv, dialog, report)
+            if dialog is not None:
+                established.setdefault(dialog.remote_tag, dialog)
+            for open_dialog in established.values():
+                if open_dialog.state != "terminated":
+                    await _bye(conv, open_dialog, report)
 
 
 def _with_agreed(cfg: MediaConfig, agreed: Negotiated, crypto: CryptoAttribute | None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.baresip_phone import baresip_phone
-from tests.fixtures.common import run_cli, wait_until
+from tests.fixtures.common import cli_command, run_cli, wait_until
 from tests.fixtures.kamailio import Kamailio
 from tests.fixtures.media import tshark_streams
 from tests.integration.test_call_probe import CALL_ROUTE
@@ -106,3 +108,33 @@ def test_diagnose_call_needs_to(tmp_path: Path) -> None:
     site.write_text("all:\n  hosts: {}\n")
     res = run_cli("diagnose", str(site), "--call")
     assert res.returncode == 2 and "--to" in res.stderr
+
+
+def test_sigterm_during_a_call_still_hangs_up(tmp_path: Path) -> None:
+    with baresip_phone(tmp_path / "phone") as phone:
+        events = phone.events()
+        try:
+            proc = subprocess.Popen(
+                [*cli_command(), "probe", "call", f"sip:phone@{phone.host}:{phone.port}",
+                 "--from-user", "qsipctl", "--duration", "30"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            try:
+                wait_until(lambda: any(e.get("type") == "CALL_ESTABLISHED"
+                                       for e in events.events), timeout=15)  # fmt: skip
+                proc.send_signal(signal.SIGTERM)
+                _, err = proc.communicate(timeout=15)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            wait_until(lambda: any(e.get("type") == "CALL_CLOSED" for e in events.events), 10)
+        finally:
+            events.close()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    # baresip (no rtp_timeout configured) closes a call only on a BYE or CANCEL; it words
+    # a remote BYE as "Connection reset by peer" (ECONNRESET), the same as after a normal
+    # call's BYE.
+    closed = [e for e in events.events if e.get("type") == "CALL_CLOSED"]
+    assert closed and closed[0].get("param") == "Connection reset by peer"
