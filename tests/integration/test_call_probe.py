@@ -36,6 +36,7 @@ def test_call_to_baresip_audio_both_ways_and_dtmf(tmp_path: Path) -> None:
                                duration=3.0, dtmf="42#", port_range=(44000, 44999))  # fmt: skip
             outcome, report = asyncio.run(place_call(target, opts))
             wait_until(lambda: bool(phone.recordings()), timeout=10)
+            wait_until(lambda: any(e.get("type") == "CALL_CLOSED" for e in events.events), 10)
         finally:
             events.close()
     result = outcome.result
