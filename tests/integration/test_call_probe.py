@@ -134,3 +134,27 @@ def test_far_end_hangs_up_first(tmp_path: Path) -> None:
     assert outcome.result.ok and report.hung_up_by == "far end"
     # "far end" is only set when their BYE arrived and was answered during the call
     assert report.media is not None and report.media.received.packets > 20
+
+
+def test_rejected_call_in_plain_words(tmp_path: Path) -> None:
+    with baresip_phone(tmp_path / "phone", answer="manual") as phone:
+        events = phone.events()
+        try:
+
+            def reject_when_ringing() -> None:
+                wait_until(lambda: any(e.get("type") == "CALL_INCOMING" for e in events.events),
+                           10)  # fmt: skip
+                events.command("hangup")
+
+            rejecter = threading.Thread(target=reject_when_ringing)
+            rejecter.start()
+            opts = CallOptions(number="phone", ring_timeout=10.0, port_range=(44000, 44999))
+            outcome, report = asyncio.run(place_call(_target(phone.host, phone.port), opts))
+            rejecter.join()
+        finally:
+            events.close()
+    result = outcome.result
+    assert not result.ok and result.status is not None and 400 <= result.status < 700
+    words = {486: "busy", 603: "declined", 480: "unavailable"}.get(result.status)
+    assert words is not None and words in result.message, result.message
+    assert report.media is None and not report.cancelled
