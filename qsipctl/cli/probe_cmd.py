@@ -274,6 +274,11 @@ def _call_command() -> click.Command:
         callback=_port_range,
         help="Local RTP port range (the core's).",
     )
+    @click.option(
+        "--echo",
+        is_flag=True,
+        help="TARGET is an echo service: measure the audio round trip (marker tone).",
+    )
     @_network_options
     @_evidence_options
     @format_option
@@ -296,7 +301,7 @@ def _run_call(callee: ProbeTarget, opts: dict[str, Any]) -> None:
                              dtmf_payload_type=opts["dtmf_payload_type"])  # fmt: skip
     call = CallOptions(number=callee.user or "", settings=settings, duration=opts["duration"],
                        ring_timeout=opts["ring_timeout"], dtmf=opts["dtmf"],
-                       port_range=opts["rtp_ports"],
+                       port_range=opts["rtp_ports"], echo=opts["echo"],
                        capture_limit=100_000 if opts["pcap"] else 0)  # fmt: skip
     run_calls([(caller, call)], opts["pcap"], opts["ladder"], opts["fmt"])
 

@@ -75,6 +75,7 @@ class CallOptions:
     media_address: str | None = None  # the STUN-mapped address for the SDP, when known
     tone_hz: int = 440
     capture_limit: int = 0  # RTP/RTCP packets kept for --pcap
+    echo: bool = False  # the destination echoes audio back: measure the round trip
 
 
 @dataclass(slots=True)
@@ -121,6 +122,7 @@ class CallReport:
                                  f"jitter {rx.jitter_ms:.1f} ms"),
                 ("RTCP", f"{m.rtcp_sent} sent, {m.rtcp_received} received, RTT {_ms(m.rtt_ms)}"),
                 ("audio heard", m.audio.describe()),
+                ("round trip", _ms(m.round_trip_ms)),
                 ("MOS (E-model)", f"{m.mos} (R {m.r_factor})" if m.mos is not None else "-"),
                 ("DTMF sent", m.dtmf_sent or "-"),
                 ("hung up by", self.hung_up_by or "-"),
@@ -253,6 +255,13 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                     "DTMF not sent: no telephone-event in both offer and answer (SIP INFO "
                     "DTMF is not built yet)"
                 )
+            if opts.echo:
+                await asyncio.sleep(0.3)
+                if await media.measure_round_trip() is None:
+                    result.warnings.append(
+                        "--echo: our marker tone did not come back within 3 s (no echo service "
+                        "there, or it does not return our audio)"
+                    )
             far_bye = await _talk(conv, dialog, opts.duration, offer.serialize())
             report.media = media.result()
             if far_bye:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.baresip_phone import baresip_phone
-from tests.fixtures.common import cli_command, run_cli, wait_until
+from tests.fixtures.common import cli_command, free_port, run_cli, wait_until
 from tests.fixtures.kamailio import Kamailio
 from tests.fixtures.media import tshark_streams
 from tests.integration.test_call_probe import CALL_ROUTE
@@ -138,3 +140,25 @@ def test_sigterm_during_a_call_still_hangs_up(tmp_path: Path) -> None:
     # call's BYE.
     closed = [e for e in events.events if e.get("type") == "CALL_CLOSED"]
     assert closed and closed[0].get("param") == "Connection reset by peer"
+
+
+def test_probe_call_echo_round_trip_through_sipp(tmp_path: Path) -> None:
+    """SIPp's built-in UAS answers with SDP and echoes RTP (-rtp_echo): our marker returns."""
+    sip, media, ctrl = (free_port(socket.SOCK_DGRAM) for _ in range(3))
+    sipp = subprocess.Popen(
+        ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(sip), "-mi", "127.0.0.1",
+         "-mp", str(media - media % 2), "-cp", str(ctrl), "-rtp_echo", "-nostdin"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        uri = f"sip:echo@127.0.0.1:{sip}"
+        res = run_cli("probe", "call", uri, "--from-user", "qsipctl", "--codecs", "PCMU",
+                      "--echo", "--duration", "1", "--format", "json")  # fmt: skip
+    finally:
+        os.killpg(sipp.pid, signal.SIGTERM)
+        sipp.wait(timeout=10)
+    assert res.returncode == 0, res.stderr + res.stdout
+    media_result = json.loads(res.stdout)["calls"][0]["media"]
+    assert media_result["round_trip_ms"] is not None and media_result["round_trip_ms"] > 0
+    assert media_result["audio"]["frequency"] in (440.0, 1400.0)  # our own audio, echoed
