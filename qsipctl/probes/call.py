@@ -91,6 +91,8 @@ class CallReport:
     offered: tuple[str, ...] = ()
     answered: tuple[str, ...] = ()
     hung_up_by: str | None = None  # "us" | "far end"
+    session_expires: int | None = None  # RFC 4028 interval the PBX set in its 200, seconds
+    refresher: str | None = None  # "uac" (us) or "uas"
     cancelled: bool = False
     media: MediaResult | None = None
     captured: list[Captured] = field(default_factory=list, repr=False)  # for --pcap only
@@ -126,6 +128,8 @@ class CallReport:
                 ("MOS (E-model)", f"{m.mos} (R {m.r_factor})" if m.mos is not None else "-"),
                 ("DTMF sent", m.dtmf_sent or "-"),
                 ("hung up by", self.hung_up_by or "-"),
+                ("session timer", f"{self.session_expires} s, refresher {self.refresher or '-'}"
+                                  if self.session_expires else "none"),
             ]  # fmt: skip
             rows += [("verdict", v) for v in m.verdicts]
         return tabulate(rows, tablefmt="plain")
@@ -233,6 +237,7 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                 if tag != dialog.remote_tag and other.state != "terminated":
                     await _bye(conv, other, CallReport())
             report.answered_ms = round(1000 * (time.perf_counter() - started), 1)
+            _session_timer(resp, report, opts, result)
             try:
                 agreed = negotiate(offer, parse(resp.body), "the far end")
             except NoCommonCodec as exc:
@@ -323,6 +328,27 @@ def _provisional(resp: Response, report: CallReport, started: float) -> None:
         report.ringing_ms = round(1000 * (time.perf_counter() - started), 1)
     if resp.status == 183 and resp.body:
         report.early_media = True
+
+
+def _session_timer(resp: Response, report: CallReport, opts: CallOptions, result: ProbeResult
+                   ) -> None:  # fmt: skip
+    """RFC 4028: report the interval and refresher the PBX chose (refreshing is not built)."""
+    value = resp.headers.get("Session-Expires") or resp.headers.get("x")  # x: compact form
+    if not value:
+        return
+    head, _, params = value.partition(";")
+    if not head.strip().isdigit():
+        return
+    report.session_expires = int(head.strip())
+    for param in params.split(";"):
+        name, _, val = param.strip().partition("=")
+        if name.lower() == "refresher":
+            report.refresher = val.strip().lower() or None
+    if opts.duration > report.session_expires / 2:
+        result.warnings.append(
+            f"the PBX set a session timer of {report.session_expires} s; this probe does not "
+            "refresh it, so a call longer than half of it may be cut by the PBX"
+        )
 
 
 def _refusal(resp: Response, offered: tuple[str, ...]) -> str:

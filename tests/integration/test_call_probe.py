@@ -8,6 +8,10 @@ ways, DTMF reaches baresip, and the call is hung up by us.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,7 +24,7 @@ from qsipctl.probes.target import ProbeTarget
 from qsipctl.sdp import OfferSettings
 from qsipctl.site.secrets import Secret
 from tests.fixtures.baresip_phone import baresip_phone
-from tests.fixtures.common import wait_until
+from tests.fixtures.common import free_port, wait_until
 from tests.fixtures.kamailio import Kamailio
 
 pytestmark = pytest.mark.integration
@@ -158,3 +162,78 @@ def test_rejected_call_in_plain_words(tmp_path: Path) -> None:
     words = {486: "busy", 603: "declined", 480: "unavailable"}.get(result.status)
     assert words is not None and words in result.message, result.message
     assert report.media is None and not report.cancelled
+
+
+UAS_SESSION_TIMER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="uas with a session timer">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+
+]]></send>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Require: timer
+Session-Expires: 1;refresher=uac
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=pbx 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+]]></send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
+
+
+def test_session_timer_reported(tmp_path: Path) -> None:
+    (tmp_path / "uas.xml").write_text(UAS_SESSION_TIMER)
+    sip, media, ctrl = (free_port(socket.SOCK_DGRAM) for _ in range(3))
+    sipp = subprocess.Popen(
+        ["sipp", "-sf", "uas.xml", "-i", "127.0.0.1", "-p", str(sip), "-mi", "127.0.0.1",
+         "-mp", str(media - media % 2), "-cp", str(ctrl), "-m", "1", "-nostdin"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        opts = CallOptions(number="pbx", duration=1.0, port_range=(44000, 44999))
+        outcome, report = asyncio.run(place_call(_target("127.0.0.1", sip), opts))
+        rc = sipp.wait(timeout=20)
+    finally:
+        if sipp.poll() is None:
+            os.killpg(sipp.pid, signal.SIGKILL)
+            sipp.wait()
+    assert outcome.result.ok, outcome.result.message
+    assert (report.session_expires, report.refresher) == (1, "uac")
+    assert any("session timer of 1 s" in w for w in outcome.result.warnings)
+    assert rc == 0  # SIPp got its ACK and our BYE
