@@ -46,6 +46,7 @@ from qsipctl.sip.auth import AuthResult, ClientAuth
 from qsipctl.sip.dialog import ClientInvite, Dialog
 from qsipctl.sip.digest import DigestCredentials
 from qsipctl.sip.endpoint import Peer, RequestReceived, ResponseReceived
+from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Request, Response
 from qsipctl.sip.uri import parse_uri
 
@@ -274,8 +275,8 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
             result.succeed(_summary(report))
         finally:
             report.captured = probe_media.captured
-            if invite_tx is not None:
-                with contextlib.suppress(NetError, KeyError):
+            if invite_tx is not None:  # interrupted while ringing: CANCEL (§9.1)
+                with contextlib.suppress(NetError, SipError, KeyError):
                     driver.cancel(invite_tx)
             if dialog is not None:
                 established.setdefault(dialog.remote_tag, dialog)

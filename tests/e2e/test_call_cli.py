@@ -142,6 +142,15 @@ def test_sigterm_during_a_call_still_hangs_up(tmp_path: Path) -> None:
     assert closed and closed[0].get("param") == "Connection reset by peer"
 
 
+def _udp_bound(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def test_probe_call_echo_round_trip_through_sipp(tmp_path: Path) -> None:
     """SIPp's built-in UAS answers with SDP and echoes RTP (-rtp_echo): our marker returns."""
     sip, media, ctrl = (free_port(socket.SOCK_DGRAM) for _ in range(3))
@@ -152,6 +161,7 @@ def test_probe_call_echo_round_trip_through_sipp(tmp_path: Path) -> None:
         start_new_session=True,
     )  # fmt: skip
     try:
+        wait_until(lambda: _udp_bound(sip), timeout=10)  # SIPp listens before we call
         uri = f"sip:echo@127.0.0.1:{sip}"
         res = run_cli("probe", "call", uri, "--from-user", "qsipctl", "--codecs", "PCMU",
                       "--echo", "--duration", "1", "--format", "json")  # fmt: skip

@@ -216,18 +216,29 @@ Content-Length: 0
 """
 
 
+def _udp_bound(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def test_session_timer_reported(tmp_path: Path) -> None:
     (tmp_path / "uas.xml").write_text(UAS_SESSION_TIMER)
     sip, media, ctrl = (free_port(socket.SOCK_DGRAM) for _ in range(3))
     sipp = subprocess.Popen(
         ["sipp", "-sf", "uas.xml", "-i", "127.0.0.1", "-p", str(sip), "-mi", "127.0.0.1",
-         "-mp", str(media - media % 2), "-cp", str(ctrl), "-m", "1", "-nostdin"],
+         "-mp", str(media - media % 2), "-cp", str(ctrl), "-m", "1", "-nostdin", "-trace_err"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
     try:
+        wait_until(lambda: _udp_bound(sip), timeout=10)  # SIPp listens before we call
         opts = CallOptions(number="pbx", duration=1.0, port_range=(44000, 44999))
         outcome, report = asyncio.run(place_call(_target("127.0.0.1", sip), opts))
+        assert outcome.result.ok, (outcome.result.message, report)
         rc = sipp.wait(timeout=20)
     finally:
         if sipp.poll() is None:
