@@ -44,6 +44,12 @@ VIA_CORE_KEYS = ("to_number", "dtmf", "duration", "ring_timeout")
 @click.option("--options", "do_options", is_flag=True, help="OPTIONS ping every registrar.")
 @click.option("--nat", "do_nat", is_flag=True, help="NAT/firewall/SIP ALG tests (docs/nat.md).")
 @responder_options
+@click.option(
+    "--call",
+    "do_call",
+    is_flag=True,
+    help="Place a test call from every softphone (with its own settings) to --to.",
+)
 @limit_option
 @profiles_dir_option
 @click.option(
@@ -64,6 +70,7 @@ def diagnose(
     site_path: str,
     do_register: bool,
     do_options: bool,
+    do_call: bool,
     limit: str | None,
     profile_dirs: tuple[str, ...],
     concurrency: int,
@@ -84,14 +91,16 @@ def diagnose(
     STUN server, registrars and (with --responder) a responder.
     --register sends each softphone's REGISTER (with its credentials, over
     its profile's transport) and unregisters again; --options pings each
-    registrar; --via-core makes each core's own softphone place a test call
-    over QRC (docs/via-core.md).  Exit 0 when every probe passed, 1 when any
-    failed, 2 for bad input.
+    registrar; --call places a test call from each softphone with its own
+    codec/DTMF settings to --to (or its test_number), one call at a time;
+    --via-core makes each core's own softphone place a test call over QRC
+    (docs/via-core.md).  Exit 0 when every probe passed, 1 when any failed,
+    2 for bad input.
     """
     via_core_opts = {k: probe_opts.pop(k) for k in VIA_CORE_KEYS}
     if via_core:
         run_via_core_command(site_path, limit, profile_dirs, concurrency, timeout, fmt,
-                             also=do_register or do_options or do_nat,
+                             also=do_register or do_options or do_nat or do_call,
                              **via_core_opts)  # fmt: skip
         return
     if do_nat:  # NAT diagnosis: qsipctl.cli.nat_cmd
@@ -99,11 +108,24 @@ def diagnose(
 
         probe_opts.update(timeout=timeout, local_address=local_address)
         return diagnose_nat(site_path, limit, profile_dirs, probe_opts, fmt)
-    if not (do_register or do_options):
-        raise UsageError("choose at least one probe: --register, --options and/or --nat")
+    if do_call:
+        if do_register or do_options:
+            raise UsageError("--call runs on its own (not with --register/--options)")
+    elif not (do_register or do_options):
+        raise UsageError(
+            "choose at least one probe: --register, --options, --call, --nat or --via-core"
+        )
     from qsipctl.cli.common import load_selected
 
     _, cores = load_selected(site_path, limit, profile_dirs)
+    if do_call:
+        calls = _call_jobs(cores, via_core_opts, timeout, local_address, dns_server, bool(pcap))
+        if not calls:
+            raise UsageError("no softphones selected (check --limit)")
+        from qsipctl.cli.probe_cmd import run_calls
+
+        run_calls(calls, pcap, ladder, fmt)
+        return
     jobs = _site_jobs(cores, do_register, do_options, timeout, local_address, dns_server)
     if not jobs:
         raise UsageError("no softphones selected (check --limit)")
@@ -134,4 +156,40 @@ def _site_jobs(
                     jobs.append(("options", t.replace(user=None, core=None, softphone=None)))
             if do_register:
                 jobs.append(("register", t))
+    return jobs
+
+
+def _call_jobs(
+    cores: Sequence[Any],
+    call: dict[str, Any],
+    timeout: float,
+    local_address: str | None,
+    dns_server: str | None,
+    capture: bool,
+) -> list[tuple[ProbeTarget, Any]]:
+    """One call per softphone: its account, its core's codec/DTMF/SRTP settings, the core's
+    own RTP range (fixed on the device), to --to or else the softphone's test_number."""
+    from qsipctl.probes.call import CallOptions
+    from qsipctl.probes.target import softphone_target
+    from qsipctl.sdp import OfferSettings
+    from qsipctl.site.model import RTP_PORT_MAX, RTP_PORT_MIN
+
+    jobs: list[tuple[ProbeTarget, Any]] = []
+    for core in cores:
+        settings = OfferSettings.from_core(core.settings)
+        for phone in core.softphones:
+            number = call["to_number"] or phone.expectations.test_number
+            if not number:
+                raise UsageError(
+                    f"{core.name}/{phone.name}: no number to call: give --to NUMBER"
+                    " or set the softphone's test_number"
+                )
+            t = softphone_target(
+                core, phone, timeout=timeout, local_address=local_address, nameserver=dns_server
+            )
+            options = CallOptions(number=number, settings=settings, duration=call["duration"],
+                                  dtmf=call["dtmf"], ring_timeout=call["ring_timeout"],
+                                  port_range=(RTP_PORT_MIN, RTP_PORT_MAX),
+                                  capture_limit=100_000 if capture else 0)  # fmt: skip
+            jobs.append((t, options))
     return jobs

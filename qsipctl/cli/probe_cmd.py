@@ -201,7 +201,179 @@ def _nat_cmd(name: str) -> Callable[[], click.Command]:
     return build
 
 
+def _codec_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    codecs = tuple(c.strip().upper() for c in value.split(",") if c.strip())
+    bad = [c for c in codecs if c not in ("PCMU", "PCMA", "G722")]
+    if bad or not codecs:
+        raise UsageError(f"--codecs: {', '.join(bad) or 'empty'}: use PCMU, PCMA, G722 in order")
+    return codecs
+
+
+def _port_range(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    lo, sep, hi = value.partition("-")
+    if not (sep and lo.isdigit() and hi.isdigit() and 1024 <= int(lo) < int(hi) <= 65535):
+        raise UsageError(f"--rtp-ports {value!r}: give LOW-HIGH, e.g. 16384-32768")
+    return int(lo), int(hi)
+
+
+def _dtmf_digits(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if any(c not in "0123456789*#ABCDabcd" for c in value):
+        raise UsageError(f"--dtmf {value!r}: digits are 0-9, *, #, A-D")
+    return value.upper()
+
+
+def _call_command() -> click.Command:
+    @click.command("call")
+    @click.argument("target_uri", metavar="TARGET")
+    @click.option(
+        "--from-user",
+        "from_user",
+        metavar="USER",
+        required=True,
+        help="The account that calls (From, digest user unless --auth-user).",
+    )
+    @_tls_options
+    @_password_option
+    @click.option("--auth-user", metavar="USER", help="Digest user name if not --from-user.")
+    @click.option("--domain", metavar="DOMAIN", help="SIP domain/realm if not TARGET's host.")
+    @click.option(
+        "--codecs",
+        default="PCMU,PCMA,G722",
+        show_default=True,
+        callback=_codec_list,
+        help="Codecs to offer, in order (as the core's softphone settings).",
+    )
+    @click.option(
+        "--dtmf-mode",
+        type=click.Choice(["rfc2833", "sip-info"]),
+        default="rfc2833",
+        show_default=True,
+        help="How the core sends DTMF (telephone-event offered).",
+    )
+    @click.option(
+        "--dtmf-payload-type",
+        type=click.IntRange(96, 127),
+        default=101,
+        show_default=True,
+        help="telephone-event payload type to offer.",
+    )
+    @click.option(
+        "--dtmf",
+        default="",
+        callback=_dtmf_digits,
+        metavar="DIGITS",
+        help="Send these digits (RFC 4733) once the call is up.",
+    )
+    @click.option(
+        "--duration",
+        type=click.FloatRange(0.5, 3600),
+        default=5.0,
+        show_default=True,
+        help="Seconds of audio once answered.",
+    )
+    @click.option(
+        "--ring-timeout",
+        type=click.FloatRange(1, 600),
+        default=30.0,
+        show_default=True,
+        help="Seconds to ring before CANCEL.",
+    )
+    @click.option(
+        "--rtp-ports",
+        default="16384-32768",
+        show_default=True,
+        callback=_port_range,
+        help="Local RTP port range (the core's).",
+    )
+    @click.option(
+        "--echo",
+        is_flag=True,
+        help="TARGET is an echo service: measure the audio round trip (marker tone).",
+    )
+    @_network_options
+    @_evidence_options
+    @format_option
+    def probe_call(target_uri: str, **opts: Any) -> None:
+        """Call TARGET (sip:NUMBER@PBX) with a test tone; report SIP, codec, audio, MOS."""
+        password = _password(opts.pop("password_env"), opts.pop("password_file"))
+        callee = _adhoc(target_uri, opts, password=password, need_user=True)
+        _run_call(callee, opts)
+
+    return probe_call
+
+
+def _run_call(callee: ProbeTarget, opts: dict[str, Any]) -> None:
+    from qsipctl.probes.call import CallOptions
+    from qsipctl.sdp import OfferSettings
+
+    caller = callee.replace(user=opts["from_user"],
+                            auth_user=opts.get("auth_user") or opts["from_user"])  # fmt: skip
+    settings = OfferSettings(codecs=opts["codecs"], dtmf_mode=opts["dtmf_mode"],
+                             dtmf_payload_type=opts["dtmf_payload_type"])  # fmt: skip
+    call = CallOptions(number=callee.user or "", settings=settings, duration=opts["duration"],
+                       ring_timeout=opts["ring_timeout"], dtmf=opts["dtmf"],
+                       port_range=opts["rtp_ports"], echo=opts["echo"],
+                       capture_limit=100_000 if opts["pcap"] else 0)  # fmt: skip
+    run_calls([(caller, call)], opts["pcap"], opts["ladder"], opts["fmt"])
+
+
+def run_calls(calls: list[tuple[ProbeTarget, Any]], pcap: str | None, ladder: bool, fmt: str
+              ) -> None:  # fmt: skip
+    """Place the calls one after the other (each a real call: never several on one
+    account at once), then report them all; exit 1 when any failed."""
+    import asyncio
+    import signal
+
+    from qsipctl.probes.call import place_call
+
+    if pcap:
+        _check_writable(pcap)
+
+    async def all_calls() -> list[Any]:
+        # SIGTERM cancels like Ctrl-C does, so each call's finally still hangs up (BYE or
+        # CANCEL) and closes its media port before the process ends.
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return [await place_call(caller, options) for caller, options in calls]
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        done = asyncio.run(all_calls())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None  # the CLI's "interrupted" (exit 130)
+    outcomes = [outcome for outcome, _ in done]
+    for warning in sorted({w for o in outcomes for w in o.result.warnings}):
+        click.echo(f"qsipctl: warning: {warning}", err=True)
+    if pcap:
+        from qsipctl.media.capture import write_media_pcap
+
+        write_media_pcap(pcap, [c for _, r in done for c in r.captured],
+                         [t for o in outcomes for t in o.traces])  # fmt: skip
+    from qsipctl.report.probes import json_document, render_ladders, render_probe_table
+
+    if fmt == "json":
+        from qsipctl.report.output import echo_json
+
+        doc = json_document(outcomes)
+        doc["calls"] = [r.as_dict() for _, r in done]
+        echo_json(doc)
+    else:
+        click.echo(render_probe_table(outcomes))
+        for outcome, report in done:
+            who = outcome.result.softphone or outcome.result.target
+            click.echo(f"\ncall from {who}:")
+            click.echo(report.render())
+    if ladder:
+        click.echo(render_ladders(outcomes), nl=False, err=fmt == "json")
+    if not all(o.result.ok for o in outcomes):
+        raise SystemExit(EXIT_FAILED)
+
+
 _PROBES: dict[str, Callable[[], click.Command]] = {
+    "call": _call_command,
     "nat": _nat_cmd("nat"),
     "options": _options_command,
     "register": _register_command,

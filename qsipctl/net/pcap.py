@@ -106,6 +106,12 @@ def trace_packets(trace: Trace) -> list[tuple[float, bytes, str | None]]:
     return out
 
 
+def udp_datagram(src: tuple[str, int], dst: tuple[str, int], payload: bytes, ident: int = 0
+                 ) -> bytes:  # fmt: skip
+    """One UDP datagram (e.g. RTP/RTCP a media session sent or received) as an IP packet."""
+    return _ip_packet(src[0], dst[0], 17, _udp(src[1], dst[1], payload), ident)
+
+
 def _failed_connection(
     trace: Trace, ends: tuple[str, int, str, int]
 ) -> list[tuple[float, bytes, str | None]]:
@@ -146,9 +152,13 @@ def _packet(ts: float, data: bytes, comment: str | None) -> bytes:
     return _block(6, body)
 
 
-def pcapng_bytes(traces: Iterable[Trace]) -> bytes:
+def pcapng_bytes(
+    traces: Iterable[Trace], extra: Iterable[tuple[float, bytes, str | None]] = ()
+) -> bytes:
+    """All traces, plus ``extra`` (timestamp, IP packet, comment) such as RTP and RTCP."""
     traces = list(traces)
     packets = [p for trace in traces for p in trace_packets(trace)]
+    packets += list(extra)
     packets.sort(key=lambda p: p[0])
     comment = "SIP messages sent and received by qsipctl"
     dropped = sum(t.dropped for t in traces)
@@ -159,9 +169,13 @@ def pcapng_bytes(traces: Iterable[Trace]) -> bytes:
     return b"".join(parts)
 
 
-def write_pcap(path: str | Path, traces: Iterable[Trace]) -> None:
+def write_pcap(
+    path: str | Path,
+    traces: Iterable[Trace],
+    extra: Iterable[tuple[float, bytes, str | None]] = (),
+) -> None:
     """Write all traces into one pcapng file (atomically: nothing half-written)."""
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(pcapng_bytes(traces))
+    tmp.write_bytes(pcapng_bytes(traces, extra))
     tmp.replace(target)

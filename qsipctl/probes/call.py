@@ -1,0 +1,403 @@
+"""The ``call`` probe: a real test call with the softphone's own settings (issue 9).
+
+Assembles the SIP endpoint/dialog layer (``net.driver``, ``sip.dialog``,
+``sip.auth``) with the media half (``sdp``, ``media``): INVITE with our SDP
+offer, digest auth on 401/407, 1xx noted (183 with SDP = early media), CANCEL
+after the ring timeout, 200 -> ACK along the dialog's route, audio both
+ways for ``duration`` with RFC 4733 DTMF, a far-end BYE answered, BYE at the
+end.  Every path hangs up: an established call gets its BYE and a ringing one
+its CANCEL in ``finally``, also on errors and cancellation; the media socket
+is closed by its context manager.
+
+Not wired to the CLI yet (docs/call.md); :func:`place_call` is the library entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from qsipctl.addr import bracket, host_port
+from qsipctl.media.result import MediaResult
+from qsipctl.media.session import Captured, MediaConfig, MediaSession
+from qsipctl.net.errors import NetError, NoAnswer
+from qsipctl.probes.base import Conversation, ProbeOutcome, elapsed_ms, probe_servers
+from qsipctl.probes.result import ProbeResult, status_line, verdict_for_status
+from qsipctl.probes.target import ProbeTarget
+from qsipctl.sdp import (
+    CODECS,
+    Codec,
+    CryptoAttribute,
+    Negotiated,
+    NoCommonCodec,
+    OfferSettings,
+    SdpError,
+    build_offer,
+    explain_status,
+    negotiate,
+    new_crypto,
+    parse,
+)
+from qsipctl.sip.auth import AuthResult, ClientAuth
+from qsipctl.sip.dialog import ClientInvite, Dialog
+from qsipctl.sip.digest import DigestCredentials
+from qsipctl.sip.endpoint import Peer, RequestReceived, ResponseReceived
+from qsipctl.sip.errors import SipError
+from qsipctl.sip.message import Request, Response
+from qsipctl.sip.uri import parse_uri
+
+# Plain words for the final answers a caller meets (RFC 3261 21).
+CALL_STATUS = {
+    404: "no such number (404): the PBX knows no user or route for it",
+    403: "not allowed to call it (403): the account may not call this number",
+    480: "unavailable (480): the callee is not registered or does not answer",
+    486: "busy (486): the callee is on another call",
+    487: "cancelled (487)",
+    600: "busy everywhere (600)",
+    603: "declined (603): the callee refused the call",
+}
+MAX_AUTH_ROUNDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """How to call: the core's settings, where media lives, how long to talk."""
+
+    number: str = ""  # who to call: the user part at the target's domain
+    settings: OfferSettings = field(default_factory=OfferSettings)
+    duration: float = 5.0
+    ring_timeout: float = 30.0
+    dtmf: str = ""
+    port_range: tuple[int, int] = (16384, 32768)
+    media_address: str | None = None  # the STUN-mapped address for the SDP, when known
+    tone_hz: int = 440
+    capture_limit: int = 0  # RTP/RTCP packets kept for --pcap
+    echo: bool = False  # the destination echoes audio back: measure the round trip
+
+
+@dataclass(slots=True)
+class CallReport:
+    """What the call did, beside the ProbeResult's verdict; JSON via :meth:`as_dict`."""
+
+    ringing_ms: float | None = None
+    answered_ms: float | None = None
+    early_media: bool = False
+    provisional: list[int] = field(default_factory=list)
+    challenged: list[int] = field(default_factory=list)  # 401/407 answered with credentials
+    codec: str | None = None
+    offered: tuple[str, ...] = ()
+    answered: tuple[str, ...] = ()
+    hung_up_by: str | None = None  # "us" | "far end"
+    session_expires: int | None = None  # RFC 4028 interval the PBX set in its 200, seconds
+    refresher: str | None = None  # "uac" (us) or "uas"
+    cancelled: bool = False
+    media: MediaResult | None = None
+    captured: list[Captured] = field(default_factory=list, repr=False)  # for --pcap only
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k not in ("media", "captured")}
+        out["media"] = self.media.as_dict() if self.media else None
+        return out
+
+    def render(self) -> str:
+        """The call's figures as a two-column table (the verdict line is the probe table's)."""
+        from tabulate import tabulate
+
+        rows: list[tuple[str, str]] = [
+            ("provisional", ", ".join(map(str, self.provisional)) or "-"),
+            ("ringing after", _ms(self.ringing_ms)),
+            ("answered after", _ms(self.answered_ms)),
+            ("early media", "yes (183 with SDP)" if self.early_media else "no"),
+            ("codec", f"{self.codec or '-'} (offered {', '.join(self.offered)}; "
+                      f"answered {', '.join(self.answered) or '-'})"),
+        ]  # fmt: skip
+        m = self.media
+        if m is not None:
+            rx = m.received
+            rows += [
+                ("RTP sent", f"{m.sent_packets} packets to {m.remote_actual or m.remote_sdp}"),
+                ("RTP received", f"{rx.packets} packets, {rx.lost} lost ({rx.loss_percent:.1f} %), "
+                                 f"{rx.duplicates} dup, {rx.reordered} reordered, "
+                                 f"jitter {rx.jitter_ms:.1f} ms"),
+                ("RTCP", f"{m.rtcp_sent} sent, {m.rtcp_received} received, RTT {_ms(m.rtt_ms)}"),
+                ("audio heard", m.audio.describe()),
+                ("round trip", _ms(m.round_trip_ms)),
+                ("MOS (E-model)", f"{m.mos} (R {m.r_factor})" if m.mos is not None else "-"),
+                ("DTMF sent", m.dtmf_sent or "-"),
+                ("hung up by", self.hung_up_by or "-"),
+                ("session timer", f"{self.session_expires} s, refresher {self.refresher or '-'}"
+                                  if self.session_expires else "none"),
+            ]  # fmt: skip
+            rows += [("verdict", v) for v in m.verdicts]
+        return tabulate(rows, tablefmt="plain")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+async def place_call(target: ProbeTarget, options: CallOptions) -> tuple[ProbeOutcome, CallReport]:
+    """Call ``options.number`` at ``target``'s domain as ``target``'s account (From, digest);
+    never raises for network failures (the verdict says what happened)."""
+    report = CallReport()
+
+    async def attempt(conv: Conversation, result: ProbeResult) -> None:
+        await _call(conv, result, options, report)
+
+    outcome = await probe_servers("call", target, attempt, accept=("BYE", "INVITE", "UPDATE"))
+    return outcome, report
+
+
+def _peer_for(uri: str, fallback: Peer) -> Peer:
+    """Where a dialog's next hop lives (host:port of its URI; the proxy when unparsable)."""
+    try:
+        u = parse_uri(uri.strip("<>"))
+    except Exception:  # an odd Contact must not turn a working call into a crash
+        return fallback
+    port = u.port or (5061 if fallback.transport == "tls" else 5060)
+    return Peer(fallback.transport, u.host.strip("[]"), port)
+
+
+async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, report: CallReport
+                ) -> None:  # fmt: skip
+    target, driver = conv.target, conv.driver
+    uri = f"{target.scheme}:{opts.number}@{bracket(target.domain)}"
+    local_ip = conv.local[0]
+    crypto = new_crypto() if opts.settings.srtp else None
+    cfg = MediaConfig(codec=_first_codec(opts.settings), local_host=local_ip,
+                      port_range=opts.port_range, tone_hz=opts.tone_hz, rtcp_interval=1.0,
+                      capture_limit=opts.capture_limit)  # fmt: skip
+    async with MediaSession(cfg) as probe_media:
+        offer = build_offer(opts.settings, opts.media_address or local_ip, probe_media.local[1],
+                            int.from_bytes(os.urandom(4), "big"), crypto)  # fmt: skip
+        report.offered = tuple(opts.settings.codecs)
+        auth = _auth(target)
+        started = time.perf_counter()
+        dialog: Dialog | None = None
+        established: dict[str, Dialog] = {}  # every 2xx we ACKed (forks too): each gets a BYE
+        invite_tx = None
+        try:
+            for _round in range(MAX_AUTH_ROUNDS + 1):
+                invite = _invite(conv, uri, offer.serialize())
+                if auth is not None:
+                    auth.authorize(invite)
+                client = ClientInvite(invite)
+                acks: dict[str, Request] = {}
+
+                def on_response(ev: ResponseReceived, client: ClientInvite = client,
+                                acks: dict[str, Request] = acks) -> None:  # fmt: skip
+                    _provisional(ev.response, report, started)
+                    found, ack = client.on_response(ev.response)
+                    if ack is not None and found is not None:
+                        driver.send_stateless(ack, _peer_for(found.next_hop(), conv.peer))
+                        acks[found.remote_tag] = ack
+                        established[found.remote_tag] = found
+
+                invite_tx = driver.start(invite, conv.peer, on_response=on_response)
+                try:
+                    answer = await driver.final(invite_tx, opts.ring_timeout)
+                except NoAnswer:
+                    driver.cancel(invite_tx)
+                    report.cancelled = True
+                    invite_tx = None
+                    result.fail("timeout", f"no answer within {opts.ring_timeout:.0f} s: "
+                                "the call was cancelled (CANCEL sent)")  # fmt: skip
+                    return
+                invite_tx = None
+                resp = answer.response
+                result.status, result.reason = resp.status, resp.reason
+                if resp.status in (401, 407) and auth is not None:
+                    decision = auth.on_challenge(resp)
+                    report.challenged.append(resp.status)
+                    if decision.result is AuthResult.RETRY:
+                        continue
+                    result.fail(
+                        "wrong-password"
+                        if decision.result is AuthResult.REJECTED
+                        else "auth-unsupported",
+                        status_line(resp.status, resp.reason),
+                    )
+                    return  # fmt: skip
+                break
+            result.elapsed_ms = elapsed_ms(started)
+            if resp.status >= 300:
+                result.fail(verdict_for_status(resp.status), _refusal(resp, report.offered))
+                return
+            found, ack = client.on_response(resp)
+            if found is None:
+                result.fail("rejected", "200 OK without a To tag: no dialog")
+                return
+            dialog = found
+            if ack is not None and dialog.remote_tag not in acks:
+                driver.send_stateless(ack, _peer_for(dialog.next_hop(), conv.peer))
+            for tag, other in established.items():  # a second fork answered too: not ours
+                if tag != dialog.remote_tag and other.state != "terminated":
+                    await _bye(conv, other, CallReport())
+            report.answered_ms = round(1000 * (time.perf_counter() - started), 1)
+            _session_timer(resp, report, opts, result)
+            try:
+                agreed = negotiate(offer, parse(resp.body), "the far end")
+            except NoCommonCodec as exc:
+                result.fail("rejected", str(exc))
+                return
+            except SdpError as exc:
+                result.fail("rejected", f"the answer's SDP is unusable: {exc}")
+                return
+            report.codec, report.answered = agreed.codec.name, agreed.answered
+            media = probe_media
+            media.reconfigure(_with_agreed(media.cfg, agreed, crypto))
+            media.set_remote((agreed.remote_address, agreed.remote_port),
+                             (agreed.remote_address, agreed.remote_rtcp_port))  # fmt: skip
+            media.start()
+            if opts.dtmf and agreed.telephone_event_pt is not None:
+                await asyncio.sleep(0.5)
+                media.send_dtmf(opts.dtmf)
+            elif opts.dtmf:
+                result.warnings.append(
+                    "DTMF not sent: no telephone-event in both offer and answer (SIP INFO "
+                    "DTMF is not built yet)"
+                )
+            if opts.echo:
+                await asyncio.sleep(0.3)
+                if await media.measure_round_trip() is None:
+                    result.warnings.append(
+                        "--echo: our marker tone did not come back within 3 s (no echo service "
+                        "there, or it does not return our audio)"
+                    )
+            far_bye = await _talk(conv, dialog, opts.duration, offer.serialize())
+            report.media = media.result()
+            if far_bye:
+                report.hung_up_by = "far end"
+            result.succeed(_summary(report))
+        finally:
+            report.captured = probe_media.captured
+            if invite_tx is not None:  # interrupted while ringing: CANCEL (§9.1)
+                with contextlib.suppress(NetError, SipError, KeyError):
+                    driver.cancel(invite_tx)
+            if dialog is not None:
+                established.setdefault(dialog.remote_tag, dialog)
+            for open_dialog in established.values():
+                if open_dialog.state != "terminated":
+                    await _bye(conv, open_dialog, report)
+
+
+def _with_agreed(cfg: MediaConfig, agreed: Negotiated, crypto: CryptoAttribute | None
+                 ) -> MediaConfig:  # fmt: skip
+    return replace(
+        cfg,
+        codec=agreed.codec,
+        send_payload_type=agreed.remote_payload_type,
+        telephone_event_pt=agreed.telephone_event_pt,
+        rtcp_mux=agreed.rtcp_mux,
+        srtp_local_key=crypto.key_salt if crypto and agreed.srtp_crypto else None,
+        srtp_remote_key=agreed.srtp_crypto.key_salt if crypto and agreed.srtp_crypto else None,
+    )
+
+
+def _first_codec(settings: OfferSettings) -> Codec:
+    return CODECS[settings.codecs[0].upper()]
+
+
+def _auth(target: ProbeTarget) -> ClientAuth | None:
+    if target.password is None:
+        return None
+    user = target.auth_user or ""
+    return ClientAuth(DigestCredentials(user, target.password.reveal()))
+
+
+def _invite(conv: Conversation, uri: str, body: bytes) -> Request:
+    contact = f"<{conv.target.scheme}:qsipctl@{host_port(*conv.local)}>"
+    req = conv.build("INVITE", uri, uri, [
+        ("Contact", contact),
+        ("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS"),
+        ("Supported", "timer"),
+        ("Content-Type", "application/sdp"),
+    ])  # fmt: skip
+    req.body = body
+    return req
+
+
+def _provisional(resp: Response, report: CallReport, started: float) -> None:
+    if resp.status >= 200:
+        return
+    report.provisional.append(resp.status)
+    if resp.status in (180, 183) and report.ringing_ms is None:
+        report.ringing_ms = round(1000 * (time.perf_counter() - started), 1)
+    if resp.status == 183 and resp.body:
+        report.early_media = True
+
+
+def _session_timer(resp: Response, report: CallReport, opts: CallOptions, result: ProbeResult
+                   ) -> None:  # fmt: skip
+    """RFC 4028: report the interval and refresher the PBX chose (refreshing is not built)."""
+    value = resp.headers.get("Session-Expires") or resp.headers.get("x")  # x: compact form
+    if not value:
+        return
+    head, _, params = value.partition(";")
+    if not head.strip().isdigit():
+        return
+    report.session_expires = int(head.strip())
+    for param in params.split(";"):
+        name, _, val = param.strip().partition("=")
+        if name.lower() == "refresher":
+            report.refresher = val.strip().lower() or None
+    if opts.duration > report.session_expires / 2:
+        result.warnings.append(
+            f"the PBX set a session timer of {report.session_expires} s; this probe does not "
+            "refresh it, so a call longer than half of it may be cut by the PBX"
+        )
+
+
+def _refusal(resp: Response, offered: tuple[str, ...]) -> str:
+    if resp.status in (488, 606):
+        return explain_status(resp.status, offered, resp.headers.get("Warning"))
+    words = CALL_STATUS.get(resp.status)
+    line = status_line(resp.status, resp.reason)
+    return f"{words} — {line}" if words else line
+
+
+async def _talk(conv: Conversation, dialog: Dialog, seconds: float, sdp: bytes) -> bool:
+    """Let the call run; answer requests in the dialog. True when the far end hung up.
+
+    A re-INVITE or UPDATE gets 200 with our SDP unchanged (the session goes on as is).
+    """
+    driver = conv.driver
+    driver.endpoint.dialogs.add(dialog.key)
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+        try:
+            ev = await asyncio.wait_for(driver.incoming.get(), left)
+        except TimeoutError:
+            break
+        if not isinstance(ev, RequestReceived) or ev.tx is None:
+            continue
+        req = ev.request
+        refuse = dialog.receive_request(req)
+        status = refuse or 200
+        answer = driver.endpoint.response_for(ev.tx, status, "OK" if status == 200 else "Error")
+        if status == 200 and req.method in ("INVITE", "UPDATE") and req.body:
+            answer.headers.add("Content-Type", "application/sdp")
+            answer.body = sdp
+        driver.respond(ev.tx, answer)
+        if req.method == "BYE" and refuse is None:
+            return True
+    return False
+
+
+async def _bye(conv: Conversation, dialog: Dialog, report: CallReport) -> None:
+    bye = dialog.create_request("BYE")
+    dialog.state = "terminated"
+    report.hung_up_by = report.hung_up_by or "us"
+    with contextlib.suppress(NetError):
+        await conv.driver.request(bye, _peer_for(dialog.next_hop(), conv.peer), 5.0)
+
+
+def _summary(report: CallReport) -> str:
+    media = report.media
+    heard = media.audio.describe() if media else "no media"
+    mos = f", MOS {media.mos}" if media and media.mos is not None else ""
+    return f"answered; {report.codec}; heard {heard}{mos}"
