@@ -20,11 +20,13 @@ from qsipctl.cli.common import (
     site_argument,
 )
 from qsipctl.cli.probe_cmd import (
+    _binding_options,
     _evidence_options,
     _network_options,
     _run_and_report,
     probe,
     probe_table,
+    register_policy,
     render_probe_table,
 )
 from qsipctl.errors import UsageError
@@ -48,9 +50,7 @@ __all__ = ["diagnose", "probe", "probe_table", "render_probe_table"]
     show_default=True,
     help="Probes in flight at once.",
 )
-@click.option(
-    "--keep-registered", is_flag=True, help="Leave the registrations in place (no Expires: 0)."
-)
+@_binding_options
 @_network_options
 @_evidence_options
 @format_option
@@ -61,6 +61,8 @@ def diagnose(
     limit: str | None,
     profile_dirs: tuple[str, ...],
     concurrency: int,
+    bind: bool,
+    force: bool,
     keep_registered: bool,
     timeout: float,
     local_address: str | None,
@@ -71,20 +73,22 @@ def diagnose(
 ) -> None:
     """Probe the PBX accounts of SITE.yml's softphones from this machine.
 
-    --register sends each softphone's REGISTER (with its credentials, over
-    its profile's transport) and unregisters again; --options pings each
-    registrar.  Exit 0 when every probe passed, 1 when any failed, 2 for bad
-    input.
+    --register checks each softphone's credentials with a REGISTER that
+    changes nothing and reports whether the core is registered now (--bind
+    adds a temporary binding and removes it); softphones with register: false
+    get an OPTIONS to their proxy instead.  --options pings each registrar.
+    Exit 0 when every probe passed, 1 when any failed, 2 for bad input.
     """
     if not (do_register or do_options):
         raise UsageError("choose at least one probe: --register and/or --options")
+    policy = register_policy(bind, force, keep_registered)
     from qsipctl.cli.common import load_selected
 
     _, cores = load_selected(site_path, limit, profile_dirs)
     jobs = _site_jobs(cores, do_register, do_options, timeout, local_address, dns_server)
     if not jobs:
         raise UsageError("no softphones selected (check --limit)")
-    _run_and_report(jobs, concurrency, keep_registered, pcap, ladder, fmt)
+    _run_and_report(jobs, concurrency, policy, pcap, ladder, fmt)
 
 
 def _site_jobs(
@@ -109,6 +113,19 @@ def _site_jobs(
                 if key not in seen:
                     seen.add(key)
                     jobs.append(("options", t.replace(user=None, core=None, softphone=None)))
-            if do_register:
+            if do_register and not phone.register:
+                # IP-authenticated (a trunk, the Teams SBC): there is nothing to register;
+                # check that its proxy answers instead, as the core's calls will need it
+                _note_not_registering(core.name, phone.name)
+                jobs.append(("options", t.replace(user=None)))
+            elif do_register:
                 jobs.append(("register", t))
     return jobs
+
+
+def _note_not_registering(core: str, phone: str) -> None:
+    click.echo(
+        f"qsipctl: note: {core}/{phone}: register: false (IP-authenticated), not registered;"
+        " checked with OPTIONS to its proxy instead",
+        err=True,
+    )

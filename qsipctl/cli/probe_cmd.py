@@ -20,9 +20,13 @@ from qsipctl.errors import EXIT_FAILED, UsageError
 
 if TYPE_CHECKING:
     from qsipctl.probes.register import ProbeOutcome
+    from qsipctl.probes.register_flow import RegisterPolicy
+    from qsipctl.probes.runner import ProbesInterrupted
     from qsipctl.probes.target import ProbeTarget
 
 F = TypeVar("F", bound=Callable[..., Any])
+# the probe JSON's version: 2 since the binding-safe register probe (docs/diagnostics.md)
+JSON_SCHEMA = 2
 
 
 def _evidence_options(func: F) -> F:
@@ -83,6 +87,35 @@ def _network_options(func: F) -> F:
         show_default=True,
         help="Seconds to wait for each answer.",
     )(func)
+
+
+def _binding_options(func: F) -> F:
+    """--bind / --force / --keep-registered: what the register probe may change."""
+    func = click.option(
+        "--keep-registered",
+        is_flag=True,
+        help="Add our binding and leave it in place (implies --bind).",
+    )(func)
+    func = click.option(
+        "--force",
+        is_flag=True,
+        help="With --bind: bind even when another device (the core) is bound to the account.",
+    )(func)
+    return click.option(
+        "--bind",
+        is_flag=True,
+        help="Also add a temporary binding and remove it (default: change nothing, "
+        "only list the bindings); refused when another device is bound, unless --force.",
+    )(func)
+
+
+def register_policy(bind: bool, force: bool, keep_registered: bool) -> RegisterPolicy:
+    """The policy from the flags; --force alone is a usage error, not silently ignored."""
+    from qsipctl.probes.register_flow import RegisterPolicy
+
+    if force and not (bind or keep_registered):
+        raise UsageError("--force only applies with --bind or --keep-registered")
+    return RegisterPolicy.from_flags(bind=bind, keep=keep_registered, force=force)
 
 
 def _password_option(func: F) -> F:
@@ -158,18 +191,23 @@ def _register_command() -> click.Command:
         show_default=True,
         help="Registration lifetime to ask for, seconds.",
     )
-    @click.option("--keep-registered", is_flag=True, help="Leave the registration in place.")
+    @_binding_options
     @_network_options
     @_evidence_options
     @format_option
     def probe_register(target_uri: str, **opts: Any) -> None:
-        """REGISTER TARGET with digest auth, report, then unregister."""
+        """REGISTER TARGET with digest auth: credentials accepted?, bindings now.
+
+        By default the REGISTER carries no Contact and changes nothing;
+        --bind adds a temporary binding and removes it.
+        """
+        policy = register_policy(opts["bind"], opts["force"], opts["keep_registered"])
         password = _password(opts.pop("password_env"), opts.pop("password_file"))
         target = _adhoc(target_uri, opts, password=password, need_user=True)
         _run_and_report(
             [("register", target)],
             1,
-            opts["keep_registered"],
+            policy,
             opts["pcap"],
             opts["ladder"],
             opts["fmt"],
@@ -189,7 +227,7 @@ def _options_command() -> click.Command:
     def probe_options(target_uri: str, **opts: Any) -> None:
         """Send OPTIONS to TARGET: reachable?, latency, Allow and Supported."""
         target = _adhoc(target_uri, opts, password=None, need_user=False)
-        _run_and_report([("options", target)], 1, False, opts["pcap"], opts["ladder"], opts["fmt"])
+        _run_and_report([("options", target)], 1, None, opts["pcap"], opts["ladder"], opts["fmt"])
 
     return probe_options
 
@@ -253,16 +291,19 @@ def _check_ca_file(tls: Any) -> None:
 def _run_and_report(
     jobs: list[tuple[str, ProbeTarget]],
     concurrency: int,
-    keep_registered: bool,
+    policy: RegisterPolicy | None,
     pcap: str | None,
     ladder: bool,
     fmt: str,
 ) -> None:
-    from qsipctl.probes.runner import run_probes
+    from qsipctl.probes.runner import ProbesInterrupted, run_probes
 
     if pcap:
         _check_writable(pcap)
-    outcomes = run_probes(jobs, concurrency, keep_registered, _progress(len(jobs)))
+    try:
+        outcomes = run_probes(jobs, concurrency, False, _progress(len(jobs)), policy)
+    except ProbesInterrupted as exc:
+        _report_interrupted(exc, len(jobs), fmt)
     for warning in sorted({w for o in outcomes for w in o.result.warnings}):
         click.echo(f"qsipctl: warning: {warning}", err=True)
     if pcap:
@@ -277,6 +318,18 @@ def _run_and_report(
         click.echo(_render_ladders(outcomes), nl=False, err=fmt == "json")
     if not all(o.result.ok for o in outcomes):
         raise SystemExit(EXIT_FAILED)
+
+
+def _report_interrupted(exc: ProbesInterrupted, total: int, fmt: str) -> None:
+    """Ctrl-C/SIGTERM: what finished, and what became of every temporary binding; exit 130."""
+    from qsipctl.errors import EXIT_INTERRUPTED
+
+    if exc.finished and fmt != "json":
+        click.echo(render_probe_table(exc.finished))
+    click.echo(f"qsipctl: interrupted: {len(exc.finished)} of {total} probe(s) finished", err=True)
+    for cleanup in exc.cleanups:
+        click.echo(f"qsipctl: interrupted: {cleanup.describe()}", err=True)
+    raise SystemExit(EXIT_INTERRUPTED)
 
 
 def _progress(total: int) -> Callable[[Any], None] | None:
@@ -314,6 +367,7 @@ def _echo_json(outcomes: Sequence[ProbeOutcome]) -> None:
     failed = sum(1 for r in results if not r.ok)
     echo_json(
         {
+            "schema": JSON_SCHEMA,
             "results": results,
             "summary": {"total": len(results), "ok": len(results) - failed, "failed": failed},
         }
@@ -330,6 +384,8 @@ def _details(r: Any) -> str:
         parts.append(f"seen as {r.seen_as}" + (" (NAT between you and the PBX)" if r.nat else ""))
     if r.unregistered is False:
         parts.append("NOT unregistered")
+    elif r.unregistered:
+        parts.append("binding removed")
     if r.allow:
         parts.append("allow " + ",".join(r.allow))
     if r.supported:

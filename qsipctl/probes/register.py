@@ -1,11 +1,14 @@
 """The ``register`` probe: does the PBX accept this account, over this transport?
 
-REGISTER from this machine with the account's credentials, answer the digest
-challenge, then (unless asked to keep it) remove the binding again with
-``Expires: 0``.  Besides the verdict we report what an engineer asks next:
-how long the answer took, which digest algorithm was used, the lifetime
-granted, how the server saw our address (Via ``received``/``rport``, RFC 3581:
-a difference means NAT between us and the PBX) and who answered.
+REGISTER from this machine with the account's credentials and answer the
+digest challenge.  By default the REGISTER carries no Contact and changes
+nothing; ``--bind`` adds a temporary binding and removes it (the policy and
+the undoing live in :mod:`qsipctl.probes.register_flow`).  Besides the
+verdict we report what an engineer asks next: how long the answer took,
+which digest algorithm was used, the bindings the account has now, the
+lifetime granted to ours, how the server saw our address (Via
+``received``/``rport``, RFC 3581: a difference means NAT between us and the
+PBX) and who answered.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ from qsipctl.probes.exchange import (
     open_to,
     transact,
 )
-from qsipctl.probes.result import VERDICTS, ProbeResult, status_line, verdict_for_status
+from qsipctl.probes.register_flow import (
+    QUERY,
+    Answer,
+    RegisterFlow,
+    RegisterPolicy,
+    wrong_password_detail,
+)
+from qsipctl.probes.result import VERDICTS, ProbeResult
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.sip.digest import AuthOutcome, Challenge, DigestCredentials, DigestSession
 from qsipctl.sip.errors import SipError
@@ -90,11 +100,14 @@ Attempt = Callable[[SipTransport, ProbeResult], Awaitable[None]]
 _MOVE_ON = {"timeout", "refused", "closed", "transport", "tls-certificate", "tls-hostname"}
 
 
-async def probe_register(target: ProbeTarget, keep_registered: bool = False) -> ProbeOutcome:
-    """Register ``target`` and report; never raises for network or server failures."""
+async def probe_register(target: ProbeTarget, policy: RegisterPolicy = QUERY) -> ProbeOutcome:
+    """Check ``target``'s account as ``policy`` allows; never raises for network or server failures.
+
+    Cancellation (Ctrl-C, SIGTERM) does raise, after any temporary binding is removed.
+    """
 
     def attempt(tp: SipTransport, result: ProbeResult) -> Awaitable[None]:
-        return _register(tp, target, result, keep_registered)
+        return _register(tp, target, result, policy)
 
     return await probe_servers("register", target, attempt)
 
@@ -178,44 +191,28 @@ def _contact(tp: SipTransport, target: ProbeTarget) -> str:
     return f"<{target.scheme}:{target.user}@{host_port(*tp.local)}{param}>"
 
 
-async def _register(tp: SipTransport, target: ProbeTarget, result: ProbeResult, keep: bool) -> None:
-    state = Dialogish.new()
-    auth = _Auth()
-    contact = _contact(tp, target)
-    started = time.perf_counter()
-    asked = target.expires
-    resp = await _send_register(tp, target, state, auth, contact, asked)
-    minimum = _min_expires(resp, asked)
-    if minimum is not None and not auth.failure:
-        # RFC 3261 10.2.8: retry with the server's minimum, as the core's softphone would
-        result.warnings.append(
-            f"the server requires at least {minimum} s (423 to {asked} s): raise the expiry"
-        )
-        asked = minimum
-        resp = await _send_register(tp, target, state, auth, contact, asked)
-    result.elapsed_ms = round((time.perf_counter() - started) * 1000.0, 2)
-    _describe_answer(result, resp, tp.local)
-    if auth.challenge is not None:
-        result.algorithm = auth.challenge.algorithm
-    if auth.failure:
-        result.fail(auth.failure, auth.detail)
-        return
-    if not 200 <= resp.status < 300:
-        result.fail(verdict_for_status(resp.status), status_line(resp.status, resp.reason))
-        return
-    result.expires = _granted(resp, tp.local, asked)
-    result.succeed(f"registered for {result.expires} s")
-    if keep:
-        return
-    try:
-        unreg = await _send_register(tp, target, state, auth, contact, 0)
-    except NetError as exc:  # the registration itself worked: that verdict stands
-        result.unregistered = False
-        result.warnings.append(f"unregistering failed: {exc.detail}")
-        return
-    result.unregistered = 200 <= unreg.status < 300 and not auth.failure
-    if not result.unregistered:
-        result.warnings.append("unregistering failed: " + status_line(unreg.status, unreg.reason))
+class _Sender:
+    """The transport side of :class:`RegisterFlow`: one REGISTER, challenges answered."""
+
+    def __init__(self, tp: SipTransport, target: ProbeTarget) -> None:
+        self.tp, self.target = tp, target
+        self.state, self.auth = Dialogish.new(), _Auth()  # one Call-ID for all (RFC 3261 10.2)
+        self.our_contact = _contact(tp, target)
+
+    async def register(self, contact: str | None, expires: int | None) -> Answer:
+        resp = await _send_register(self.tp, self.target, self.state, self.auth, contact, expires)
+        algorithm = self.auth.challenge.algorithm if self.auth.challenge is not None else None
+        return Answer(resp, self.auth.failure, self.auth.detail, algorithm)
+
+
+async def _register(
+    tp: SipTransport, target: ProbeTarget, result: ProbeResult, policy: RegisterPolicy
+) -> None:
+    def describe(resp: Response) -> None:
+        _describe_answer(result, resp, tp.local)
+
+    flow = RegisterFlow(_Sender(tp, target), result, policy, target.expires, describe)
+    await flow.run()
 
 
 async def _send_register(
@@ -223,17 +220,22 @@ async def _send_register(
     target: ProbeTarget,
     state: Dialogish,
     auth: _Auth,
-    contact: str,
-    expires: int,
+    contact: str | None,
+    expires: int | None,
 ) -> Response:
-    """REGISTER, answering up to MAX_CHALLENGES challenges; the final response."""
+    """REGISTER, answering up to MAX_CHALLENGES challenges; the final response.
+
+    Without ``contact`` it is a binding query (RFC 3261 10.2.3): no Contact,
+    no Expires, nothing changes at the registrar.
+    """
     deadline = time.monotonic() + target.timeout
     uri = target.request_uri
     headers = _preauthorize(auth, uri)  # reuse the nonces: saves a round trip
     preauthorized = bool(headers)
     auth.failure = None
     for _ in range(MAX_CHALLENGES + 1):
-        extra = [("Contact", contact), ("Expires", str(expires)), *headers]
+        binding = [("Contact", contact), ("Expires", str(expires))] if contact else []
+        extra = [*binding, *headers]
         req = build_request(tp, target, state, "REGISTER", uri, target.aor, extra)
         resp = await transact(tp, req, deadline)
         if resp.status not in (401, 407):
@@ -299,7 +301,7 @@ def _answer(auth: _Auth, target: ProbeTarget, resp: Response, uri: str) -> tuple
         auth.answered[decision.challenge.answer_header] = decision.challenge
     if decision.outcome is AuthOutcome.WRONG_CREDENTIALS:
         auth.failure = "wrong-password"
-        auth.detail = f"{resp.status} again for auth user {target.auth_user or target.user}"
+        auth.detail = wrong_password_detail(resp.status, target.user, target.auth_user)
         if decision.challenge is not None and decision.challenge.qop == ("auth-int",):
             auth.detail += (
                 "; or the server rejects qop=auth-int, the only protection it offered"
@@ -328,15 +330,6 @@ def _describe_answer(result: ProbeResult, resp: Response, local: tuple[str, int]
     )
 
 
-def _min_expires(resp: Response, asked: int) -> int | None:
-    """The Min-Expires of a 423 when it is above what we asked, else None."""
-    if resp.status != 423:
-        return None
-    value = (resp.headers.get("Min-Expires") or "").strip()
-    minimum = int(value) if value.isascii() and value.isdigit() else None
-    return minimum if minimum is not None and minimum > asked else None
-
-
 def _same_host(a: str, b: str) -> bool:
     if a == b:
         return True  # the common case, without parsing addresses
@@ -346,24 +339,3 @@ def _same_host(a: str, b: str) -> bool:
         return ipaddress.ip_address(a.strip("[]")) == ipaddress.ip_address(b.strip("[]"))
     except ValueError:
         return a.lower() == b.lower()
-
-
-def _granted(resp: Response, local: tuple[str, int], asked: int) -> int:
-    """Our binding's lifetime: its Contact ``expires``, else the Expires header."""
-    from qsipctl.sip.headers import parse_name_addr
-
-    port = str(local[1])
-    for value in resp.headers.get_all("Contact"):
-        if port != "5060" and port not in value:
-            continue  # not ours: a registrar lists every binding of the AOR, maybe hundreds
-        try:
-            contact = parse_name_addr(value)
-        except SipError:
-            continue
-        uri = contact.uri
-        if _same_host(uri.host, local[0]) and (uri.port or 5060) == local[1]:
-            exp = contact.params.get("expires")
-            if exp and exp.isdigit():
-                return int(exp)
-    header = resp.headers.get("Expires")
-    return int(header) if header and header.strip().isdigit() else asked

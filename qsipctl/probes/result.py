@@ -13,7 +13,9 @@ from typing import Any
 # verdict code -> the words shown to people (details are appended after a colon)
 VERDICTS: dict[str, str] = {
     "ok": "ok",
-    "wrong-password": "wrong password: the server asked again after our credentials",
+    "wrong-password": (
+        "wrong password, or the server does not know this user (it answers both the same)"
+    ),
     "forbidden": "403 Forbidden: the server refuses this account or auth user",
     "unknown-user": "404: the server does not know this user",
     "timeout": "no answer: wrong transport or port, or a firewall",
@@ -27,6 +29,9 @@ VERDICTS: dict[str, str] = {
     "no-password": "the server wants a password and none is configured",
     "closed": "the server closed the connection without answering",
     "transport": "network error",
+    # register probe, binding-safe modes (qsipctl.probes.register_flow)
+    "in-use": "another device is bound to this account: binding test skipped",
+    "query-refused": "the PBX refuses a binding query (REGISTER without Contact)",
 }
 
 
@@ -43,6 +48,7 @@ class ProbeResult:
         "probe", "target", "transport", "ok", "verdict", "message", "core", "softphone",
         "server", "local", "status", "reason", "elapsed_ms", "algorithm", "expires", "seen_as",
         "nat", "server_agent", "unregistered", "allow", "supported", "warnings", "tried",
+        "mode", "bindings", "displaced", "leftover",
     )  # fmt: skip
     __slots__ = _fields
     probe: str  # "register" | "options"
@@ -69,6 +75,11 @@ class ProbeResult:
     warnings: list[str]
     # every server tried, in order (RFC 3263 failover): server, transport, verdict, message
     tried: list[dict[str, str]]
+    # register probe only (None for options), see qsipctl.probes.register_flow:
+    mode: str | None  # "query" (default: changes nothing) | "bind" | "keep"
+    bindings: list[dict[str, object]] | None  # the account's bindings before we bound anything
+    displaced: list[dict[str, object]] | None  # bindings our REGISTER removed (bind/keep)
+    leftover: dict[str, object] | None  # our binding when it may remain: contact, expires
 
     def __init__(
         self,
@@ -95,6 +106,10 @@ class ProbeResult:
         supported: list[str] | None = None,
         warnings: list[str] | None = None,
         tried: list[dict[str, str]] | None = None,
+        mode: str | None = None,
+        bindings: list[dict[str, object]] | None = None,
+        displaced: list[dict[str, object]] | None = None,
+        leftover: dict[str, object] | None = None,
     ) -> None:
         self.probe, self.target, self.transport = probe, target, transport
         self.ok, self.verdict, self.message = ok, verdict, message
@@ -106,6 +121,8 @@ class ProbeResult:
         self.supported = [] if supported is None else supported
         self.warnings = [] if warnings is None else warnings
         self.tried = [] if tried is None else tried
+        self.mode, self.bindings = mode, bindings
+        self.displaced, self.leftover = displaced, leftover
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)
