@@ -287,13 +287,12 @@ class RegisterFlow:
         self.result.displaced = [b.as_json() for b in gone]
         words = f"registered for {self.result.expires} s"
         if gone:
-            note = (
+            words += "; our binding displaced the core's (the PBX keeps one contact per account)"
+            lost = ", ".join(b.describe() for b in gone)
+            self.result.warnings.append(
                 f"our binding displaced the core's (the PBX keeps one contact per account):"
-                f" {describe_bindings(gone)} was removed; it is back when the core next"
-                " registers (within its registration timeout)"
+                f" {lost} is unbound, and unreachable, until it registers again"
             )
-            self.result.warnings.append(note)
-            words += "; " + note
         elif theirs:
             kept = describe_bindings(theirs)
             words += f"; the PBX keeps several contacts per account ({kept} stayed)"
