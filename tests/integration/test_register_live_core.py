@@ -26,8 +26,11 @@ from tests.fixtures.sipp import register_core
 pytestmark = pytest.mark.integration
 
 SILENT = "1900"  # its binding REGISTER is saved but never answered
-ACCOUNTS = {"1001": "secret-1001", "1002": "secret-1002", SILENT: "secret-1900"}
-ENV = {"PW1001": "secret-1001", "PW1900": "secret-1900", "PWBAD": "nope"}
+NO_QUERY = "1950"  # a REGISTER without Contact gets 400 Missing Contact
+ACCOUNTS = {
+    "1001": "secret-1001", "1002": "secret-1002", SILENT: "secret-1900", NO_QUERY: "secret-1950"
+}  # fmt: skip
+ENV = {"PW1001": "secret-1001", "PW1900": "secret-1900", "PW1950": "secret-1950", "PWBAD": "nope"}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def one_contact(kamailio_factory: Callable[..., Kamailio]) -> Kamailio:
 @pytest.fixture(scope="module")
 def several_contacts(kamailio_factory: Callable[..., Kamailio]) -> Kamailio:
     """A PBX that keeps every contact of an account (Kamailio's default)."""
-    return kamailio_factory(accounts=ACCOUNTS, silent_users=(SILENT,))
+    return kamailio_factory(accounts=ACCOUNTS, silent_users=(SILENT,), no_query_users=(NO_QUERY,))
 
 
 @pytest.fixture(params=["one-contact", "several-contacts"])
@@ -222,3 +225,19 @@ def test_wrong_password_names_the_auth_id_as_a_suspect(several_contacts: Kamaili
     assert res.returncode == 1
     assert "wrong password, or the server does not know this user" in res.stdout
     assert "the auth ID '1002' differs from the user name '1001'" in res.stdout
+
+
+def test_a_pbx_that_refuses_the_binding_query_says_how_to_run_the_binding_test(
+    several_contacts: Kamailio,
+) -> None:
+    k = several_contacts
+    k.clear()
+    rc, r, _ = _probe(k, user=NO_QUERY)
+    assert rc == 1 and r["verdict"] == "query-refused" and r["bindings"] is None
+    assert "400 Missing Contact" in r["message"] and "--bind" in r["message"]
+    rc, r, _ = _probe(k, "--bind", user=NO_QUERY)  # cannot list bindings: not without --force
+    assert rc == 1 and r["verdict"] == "query-refused" and k.bindings(NO_QUERY) == []
+    rc, r, stderr = _probe(k, "--bind", "--force", user=NO_QUERY)
+    assert rc == 0 and r["ok"] and r["unregistered"] is True, r
+    assert "refuses a binding query (400 Missing Contact): binding anyway" in stderr
+    assert k.bindings(NO_QUERY) == []

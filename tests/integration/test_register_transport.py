@@ -199,3 +199,27 @@ def test_unregistration_without_answer_keeps_the_registration_verdict() -> None:
     # and the binding that may remain is reported with its expiry
     assert r.leftover is not None and r.leftover["expires"] == 3600
     assert any("may remain bound for up to 3600 s" in w for w in r.warnings), r.warnings
+
+
+def test_unreadable_answer_to_our_binding_still_unregisters() -> None:
+    """The 200 to our binding arrives as bytes that are not SIP: the PBX may have bound us.
+
+    The probe fails (it cannot read the answer) but sends Expires: 0 all the
+    same, and the peer's 200 to that is reported as the binding removed.
+    """
+    seen: list[bytes] = []
+
+    def answer(request: bytes, n: int) -> bytes:
+        seen.append(request)
+        if b"\r\nContact:" in request and b"\r\nExpires: 0\r\n" not in request:
+            return b"SIP/2.0 200 OK\r\nthis is no header\r\n\r\n"  # the binding's "answer"
+        return _answer_for(request)  # the query, and the unregistration
+
+    port, t = _udp_peer(answer, requests=12)
+    r = _register(port, timeout=1.0, policy=BIND)
+    t.join(timeout=5)
+    assert (r.ok, r.verdict) == (False, "transport")
+    assert "unparsable data" in r.message
+    assert r.unregistered is True and r.leftover is None
+    assert b"\r\nExpires: 0\r\n" in seen[-1]
+    assert any("may have bound us, so the binding is removed anyway" in w for w in r.warnings)
