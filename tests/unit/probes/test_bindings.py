@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qsipctl.probes.bindings import (
     Binding,
@@ -203,3 +205,11 @@ def test_a_failed_unbind_reports_what_may_remain() -> None:
     assert r.ok and r.unregistered is False
     assert r.leftover == {"contact": "sip:1001@198.18.0.5:40000", "expires": 3600}
     assert any("may remain bound for up to 3600 s" in w for w in r.warnings)
+
+
+@given(st.lists(st.text(max_size=80), max_size=4), st.one_of(st.none(), st.text(max_size=12)))
+def test_any_contact_text_is_read_never_raised_over(lines: list[str], expires: str | None) -> None:
+    """Somebody else's Contact can never fail our probe: anything in, bindings out."""
+    for b in parse_bindings(lines, expires):
+        assert isinstance(b.address, str) and (b.expires is None or b.expires >= 0)
+        assert b.describe()
