@@ -98,13 +98,15 @@ class Cleanup:
 
     target: str
     contact: str
-    state: str = "pending"  # pending -> removed | may-remain | kept
+    state: str = "pending"  # pending -> removed | may-remain | kept | not-bound
     expires: int | None = None
     detail: str = ""
 
     def describe(self) -> str:
         if self.state == "removed":
             return f"{self.target}: our temporary binding {self.contact} was removed"
+        if self.state == "not-bound":
+            return f"{self.target}: the PBX refused our binding, nothing to remove"
         if self.state == "kept":
             return f"{self.target}: binding {self.contact} kept (--keep-registered)"
         return f"{self.target}: {leftover_words(self.contact, self.expires)}" + (
@@ -149,7 +151,7 @@ def _refused_query(status: int) -> bool:
     return status == 501 or (400 <= status < 500 and status not in (401, 403, 404, 407, 408, 423))
 
 
-BIND_HINT = "run the binding test with --bind (it adds a temporary binding and removes it)"
+BIND_HINT = "Run the binding test with --bind (it adds a temporary binding and removes it)"
 
 
 @dataclass(slots=True)
@@ -238,7 +240,7 @@ class RegisterFlow:
             if not _is_2xx(answer):
                 bound = False  # a final refusal: nothing was bound
                 self._bind_failed(answer)
-                entry.state = "removed"
+                entry.state = "not-bound"
                 return
             self._bound(answer.response, contact, theirs, entry)
             if self.policy.keep:
