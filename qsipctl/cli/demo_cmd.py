@@ -24,7 +24,7 @@ from qsipctl.errors import EXIT_FAILED, UsageError
 from qsipctl.report.output import echo_json
 
 if TYPE_CHECKING:
-    from qsipctl.probes.register import ProbeOutcome
+    from qsipctl.probes.base import ProbeOutcome
     from qsipctl.rollout.results import RunResult
     from qsipctl.site.model import Site
 
@@ -175,7 +175,7 @@ def _expect_all(run: RunResult, expected: str, report: DemoReport) -> None:
 
 
 def _diagnose(report: DemoReport, say: _Say) -> None:
-    from qsipctl.cli.probe_cmd import render_probe_table
+    from qsipctl.report.probes import render_probe_table
 
     say.title("qsipctl diagnose --register (against the embedded lab registrar)")
     outcomes = asyncio.run(_register_against_lab())

@@ -2,8 +2,8 @@
 
 Only click and the option helpers are imported at module level; the SIP
 stack, asyncio and ssl load when a probe runs.  The ad-hoc ``probe`` command,
-the options both share and the rendering live in :mod:`qsipctl.cli.probe_cmd`
-(re-exported here).
+the options both share live in :mod:`qsipctl.cli.probe_cmd` (re-exported
+here); rendering lives in :mod:`qsipctl.report.probes`.
 """
 
 from __future__ import annotations
@@ -25,16 +25,14 @@ from qsipctl.cli.probe_cmd import (
     _network_options,
     _run_and_report,
     probe,
-    probe_table,
     register_policy,
-    render_probe_table,
 )
 from qsipctl.errors import UsageError
 
 if TYPE_CHECKING:
     from qsipctl.probes.target import ProbeTarget
 
-__all__ = ["diagnose", "probe", "probe_table", "render_probe_table"]
+__all__ = ["diagnose", "probe"]
 
 
 @click.command()

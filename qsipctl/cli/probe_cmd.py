@@ -1,16 +1,13 @@
 """probe: one SIP probe for one account or server, without an inventory.
 
-Its own module, apart from ``diagnose``: a ``qsipctl probe register`` is a
-start-up-bound command (one REGISTER exchange costs less than importing the
-modules around it), so it builds only its own click options.  The SIP stack,
-asyncio and ssl load when the probe runs, and TLS/DNS code only when the
-target needs it.  ``diagnose`` shares the option helpers and the rendering
-below.
+Its own module, apart from ``diagnose``, which shares the option helpers and
+:func:`_run_and_report`.  The SIP stack loads when the probe runs; rendering
+lives in :mod:`qsipctl.report.probes`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -19,14 +16,11 @@ from qsipctl.cli.common import format_option
 from qsipctl.errors import EXIT_FAILED, UsageError
 
 if TYPE_CHECKING:
-    from qsipctl.probes.register import ProbeOutcome
     from qsipctl.probes.register_flow import RegisterPolicy
     from qsipctl.probes.runner import ProbesInterrupted
     from qsipctl.probes.target import ProbeTarget
 
 F = TypeVar("F", bound=Callable[..., Any])
-# the probe JSON's version: 2 since the binding-safe register probe (docs/diagnostics.md)
-JSON_SCHEMA = 2
 
 
 def _evidence_options(func: F) -> F:
@@ -59,7 +53,7 @@ def _check_local_address(
 ) -> str | None:
     """An IP literal only: a name would be resolved, and a typo crashed getaddrinfo."""
     if value is not None:
-        from qsipctl.net.transport import is_ip
+        from qsipctl.addr import is_ip
 
         if not is_ip(value.strip("[]")):
             raise UsageError(f"--local-address: {value!r} is not an IP address")
@@ -310,12 +304,16 @@ def _run_and_report(
         from qsipctl.net.pcap import write_pcap
 
         write_pcap(pcap, [t for o in outcomes for t in o.traces])
+    from qsipctl.report.probes import json_document, render_ladders, render_probe_table
+
     if fmt == "json":
-        _echo_json(outcomes)
+        from qsipctl.report.output import echo_json
+
+        echo_json(json_document(outcomes))
     else:
         click.echo(render_probe_table(outcomes))
     if ladder:
-        click.echo(_render_ladders(outcomes), nl=False, err=fmt == "json")
+        click.echo(render_ladders(outcomes), nl=False, err=fmt == "json")
     if not all(o.result.ok for o in outcomes):
         raise SystemExit(EXIT_FAILED)
 
@@ -323,6 +321,7 @@ def _run_and_report(
 def _report_interrupted(exc: ProbesInterrupted, total: int, fmt: str) -> None:
     """Ctrl-C/SIGTERM: what finished, and what became of every temporary binding; exit 130."""
     from qsipctl.errors import EXIT_INTERRUPTED
+    from qsipctl.report.probes import render_probe_table
 
     if exc.finished and fmt != "json":
         click.echo(render_probe_table(exc.finished))
@@ -358,91 +357,3 @@ def _check_writable(path: str) -> None:
     parent = Path(path).resolve().parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise UsageError(f"--pcap {path}: directory {parent} does not exist or is not writable")
-
-
-def _echo_json(outcomes: Sequence[ProbeOutcome]) -> None:
-    from qsipctl.report.output import echo_json
-
-    results = [o.result for o in outcomes]
-    failed = sum(1 for r in results if not r.ok)
-    echo_json(
-        {
-            "schema": JSON_SCHEMA,
-            "results": results,
-            "summary": {"total": len(results), "ok": len(results) - failed, "failed": failed},
-        }
-    )
-
-
-def _details(r: Any) -> str:
-    if not r.ok:
-        return str(r.message)
-    parts: list[str] = [r.message]
-    if r.algorithm:
-        parts.append(r.algorithm)
-    if r.seen_as:
-        parts.append(f"seen as {r.seen_as}" + (" (NAT between you and the PBX)" if r.nat else ""))
-    if r.unregistered is False:
-        parts.append("NOT unregistered")
-    elif r.unregistered:
-        parts.append("binding removed")
-    if r.allow:
-        parts.append("allow " + ",".join(r.allow))
-    if r.supported:
-        parts.append("supported " + ",".join(r.supported))
-    if r.server_agent:
-        parts.append(r.server_agent[:80])  # the peer's text: a line, not a page
-    return "; ".join(parts)
-
-
-def _plain(cell: str) -> bool:
-    return cell.isascii() and cell.isprintable() and cell == cell.strip()
-
-
-def probe_table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
-    """``report.output.table`` output, without importing tabulate for plain ASCII cells.
-
-    tabulate (with wcwidth and importlib.metadata) costs more start-up than
-    the probe itself; for printable ASCII its "simple" layout is easy to
-    reproduce exactly (a test checks it is identical), anything else still
-    goes through tabulate.
-    """
-    if not all(_plain(c) for row in [headers, *rows] for c in row):
-        from qsipctl.report.output import table
-
-        return table(rows, headers)
-    widths = [len(h) + 2 for h in headers]
-    for row in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def render_probe_table(outcomes: Sequence[ProbeOutcome]) -> str:
-    rows = []
-    for o in outcomes:
-        r = o.result
-        who = f"{r.core}/{r.softphone}" if r.core else "-"
-        ms = f"{r.elapsed_ms:.1f}" if r.elapsed_ms is not None else "-"
-        status = "ok" if r.ok else "FAILED"
-        rows.append([r.probe, who, r.target, r.transport, r.server or "-", status, ms, _details(r)])
-    headers = ["PROBE", "CORE/PHONE", "TARGET", "TRANSPORT", "SERVER", "RESULT", "MS", "DETAILS"]
-    failed = sum(1 for o in outcomes if not o.result.ok)
-    recap = f"{len(outcomes)} probe(s): {len(outcomes) - failed} ok, {failed} failed"
-    return probe_table(rows, headers) + "\n\n" + recap
-
-
-def _render_ladders(outcomes: Sequence[ProbeOutcome]) -> str:
-    from qsipctl.probes.exchange import host_port
-    from qsipctl.report.ladder import render_ladder
-
-    out = []
-    for o in outcomes:
-        for tr in o.traces:
-            title = f"{o.result.probe} {o.result.target}"
-            remote = f"{tr.transport} {host_port(*tr.remote)}"
-            out.append(render_ladder(f"you {host_port(*tr.local)}", remote, tr.messages, title))
-    return "\n" + "\n".join(out)

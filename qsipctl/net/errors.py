@@ -53,3 +53,15 @@ class ConnectionLost(NetError):
     """The server closed a TCP/TLS connection before answering."""
 
     kind = "closed"
+
+
+class NoTls(NetError):
+    """TCP connected, but the TLS handshake got plain text, a reset or silence."""
+
+    kind = "no-tls"
+
+
+class NoAnswer(NetError):
+    """Nothing came back in time (the probe's --timeout, or Timer B/F)."""
+
+    kind = "timeout"

@@ -10,41 +10,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
-
-from qsipctl.sip.record import FrozenRecord
 
 Direction = Literal["out", "in"]
 
-# Plain value classes rather than dataclasses or NamedTuples: these load on
-# every probe's start-up path, where each of those costs ~1 or ~0.3 ms to create.
 
-
-class Segment(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class Segment:
     """Bytes as they went over the wire, one send or one read."""
 
-    _fields = ("time", "direction", "data")
-    __slots__ = _fields
     time: float  # wall clock, seconds since the epoch
     direction: Direction
     data: bytes
 
-    def __init__(self, time: float, direction: Direction, data: bytes) -> None:
-        self._set(time=time, direction=direction, data=data)
 
-
-class MessageEvent(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
     """One SIP message, as a ladder diagram names it."""
 
-    _fields = ("time", "direction", "summary", "cseq")
-    __slots__ = _fields
     time: float
     direction: Direction
     summary: str  # start line, e.g. "REGISTER sip:pbx.test SIP/2.0" or "401 Unauthorized"
-    cseq: str
-
-    def __init__(self, time: float, direction: Direction, summary: str, cseq: str = "") -> None:
-        self._set(time=time, direction=direction, summary=summary, cseq=cseq)
+    cseq: str = ""
 
 
 # A hostile or broken server may flood us for the whole timeout: keep the

@@ -1,350 +1,258 @@
-"""Thin asyncio transports for the sans-IO SIP stack: UDP, TCP and TLS, IPv4 and IPv6.
+"""Sockets for the SIP driver: one unconnected UDP port shared by SIP, STUN and RTP,
+and TCP/TLS connections; IPv4 and IPv6.
 
-A transport carries bytes to one server and hands back parsed SIP messages;
-it knows nothing about transactions.  UDP sockets are *connected*, so an ICMP
-port-unreachable from a host with nothing listening surfaces as
-:class:`ConnectRefused` instead of a silent 32-second timeout.  TLS verifies
-the certificate and the host name unless told not to (``verify=False``, which
-the CLI warns about).  ``ssl`` is imported only when TLS is used, to keep the
-UDP probe's start-up short.
+Why unconnected: a Q-SYS softphone sends SIP, STUN and RTP from one local
+port and hears from addresses it did not send to (a PBX answering from a
+second interface, RTP from the address in the SDP answer, a STUN
+CHANGE-REQUEST answer).  What arrives is sorted by its first byte as
+RFC 7983 does: 0-3 STUN, 128-191 RTP/RTCP, anything else SIP.
+
+ICMP errors stay per destination: on Linux ``IP_RECVERR``/``IPV6_RECVERR``
+queue each error with the address the failed datagram was sent to, read from
+``MSG_ERRQUEUE``, so "nothing listens on udp 198.18.0.5:5060" is as precise
+as with a connected socket.  TLS verifies the certificate and host name
+unless told not to (``verify=False``, which the CLI warns about).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import struct
+import sys
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from qsipctl.addr import host_port, ip_version, is_ip
 from qsipctl.net.errors import (
-    ConnectionLost,
     ConnectRefused,
     ConnectTimeout,
     NetError,
+    NoTls,
     TlsCertificateError,
     TlsHostnameError,
 )
-from qsipctl.net.trace import Trace
-from qsipctl.sip.record import FrozenRecord
+from qsipctl.sip.endpoint import Peer
 
 if TYPE_CHECKING:
     import ssl
 
-    from qsipctl.sip.message import Message
+__all__ = ["DEFAULT_PORTS", "TRANSPORTS", "ServerAddress", "TlsSettings", "is_ip"]
 
 TRANSPORTS = ("udp", "tcp", "tls")
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
+ServerAddress = Peer  # RFC 3263's output is where a message goes: the endpoint's Peer
 # OpenSSL verify codes for "trusted, but not for this name" (X509_V_ERR_HOSTNAME_MISMATCH,
 # X509_V_ERR_IP_ADDRESS_MISMATCH)
 _NAME_MISMATCH_CODES = {62, 64}
+# Linux <linux/errqueue.h>: (level, type) of the error-queue cmsg, struct sock_extended_err
+_RECVERR = {socket.AF_INET: (socket.IPPROTO_IP, 11), socket.AF_INET6: (socket.IPPROTO_IPV6, 25)}
+_EXTENDED_ERR = struct.Struct("=IBBBBII")
+
+Address = tuple[str, int]
 
 
-class ServerAddress(FrozenRecord):
-    """One place to try: transport, IP address, port (RFC 3263's output)."""
-
-    _fields = ("transport", "host", "port")
-    __slots__ = _fields
-    transport: str
-    host: str  # an IP address
-    port: int
-
-    def __init__(self, transport: str, host: str, port: int) -> None:
-        self._set(transport=transport, host=host, port=port)
-
-    def __str__(self) -> str:
-        return f"{self.transport} {_fmt((self.host, self.port))}"
-
-
-def is_ip(host: str) -> bool:
-    """An IPv4 or IPv6 literal (no brackets), checked without the ipaddress module."""
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-        except (OSError, ValueError):
-            continue
-        return True
-    return False
-
-
-class TlsSettings(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
     """How to check the server: CA bundle (None: system store), verify, expected name."""
 
-    _fields = ("ca_file", "verify", "server_name")
-    __slots__ = _fields
-    ca_file: str | None
-    verify: bool
-    server_name: str | None
+    ca_file: str | None = None
+    verify: bool = True
+    server_name: str | None = None
+
+    def replace(self, **changes: Any) -> TlsSettings:
+        return replace(self, **changes)
+
+
+def family_of(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ip_version(host) == 6 else socket.AF_INET
+
+
+def demux_class(data: bytes) -> str:
+    """RFC 7983 §7: what a datagram on the shared port is, by its first byte."""
+    first = data[0] if data else 64
+    if first <= 3:
+        return "stun"
+    if 128 <= first <= 191:
+        return "rtp"
+    return "sip"
+
+
+class DatagramPort:
+    """One demultiplexed class (STUN or RTP/RTCP) of the shared UDP port.
+
+    A STUN client or RTP consumer sends from and receives on the SIP port
+    through this, as the device does: ``sendto(data, addr)`` and
+    ``await recv()`` -> ``(data, addr)``.  Unread datagrams are capped.
+    """
+
+    MAX_QUEUED = 1024
+
+    def __init__(self, udp: UdpSocket) -> None:
+        self._udp = udp
+        self._queue: deque[tuple[bytes, Address]] = deque(maxlen=self.MAX_QUEUED)
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def local(self) -> Address:
+        return self._udp.local
+
+    def sendto(self, data: bytes, addr: Address) -> None:
+        self._udp.sendto(data, addr)
+
+    async def recv(self, timeout: float | None = None) -> tuple[bytes, Address] | None:
+        """The next datagram of this class, or None after ``timeout`` seconds."""
+        if not self._queue:
+            self._waiter = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._waiter, timeout)
+            self._waiter = None
+        return self._queue.popleft() if self._queue else None
+
+    def _put(self, data: bytes, addr: Address) -> None:
+        self._queue.append((data, addr))
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class UdpSocket(asyncio.DatagramProtocol):
+    """The one unconnected UDP socket: SIP to ``on_sip``, STUN and RTP to their ports."""
 
     def __init__(
-        self, ca_file: str | None = None, verify: bool = True, server_name: str | None = None
+        self,
+        on_sip: Callable[[bytes, Address], None],
+        on_error: Callable[[Address, OSError], None],
     ) -> None:
-        self._set(ca_file=ca_file, verify=verify, server_name=server_name)
+        self.on_sip, self.on_error = on_sip, on_error
+        self.stun, self.rtp = DatagramPort(self), DatagramPort(self)
+        self.sock: socket.socket | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local: Address = ("", 0)
 
+    @classmethod
+    async def bind(
+        cls,
+        host: str,
+        port: int,
+        on_sip: Callable[[bytes, Address], None],
+        on_error: Callable[[Address, OSError], None],
+    ) -> UdpSocket:
+        family = family_of(host)
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            if sys.platform == "linux":
+                sock.setsockopt(*_RECVERR[family], 1)
+            sock.bind((host, port))
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise NetError(
+                f"cannot open a udp socket from {host_port(host, port)}: {exc.strerror}"
+            ) from None
+        self = cls(on_sip, on_error)
+        self.sock = sock
+        self.local = sock.getsockname()[:2]
+        await asyncio.get_running_loop().create_datagram_endpoint(lambda: self, sock=sock)
+        return self
 
-def _summary(msg: Message) -> tuple[str, str]:
-    from qsipctl.sip.message import Request
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
-    line = f"{msg.method} {msg.uri}" if isinstance(msg, Request) else f"{msg.status} {msg.reason}"
-    try:
-        number, method = msg.cseq
-        cseq = f"{number} {method}"
-    except Exception:  # a message without a usable CSeq still belongs in the ladder
-        cseq = ""
-    return line, cseq
-
-
-class SipTransport:
-    """One connection (or connected UDP socket) to one SIP server."""
-
-    name: str = "udp"
-    reliable: bool = False
-
-    def __init__(self, trace: Trace) -> None:
-        self.trace = trace
-        self._inbox: deque[Message | NetError] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._closed = False
-        # UDP drops what it cannot parse (RFC 3261 18.3); remembered so that a
-        # probe can say "the server answered garbage" rather than "no answer"
-        self.discarded = 0
-        self.discard_reason = ""
-
-    @property
-    def local(self) -> tuple[str, int]:
-        return self.trace.local
-
-    @property
-    def remote(self) -> tuple[str, int]:
-        return self.trace.remote
-
-    def send(self, data: bytes) -> None:
-        self.trace.wire("out", data)
-        self._write(data)
-
-    def _write(self, data: bytes) -> None:
-        raise NotImplementedError
-
-    async def receive(self, timeout: float | None) -> Message | None:
-        """The next message from the server; None when ``timeout`` passes first.
-
-        A future and one timer instead of ``wait_for(queue.get())``: that
-        makes a task per wait, which shows when a thousand probes run at once.
-        """
-        if not self._inbox:
-            loop = asyncio.get_running_loop()
-            waiter = self._waiter = loop.create_future()
-            timer = None if timeout is None else loop.call_later(timeout, _wake, waiter)
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-                if timer is not None:
-                    timer.cancel()
-            if not self._inbox:
-                return None
-        item = self._inbox.popleft()
-        if isinstance(item, NetError):
-            raise item
-        return item
-
-    def _push(self, item: Message | NetError) -> None:
-        self._inbox.append(item)
-        _wake(self._waiter)
-
-    def _deliver(self, msg: Message) -> None:
-        line, cseq = _summary(msg)
-        self.trace.message("in", line, cseq)
-        self._push(msg)
-
-    def _fail(self, exc: NetError) -> None:
-        self._push(exc)
-
-    def close(self) -> None:
-        self._closed = True
-
-
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: UdpTransport) -> None:
-        self.owner = owner
+    def sendto(self, data: bytes, addr: Address) -> None:
+        if self.transport is not None:
+            self.transport.sendto(data, addr)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.owner._datagram(data)
+        source = (str(addr[0]), int(addr[1]))
+        kind = demux_class(data)
+        if kind == "sip":
+            self.on_sip(data, source)
+        else:
+            (self.stun if kind == "stun" else self.rtp)._put(data, source)
 
     def error_received(self, exc: Exception) -> None:
-        if isinstance(exc, ConnectionRefusedError):
-            self.owner._fail(
-                ConnectRefused(
-                    f"nothing listens on udp {_fmt(self.owner.remote)}",
-                    f"udp {_fmt(self.owner.remote)} (ICMP port unreachable)",
-                )
-            )
-        else:
-            self.owner._fail(NetError(f"udp {_fmt(self.owner.remote)}: {exc}"))
-
-
-class UdpTransport(SipTransport):
-    name = "udp"
-    reliable = False
-
-    def __init__(self, trace: Trace) -> None:
-        super().__init__(trace)
-        self._dgram: asyncio.DatagramTransport | None = None
-
-    def _datagram(self, data: bytes) -> None:
-        from qsipctl.sip.errors import SipError
-        from qsipctl.sip.message import parse_message
-
-        self.trace.wire("in", data)
-        if data.strip(b"\r\n") == b"":
-            return  # keep-alive
-        try:
-            msg = parse_message(data)
-        except SipError as exc:
-            self.discarded += 1  # RFC 3261 18.3: discard what cannot be parsed
-            self.discard_reason = self.discard_reason or str(exc)
+        """The kernel queued ICMP errors: read each with the destination it concerns."""
+        if self.sock is None or sys.platform != "linux":
             return
-        self._deliver(msg)
-
-    def _write(self, data: bytes) -> None:
-        assert self._dgram is not None
-        self._dgram.sendto(data)
+        for _ in range(64):
+            try:
+                _, ancdata, _, addr = self.sock.recvmsg(512, 512, socket.MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError, OSError):
+                return
+            for _level, _type, data in ancdata:
+                if len(data) >= _EXTENDED_ERR.size and addr:
+                    code = _EXTENDED_ERR.unpack_from(data)[0]
+                    self.on_error((str(addr[0]), int(addr[1])), OSError(code, errno_text(code)))
 
     def close(self) -> None:
-        super().close()
-        if self._dgram is not None:
-            self._dgram.close()
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
 
 
-class _StreamProtocol(asyncio.Protocol):
-    def __init__(self, owner: StreamTransport) -> None:
-        self.owner = owner
+def errno_text(code: int) -> str:
+    import os
+
+    return os.strerror(code)
+
+
+class StreamConnection(asyncio.Protocol):
+    """One TCP or TLS connection; bytes go to ``on_data``, its end to ``on_lost``."""
+
+    def __init__(
+        self,
+        on_data: Callable[[StreamConnection, bytes], None],
+        on_lost: Callable[[StreamConnection], None],
+    ) -> None:
+        self.on_data, self.on_lost = on_data, on_lost
+        self.transport: asyncio.Transport | None = None
+        self.peer: Peer | None = None
+        self.local: Address = ("", 0)
+        self.closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.owner._chunk(data)
+        self.on_data(self, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.owner._closed:
-            self.owner._fail(ConnectionLost(f"the server closed the {self.owner.name} connection"))
+        if not self.closing:
+            self.on_lost(self)
 
-
-class StreamTransport(SipTransport):
-    """TCP or TLS: messages framed by Content-Length (RFC 3261 18.3)."""
-
-    reliable = True
-
-    def __init__(self, trace: Trace, name: str) -> None:
-        super().__init__(trace)
-        from qsipctl.sip.message import StreamParser
-
-        self.name = name
-        self._parser = StreamParser()
-        self._stream: asyncio.Transport | None = None
-
-    def _chunk(self, data: bytes) -> None:
-        from qsipctl.sip.errors import SipError
-
-        self.trace.wire("in", data)
-        try:
-            messages = self._parser.feed(data)
-        except SipError as exc:
-            self._fail(NetError(f"unparsable data from the server on {self.name}: {exc}"))
-            return
-        for msg in messages:
-            self._deliver(msg)
-
-    def _write(self, data: bytes) -> None:
-        assert self._stream is not None
-        self._stream.write(data)
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
     def close(self) -> None:
-        super().close()
-        if self._stream is not None:
-            self._stream.close()
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
 
 
-def _wake(waiter: asyncio.Future[None] | None) -> None:
-    if waiter is not None and not waiter.done():
-        waiter.set_result(None)
-
-
-def _fmt(addr: tuple[str, int]) -> str:
-    host, port = addr[0], addr[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def _local_bind(local_address: str | None) -> tuple[str, int] | None:
-    return (local_address, 0) if local_address else None
-
-
-async def open_transport(
-    transport: str,
-    host: str,
-    port: int,
+async def open_stream(
+    peer: Peer,
+    conn: StreamConnection,
     *,
-    local_address: str | None = None,
-    tls: TlsSettings | None = None,
-    timeout: float = 5.0,
-    label: str = "",
-) -> SipTransport:
-    """Connect to ``host`` (an IP address) on ``port`` over ``transport``."""
-    if transport == "udp":
-        return await _open_udp(host, port, local_address, label)
-    if transport in ("tcp", "tls"):
-        return await _open_stream(transport, host, port, local_address, tls, timeout, label)
-    raise NetError(f"unknown transport {transport!r} (use udp, tcp or tls)")
-
-
-async def _open_udp(host: str, port: int, local_address: str | None, label: str) -> SipTransport:
-    loop = asyncio.get_running_loop()
-    trace = Trace("udp", ("", 0), (host, port), label)
-    owner = UdpTransport(trace)
-    try:
-        dgram, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(owner),
-            remote_addr=(host, port),
-            local_addr=_local_bind(local_address),
-            family=_family(host),
-        )
-    except OSError as exc:
-        source = f" from {local_address}" if local_address else ""
-        raise NetError(
-            f"cannot open udp socket{source} to {_fmt((host, port))}: {exc.strerror}"
-        ) from None
-    owner._dgram = dgram
-    sock = dgram.get_extra_info("sockname")
-    trace.local = (sock[0], sock[1])
-    return owner
-
-
-async def _open_stream(
-    name: str,
-    host: str,
-    port: int,
     local_address: str | None,
-    tls: TlsSettings | None,
+    tls: TlsSettings,
     timeout: float,
-    label: str,
-) -> SipTransport:
+) -> None:
+    """Connect ``conn`` to ``peer``; for TLS, the handshake is timed apart from TCP,
+    so a port that speaks plain SIP (or nothing) over TLS is named as such."""
     loop = asyncio.get_running_loop()
-    trace = Trace(name, ("", 0), (host, port), label)
-    owner = StreamTransport(trace, name)
-    ctx = make_ssl_context(tls or TlsSettings()) if name == "tls" else None
-    server_hostname = ((tls and tls.server_name) or host) if ctx is not None else None
-    where = f"{name} {_fmt((host, port))}" + (f" from {local_address}" if local_address else "")
+    where = f"{peer}" + (f" from {local_address}" if local_address else "")
     try:
-        stream, _ = await asyncio.wait_for(
+        transport, _ = await asyncio.wait_for(
             loop.create_connection(
-                lambda: _StreamProtocol(owner),
-                host,
-                port,
-                ssl=ctx,
-                server_hostname=server_hostname,
-                local_addr=_local_bind(local_address),
-                family=_family(host),
+                lambda: conn,
+                peer.host,
+                peer.port,
+                local_addr=(local_address, 0) if local_address else None,
+                family=family_of(peer.host),
             ),
             timeout,
         )
@@ -355,29 +263,61 @@ async def _open_stream(
     except ConnectionRefusedError:
         raise ConnectRefused(f"connection refused by {where}", where) from None
     except OSError as exc:
-        raise _classify_os_error(exc, where, server_hostname) from None
-    owner._stream = stream
-    sock = stream.get_extra_info("sockname")
-    trace.local = (sock[0], sock[1])
-    return owner
+        raise NetError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+    if peer.transport == "tls":
+        transport = await _start_tls(transport, conn, peer, tls, timeout, where)
+    conn.transport = transport
+    conn.peer = peer
+    conn.local = transport.get_extra_info("sockname")[:2]
 
 
-def _classify_os_error(exc: OSError, where: str, server_name: str | None) -> NetError:
+async def _start_tls(
+    transport: asyncio.Transport,
+    conn: StreamConnection,
+    peer: Peer,
+    tls: TlsSettings,
+    timeout: float,
+    where: str,
+) -> asyncio.Transport:
     import ssl
 
-    if isinstance(exc, ssl.SSLCertVerificationError):
+    ctx = make_ssl_context(tls)
+    name = tls.server_name or peer.host
+    loop = asyncio.get_running_loop()
+    plain = NoTls(
+        f"{where}: this port speaks plain SIP or nothing over TLS; TLS is usually on 5061",
+        f"{where}: TCP connected but the TLS handshake got no TLS answer"
+        " (plain SIP or nothing on this port; TLS is usually on 5061)",
+    )
+    try:
+        tls_transport = await asyncio.wait_for(
+            loop.start_tls(transport, conn, ctx, server_hostname=name), timeout
+        )
+    except TimeoutError:
+        transport.close()
+        raise plain from None
+    except ssl.SSLCertVerificationError as exc:
+        transport.close()
         if exc.verify_code in _NAME_MISMATCH_CODES:
-            return TlsHostnameError(
-                f"{where}: the TLS certificate does not name {server_name}",
-                f"{where}: it does not name {server_name}",
-            )
-        return TlsCertificateError(
+            raise TlsHostnameError(
+                f"{where}: the TLS certificate does not name {name}",
+                f"{where}: it does not name {name}",
+            ) from None
+        raise TlsCertificateError(
             f"{where}: TLS certificate not trusted ({exc.verify_message})",
             f"{where}: {exc.verify_message}",
-        )
-    if isinstance(exc, ssl.SSLError):
-        return NetError(f"{where}: TLS handshake failed ({exc.reason or exc})")
-    return NetError(f"cannot connect to {where}: {exc.strerror or exc}")
+        ) from None
+    except ssl.SSLError as exc:
+        transport.close()
+        if exc.reason in ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"):
+            raise plain from None
+        raise NetError(f"{where}: TLS handshake failed ({exc.reason or exc})") from None
+    except OSError:  # reset or closed mid-handshake: the far end does not speak TLS
+        transport.close()
+        raise plain from None
+    if tls_transport is None:
+        raise plain
+    return tls_transport
 
 
 def make_ssl_context(tls: TlsSettings) -> ssl.SSLContext:

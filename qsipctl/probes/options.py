@@ -8,30 +8,23 @@ from __future__ import annotations
 
 import time
 
-from qsipctl.net.transport import SipTransport
-from qsipctl.probes.exchange import Dialogish, build_request, transact
-from qsipctl.probes.register import ProbeOutcome, probe_servers
+from qsipctl.probes.base import Conversation, ProbeOutcome, elapsed_ms, probe_servers
 from qsipctl.probes.result import ProbeResult, status_line, verdict_for_status
 from qsipctl.probes.target import ProbeTarget
 
 
-async def probe_options(target: ProbeTarget) -> ProbeOutcome:
+async def probe_options(target: ProbeTarget, keep_registered: bool = False) -> ProbeOutcome:
     """Send one OPTIONS (per server tried) and report; never raises for network failures."""
-
-    async def attempt(tp: SipTransport, result: ProbeResult) -> None:
-        await _options(tp, target, result)
-
-    return await probe_servers("options", target, attempt)
+    return await probe_servers("options", target, _options)
 
 
-async def _options(tp: SipTransport, target: ProbeTarget, result: ProbeResult) -> None:
+async def _options(conv: Conversation, result: ProbeResult) -> None:
+    target = conv.target
     uri = target.aor if target.user else target.request_uri
-    req = build_request(
-        tp, target, Dialogish.new(), "OPTIONS", uri, uri, [("Accept", "application/sdp")]
-    )
+    req = conv.build("OPTIONS", uri, uri, [("Accept", "application/sdp")])
     started = time.perf_counter()
-    resp = await transact(tp, req, time.monotonic() + target.timeout)
-    result.elapsed_ms = round((time.perf_counter() - started) * 1000.0, 2)
+    resp = (await conv.send(req)).response
+    result.elapsed_ms = elapsed_ms(started)
     result.status, result.reason = resp.status, resp.reason
     result.server_agent = resp.headers.get("Server") or resp.headers.get("User-Agent")
     result.allow = resp.headers.get_all("Allow")

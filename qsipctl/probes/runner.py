@@ -2,7 +2,8 @@
 
 One event loop for all of them: a site with 200 softphones is probed in about
 the time of the slowest few, while ``concurrency`` keeps a small PBX from
-seeing a flood.
+seeing a flood.  Probes are looked up by name in the registry of
+:mod:`qsipctl.probes.base`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from qsipctl.probes.register import ProbeOutcome
+from qsipctl.probes.base import ProbeOutcome, get_probe
 from qsipctl.probes.register_flow import LEDGER, Cleanup, RegisterPolicy
 from qsipctl.probes.target import ProbeTarget
 
@@ -33,14 +34,9 @@ async def _run_one(
     on_done: Progress | None,
 ) -> ProbeOutcome:
     async with sem:
-        if kind == "register":
-            from qsipctl.probes.register import probe_register
-
-            outcome = await probe_register(target, policy)
-        else:
-            from qsipctl.probes.options import probe_options
-
-            outcome = await probe_options(target)
+        run = get_probe(kind)
+        # the register probe takes the whole policy; other probes the old keep flag
+        outcome = await run(target, policy if kind == "register" else policy.keep)
     if on_done is not None:
         on_done(outcome)
     return outcome
@@ -101,7 +97,7 @@ def run_probes(
     on_done: Progress | None = None,
     policy: RegisterPolicy | None = None,
 ) -> list[ProbeOutcome]:
-    """Run ``(kind, target)`` jobs ("register" or "options"); results in job order.
+    """Run ``(kind, target)`` jobs (any registered probe name); results in job order.
 
     ``on_done`` is called as each probe finishes (the CLI's progress line).
     ``policy`` says what the register probes may change (default: nothing;

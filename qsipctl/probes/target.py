@@ -7,76 +7,48 @@ line of ``qsipctl probe`` (``sip:1001@10.0.0.5:5060`` plus options).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
+from qsipctl.addr import bracket
 from qsipctl.errors import UsageError
 from qsipctl.net.transport import TRANSPORTS, TlsSettings
-from qsipctl.sip.record import FrozenRecord
 from qsipctl.site.secrets import Secret
 
 if TYPE_CHECKING:
     from qsipctl.site.model import Core, Softphone
 
 
-class ProbeTarget(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class ProbeTarget:
     """One account (or server) to probe; immutable, ``replace()`` makes variants.
 
-    The password is left out of ``==`` and the hash.  A plain class, not a
-    dataclass: see :mod:`qsipctl.sip.record`.
+    The password is left out of ``==``, the hash and the repr.
     """
 
-    _fields = (
-        "user", "domain", "host", "port", "transport", "scheme", "auth_user", "password", "tls",
-        "expires", "timeout", "local_address", "nameserver", "core", "softphone", "registrar_uri",
-    )  # fmt: skip
-    __slots__ = _fields
-    _uncompared = ("password",)
     user: str | None  # AOR user; None for OPTIONS to a server
     domain: str  # SIP domain: Request-URI, To/From host, digest realm usually
     host: str  # where to send: IP literal or DNS name
     port: int | None  # None: RFC 3263 (SRV) or the transport default
     transport: str | None  # None: RFC 3263 chooses
-    scheme: str
-    auth_user: str | None
-    password: Secret | None
-    tls: TlsSettings
-    expires: int
-    timeout: float
-    local_address: str | None
-    nameserver: str | None
-    core: str | None
-    softphone: str | None
-    registrar_uri: str | None  # Request-URI when it is not derived from domain/host
+    scheme: str = "sip"
+    auth_user: str | None = None
+    password: Secret | None = field(default=None, compare=False, repr=False)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    expires: int = 3600
+    timeout: float = 5.0
+    local_address: str | None = None
+    nameserver: str | None = None
+    core: str | None = None
+    softphone: str | None = None
+    registrar_uri: str | None = None  # Request-URI when it is not derived from domain/host
 
-    def __init__(
-        self,
-        user: str | None,
-        domain: str,
-        host: str,
-        port: int | None,
-        transport: str | None,
-        scheme: str = "sip",
-        auth_user: str | None = None,
-        password: Secret | None = None,
-        tls: TlsSettings | None = None,
-        expires: int = 3600,
-        timeout: float = 5.0,
-        local_address: str | None = None,
-        nameserver: str | None = None,
-        core: str | None = None,
-        softphone: str | None = None,
-        registrar_uri: str | None = None,
-    ) -> None:
-        self._set(
-            user=user, domain=domain, host=host, port=port, transport=transport, scheme=scheme,
-            auth_user=auth_user, password=password, tls=TlsSettings() if tls is None else tls,
-            expires=expires, timeout=timeout, local_address=local_address,
-            nameserver=nameserver, core=core, softphone=softphone, registrar_uri=registrar_uri,
-        )  # fmt: skip
+    def replace(self, **changes: Any) -> ProbeTarget:
+        return replace(self, **changes)
 
     @property
     def aor(self) -> str:
-        host = f"[{self.domain}]" if ":" in self.domain else self.domain
+        host = bracket(self.domain)
         return f"{self.scheme}:{self.user}@{host}" if self.user else f"{self.scheme}:{host}"
 
     @property
@@ -84,7 +56,7 @@ class ProbeTarget(FrozenRecord):
         """For REGISTER the domain (RFC 3261 §10.2), with the port when we were given one."""
         if self.registrar_uri:
             return self.registrar_uri
-        host = f"[{self.domain}]" if ":" in self.domain else self.domain
+        host = bracket(self.domain)
         same = self.domain == self.host and self.port is not None
         return f"{self.scheme}:{host}:{self.port}" if same else f"{self.scheme}:{host}"
 
@@ -166,7 +138,7 @@ def softphone_target(
     """
     registrar = phone.expectations.registrar or phone.proxy
     domain = phone.domain or registrar.host
-    host = f"[{domain}]" if ":" in domain else domain
+    host = bracket(domain)
     port = f":{registrar.port}" if domain == registrar.host and registrar.port else ""
     tls = TlsSettings(phone.tls.ca_file, phone.tls.verify, phone.tls.server_name)
     return ProbeTarget(

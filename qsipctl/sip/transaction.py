@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from qsipctl.sip.headers import Headers
 from qsipctl.sip.message import Request, Response
-from qsipctl.sip.record import FrozenRecord
 
 MAGIC_COOKIE = "z9hG4bK"
 T1 = 0.5
@@ -32,17 +32,13 @@ T2 = 4.0
 T4 = 5.0
 
 
-class Timers(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class Timers:
     """The RFC 3261 timer base values; injectable because lab networks differ."""
 
-    _fields = ("t1", "t2", "t4")
-    __slots__ = _fields
-    t1: float
-    t2: float
-    t4: float
-
-    def __init__(self, t1: float = T1, t2: float = T2, t4: float = T4) -> None:
-        self._set(t1=t1, t2=t2, t4=t4)
+    t1: float = T1
+    t2: float = T2
+    t4: float = T4
 
     @property
     def timeout(self) -> float:
@@ -60,52 +56,37 @@ def new_branch(rand: Callable[[int], bytes] | None = None) -> str:
 
 
 # ---------------------------------------------------------------- events
-# Plain value classes (see qsipctl.sip.record): equal when their fields are.
 
 
-class ResponseReceived(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class ResponseReceived:
     """A response the TU must see (retransmissions are absorbed)."""
 
-    _fields = ("response",)
-    __slots__ = _fields
     response: Response
 
-    def __init__(self, response: Response) -> None:
-        self._set(response=response)
 
+@dataclass(frozen=True, slots=True)
+class AckReceived:
+    """The ACK for our final response to an INVITE arrived."""
 
-class AckReceived(FrozenRecord):
-    """The ACK for our non-2xx final response to an INVITE arrived."""
-
-    _fields = ("request",)
-    __slots__ = _fields
     request: Request
 
-    def __init__(self, request: Request) -> None:
-        self._set(request=request)
 
-
-class TimedOut(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class TimedOut:
     """Timer B, F or H fired: the peer never answered (or never ACKed)."""
 
-    _fields = ("timer",)
-    __slots__ = _fields
-    timer: str
-
-    def __init__(self, timer: str = "") -> None:
-        self._set(timer=timer)
+    timer: str = ""
 
 
-class TransportFailed(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class TransportFailed:
     """The transport reported an error sending for this transaction."""
 
-    __slots__ = ()
 
-
-class Terminated(FrozenRecord):
+@dataclass(frozen=True, slots=True)
+class Terminated:
     """The transaction is over; the owner may forget it."""
-
-    __slots__ = ()
 
 
 TransactionEvent = ResponseReceived | AckReceived | TimedOut | TransportFailed | Terminated
@@ -240,13 +221,13 @@ class ClientTransaction(_Transaction):
         self.key = client_key(request)
         self.ack: Request | None = None
         self._now = now
-        self._request_bytes = request.to_bytes()
+        self.request_bytes = request.to_bytes()
         self._ack_bytes: bytes | None = None
 
     def start(self) -> None:
         """Send the request and arm the retransmit and timeout timers."""
         now, t = self._now, self.timers
-        self._out.append(self._request_bytes)
+        self._out.append(self.request_bytes)
         self.state = "calling" if self.invite else "trying"
         retransmit = "A" if self.invite else "E"
         if not self.reliable:
@@ -307,10 +288,10 @@ class ClientTransaction(_Transaction):
     def _fire(self, name: str, now: float) -> None:
         t = self.timers
         if name == "A":
-            self._out.append(self._request_bytes)
+            self._out.append(self.request_bytes)
             self._backoff("A", now, None)
         elif name == "E":
-            self._out.append(self._request_bytes)
+            self._out.append(self.request_bytes)
             if self.state == "proceeding":
                 self._start_timer("E", now, t.t2)
             else:
@@ -362,6 +343,7 @@ class ServerTransaction(_Transaction):
         self.key = server_key(request)
         self.state = "proceeding" if self.invite else "trying"
         self._last: bytes | None = None
+        self.last_response: Response | None = None
         self._now = now
 
     def start(self) -> None:
@@ -380,6 +362,7 @@ class ServerTransaction(_Transaction):
 
     def _receive_ack(self, request: Request, now: float) -> None:
         if self.state == "accepted":
+            self._stop_timer("G")  # our 2xx arrived: stop repeating it
             self._events.append(AckReceived(request))  # the ACK for a 2xx: TU's business
             return
         if not self.invite or self.state != "completed":
@@ -398,13 +381,18 @@ class ServerTransaction(_Transaction):
         if self.state not in ("trying", "proceeding"):
             return  # §17.2: the TU may not answer twice with a final response
         self._last = response.to_bytes()
+        self.last_response = response
         self._out.append(self._last)
         if status < 200:
             self.state = "proceeding"
         elif self.invite and status < 300:
             # RFC 6026 §7.1: "accepted" absorbs INVITE retransmissions until Timer L.
+            # The 2xx is repeated (T1 doubling to T2) until the ACK comes: RFC 3261
+            # §13.3.1.4 gives that to the UAS core; here it costs one timer.
             self.state = "accepted"
             self._start_timer("L", now, self.timers.timeout)
+            if not self.reliable:
+                self._start_timer("G", now, self.timers.t1)
         else:
             self._complete(now)
 

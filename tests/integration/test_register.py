@@ -108,7 +108,7 @@ def test_server_error_is_reported_as_5xx(kamailio: Kamailio) -> None:
 @pytest.mark.parametrize(
     ("user", "verdict", "words"),
     [
-        ("1408", "timeout", "no answer: wrong transport or port, or a firewall: 408"),
+        ("1408", "server-timeout", "the PBX says a downstream hop did not answer (408): 408"),
         ("1603", "rejected", "the server rejected the request: 603"),
     ],
 )

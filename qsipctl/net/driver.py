@@ -1,0 +1,392 @@
+"""The one asyncio driver of the sans-IO :class:`~qsipctl.sip.endpoint.Endpoint`.
+
+Why a driver and not a transport per server: the endpoint holds every
+transaction of one local port; this module only moves bytes between it and
+the sockets (one unconnected UDP port, shared with STUN and RTP, plus TCP/TLS
+connections), feeds it the loop's clock, arms the one timer it asks for, and
+turns its events into awaitable answers and incoming-request callbacks.
+
+Usage (what the probes do)::
+
+    driver = SipDriver(label="sip:1001@pbx")
+    await driver.open_udp("0.0.0.0")              # or connect() for tcp/tls
+    answer = await driver.request(request, peer, timeout=5.0)
+    answer.response, answer.source                 # the source may differ from peer
+    driver.udp.stun.sendto(...), await driver.udp.rtp.recv()
+    await driver.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from qsipctl.addr import host_port
+from qsipctl.net.errors import ConnectionLost, ConnectRefused, NetError, NoAnswer
+from qsipctl.net.trace import Trace
+from qsipctl.net.transport import (
+    Address,
+    StreamConnection,
+    TlsSettings,
+    UdpSocket,
+    family_of,
+    open_stream,
+)
+from qsipctl.sip.endpoint import (
+    Endpoint,
+    Peer,
+    RequestCancelled,
+    RequestReceived,
+    ResponseReceived,
+    TransactionFailed,
+    TransactionTimedOut,
+    Transmit,
+    Unparsable,
+)
+from qsipctl.sip.errors import SipError
+from qsipctl.sip.message import Message, Request, Response, StreamParser
+from qsipctl.sip.transaction import ClientTransaction, ServerTransaction
+
+_WILDCARD = {"0.0.0.0", "::"}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The final response to one request, where it came from, and the 1xx before it."""
+
+    response: Response
+    source: Peer
+    provisional: tuple[Response, ...] = ()
+
+
+@dataclass(slots=True)
+class _Waiter:
+    peer: Peer
+    final: asyncio.Future[Answer]
+    provisional: list[Response] = field(default_factory=list)
+    on_response: Callable[[ResponseReceived], None] | None = None
+
+
+def summary(msg: Message) -> tuple[str, str]:
+    """Start line and CSeq as a ladder names a message."""
+    line = f"{msg.method} {msg.uri}" if isinstance(msg, Request) else f"{msg.status} {msg.reason}"
+    try:
+        return line, "{} {}".format(*msg.cseq)
+    except SipError:
+        return line, ""
+
+
+class SipDriver:
+    """Sockets, clock and timer for one endpoint; evidence kept as traces per peer."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint | None = None,
+        *,
+        label: str = "",
+        on_request: Callable[[RequestReceived | RequestCancelled], None] | None = None,
+    ) -> None:
+        self.endpoint = endpoint or Endpoint()
+        self.label = label
+        self.on_request = on_request
+        self.on_stray: Callable[[ResponseReceived], None] | None = None
+        self.incoming: asyncio.Queue[RequestReceived | RequestCancelled] = asyncio.Queue()
+        self.udp: UdpSocket | None = None
+        self.traces: list[Trace] = []
+        self.unparsable: list[Unparsable] = []
+        self._trace_of: dict[Peer, Trace] = {}
+        self._conns: dict[Peer, StreamConnection] = {}
+        self._parsers: dict[StreamConnection, StreamParser] = {}
+        self._servers: list[asyncio.Server] = []
+        self._waiters: dict[ClientTransaction, _Waiter] = {}
+        self._errors: dict[Peer, NetError] = {}
+        self._sent: dict[int, bytes] = {}  # id -> bytes sent once: the rest are "(again)"
+        self._source_ip: dict[str, str] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+
+    # ------------------------------------------------------------ sockets
+    async def open_udp(self, host: str = "0.0.0.0", port: int = 0) -> UdpSocket:
+        """Bind the one UDP port (SIP, STUN and RTP share it)."""
+        self.udp = await UdpSocket.bind(host, port, self._udp_sip, self._udp_error)
+        return self.udp
+
+    async def listen_tcp(self, host: str, port: int = 0) -> int:
+        """Accept TCP connections (the lab registrar); returns the bound port."""
+        server = await self._loop.create_server(self._new_conn, host, port)
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def connect(
+        self,
+        peer: Peer,
+        *,
+        tls: TlsSettings | None = None,
+        timeout: float = 5.0,
+        local_address: str | None = None,
+    ) -> None:
+        """A TCP/TLS connection to ``peer`` (UDP needs none); raises NetError."""
+        if peer.transport == "udp" or peer in self._conns:
+            return
+        conn = self._new_conn()
+        trace = self._trace(peer)  # the attempt is evidence even when it fails
+        try:
+            await open_stream(
+                peer, conn, local_address=local_address, tls=tls or TlsSettings(), timeout=timeout
+            )
+        except NetError as exc:
+            trace.message("in", f"(no connection: {exc.detail})")
+            raise
+        trace.local = conn.local
+        self._conns[peer] = conn
+
+    def local_for(self, peer: Peer) -> Address:
+        """Our address as ``peer`` sees it unless a NAT rewrites it (for Via and Contact)."""
+        conn = self._conns.get(peer)
+        if conn is not None:
+            return conn.local
+        assert self.udp is not None, "open_udp() first"
+        host, port = self.udp.local
+        if host in _WILDCARD:
+            host = self._source_ip.get(peer.host) or self._route_source(peer)
+        return host, port
+
+    def _route_source(self, peer: Peer) -> str:
+        """The source address the kernel picks for ``peer`` (a UDP connect sends nothing)."""
+        with socket.socket(family_of(peer.host), socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect((peer.host, peer.port))
+                ip = str(probe.getsockname()[0])
+            except OSError:
+                ip = "127.0.0.1" if family_of(peer.host) == socket.AF_INET else "::1"
+        self._source_ip[peer.host] = ip
+        return ip
+
+    # ------------------------------------------------------------ requests
+    def start(
+        self,
+        request: Request,
+        peer: Peer,
+        on_response: Callable[[ResponseReceived], None] | None = None,
+    ) -> ClientTransaction:
+        """Send ``request`` in a new client transaction; await :meth:`final` for its answer."""
+        tx = self.endpoint.send_request(request, peer, self._loop.time())
+        self._waiters[tx] = _Waiter(peer, self._loop.create_future(), on_response=on_response)
+        self._pump()
+        return tx
+
+    async def final(self, tx: ClientTransaction, timeout: float) -> Answer:
+        """The final answer to ``tx``; NoAnswer after ``timeout``, NetError if unsendable."""
+        waiter = self._waiters[tx]
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter.final), timeout)
+        except TimeoutError:
+            raise self._no_answer(tx.request, waiter.peer) from None
+        finally:
+            self._waiters.pop(tx, None)
+
+    async def request(self, request: Request, peer: Peer, timeout: float) -> Answer:
+        return await self.final(self.start(request, peer), timeout)
+
+    def cancel(self, tx: ClientTransaction) -> ClientTransaction:
+        """CANCEL a pending INVITE; its own answer comes as a separate transaction."""
+        peer = self._waiters[tx].peer if tx in self._waiters else None
+        cancel = self.endpoint.cancel(tx, self._loop.time())
+        if peer is not None:
+            self._waiters[cancel] = _Waiter(peer, self._loop.create_future())
+        self._pump()
+        return cancel
+
+    def respond(self, tx: ServerTransaction, response: Response) -> None:
+        self.endpoint.respond(tx, response, self._loop.time())
+        self._pump()
+
+    def send_stateless(self, request: Request, peer: Peer) -> None:
+        """The ACK for a 2xx, built by the dialog layer."""
+        self.endpoint.send_stateless(request, peer)
+        self._pump()
+
+    def _no_answer(self, request: Request, peer: Peer) -> NetError:
+        """A timeout, unless the server did answer with something we could not parse."""
+        junk = [u for u in self.unparsable if u.source.host == peer.host]
+        if junk:
+            return NetError(
+                f"unparsable data from the server on {peer.transport}"
+                f" ({len(junk)} message(s) dropped): {junk[0].reason}"
+            )
+        return NoAnswer(f"no answer to {request.method}")
+
+    # ------------------------------------------------------------ receiving
+    def _udp_sip(self, data: bytes, addr: Address) -> None:
+        peer = Peer("udp", addr[0], addr[1])
+        self._trace(peer).wire("in", data)
+        self.endpoint.receive_datagram(data, peer, self._loop.time())
+        self._pump()
+
+    def _udp_error(self, addr: Address, exc: OSError) -> None:
+        peer = Peer("udp", addr[0], addr[1])
+        where = host_port(*addr)
+        if exc.errno == errno.ECONNREFUSED:
+            err: NetError = ConnectRefused(
+                f"nothing listens on udp {where}", f"udp {where} (ICMP port unreachable)"
+            )
+        else:
+            err = NetError(f"udp {where}: {exc.strerror}")
+        self._errors[peer] = err
+        self.endpoint.transport_error(peer, self._loop.time())
+        self._pump()
+
+    def _new_conn(self) -> StreamConnection:
+        conn = StreamConnection(self._stream_data, self._stream_lost)
+        self._parsers[conn] = StreamParser()
+        return conn
+
+    def _stream_data(self, conn: StreamConnection, data: bytes) -> None:
+        if conn.peer is None and conn.transport is not None:  # accepted by listen_tcp
+            host, port = conn.transport.get_extra_info("peername")[:2]
+            conn.peer = Peer("tcp", str(host), int(port))
+            conn.local = conn.transport.get_extra_info("sockname")[:2]
+            self._conns[conn.peer] = conn
+        peer = conn.peer
+        assert peer is not None
+        self._trace(peer).wire("in", data)
+        try:
+            messages = self._parsers[conn].feed(data)
+        except SipError as exc:
+            self._record_unparsable(Unparsable(data, peer, str(exc)))
+            self._fail_peer(
+                peer, NetError(f"unparsable data from the server on {peer.transport}: {exc}")
+            )
+            conn.close()
+            return
+        for msg in messages:
+            self.endpoint.receive_message(msg, peer, self._loop.time())
+        self._pump()
+
+    def _stream_lost(self, conn: StreamConnection) -> None:
+        if conn.peer is not None:
+            self._conns.pop(conn.peer, None)
+            lost = ConnectionLost(f"the server closed the {conn.peer.transport} connection")
+            self._fail_peer(conn.peer, lost)
+        self._parsers.pop(conn, None)
+
+    def _fail_peer(self, peer: Peer, exc: NetError) -> None:
+        self._errors.setdefault(peer, exc)
+        self.endpoint.transport_error(peer, self._loop.time())
+        self._pump()
+
+    # ------------------------------------------------------------ the pump
+    def _pump(self) -> None:
+        """Send what the endpoint queued, dispatch its events, re-arm its timer."""
+        for tr in self.endpoint.datagrams_to_send():
+            self._transmit(tr)
+        for event in self.endpoint.events():
+            self._dispatch(event)
+        self._arm()
+
+    def _transmit(self, tr: Transmit) -> None:
+        trace = self._trace(tr.peer)
+        line, cseq = summary(tr.message)
+        again = id(tr.data) in self._sent
+        self._sent[id(tr.data)] = tr.data
+        trace.message("out", line + (" (again)" if again else ""), cseq)
+        trace.wire("out", tr.data)
+        if tr.peer.transport == "udp":
+            if self.udp is not None:
+                self.udp.sendto(tr.data, (tr.peer.host, tr.peer.port))
+            return
+        conn = self._conns.get(tr.peer)
+        if conn is None:
+            lost = ConnectionLost(f"no {tr.peer} connection")
+            self._loop.call_soon(self._fail_peer, tr.peer, lost)
+        else:
+            conn.write(tr.data)
+
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, ResponseReceived):
+            line, cseq = summary(event.response)
+            self._trace(event.source).message("in", line, cseq)
+            waiter = self._waiters.get(event.tx) if event.tx is not None else None
+            if waiter is None:
+                if self.on_stray is not None:
+                    self.on_stray(event)  # a 2xx whose INVITE transaction is over: ACK it
+                return
+            if waiter.on_response is not None:
+                waiter.on_response(event)
+            if event.response.status < 200:
+                waiter.provisional.append(event.response)
+            elif not waiter.final.done():
+                waiter.final.set_result(
+                    Answer(event.response, event.source, tuple(waiter.provisional))
+                )
+        elif isinstance(event, TransactionTimedOut | TransactionFailed):
+            waiter = self._waiters.get(event.tx)
+            if waiter is not None and not waiter.final.done():
+                err = self._errors.get(waiter.peer) or NetError("could not send the request")
+                if isinstance(event, TransactionTimedOut):
+                    err = self._no_answer(event.tx.request, waiter.peer)
+                waiter.final.set_exception(err)
+                waiter.final.exception()  # retrieved: no "never retrieved" noise
+        elif isinstance(event, Unparsable):
+            self._record_unparsable(event)
+        elif isinstance(event, RequestReceived | RequestCancelled):
+            line, cseq = summary(event.request)
+            self._trace(event.source).message("in", line, cseq)
+            if self.on_request is not None:
+                self.on_request(event)
+            else:
+                self.incoming.put_nowait(event)
+
+    def _record_unparsable(self, event: Unparsable) -> None:
+        self.unparsable.append(event)
+        first = event.data.split(b"\n", 1)[0].strip()[:80].decode("utf-8", "replace")
+        self._trace(event.source).message("in", f"unparsable: {first!r} ({event.reason})")
+
+    def _arm(self) -> None:
+        when = self.endpoint.next_timer()
+        if self._timer is not None:
+            if when is not None and self._timer.when() == when:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if when is not None:
+            self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.endpoint.handle_timer(self._loop.time())
+        self._pump()
+
+    def _trace(self, peer: Peer) -> Trace:
+        trace = self._trace_of.get(peer)
+        if trace is None:
+            local = self._conns[peer].local if peer in self._conns else self._udp_local(peer)
+            trace = self._trace_of[peer] = Trace(
+                peer.transport, local, (peer.host, peer.port), self.label
+            )
+            self.traces.append(trace)
+        return trace
+
+    def _udp_local(self, peer: Peer) -> Address:
+        return self.local_for(peer) if self.udp is not None else ("", 0)
+
+    # ------------------------------------------------------------ the end
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for waiter in self._waiters.values():
+            waiter.final.cancel()
+        self._waiters.clear()
+        for conn in list(self._conns.values()):
+            conn.close()
+        self._conns.clear()
+        if self.udp is not None:
+            self.udp.close()
+        for server in self._servers:
+            server.close()
+            await server.wait_closed()
+        self._servers.clear()

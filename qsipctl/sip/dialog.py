@@ -1,0 +1,238 @@
+"""SIP dialogs (RFC 3261 §12), sans-IO: the state two UAs share across requests.
+
+Why its own layer: the endpoint matches transactions, but what a request
+inside a call must carry (Call-ID, both tags, the next CSeq, the Route set
+learned from Record-Route, the peer's Contact as Request-URI) is dialog
+state, and so are the two duties RFC 3261 leaves to the UA core: ACK every
+2xx to an INVITE, including retransmissions and forked ones (§13.2.2.4,
+RFC 6026), and refuse an in-dialog request whose CSeq went backwards.
+
+:class:`ClientInvite` tracks one INVITE we sent: each 1xx/2xx with a To tag
+is its own (early) dialog, kept apart per tag because a forking proxy may
+send several (§12.1.2, §13.2.2.4).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from qsipctl.sip.errors import SipError
+from qsipctl.sip.headers import Headers, parse_name_addr, split_list
+from qsipctl.sip.message import Request, Response
+from qsipctl.sip.transaction import MAGIC_COOKIE
+
+TARGET_REFRESH = frozenset({"INVITE", "UPDATE"})  # requests whose Contact moves the target
+
+
+def _branch() -> str:
+    return MAGIC_COOKIE + os.urandom(10).hex()
+
+
+@dataclass(slots=True)
+class Dialog:
+    """One dialog, seen from our side; ``key`` is what the endpoint matches on."""
+
+    call_id: str
+    local_tag: str
+    remote_tag: str
+    local_uri: str  # our From (UAC) / To (UAS) header value, without tag
+    remote_uri: str
+    remote_target: str  # the peer's Contact URI: Request-URI of in-dialog requests
+    route_set: list[str] = field(default_factory=list)
+    local_seq: int = 0
+    remote_seq: int | None = None
+    state: str = "early"  # early | confirmed | terminated
+    via: str = ""  # our Via without branch, e.g. "SIP/2.0/UDP 198.18.0.2:5060;rport"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.call_id, self.local_tag, self.remote_tag
+
+    # ------------------------------------------------------------ creation
+    @classmethod
+    def as_uac(cls, request: Request, response: Response) -> Dialog:
+        """§12.1.2: from our request and a 1xx (tag) or 2xx; Record-Route reversed."""
+        tag = response.to_tag
+        if not tag or not request.from_tag:
+            raise SipError("a dialog needs both tags")
+        return cls(
+            call_id=request.call_id,
+            local_tag=request.from_tag,
+            remote_tag=tag,
+            local_uri=_without_tag(request.headers.get("From") or ""),
+            remote_uri=_without_tag(request.headers.get("To") or ""),
+            remote_target=_contact_uri(response) or request.uri,
+            route_set=list(reversed(_record_route(response))),
+            local_seq=request.cseq[0],
+            state="confirmed" if 200 <= response.status < 300 else "early",
+            via=_via_without_branch(request),
+        )
+
+    @classmethod
+    def as_uas(cls, request: Request, response: Response, via: str = "") -> Dialog:
+        """§12.1.1: from a request we answered with a tag; Record-Route as received."""
+        tag = response.to_tag
+        if not tag or not request.from_tag:
+            raise SipError("a dialog needs both tags")
+        return cls(
+            call_id=request.call_id,
+            local_tag=tag,
+            remote_tag=request.from_tag,
+            local_uri=_without_tag(request.headers.get("To") or ""),
+            remote_uri=_without_tag(request.headers.get("From") or ""),
+            remote_target=_contact_uri(request) or "",
+            route_set=_record_route(request),
+            remote_seq=request.cseq[0],
+            state="confirmed" if 200 <= response.status < 300 else "early",
+            via=via,
+        )
+
+    # ------------------------------------------------------------ requests we send
+    def next_hop(self) -> str:
+        """The URI to send to (§12.2.1.1, §8.1.2): the first route, else the target."""
+        return _route_uri(self.route_set[0]) if self.route_set else self.remote_target
+
+    def create_request(
+        self, method: str, headers: Sequence[tuple[str, str]] = (), body: bytes = b""
+    ) -> Request:
+        """A request inside the dialog with the next CSeq (ACK and CANCEL reuse theirs)."""
+        if method not in ("ACK", "CANCEL"):
+            self.local_seq += 1
+        return self._request(method, self.local_seq, headers, body)
+
+    def ack(self, invite: Request, headers: Sequence[tuple[str, str]] = ()) -> Request:
+        """The ACK for a 2xx (§13.2.2.4): the INVITE's CSeq number, a new branch,
+        the INVITE's credentials (§22.1)."""
+        auth = [
+            (n, v)
+            for n in ("Authorization", "Proxy-Authorization")
+            for v in invite.headers.get_all(n)
+        ]
+        return self._request("ACK", invite.cseq[0], [*auth, *headers], b"")
+
+    def _request(
+        self, method: str, seq: int, headers: Sequence[tuple[str, str]], body: bytes
+    ) -> Request:
+        uri, routes = self.remote_target, list(self.route_set)
+        if routes and ";lr" not in routes[0].lower():
+            # §12.2.1.1 strict router: it takes the Request-URI, the target goes last
+            uri = _route_uri(routes.pop(0))
+            routes.append(f"<{self.remote_target}>")
+        h = Headers()
+        if self.via:
+            h.add("Via", f"{self.via};branch={_branch()}")
+        for route in routes:
+            h.add("Route", route)
+        h.add("Max-Forwards", "70")
+        h.add("From", f"{self.local_uri};tag={self.local_tag}")
+        h.add("To", f"{self.remote_uri};tag={self.remote_tag}")
+        h.add("Call-ID", self.call_id)
+        h.add("CSeq", f"{seq} {method}")
+        for name, value in headers:
+            h.add(name, value)
+        return Request(method, uri, h, body)
+
+    # ------------------------------------------------------------ what we receive
+    def update(self, response: Response) -> None:
+        """A later 1xx/2xx of our INVITE: confirm, refresh target (§12.1.2, §12.2.1.2)."""
+        if 200 <= response.status < 300:
+            self.state = "confirmed"
+        target = _contact_uri(response)
+        if target:
+            self.remote_target = target
+        if self.state == "early" or 200 <= response.status < 300:
+            routes = _record_route(response)
+            if routes:
+                self.route_set = list(reversed(routes))
+
+    def receive_request(self, request: Request) -> int | None:
+        """Check and absorb an in-dialog request (§12.2.2).
+
+        Returns None when it is fine, else the status to refuse it with: 500
+        for a CSeq lower than the last one (an out-of-order or replayed request).
+        """
+        if request.method == "ACK":
+            return None
+        seq = request.cseq[0]
+        if self.remote_seq is not None and seq <= self.remote_seq and request.method != "CANCEL":
+            return 500
+        self.remote_seq = seq
+        if request.method in TARGET_REFRESH:
+            target = _contact_uri(request)
+            if target:
+                self.remote_target = target
+        if request.method == "BYE":
+            self.state = "terminated"
+        return None
+
+
+@dataclass(slots=True)
+class ClientInvite:
+    """One INVITE we sent: its early dialogs per To tag, the 2xx ACKs to repeat."""
+
+    invite: Request
+    dialogs: dict[str, Dialog] = field(default_factory=dict)
+    acks: dict[str, Request] = field(default_factory=dict)  # to-tag -> ACK sent for its 2xx
+
+    def on_response(self, response: Response) -> tuple[Dialog | None, Request | None]:
+        """The dialog a 1xx/2xx belongs to, and the ACK to send now (2xx only).
+
+        A retransmitted 2xx gets the same ACK again; a 2xx from a second fork
+        gets its own dialog and ACK (the caller should BYE what it does not want).
+        """
+        tag = response.to_tag
+        if tag is None or response.status >= 300 or response.status < 101:
+            return None, None
+        dialog = self.dialogs.get(tag)
+        if dialog is None:
+            dialog = self.dialogs[tag] = Dialog.as_uac(self.invite, response)
+        else:
+            dialog.update(response)
+        if response.status < 200:
+            return dialog, None
+        ack = self.acks.get(tag)
+        if ack is None:
+            ack = self.acks[tag] = dialog.ack(self.invite)
+        return dialog, ack
+
+
+def _without_tag(value: str) -> str:
+    """A From/To value without its tag parameter (the dialog adds tags itself)."""
+    parts = value.split(";")
+    head = [parts[0]]
+    in_uri = "<" in parts[0] and ">" not in parts[0]
+    for part in parts[1:]:
+        if in_uri:
+            head.append(part)
+            in_uri = ">" not in part
+        elif not part.strip().lower().startswith("tag="):
+            head.append(part)
+    return ";".join(head)
+
+
+def _contact_uri(msg: Request | Response) -> str | None:
+    value = msg.headers.get("Contact")
+    if not value or value.strip() == "*":
+        return None
+    try:
+        return str(parse_name_addr(split_list(value)[0]).uri)
+    except (SipError, IndexError):
+        return None
+
+
+def _record_route(msg: Request | Response) -> list[str]:
+    return [r for v in msg.headers.get_all("Record-Route") for r in split_list(v)]
+
+
+def _route_uri(route: str) -> str:
+    try:
+        return str(parse_name_addr(route).uri)
+    except SipError:
+        return route.strip().strip("<>")
+
+
+def _via_without_branch(request: Request) -> str:
+    first = request.headers.get_all("Via")[0] if request.headers.get_all("Via") else ""
+    return ";".join(p for p in first.split(";") if not p.strip().lower().startswith("branch="))

@@ -1,0 +1,405 @@
+"""One sans-IO SIP endpoint: every transaction of one local port, aioquic style.
+
+Why one object: a call needs INVITE and CANCEL in flight at once, a BYE or
+re-INVITE may arrive in the middle of our own request, and an INVITE's 2xx
+keeps coming back until it is ACKed.  One object that owns every client and
+server transaction (RFC 3261 §17), matches what arrives to them, and answers
+what nobody owns makes all that one state machine, tested on a fake clock.
+
+The owner (``qsipctl.net.driver`` for real sockets, tests for a fake clock):
+
+* feeds what arrived: :meth:`Endpoint.receive_datagram` (one UDP datagram) or
+  :meth:`Endpoint.receive_message` (one message a stream framer cut out),
+  with the source :class:`Peer` and the time;
+* sends whatever :meth:`Endpoint.datagrams_to_send` returns (bytes + peer);
+* calls :meth:`Endpoint.handle_timer` at :meth:`Endpoint.next_timer`;
+* reads :meth:`Endpoint.events`.
+
+Requests the TU takes (``accept``, or any request inside a known dialog)
+become :class:`RequestReceived` events answered with :meth:`Endpoint.respond`;
+the rest is answered here: 481 for a dialog or transaction we do not know
+(§12.2.2, §9.2), 405 for a method we know but do not take, 501 for one we
+do not know (§8.2.1).  Responses go back to the address the request came
+from (symmetric, RFC 3581), which is what works through NAT.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from qsipctl.addr import host_port
+from qsipctl.sip.errors import SipError
+from qsipctl.sip.headers import Headers
+from qsipctl.sip.message import Message, Request, Response, parse_message
+from qsipctl.sip.transaction import (
+    DEFAULT,
+    ClientTransaction,
+    ServerTransaction,
+    TimedOut,
+    Timers,
+    TransportFailed,
+    client_key,
+    make_response,
+    server_key,
+)
+from qsipctl.sip.transaction import (
+    ResponseReceived as _TxResponse,
+)
+
+# RFC 3261 and the extensions a UA meets: known here means 405, not 501
+KNOWN_METHODS = frozenset(
+    {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+     "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE"}
+)  # fmt: skip
+
+# a To tag on these does not name a dialog we should know (RFC 3261 §10, §11)
+_DIALOGLESS = frozenset({"REGISTER", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Where a message comes from or goes to: transport, IP address, port."""
+
+    transport: str  # "udp" | "tcp" | "tls"
+    host: str  # an IP address, without brackets
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.transport} {host_port(self.host, self.port)}"
+
+    @property
+    def reliable(self) -> bool:
+        return self.transport != "udp"
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    """Bytes to send to a peer; ``message`` names them for traces and ladders."""
+
+    data: bytes
+    peer: Peer
+    message: Message
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseReceived:
+    """A response to one of our requests; ``tx`` is None for a 2xx to an INVITE
+    whose transaction is gone (the dialog layer still ACKs it, RFC 6026)."""
+
+    tx: ClientTransaction | None
+    response: Response
+    source: Peer
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionTimedOut:
+    """Timer B or F: no final answer to our request."""
+
+    tx: ClientTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionFailed:
+    """The transport could not carry our request (ICMP unreachable, lost connection)."""
+
+    tx: ClientTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReceived:
+    """A request for the TU; answer it with :meth:`Endpoint.respond` (not an ACK).
+
+    ``dialog`` is the dialog key (Call-ID, local tag, remote tag) when the
+    request is inside a dialog the endpoint was told about.
+    """
+
+    request: Request
+    source: Peer
+    tx: ServerTransaction | None
+    dialog: tuple[str, str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCancelled:
+    """A CANCEL matched our pending INVITE server transaction: 487 was sent for it."""
+
+    request: Request
+    source: Peer
+
+
+@dataclass(frozen=True, slots=True)
+class Unparsable:
+    """Bytes that are not a SIP message we can use (RFC 3261 §18.3: dropped)."""
+
+    data: bytes
+    source: Peer
+    reason: str
+
+
+Event = (
+    ResponseReceived
+    | TransactionTimedOut
+    | TransactionFailed
+    | RequestReceived
+    | RequestCancelled
+    | Unparsable
+)
+
+
+def _tag() -> str:
+    return os.urandom(4).hex()
+
+
+@dataclass(slots=True)
+class _Client:
+    tx: ClientTransaction
+    peer: Peer
+
+
+@dataclass(slots=True)
+class _Server:
+    tx: ServerTransaction
+    peer: Peer
+    to_tag: str = field(default_factory=_tag)
+
+
+class Endpoint:
+    """All transactions of one local SIP port; no sockets, no clock of its own."""
+
+    def __init__(
+        self,
+        accept: Iterable[str] = (),
+        timers: Timers = DEFAULT,
+        tag: Callable[[], str] = _tag,
+    ) -> None:
+        self.accept = frozenset(m.upper() for m in accept)
+        self.timers = timers
+        self._tag = tag
+        self._clients: dict[tuple[str, str], _Client] = {}
+        self._servers: dict[tuple[object, ...], _Server] = {}
+        # INVITEs we answered 2xx, by (Call-ID, CSeq, From tag): the ACK has a new branch
+        self._accepted: dict[tuple[str, int, str | None], ServerTransaction] = {}
+        self.dialogs: set[tuple[str, str, str]] = set()  # (Call-ID, local tag, remote tag)
+        self._out: list[Transmit] = []
+        self._events: list[Event] = []
+
+    # ------------------------------------------------------------ the owner's side
+    def datagrams_to_send(self) -> list[Transmit]:
+        out, self._out = self._out, []
+        return out
+
+    def events(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out
+
+    def next_timer(self) -> float | None:
+        times = [t for c in self._clients.values() if (t := c.tx.next_timer()) is not None]
+        times += [t for s in self._servers.values() if (t := s.tx.next_timer()) is not None]
+        return min(times, default=None)
+
+    def handle_timer(self, now: float) -> None:
+        for client in list(self._clients.values()):
+            client.tx.handle_timer(now)
+            self._service_client(client)
+        for server in list(self._servers.values()):
+            server.tx.handle_timer(now)
+            self._service_server(server)
+
+    def transport_error(self, peer: Peer, now: float) -> None:
+        """The network refused traffic to ``peer``: end every transaction bound there."""
+        for client in list(self._clients.values()):
+            if client.peer == peer:
+                client.tx.transport_error(now)
+                self._service_client(client)
+        for server in list(self._servers.values()):
+            if server.peer == peer:
+                server.tx.transport_error(now)
+                self._service_server(server)
+
+    @property
+    def busy(self) -> bool:
+        """Any transaction still alive (lingering ones included)."""
+        return bool(self._clients or self._servers)
+
+    # ------------------------------------------------------------ sending
+    def send_request(self, request: Request, peer: Peer, now: float) -> ClientTransaction:
+        """Start a client transaction; its responses come back as events."""
+        tx = ClientTransaction(request, peer.reliable, now, self.timers)
+        client = _Client(tx, peer)
+        self._clients[tx.key] = client
+        tx.start()
+        self._service_client(client)
+        return tx
+
+    def send_stateless(self, request: Request, peer: Peer) -> None:
+        """Send outside any transaction: the ACK for a 2xx is the dialog's (§13.2.2.4)."""
+        self._out.append(Transmit(request.to_bytes(), peer, request))
+
+    def respond(self, tx: ServerTransaction, response: Response, now: float) -> None:
+        """Answer a request from a :class:`RequestReceived` event."""
+        key = tx.key
+        server = self._servers.get(key)
+        if server is None:
+            return  # the transaction already ended (e.g. CANCELled): nothing to answer
+        tx.send_response(response, now)
+        if tx.invite and 200 <= response.status < 300 and tx.state == "accepted":
+            req = tx.request
+            self._accepted[(req.call_id, req.cseq[0], req.from_tag)] = tx
+        self._service_server(server)
+
+    def response_for(
+        self, tx: ServerTransaction, status: int, reason: str, to_tag: str | None = None
+    ) -> Response:
+        """A response to ``tx``'s request, with the same To tag on every answer."""
+        server = self._servers.get(tx.key)
+        tag = to_tag or (server.to_tag if server is not None else self._tag())
+        return make_response(tx.request, status, reason, to_tag=tag)
+
+    def cancel(self, tx: ClientTransaction, now: float) -> ClientTransaction:
+        """CANCEL a pending INVITE (§9.1): same branch, Call-ID, From, To, CSeq number."""
+        invite = tx.request
+        h = Headers()
+        h.add("Via", invite.headers.get_all("Via")[0])
+        for value in invite.headers.get_all("Route"):
+            h.add("Route", value)
+        h.add("Max-Forwards", "70")
+        for name in ("From", "To", "Call-ID"):
+            h.add(name, invite.headers.get(name) or "")
+        h.add("CSeq", f"{invite.cseq[0]} CANCEL")
+        peer = self._clients[tx.key].peer if tx.key in self._clients else None
+        if peer is None:
+            raise SipError("the INVITE transaction to cancel is over")
+        return self.send_request(Request("CANCEL", invite.uri, h), peer, now)
+
+    # ------------------------------------------------------------ receiving
+    def receive_datagram(self, data: bytes, source: Peer, now: float) -> None:
+        """One UDP datagram (CRLF keep-alives are ignored)."""
+        if not data.strip(b"\r\n"):
+            return
+        try:
+            msg = parse_message(data)
+        except SipError as exc:
+            self._events.append(Unparsable(data, source, str(exc)))
+            return
+        self.receive_message(msg, source, now)
+
+    def receive_message(self, msg: Message, source: Peer, now: float) -> None:
+        """One parsed message (what a stream framer cut out, or a datagram)."""
+        try:
+            if isinstance(msg, Response):
+                self._receive_response(msg, source, now)
+            else:
+                self._receive_request(msg, source, now)
+        except SipError as exc:  # no usable Via/CSeq/Call-ID/tags: belongs to nobody
+            self._events.append(Unparsable(msg.to_bytes(), source, str(exc)))
+
+    def _receive_response(self, resp: Response, source: Peer, now: float) -> None:
+        client = self._clients.get(client_key(resp))
+        if client is not None:
+            client.tx.receive(resp, now)
+            self._service_client(client, source)
+        elif resp.cseq[1] == "INVITE" and 200 <= resp.status < 300:
+            self._events.append(ResponseReceived(None, resp, source))  # RFC 6026 §8.4
+
+    def _receive_request(self, req: Request, source: Peer, now: float) -> None:
+        key = server_key(req)
+        server = self._servers.get(key)
+        if server is not None and not (req.method == "ACK" and server.tx.state == "accepted"):
+            server.tx.receive(req, now)  # a retransmission, or the ACK for a non-2xx
+            self._service_server(server)
+            return
+        if req.method == "ACK":
+            self._receive_ack(req, source, now)
+        elif req.method == "CANCEL":
+            self._receive_cancel(req, source, now)
+        else:
+            self._new_request(req, source, now)
+
+    def _receive_ack(self, ack: Request, source: Peer, now: float) -> None:
+        """An ACK for a 2xx (new branch, §17.1.1.3): stop our 2xx, hand it to the dialog."""
+        tx = self._accepted.pop((ack.call_id, ack.cseq[0], ack.from_tag), None)
+        if tx is not None:
+            tx.receive(ack, now)
+            tx.events()
+        dialog = self._dialog_of(ack)
+        if dialog is not None:
+            self._events.append(RequestReceived(ack, source, None, dialog))
+
+    def _receive_cancel(self, cancel: Request, source: Peer, now: float) -> None:
+        invite_key = (*server_key(cancel)[:-1], "INVITE")
+        target = self._servers.get(invite_key)
+        server = self._open_server(cancel, source, now)
+        if target is None or target.tx.state != "proceeding":
+            self._answer(server, 481, "Call/Transaction Does Not Exist", now)
+            return
+        self._answer(server, 200, "OK", now)
+        self._answer(target, 487, "Request Terminated", now)
+        self._events.append(RequestCancelled(target.tx.request, target.peer))
+
+    def _new_request(self, req: Request, source: Peer, now: float) -> None:
+        server = self._open_server(req, source, now)
+        if req.to_tag is not None and req.method not in _DIALOGLESS:
+            dialog = self._dialog_of(req)
+            if dialog is None:
+                self._answer(server, 481, "Call/Transaction Does Not Exist", now)
+            else:
+                self._events.append(RequestReceived(req, source, server.tx, dialog))
+        elif req.method in self.accept:
+            self._events.append(RequestReceived(req, source, server.tx))
+        elif req.method in KNOWN_METHODS:
+            self._answer(server, 405, "Method Not Allowed", now, allow=True)
+        else:
+            self._answer(server, 501, "Not Implemented", now, allow=True)
+
+    def _dialog_of(self, req: Request) -> tuple[str, str, str] | None:
+        key = (req.call_id, req.to_tag or "", req.from_tag or "")
+        return key if key in self.dialogs else None
+
+    def _open_server(self, req: Request, source: Peer, now: float) -> _Server:
+        tx = ServerTransaction(req, source.reliable, now, self.timers)
+        server = _Server(tx, source, self._tag())
+        self._servers[tx.key] = server
+        tx.start()
+        self._service_server(server)
+        return server
+
+    def _answer(
+        self, server: _Server, status: int, reason: str, now: float, allow: bool = False
+    ) -> None:
+        response = make_response(server.tx.request, status, reason, to_tag=server.to_tag)
+        if allow:
+            response.headers.add("Allow", ", ".join(sorted(self.accept | {"ACK", "BYE", "CANCEL"})))
+        server.tx.send_response(response, now)
+        self._service_server(server)
+
+    # ------------------------------------------------------------ plumbing
+    def _service_client(self, client: _Client, source: Peer | None = None) -> None:
+        tx = client.tx
+        for data in tx.datagrams_to_send():
+            msg = tx.request if data is tx.request_bytes else (tx.ack or tx.request)
+            self._out.append(Transmit(data, client.peer, msg))
+        for event in tx.events():
+            if isinstance(event, _TxResponse):
+                self._events.append(ResponseReceived(tx, event.response, source or client.peer))
+            elif isinstance(event, TimedOut):
+                self._events.append(TransactionTimedOut(tx))
+            elif isinstance(event, TransportFailed):
+                self._events.append(TransactionFailed(tx))
+        if tx.terminated:
+            self._clients.pop(tx.key, None)
+
+    def _service_server(self, server: _Server) -> None:
+        tx = server.tx
+        for data in tx.datagrams_to_send():
+            self._out.append(Transmit(data, server.peer, tx.last_response or tx.request))
+        tx.events()  # ACKs are routed by _receive_ack; Timer H needs no TU action here
+        if tx.terminated:
+            self._servers.pop(tx.key, None)
+            req = tx.request
+            if tx.invite:
+                self._accepted.pop((req.call_id, req.cseq[0], req.from_tag), None)
