@@ -105,6 +105,7 @@ class SipDriver:
         self._errors: dict[Peer, NetError] = {}
         self._sent: dict[int, bytes] = {}  # id -> bytes sent once: the rest are "(again)"
         self._source_ip: dict[str, str] = {}
+        self._stream_local: dict[Peer, Address] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
 
@@ -133,21 +134,22 @@ class SipDriver:
             return
         conn = self._new_conn()
         trace = self._trace(peer)  # the attempt is evidence even when it fails
+        wildcard = "::" if family_of(peer.host) == socket.AF_INET6 else "0.0.0.0"
+        trace.local = (local_address or wildcard, 0)
         try:
             await open_stream(
                 peer, conn, local_address=local_address, tls=tls or TlsSettings(), timeout=timeout
             )
         except NetError as exc:
-            trace.message("in", f"(no connection: {exc.detail})")
+            trace.message("in", f"(no connection: {exc})")
             raise
-        trace.local = conn.local
+        trace.local = self._stream_local[peer] = conn.local
         self._conns[peer] = conn
 
     def local_for(self, peer: Peer) -> Address:
         """Our address as ``peer`` sees it unless a NAT rewrites it (for Via and Contact)."""
-        conn = self._conns.get(peer)
-        if conn is not None:
-            return conn.local
+        if peer.transport != "udp":
+            return self._stream_local.get(peer, ("", 0))  # kept after the connection closes
         assert self.udp is not None, "open_udp() first"
         host, port = self.udp.local
         if host in _WILDCARD:
@@ -215,7 +217,7 @@ class SipDriver:
         if junk:
             return NetError(
                 f"unparsable data from the server on {peer.transport}"
-                f" ({len(junk)} message(s) dropped): {junk[0].reason}"
+                f" ({len(junk)} datagram(s) dropped): {junk[0].reason}"
             )
         return NoAnswer(f"no answer to {request.method}")
 
@@ -236,6 +238,7 @@ class SipDriver:
         else:
             err = NetError(f"udp {where}: {exc.strerror}")
         self._errors[peer] = err
+        self._trace(peer).message("in", f"({err.detail})")
         self.endpoint.transport_error(peer, self._loop.time())
         self._pump()
 
@@ -250,6 +253,7 @@ class SipDriver:
             conn.peer = Peer("tcp", str(host), int(port))
             conn.local = conn.transport.get_extra_info("sockname")[:2]
             self._conns[conn.peer] = conn
+            self._stream_local[conn.peer] = conn.local
         peer = conn.peer
         assert peer is not None
         self._trace(peer).wire("in", data)
@@ -363,7 +367,7 @@ class SipDriver:
     def _trace(self, peer: Peer) -> Trace:
         trace = self._trace_of.get(peer)
         if trace is None:
-            local = self._conns[peer].local if peer in self._conns else self._udp_local(peer)
+            local = self._udp_local(peer)
             trace = self._trace_of[peer] = Trace(
                 peer.transport, local, (peer.host, peer.port), self.label
             )
@@ -371,7 +375,9 @@ class SipDriver:
         return trace
 
     def _udp_local(self, peer: Peer) -> Address:
-        return self.local_for(peer) if self.udp is not None else ("", 0)
+        if peer.transport == "udp" and self.udp is None:
+            return ("", 0)
+        return self.local_for(peer)
 
     # ------------------------------------------------------------ the end
     async def close(self) -> None:

@@ -84,8 +84,10 @@ def trace_packets(trace: Trace) -> list[tuple[float, bytes, str | None]]:
             src, sp, dst, dp = ends[seg.direction]
             out.append((seg.time, _ip_packet(src, dst, 17, _udp(sp, dp, seg.data), i), None))
         return out
+    if not trace.segments:
+        return _failed_connection(trace, ends["out"])
     seq = {"out": 1000, "in": 5000}
-    t0 = trace.segments[0].time if trace.segments else 0.0
+    t0 = trace.segments[0].time
     hs = [("out", _SYN), ("in", _SYN | _ACK), ("out", _ACK)]
     for i, (direction, flags) in enumerate(hs):
         src, sp, dst, dp = ends[direction]
@@ -102,6 +104,18 @@ def trace_packets(trace: Trace) -> list[tuple[float, bytes, str | None]]:
         seq[seg.direction] += len(seg.data)
         out.append((seg.time, _ip_packet(src, dst, 6, tcp, i), note))
     return out
+
+
+def _failed_connection(
+    trace: Trace, ends: tuple[str, int, str, int]
+) -> list[tuple[float, bytes, str | None]]:
+    """A connection that never carried SIP: its SYN, with why it failed as the comment,
+    so the capture of a refused or failed TLS attempt is not an empty file."""
+    src, sp, dst, dp = ends
+    why = "; ".join(m.summary for m in trace.messages) or "no connection"
+    when = trace.messages[0].time if trace.messages else 0.0
+    syn = _ip_packet(src, dst, 6, _tcp(sp, dp, 1000, 0, _SYN, b""), 0)
+    return [(when, syn, f"qsipctl: {trace.transport} connection attempt: {why}")]
 
 
 def _option(code: int, value: bytes) -> bytes:
