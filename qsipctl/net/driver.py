@@ -51,6 +51,21 @@ from qsipctl.sip.message import Message, Request, Response, StreamParser
 from qsipctl.sip.transaction import ClientTransaction, ServerTransaction
 
 _WILDCARD = {"0.0.0.0", "::"}
+# destination IP -> the source IP the kernel routes from: routes do not change
+# during one run, and a thousand probes to one PBX need the answer once
+_SOURCE_IP: dict[str, str] = {}
+
+
+def _route_source(peer: Peer) -> str:
+    """The source address the kernel picks for ``peer`` (a UDP connect sends nothing)."""
+    with socket.socket(family_of(peer.host), socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((peer.host, peer.port))
+            ip = str(probe.getsockname()[0])
+        except OSError:
+            ip = "127.0.0.1" if family_of(peer.host) == socket.AF_INET else "::1"
+    _SOURCE_IP[peer.host] = ip
+    return ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +119,6 @@ class SipDriver:
         self._waiters: dict[ClientTransaction, _Waiter] = {}
         self._errors: dict[Peer, NetError] = {}
         self._sent: dict[int, bytes] = {}  # id -> bytes sent once: the rest are "(again)"
-        self._source_ip: dict[str, str] = {}
         self._stream_local: dict[Peer, Address] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
@@ -153,19 +167,8 @@ class SipDriver:
         assert self.udp is not None, "open_udp() first"
         host, port = self.udp.local
         if host in _WILDCARD:
-            host = self._source_ip.get(peer.host) or self._route_source(peer)
+            host = _SOURCE_IP.get(peer.host) or _route_source(peer)
         return host, port
-
-    def _route_source(self, peer: Peer) -> str:
-        """The source address the kernel picks for ``peer`` (a UDP connect sends nothing)."""
-        with socket.socket(family_of(peer.host), socket.SOCK_DGRAM) as probe:
-            try:
-                probe.connect((peer.host, peer.port))
-                ip = str(probe.getsockname()[0])
-            except OSError:
-                ip = "127.0.0.1" if family_of(peer.host) == socket.AF_INET else "::1"
-        self._source_ip[peer.host] = ip
-        return ip
 
     # ------------------------------------------------------------ requests
     def start(

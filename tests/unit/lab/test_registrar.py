@@ -7,10 +7,9 @@ import itertools
 import pytest
 
 from qsipctl.lab.registrar import LabAccount, Registrar
+from qsipctl.sip.auth import AuthResult, ClientAuth
 from qsipctl.sip.digest import (
-    AuthOutcome,
     DigestCredentials,
-    DigestSession,
     NonceIssuer,
     parse_challenges,
 )
@@ -66,15 +65,13 @@ def register(user="1001", cseq=1, auth=None, contact="<sip:1001@127.0.0.1:40000>
 
 def login(registrar, user="1001", password="pw1", **kw):
     """Run the REGISTER/401/REGISTER exchange; return the final response."""
-    session = DigestSession(DigestCredentials(user, password))
+    auth = ClientAuth(DigestCredentials(user, password))
     first = registrar.handle(register(user, **kw), SOURCE)
     if first.status != 401:
         return first
-    decision = session.handle_challenge(
-        401, first.headers.get_all("WWW-Authenticate"), "REGISTER", "sip:127.0.0.1"
-    )
-    assert decision.outcome is AuthOutcome.RETRY
-    return registrar.handle(register(user, cseq=2, auth=decision.header, **kw), SOURCE)
+    assert auth.on_challenge(first).result is AuthResult.RETRY
+    header = auth.headers("REGISTER", "sip:127.0.0.1")[0]
+    return registrar.handle(register(user, cseq=2, auth=header, **kw), SOURCE)
 
 
 def test_unauthenticated_register_is_challenged_sha256_first(registrar):
@@ -115,24 +112,25 @@ def test_unknown_aor_is_404(registrar):
 
 
 def test_credentials_of_another_account_are_forbidden(registrar):
-    session = DigestSession(DigestCredentials("1002", "pw2"))
+    auth = ClientAuth(DigestCredentials("1002", "pw2"))
     first = registrar.handle(register("1001"), SOURCE)
-    d = session.handle_challenge(401, first.headers.get_all("WWW-Authenticate"), "REGISTER", "u")
-    assert registrar.handle(register("1001", cseq=2, auth=d.header), SOURCE).status == 403
+    auth.on_challenge(first)
+    header = auth.headers("REGISTER", "u")[0]
+    assert registrar.handle(register("1001", cseq=2, auth=header), SOURCE).status == 403
 
 
 def test_old_nonce_is_stale_not_wrong_password(registrar, clock):
-    session = DigestSession(DigestCredentials("1001", "pw1"))
+    auth = ClientAuth(DigestCredentials("1001", "pw1"))
     first = registrar.handle(register(), SOURCE)
-    d = session.handle_challenge(401, first.headers.get_all("WWW-Authenticate"), "REGISTER", "u")
+    auth.on_challenge(first)
     clock.now += 61
-    resp = registrar.handle(register(cseq=2, auth=d.header), SOURCE)
+    resp = registrar.handle(register(cseq=2, auth=auth.headers("REGISTER", "u")[0]), SOURCE)
     assert resp.status == 401
     assert parse_challenges(resp.headers.get_all("WWW-Authenticate"))[0].stale
     assert registrar.log[-1].outcome == "stale-nonce"
-    again = session.handle_challenge(401, resp.headers.get_all("WWW-Authenticate"), "REGISTER", "u")
-    assert again.outcome is AuthOutcome.RETRY
-    assert registrar.handle(register(cseq=3, auth=again.header), SOURCE).status == 200
+    assert auth.on_challenge(resp).result is AuthResult.RETRY
+    header = auth.headers("REGISTER", "u")[0]
+    assert registrar.handle(register(cseq=3, auth=header), SOURCE).status == 200
 
 
 def test_unregister_with_expires_zero_and_star(registrar):

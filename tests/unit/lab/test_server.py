@@ -15,7 +15,8 @@ import pytest
 
 from qsipctl.lab.registrar import LabAccount
 from qsipctl.lab.server import LabRegistrar
-from qsipctl.sip.digest import AuthOutcome, DigestCredentials, DigestSession
+from qsipctl.sip.auth import AuthResult, ClientAuth
+from qsipctl.sip.digest import DigestCredentials
 from qsipctl.sip.message import Response, StreamParser, parse_message
 
 
@@ -56,12 +57,11 @@ async def _udp_exchange() -> tuple[list[int], int, list]:
         transport.sendto(first)  # a retransmission gets the same answer, not a new one
         r1_again = await asyncio.wait_for(proto.queue.get(), 5)
         assert r1_again == r1.to_bytes()
-        session = DigestSession(DigestCredentials("1001", "pw"))
-        d = session.handle_challenge(
-            401, r1.headers.get_all("WWW-Authenticate"), "REGISTER", "sip:127.0.0.1"
+        auth = ClientAuth(DigestCredentials("1001", "pw"))
+        assert auth.on_challenge(r1).result is AuthResult.RETRY
+        transport.sendto(
+            register_bytes(port, "UDP", 2, auth.headers("REGISTER", "sip:127.0.0.1")[0])
         )
-        assert d.outcome is AuthOutcome.RETRY
-        transport.sendto(register_bytes(port, "UDP", 2, d.header))
         r2 = parse_message(await asyncio.wait_for(proto.queue.get(), 5))
         transport.close()
         assert isinstance(r2, Response)

@@ -8,6 +8,9 @@ microseconds.
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from qsipctl.sip.dialog import ClientInvite, Dialog
 from qsipctl.sip.endpoint import (
     Endpoint,
@@ -283,3 +286,20 @@ def test_garbage_is_reported_not_raised() -> None:
     (event,) = e.events()
     assert isinstance(event, Unparsable) and event.source == A
     assert parse_message(request("OPTIONS").to_bytes()).method == "OPTIONS"
+
+
+@given(st.binary(max_size=300), st.sampled_from([b"", b"OPTIONS sip:x SIP/2.0\r\n"]))
+def test_no_datagram_makes_the_endpoint_raise(junk: bytes, head: bytes) -> None:
+    e = Endpoint(accept=("OPTIONS",))
+    e.receive_datagram(head + junk, A, 0.0)
+    e.handle_timer(100.0)
+    assert all(isinstance(ev, Unparsable | RequestReceived) for ev in e.events())
+
+
+@given(st.integers(0, 7), st.sampled_from(["Via", "CSeq", "Call-ID", "From", "To"]))
+def test_a_request_missing_a_core_header_is_unparsable_not_a_crash(cut: int, name: str) -> None:
+    raw = request("INVITE").to_bytes().decode()
+    lines = [ln for ln in raw.split("\r\n") if not ln.startswith(name + ":")]
+    e = Endpoint(accept=("INVITE",))
+    e.receive_datagram("\r\n".join(lines).encode()[: len(raw) - cut], A, 0.0)
+    assert all(isinstance(ev, Unparsable) for ev in e.events())
