@@ -153,6 +153,9 @@ def test_interrupted_mid_probe_still_unregisters(
          "--password-env", "PW1900", "--bind", "--timeout", "30"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, **ENV, "NO_COLOR": "1"},
+        # a shell that ran the suite in the background ignores SIGINT, and children inherit
+        # that: give this one a terminal user's default, as Ctrl-C meets it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         wait_until(lambda: bool(k.bindings(SILENT)), timeout=20, interval=0.05)
