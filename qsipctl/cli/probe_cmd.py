@@ -323,7 +323,16 @@ def _report_interrupted(exc: ProbesInterrupted, total: int, fmt: str) -> None:
     from qsipctl.errors import EXIT_INTERRUPTED
     from qsipctl.report.probes import render_probe_table
 
-    if exc.finished and fmt != "json":
+    if fmt == "json":  # scripts still get a document: what finished, what was undone
+        from qsipctl.report.output import echo_json
+        from qsipctl.report.probes import json_document
+
+        cleanups = [
+            {"target": c.target, "contact": c.contact, "state": c.state, "expires": c.expires}
+            for c in exc.cleanups
+        ]
+        echo_json({**json_document(exc.finished), "interrupted": True, "cleanups": cleanups})
+    elif exc.finished:
         click.echo(render_probe_table(exc.finished))
     click.echo(f"qsipctl: interrupted: {len(exc.finished)} of {total} probe(s) finished", err=True)
     for cleanup in exc.cleanups:

@@ -141,16 +141,20 @@ def test_no_ghost_binding_when_the_2xx_never_comes(pbx: Kamailio) -> None:
     assert pbx.bindings(SILENT) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    ("sig", "fmt"),
+    [(signal.SIGINT, "table"), (signal.SIGTERM, "json")],
+    ids=["SIGINT", "SIGTERM-json"],
+)
 def test_interrupted_mid_probe_still_unregisters(
-    several_contacts: Kamailio, sig: signal.Signals
+    several_contacts: Kamailio, sig: signal.Signals, fmt: str
 ) -> None:
     """Ctrl-C or SIGTERM after the PBX bound us, before its answer: the binding goes."""
     k = several_contacts
     k.clear()
     proc = subprocess.Popen(
         [*cli_command(), "probe", "register", f"sip:{SILENT}@127.0.0.1:{k.udp_port}",
-         "--password-env", "PW1900", "--bind", "--timeout", "30"],
+         "--password-env", "PW1900", "--bind", "--timeout", "30", "--format", fmt],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, **ENV, "NO_COLOR": "1"},
         # a shell that ran the suite in the background ignores SIGINT, and children inherit
@@ -168,6 +172,11 @@ def test_interrupted_mid_probe_still_unregisters(
     assert proc.returncode == 130, out + err
     assert "our temporary binding sip:1900@127.0.0.1:" in err and "was removed" in err
     assert "Traceback" not in err
+    if fmt == "json":
+        doc = json.loads(out)
+        assert doc["interrupted"] is True and doc["results"] == []
+        [cleanup] = doc["cleanups"]
+        assert cleanup["state"] == "removed" and cleanup["contact"].startswith("sip:1900@")
     assert k.bindings(SILENT) == []
 
 
