@@ -19,8 +19,10 @@ and into which it installs the current checkout with a regular, non-editable
 whatever ``.pth`` files the developer's own Python loads at start-up.
 
 Prints the wall times and the ratios.  Goals (issue 4): (1) <= 4x sipsak,
-(2) under 5 s.  Needs kamailio, sipsak and openssl (Debian packages); run as
-root or any user that may bind loopback ports:
+(2) under 5 s.  Goal (1) is retired (issue 7); ``register_vs_sipp.py``
+is the throughput benchmark now, and imports its helpers from here.
+Needs kamailio, sipsak and openssl (Debian packages); run as root or any
+user that may bind loopback ports:
 
     python3 benchmarks/register_vs_sipsak.py [--runs 20] [--accounts 1000]
 """

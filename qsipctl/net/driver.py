@@ -86,12 +86,10 @@ class _Waiter:
 
 
 def summary(msg: Message) -> tuple[str, str]:
-    """Start line and CSeq as a ladder names a message."""
+    """Start line and CSeq as a ladder names a message (the CSeq text as sent: a
+    ladder shows what was on the wire, and parsing it again costs every message)."""
     line = f"{msg.method} {msg.uri}" if isinstance(msg, Request) else f"{msg.status} {msg.reason}"
-    try:
-        return line, "{} {}".format(*msg.cseq)
-    except SipError:
-        return line, ""
+    return line, " ".join((msg.headers.get("CSeq") or "").split())
 
 
 class SipDriver:
@@ -177,7 +175,13 @@ class SipDriver:
         peer: Peer,
         on_response: Callable[[ResponseReceived], None] | None = None,
     ) -> ClientTransaction:
-        """Send ``request`` in a new client transaction; await :meth:`final` for its answer."""
+        """Send ``request`` in a new client transaction; await :meth:`final` for its answer.
+
+        ``on_response`` sees every response of it as it comes: each 1xx, and
+        for an INVITE each 2xx (retransmissions and forks: the dialog layer
+        ACKs every one, RFC 6026).  2xx that arrive once nobody waits on the
+        transaction go to :attr:`on_stray`.
+        """
         tx = self.endpoint.send_request(request, peer, self._loop.time())
         self._waiters[tx] = _Waiter(peer, self._loop.create_future(), on_response=on_response)
         self._pump()
@@ -186,12 +190,18 @@ class SipDriver:
     async def final(self, tx: ClientTransaction, timeout: float) -> Answer:
         """The final answer to ``tx``; NoAnswer after ``timeout``, NetError if unsendable."""
         waiter = self._waiters[tx]
+        timer = self._loop.call_later(timeout, self._expire, tx)
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter.final), timeout)
-        except TimeoutError:
-            raise self._no_answer(tx.request, waiter.peer) from None
+            return await waiter.final
         finally:
+            timer.cancel()
             self._waiters.pop(tx, None)
+
+    def _expire(self, tx: ClientTransaction) -> None:
+        """The caller's patience (a probe's --timeout) ran out before Timer B/F."""
+        waiter = self._waiters.get(tx)
+        if waiter is not None and not waiter.final.done():
+            waiter.final.set_exception(self._no_answer(tx.request, waiter.peer))
 
     async def request(self, request: Request, peer: Peer, timeout: float) -> Answer:
         return await self.final(self.start(request, peer), timeout)

@@ -21,14 +21,9 @@ FORMATS = ("table", "json")
 def to_jsonable(obj: Any) -> Any:
     """Convert dataclasses, enums, tuples and paths into JSON-ready values.
 
-    Objects with a ``__json__()`` method (plain classes kept light for
-    start-up, such as ``ProbeResult``) render as what it returns.  Paths and
-    anything else render as ``str(obj)``; secrets as their mask because
-    ``str(secret)`` is masked.
+    Paths and anything else render as ``str(obj)``; secrets as their mask
+    because ``str(secret)`` is masked.
     """
-    as_json = getattr(type(obj), "__json__", None)
-    if as_json is not None and not isinstance(obj, type):
-        return to_jsonable(as_json(obj))
     if hasattr(type(obj), "__dataclass_fields__") and not isinstance(obj, type):
         import dataclasses  # already loaded: obj is a dataclass
 

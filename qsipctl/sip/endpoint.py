@@ -261,7 +261,11 @@ class Endpoint:
         return make_response(tx.request, status, reason, to_tag=tag)
 
     def cancel(self, tx: ClientTransaction, now: float) -> ClientTransaction:
-        """CANCEL a pending INVITE (§9.1): same branch, Call-ID, From, To, CSeq number."""
+        """CANCEL a pending INVITE (§9.1): same branch, Call-ID, From, To, CSeq number.
+
+        Call it once a provisional response came (§9.1 says not before); its
+        answer comes as the CANCEL transaction's own ResponseReceived.
+        """
         invite = tx.request
         h = Headers()
         h.add("Via", invite.headers.get_all("Via")[0])
@@ -331,15 +335,15 @@ class Endpoint:
             self._events.append(RequestReceived(ack, source, None, dialog))
 
     def _receive_cancel(self, cancel: Request, source: Peer, now: float) -> None:
-        invite_key = (*server_key(cancel)[:-1], "INVITE")
-        target = self._servers.get(invite_key)
+        target = self._servers.get(server_key(cancel, "INVITE"))
         server = self._open_server(cancel, source, now)
-        if target is None or target.tx.state != "proceeding":
+        if target is None:
             self._answer(server, 481, "Call/Transaction Does Not Exist", now)
             return
-        self._answer(server, 200, "OK", now)
-        self._answer(target, 487, "Request Terminated", now)
-        self._events.append(RequestCancelled(target.tx.request, target.peer))
+        self._answer(server, 200, "OK", now)  # §9.2: it matched, whatever happens next
+        if target.tx.state == "proceeding":  # no final answer yet: the CANCEL takes effect
+            self._answer(target, 487, "Request Terminated", now)
+            self._events.append(RequestCancelled(target.tx.request, target.peer))
 
     def _new_request(self, req: Request, source: Peer, now: float) -> None:
         server = self._open_server(req, source, now)

@@ -104,17 +104,18 @@ def client_key(msg: Request | Response) -> tuple[str, str]:
     return msg.top_via.branch or "", msg.cseq[1]
 
 
-def server_key(request: Request) -> tuple[object, ...]:
+def server_key(request: Request, method: str | None = None) -> tuple[object, ...]:
     """RFC 3261 §17.2.3: which server transaction a request belongs to.
 
     An ACK matches the INVITE it acknowledges, a CANCEL gets its own
     transaction.  RFC 2543 peers (no magic cookie) are matched on the dialog
     and CSeq identifiers instead; the To tag is left out because an ACK
     carries the tag our response added while the INVITE did not.
+    ``method`` overrides the request's (a CANCEL looks up its INVITE).
     """
     via = request.top_via
     branch = via.branch or ""
-    method = "INVITE" if request.method == "ACK" else request.method
+    method = method or ("INVITE" if request.method == "ACK" else request.method)
     if branch.startswith(MAGIC_COOKIE):
         return branch, via.host.lower(), via.port, method
     return (

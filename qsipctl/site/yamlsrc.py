@@ -76,7 +76,7 @@ def load_yaml_text(text: str, name: str) -> YamlDoc:
     """Parse one YAML document from ``text``; ``name`` is used in messages."""
     _reject_tabs(text, name)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         raise InvalidInput.single(_yaml_message(exc), _mark_location(exc, name)) from None
     except yaml.reader.ReaderError as exc:
@@ -93,6 +93,19 @@ def load_yaml_text(text: str, name: str) -> YamlDoc:
     builder = _Builder(doc)
     doc.data = builder.build(node, ())
     return doc
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node graph, from libyaml when PyYAML has it: ten times faster on a
+    large site, with the same line/column marks.  Bad YAML is composed again by
+    the pure-Python loader, whose error messages and marks are the reference."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.compose(text, Loader=fast)
+        except yaml.YAMLError:
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 def _reject_tabs(text: str, name: str) -> None:

@@ -166,7 +166,7 @@ def test_cancel_crossing_a_200_still_gives_the_call_to_the_uac() -> None:
         (e.tx is tx, e.response.status) for e in w.alice.events() if isinstance(e, ResponseReceived)
     }
     assert (True, 200) in answers  # the INVITE's 200: alice must ACK and then BYE
-    assert (False, 481) in answers  # bob had already answered: nothing left to cancel
+    assert (False, 200) in answers  # §9.2: the CANCEL matched, though it changes nothing
     assert cancel.request.method == "CANCEL"
     assert not [e for e in w.bob.events() if isinstance(e, RequestCancelled)]
 
@@ -303,3 +303,60 @@ def test_a_request_missing_a_core_header_is_unparsable_not_a_crash(cut: int, nam
     e = Endpoint(accept=("INVITE",))
     e.receive_datagram("\r\n".join(lines).encode()[: len(raw) - cut], A, 0.0)
     assert all(isinstance(ev, Unparsable) for ev in e.events())
+
+
+def _ok_with(invite: Request, tag: str, *headers: tuple[str, str]) -> Response:
+    h = Headers()
+    for name in ("Via", "From", "Call-ID", "CSeq"):
+        h.add(name, invite.headers.get(name) or "")
+    h.add("To", f"<sip:bob@pbx.test>;tag={tag}")
+    for name, value in headers:
+        h.add(name, value)
+    return Response(200, "OK", h)
+
+
+def test_strict_router_gets_the_request_uri_and_the_target_goes_last() -> None:
+    invite = request("INVITE")
+    ok = _ok_with(invite, "b1", ("Contact", "<sip:bob@198.19.0.5>"),
+                  ("Record-Route", "<sip:198.19.0.9>"))  # fmt: skip
+    dialog = Dialog.as_uac(invite, ok)
+    info = dialog.create_request("INFO", [("Content-Type", "application/dtmf-relay")], b"Signal=5")
+    assert info.uri == "sip:198.19.0.9"  # §12.2.1.1: no ;lr, a strict router
+    assert info.headers.get_all("Route") == ["<sip:bob@198.19.0.5>"]
+    assert dialog.next_hop() == "sip:198.19.0.9"
+    assert info.body == b"Signal=5" and info.cseq == (2, "INFO")
+
+
+def test_ack_for_2xx_keeps_the_invite_cseq_and_credentials() -> None:
+    invite = request("INVITE", cseq=7)
+    invite.headers.add("Proxy-Authorization", 'Digest username="alice"')
+    dialog = Dialog.as_uac(invite, _ok_with(invite, "b1", ("Contact", "<sip:bob@198.19.0.5>")))
+    ack = dialog.ack(invite)
+    assert ack.cseq == (7, "ACK") and ack.headers.get("Proxy-Authorization")
+    assert ack.top_via.branch != invite.top_via.branch  # a 2xx ACK is its own transaction
+    assert dialog.create_request("BYE").cseq == (8, "BYE")
+
+
+def test_reinvite_refreshes_the_remote_target_on_the_uas_side() -> None:
+    invite = request("INVITE")
+    dialog = Dialog.as_uas(invite, _ok_with(invite, "b1"))
+    assert dialog.remote_target == "sip:alice@198.18.0.2:5060"
+    again = request("INVITE", cseq=2, to_tag="b1")
+    again.headers.set("Contact", "<sip:alice@198.18.0.3:5062>")
+    assert dialog.receive_request(again) is None
+    assert dialog.remote_target == "sip:alice@198.18.0.3:5062"
+    assert dialog.receive_request(request("UPDATE", cseq=1, to_tag="b1")) == 500
+
+
+def test_rfc2543_peer_without_magic_cookie_is_matched_on_dialog_ids() -> None:
+    """Retransmission, CANCEL and ACK of an old peer whose branch has no z9hG4bK."""
+    e = Endpoint(accept=("INVITE",))
+    raw = request("INVITE").to_bytes().replace(b"branch=z9hG4bK", b"branch=old")
+    e.receive_datagram(raw, A, 0.0)
+    e.receive_datagram(raw, A, 0.1)  # the same INVITE again: a retransmission
+    assert [type(ev) for ev in e.events()] == [RequestReceived]
+    cancel = raw.replace(b"1 INVITE", b"1 CANCEL").replace(b"INVITE sip:", b"CANCEL sip:", 1)
+    e.receive_datagram(cancel, A, 0.2)
+    assert [type(ev) for ev in e.events()] == [RequestCancelled]
+    answers = [parse_message(t.data) for t in e.datagrams_to_send()]
+    assert sorted(m.status for m in answers if isinstance(m, Response)) == [100, 100, 200, 487]
