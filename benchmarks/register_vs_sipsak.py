@@ -133,6 +133,7 @@ def single_probe(k: Kamailio, runs: int) -> None:
     py = [PYTHON, "-c", "import asyncio, click"]
     times: dict[str, list[float]] = {"sipsak": [], "keep": [], "full": [], "python": []}
     for cmd in (s_cmd, q_keep, q_full, py):  # warm caches (pyc, page cache)
+        k.clear()  # sipsak's binding would make --bind refuse (another device bound)
         timed(cmd, env)
     CPU.clear()
     for _ in range(runs):
@@ -162,7 +163,7 @@ def single_probe(k: Kamailio, runs: int) -> None:
     print(f"(4x sipsak is {4 * med['sipsak'] / med['python']:.2f}x the floor on this machine now;"
           " the ratio to the floor is the steadier number on a busy machine)")  # fmt: skip
     print(f"CPU time (user+sys), median: sipsak {cpu['sipsak']:.1f} ms, python floor "
-          f"{cpu['python']:.1f} ms, qsipctl keep {cpu['keep']:.1f} ms "
+          f"{cpu['python']:.1f} ms, qsipctl query {cpu['keep']:.1f} ms "
           f"(ratio {cpu['keep'] / max(cpu['sipsak'], 0.1):.1f}x sipsak; "
           f"{cpu['keep'] - cpu['python']:.1f} ms above the floor)")  # fmt: skip
 

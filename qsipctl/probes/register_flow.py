@@ -222,9 +222,8 @@ class RegisterFlow:
         where = describe_bindings(theirs)
         self.result.fail(
             "in-use",
-            f"credentials accepted; {where}. No binding test: on a PBX that keeps one contact"
-            " per account ours would displace it until it registers again"
-            " (--force to bind anyway)",
+            f"credentials accepted; {where}; on a PBX that keeps one contact per account"
+            " ours would displace it until it registers again (--force to bind anyway)",
         )
 
     async def _bind(self, theirs: list[Binding]) -> None:
