@@ -3,8 +3,9 @@
 A new user without cores or a PBX at hand sees every stage on real code
 paths: the shipped two-site example is validated and rendered, provisioned
 to *local* stand-in cores (directories) twice — ``changed``, then ``ok`` —
-and two accounts are registered against the embedded lab registrar on
-loopback, one with a wrong password so the failure verdict shows.  The demo
+and two accounts are checked against the embedded lab registrar on
+loopback (the register probe's binding query), one with a wrong password so
+the failure verdict shows.  The demo
 checks its own expectations and exits 1 if any stage did not behave.
 """
 
@@ -231,7 +232,7 @@ def _conclude(report: DemoReport) -> None:
     if report.ok:
         click.echo(
             "demo ok: the example site validated, provisioned (changed, then ok), and the lab "
-            "showed one good registration and one wrong-password verdict."
+            "accepted one account and showed one wrong-password verdict."
         )
         click.echo("Next: qsipctl validate YOUR-SITE.yml  (see docs/README.md)")
         return

@@ -21,10 +21,12 @@ from qsipctl.cli.common import (
 )
 from qsipctl.cli.nat_cmd import responder_options
 from qsipctl.cli.probe_cmd import (
+    _binding_options,
     _evidence_options,
     _network_options,
     _run_and_report,
     probe,
+    register_policy,
 )
 from qsipctl.cli.viacore_cmd import run_via_core_command, via_core_options
 from qsipctl.errors import UsageError
@@ -59,9 +61,7 @@ VIA_CORE_KEYS = ("to_number", "dtmf", "duration", "ring_timeout")
     show_default=True,
     help="Probes in flight at once.",
 )
-@click.option(
-    "--keep-registered", is_flag=True, help="Leave the registrations in place (no Expires: 0)."
-)
+@_binding_options
 @_network_options
 @_evidence_options
 @via_core_options
@@ -74,6 +74,8 @@ def diagnose(
     limit: str | None,
     profile_dirs: tuple[str, ...],
     concurrency: int,
+    bind: bool,
+    force: bool,
     keep_registered: bool,
     timeout: float,
     local_address: str | None,
@@ -87,15 +89,16 @@ def diagnose(
 ) -> None:
     """Probe the PBX accounts of SITE.yml's softphones from this machine.
 
-    --nat tests the NAT and firewall between this machine and the site's
-    STUN server, registrars and (with --responder) a responder.
-    --register sends each softphone's REGISTER (with its credentials, over
-    its profile's transport) and unregisters again; --options pings each
-    registrar; --call places a test call from each softphone with its own
-    codec/DTMF settings to --to (or its test_number), one call at a time;
-    --via-core makes each core's own softphone place a test call over QRC
-    (docs/via-core.md).  Exit 0 when every probe passed, 1 when any failed,
-    2 for bad input.
+    --register checks each softphone's credentials with a REGISTER that
+    changes nothing and reports whether the core is registered now (--bind
+    adds a temporary binding and removes it); softphones with register: false
+    get an OPTIONS to their proxy instead.  --options pings each registrar.
+    --call places a test call from each softphone with its own codec/DTMF
+    settings to --to (or its test_number), one call at a time.  --nat tests
+    the NAT and firewall between this machine and the site's STUN server,
+    registrars and (with --responder) a responder.  --via-core makes each
+    core's own softphone place a test call over QRC (docs/via-core.md).
+    Exit 0 when every probe passed, 1 when any failed, 2 for bad input.
     """
     via_core_opts = {k: probe_opts.pop(k) for k in VIA_CORE_KEYS}
     if via_core:
@@ -115,6 +118,7 @@ def diagnose(
         raise UsageError(
             "choose at least one probe: --register, --options, --call, --nat or --via-core"
         )
+    policy = register_policy(bind, force, keep_registered)
     from qsipctl.cli.common import load_selected
 
     _, cores = load_selected(site_path, limit, profile_dirs)
@@ -129,7 +133,7 @@ def diagnose(
     jobs = _site_jobs(cores, do_register, do_options, timeout, local_address, dns_server)
     if not jobs:
         raise UsageError("no softphones selected (check --limit)")
-    _run_and_report(jobs, concurrency, keep_registered, pcap, ladder, fmt)
+    _run_and_report(jobs, concurrency, policy, pcap, ladder, fmt)
 
 
 def _site_jobs(
@@ -154,7 +158,12 @@ def _site_jobs(
                 if key not in seen:
                     seen.add(key)
                     jobs.append(("options", t.replace(user=None, core=None, softphone=None)))
-            if do_register:
+            if do_register and not phone.register:
+                # IP-authenticated (a trunk, the Teams SBC): there is nothing to register;
+                # check that its proxy answers instead, as the core's calls will need it
+                _note_not_registering(core.name, phone.name)
+                jobs.append(("options", t.replace(user=None)))
+            elif do_register:
                 jobs.append(("register", t))
     return jobs
 
@@ -193,3 +202,11 @@ def _call_jobs(
                                   capture_limit=100_000 if capture else 0)  # fmt: skip
             jobs.append((t, options))
     return jobs
+
+
+def _note_not_registering(core: str, phone: str) -> None:
+    click.echo(
+        f"qsipctl: note: {core}/{phone}: register: false (IP-authenticated), not registered;"
+        " checked with OPTIONS to its proxy instead",
+        err=True,
+    )

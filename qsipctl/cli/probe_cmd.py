@@ -16,6 +16,8 @@ from qsipctl.cli.common import format_option
 from qsipctl.errors import EXIT_FAILED, UsageError
 
 if TYPE_CHECKING:
+    from qsipctl.probes.register_flow import RegisterPolicy
+    from qsipctl.probes.runner import ProbesInterrupted
     from qsipctl.probes.target import ProbeTarget
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,6 +81,35 @@ def _network_options(func: F) -> F:
         show_default=True,
         help="Seconds to wait for each answer.",
     )(func)
+
+
+def _binding_options(func: F) -> F:
+    """--bind / --force / --keep-registered: what the register probe may change."""
+    func = click.option(
+        "--keep-registered",
+        is_flag=True,
+        help="Add our binding and leave it in place (implies --bind).",
+    )(func)
+    func = click.option(
+        "--force",
+        is_flag=True,
+        help="With --bind: bind even when another device (the core) is bound to the account.",
+    )(func)
+    return click.option(
+        "--bind",
+        is_flag=True,
+        help="Also add a temporary binding and remove it (default: change nothing, "
+        "only list the bindings); refused when another device is bound, unless --force.",
+    )(func)
+
+
+def register_policy(bind: bool, force: bool, keep_registered: bool) -> RegisterPolicy:
+    """The policy from the flags; --force alone is a usage error, not silently ignored."""
+    from qsipctl.probes.register_flow import RegisterPolicy
+
+    if force and not (bind or keep_registered):
+        raise UsageError("--force only applies with --bind or --keep-registered")
+    return RegisterPolicy.from_flags(bind=bind, keep=keep_registered, force=force)
 
 
 def _password_option(func: F) -> F:
@@ -154,18 +185,23 @@ def _register_command() -> click.Command:
         show_default=True,
         help="Registration lifetime to ask for, seconds.",
     )
-    @click.option("--keep-registered", is_flag=True, help="Leave the registration in place.")
+    @_binding_options
     @_network_options
     @_evidence_options
     @format_option
     def probe_register(target_uri: str, **opts: Any) -> None:
-        """REGISTER TARGET with digest auth, report, then unregister."""
+        """REGISTER TARGET with digest auth: credentials accepted?, bindings now.
+
+        By default the REGISTER carries no Contact and changes nothing;
+        --bind adds a temporary binding and removes it.
+        """
+        policy = register_policy(opts["bind"], opts["force"], opts["keep_registered"])
         password = _password(opts.pop("password_env"), opts.pop("password_file"))
         target = _adhoc(target_uri, opts, password=password, need_user=True)
         _run_and_report(
             [("register", target)],
             1,
-            opts["keep_registered"],
+            policy,
             opts["pcap"],
             opts["ladder"],
             opts["fmt"],
@@ -185,7 +221,7 @@ def _options_command() -> click.Command:
     def probe_options(target_uri: str, **opts: Any) -> None:
         """Send OPTIONS to TARGET: reachable?, latency, Allow and Supported."""
         target = _adhoc(target_uri, opts, password=None, need_user=False)
-        _run_and_report([("options", target)], 1, False, opts["pcap"], opts["ladder"], opts["fmt"])
+        _run_and_report([("options", target)], 1, None, opts["pcap"], opts["ladder"], opts["fmt"])
 
     return probe_options
 
@@ -434,16 +470,19 @@ def _check_ca_file(tls: Any) -> None:
 def _run_and_report(
     jobs: list[tuple[str, ProbeTarget]],
     concurrency: int,
-    keep_registered: bool,
+    policy: RegisterPolicy | None,
     pcap: str | None,
     ladder: bool,
     fmt: str,
 ) -> None:
-    from qsipctl.probes.runner import run_probes
+    from qsipctl.probes.runner import ProbesInterrupted, run_probes
 
     if pcap:
         _check_writable(pcap)
-    outcomes = run_probes(jobs, concurrency, keep_registered, _progress(len(jobs)))
+    try:
+        outcomes = run_probes(jobs, concurrency, False, _progress(len(jobs)), policy)
+    except ProbesInterrupted as exc:
+        _report_interrupted(exc, len(jobs), fmt)
     for warning in sorted({w for o in outcomes for w in o.result.warnings}):
         click.echo(f"qsipctl: warning: {warning}", err=True)
     if pcap:
@@ -462,6 +501,28 @@ def _run_and_report(
         click.echo(render_ladders(outcomes), nl=False, err=fmt == "json")
     if not all(o.result.ok for o in outcomes):
         raise SystemExit(EXIT_FAILED)
+
+
+def _report_interrupted(exc: ProbesInterrupted, total: int, fmt: str) -> None:
+    """Ctrl-C/SIGTERM: what finished, and what became of every temporary binding; exit 130."""
+    from qsipctl.errors import EXIT_INTERRUPTED
+    from qsipctl.report.probes import render_probe_table
+
+    if fmt == "json":  # scripts still get a document: what finished, what was undone
+        from qsipctl.report.output import echo_json
+        from qsipctl.report.probes import json_document
+
+        cleanups = [
+            {"target": c.target, "contact": c.contact, "state": c.state, "expires": c.expires}
+            for c in exc.cleanups
+        ]
+        echo_json({**json_document(exc.finished), "interrupted": True, "cleanups": cleanups})
+    elif exc.finished:
+        click.echo(render_probe_table(exc.finished))
+    click.echo(f"qsipctl: interrupted: {len(exc.finished)} of {total} probe(s) finished", err=True)
+    for cleanup in exc.cleanups:
+        click.echo(f"qsipctl: interrupted: {cleanup.describe()}", err=True)
+    raise SystemExit(EXIT_INTERRUPTED)
 
 
 def _progress(total: int) -> Callable[[Any], None] | None:

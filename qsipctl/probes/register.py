@@ -1,29 +1,35 @@
 """The ``register`` probe: does the PBX accept this account, over this transport?
 
-REGISTER from this machine with the account's credentials, answer the digest
-challenge, then (unless asked to keep it) remove the binding again with
-``Expires: 0``.  Besides the verdict we report what an engineer asks next:
-how long the answer took, which digest algorithm was used, the lifetime
-granted, how the server saw our address (Via ``received``/``rport``, RFC 3581:
-a difference means NAT between us and the PBX) and who answered.
+REGISTER from this machine with the account's credentials and answer the
+digest challenge.  By default the REGISTER carries no Contact and changes
+nothing; ``--bind`` adds a temporary binding and removes it (the policy and
+the undoing live in :mod:`qsipctl.probes.register_flow`).  Besides the
+verdict we report what an engineer asks next: how long the answer took,
+which digest algorithm was used, the bindings the account has now, the
+lifetime granted to ours, how the server saw our address (Via
+``received``/``rport``, RFC 3581: a difference means NAT between us and the
+PBX) and who answered.
 """
 
 from __future__ import annotations
 
-import time
-
 from qsipctl.addr import host_port, same_ip
 from qsipctl.errors import InvalidInput
-from qsipctl.net.errors import NetError
 from qsipctl.probes.base import (
     Conversation,
     ProbeOutcome,
-    elapsed_ms,
     fail_from_net,
     move_on,
     probe_servers,
 )
-from qsipctl.probes.result import ProbeResult, status_line, verdict_for_status
+from qsipctl.probes.register_flow import (
+    QUERY,
+    Answer,
+    RegisterFlow,
+    RegisterPolicy,
+    wrong_password_detail,
+)
+from qsipctl.probes.result import ProbeResult
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.sip.auth import AuthResult, ClientAuth
 from qsipctl.sip.digest import Challenge, DigestCredentials
@@ -45,11 +51,21 @@ class _Auth:
         self.detail = ""
 
 
-async def probe_register(target: ProbeTarget, keep_registered: bool = False) -> ProbeOutcome:
-    """Register ``target`` and report; never raises for network or server failures."""
+async def probe_register(
+    target: ProbeTarget, policy: RegisterPolicy | bool = QUERY
+) -> ProbeOutcome:
+    """Check ``target``'s account as ``policy`` allows; never raises for network or server failures.
+
+    Cancellation (Ctrl-C, SIGTERM) does raise, after any temporary binding is
+    removed.  A bool (the runner's ``keep_registered`` for every probe) means
+    bind-and-keep when true.
+    """
+    if isinstance(policy, bool):
+        policy = RegisterPolicy.from_flags(keep=policy)
+    chosen = policy
 
     async def attempt(conv: Conversation, result: ProbeResult) -> None:
-        await _register(conv, result, keep_registered)
+        await _register(conv, result, chosen)
 
     return await probe_servers("register", target, attempt)
 
@@ -60,54 +76,41 @@ def _contact(conv: Conversation) -> str:
     return f"<{conv.target.scheme}:{conv.target.user}@{host_port(*conv.local)}{param}>"
 
 
-async def _register(conv: Conversation, result: ProbeResult, keep: bool) -> None:
-    target = conv.target
-    auth = _Auth()
-    contact = _contact(conv)
-    started = time.perf_counter()
-    asked = target.expires
-    resp = await _send_register(conv, auth, contact, asked)
-    minimum = _min_expires(resp, asked)
-    if minimum is not None and not auth.failure:
-        # RFC 3261 10.2.8: retry with the server's minimum, as the core's softphone would
-        result.warnings.append(
-            f"the server requires at least {minimum} s (423 to {asked} s): raise the expiry"
-        )
-        asked = minimum
-        resp = await _send_register(conv, auth, contact, asked)
-    result.elapsed_ms = elapsed_ms(started)
-    _describe_answer(result, resp, conv.local)
-    if auth.challenge is not None:
-        result.algorithm = auth.challenge.algorithm
-    if auth.failure:
-        result.fail(auth.failure, auth.detail)
-        return
-    if not 200 <= resp.status < 300:
-        result.fail(verdict_for_status(resp.status), status_line(resp.status, resp.reason))
-        return
-    result.expires = _granted(resp, conv.local, asked)
-    result.succeed(f"registered for {result.expires} s")
-    if keep:
-        return
-    try:
-        unreg = await _send_register(conv, auth, contact, 0)
-    except NetError as exc:  # the registration itself worked: that verdict stands
-        result.unregistered = False
-        result.warnings.append(f"unregistering failed: {exc.detail}")
-        return
-    result.unregistered = 200 <= unreg.status < 300 and not auth.failure
-    if not result.unregistered:
-        result.warnings.append("unregistering failed: " + status_line(unreg.status, unreg.reason))
+class _Sender:
+    """The transport side of :class:`RegisterFlow`: one REGISTER, challenges answered."""
+
+    def __init__(self, conv: Conversation) -> None:
+        self.conv, self.auth = conv, _Auth()  # one Call-ID for all (RFC 3261 10.2)
+        self.our_contact = _contact(conv)
+
+    async def register(self, contact: str | None, expires: int | None) -> Answer:
+        resp = await _send_register(self.conv, self.auth, contact, expires)
+        algorithm = self.auth.challenge.algorithm if self.auth.challenge is not None else None
+        return Answer(resp, self.auth.failure, self.auth.detail, algorithm)
 
 
-async def _send_register(conv: Conversation, auth: _Auth, contact: str, expires: int) -> Response:
-    """REGISTER, answering up to MAX_CHALLENGES challenges; the final response."""
+async def _register(conv: Conversation, result: ProbeResult, policy: RegisterPolicy) -> None:
+    def describe(resp: Response) -> None:
+        _describe_answer(result, resp, conv.local)
+
+    flow = RegisterFlow(_Sender(conv), result, policy, conv.target.expires, describe)
+    await flow.run()
+
+
+async def _send_register(
+    conv: Conversation, auth: _Auth, contact: str | None, expires: int | None
+) -> Response:
+    """REGISTER, answering up to MAX_CHALLENGES challenges; the final response.
+
+    Without ``contact`` it is a binding query (RFC 3261 10.2.3): no Contact,
+    no Expires, nothing changes at the registrar.
+    """
     target = conv.target
     uri = target.request_uri
     preauthorized = auth.client is not None and bool(auth.client.realms)
     auth.failure = None
     for _ in range(MAX_CHALLENGES + 1):
-        extra = [("Contact", contact), ("Expires", str(expires))]
+        extra = [("Contact", contact), ("Expires", str(expires))] if contact else []
         req = conv.build("REGISTER", uri, target.aor, extra)
         if auth.client is not None:
             auth.client.authorize(req)  # every realm met so far: saves a round trip
@@ -145,7 +148,7 @@ def _answer(auth: _Auth, target: ProbeTarget, resp: Response) -> bool:
         auth.challenge = decision.challenge
     if decision.result is AuthResult.REJECTED:
         auth.failure = "wrong-password"
-        auth.detail = f"{resp.status} again for auth user {target.auth_user or target.user}"
+        auth.detail = wrong_password_detail(resp.status, target.user, target.auth_user)
         if decision.challenge is not None and decision.challenge.qop == ("auth-int",):
             auth.detail += (
                 "; or the server rejects qop=auth-int, the only protection it offered"
@@ -173,33 +176,3 @@ def _describe_answer(result: ProbeResult, resp: Response, local: tuple[str, int]
     result.nat = not same_ip(seen_host, local[0]) or (
         seen_port is not None and seen_port != local[1]
     )
-
-
-def _min_expires(resp: Response, asked: int) -> int | None:
-    """The Min-Expires of a 423 when it is above what we asked, else None."""
-    if resp.status != 423:
-        return None
-    value = (resp.headers.get("Min-Expires") or "").strip()
-    minimum = int(value) if value.isascii() and value.isdigit() else None
-    return minimum if minimum is not None and minimum > asked else None
-
-
-def _granted(resp: Response, local: tuple[str, int], asked: int) -> int:
-    """Our binding's lifetime: its Contact ``expires``, else the Expires header."""
-    from qsipctl.sip.headers import parse_name_addr
-
-    port = str(local[1])
-    for value in resp.headers.get_all("Contact"):
-        if port != "5060" and port not in value:
-            continue  # not ours: a registrar lists every binding of the AOR, maybe hundreds
-        try:
-            contact = parse_name_addr(value)
-        except SipError:
-            continue
-        uri = contact.uri
-        if same_ip(uri.host, local[0]) and (uri.port or 5060) == local[1]:
-            exp = contact.params.get("expires")
-            if exp and exp.isdigit():
-                return int(exp)
-    header = resp.headers.get("Expires")
-    return int(header) if header and header.strip().isdigit() else asked

@@ -30,12 +30,17 @@ class Verdict(StrEnum):
     NO_PASSWORD = "no-password"
     CLOSED = "closed"
     TRANSPORT = "transport"
+    # register probe, binding-safe modes (qsipctl.probes.register_flow)
+    IN_USE = "in-use"
+    QUERY_REFUSED = "query-refused"
 
 
 # verdict code -> the words shown to people (details are appended after a colon)
 VERDICTS: dict[str, str] = {
     Verdict.OK: "ok",
-    Verdict.WRONG_PASSWORD: "wrong password: the server asked again after our credentials",
+    Verdict.WRONG_PASSWORD: (
+        "wrong password, or the server does not know this user (it answers both the same)"
+    ),
     Verdict.FORBIDDEN: "403 Forbidden: the server refuses this account or auth user",
     Verdict.UNKNOWN_USER: "404: the server does not know this user",
     Verdict.TIMEOUT: "no answer: wrong transport or port, or a firewall",
@@ -51,6 +56,8 @@ VERDICTS: dict[str, str] = {
     Verdict.NO_PASSWORD: "the server wants a password and none is configured",
     Verdict.CLOSED: "the server closed the connection without answering",
     Verdict.TRANSPORT: "network error",
+    Verdict.IN_USE: "another device is bound to this account: binding test skipped",
+    Verdict.QUERY_REFUSED: "the PBX refuses a binding query (REGISTER without Contact)",
 }
 
 
@@ -88,6 +95,11 @@ class ProbeResult:
     warnings: list[str] = field(default_factory=list)
     # every server tried, in order (RFC 3263 failover): server, transport, verdict, message
     tried: list[dict[str, str]] = field(default_factory=list)
+    # register probe only (None for others), see qsipctl.probes.register_flow:
+    mode: str | None = None  # "query" (default: changes nothing) | "bind" | "keep"
+    bindings: list[dict[str, object]] | None = None  # the account's bindings before ours
+    displaced: list[dict[str, object]] | None = None  # bindings our REGISTER removed
+    leftover: dict[str, object] | None = None  # our binding when it may remain: contact, expires
 
     def fail(self, verdict: str, detail: str = "") -> ProbeResult:
         self.ok = False

@@ -12,20 +12,31 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from qsipctl.probes.base import ProbeOutcome, get_probe
+from qsipctl.probes.register_flow import LEDGER, Cleanup, RegisterPolicy
 from qsipctl.probes.target import ProbeTarget
 
 Progress = Callable[[ProbeOutcome], None]
+
+
+class ProbesInterrupted(Exception):
+    """Ctrl-C or SIGTERM: every probe has undone what it bound; here is what is known."""
+
+    def __init__(self, finished: list[ProbeOutcome], cleanups: list[Cleanup]) -> None:
+        super().__init__("interrupted")
+        self.finished, self.cleanups = finished, cleanups
 
 
 async def _run_one(
     kind: str,
     target: ProbeTarget,
     sem: asyncio.Semaphore,
-    keep_registered: bool,
+    policy: RegisterPolicy,
     on_done: Progress | None,
 ) -> ProbeOutcome:
     async with sem:
-        outcome = await get_probe(kind)(target, keep_registered)
+        run = get_probe(kind)
+        # the register probe takes the whole policy; other probes the old keep flag
+        outcome = await run(target, policy if kind == "register" else policy.keep)
     if on_done is not None:
         on_done(outcome)
     return outcome
@@ -36,10 +47,47 @@ async def run_probes_async(
     concurrency: int = 20,
     keep_registered: bool = False,
     on_done: Progress | None = None,
+    policy: RegisterPolicy | None = None,
 ) -> list[ProbeOutcome]:
+    """The probes' outcomes in job order; :class:`ProbesInterrupted` when cancelled.
+
+    SIGTERM is handled like Ctrl-C (the run is cancelled and every temporary
+    binding removed) instead of killing the process with bindings in place.
+    """
+    if policy is None:
+        policy = RegisterPolicy.from_flags(keep=keep_registered)
     sem = asyncio.Semaphore(max(1, concurrency))
-    runs = (_run_one(kind, t, sem, keep_registered, on_done) for kind, t in jobs)
-    return list(await asyncio.gather(*runs))
+    ledger: list[Cleanup] = []
+    LEDGER.set(ledger)  # the tasks below copy this context: they share the list
+    tasks = [asyncio.ensure_future(_run_one(k, t, sem, policy, on_done)) for k, t in jobs]
+    undo = _cancel_on_sigterm()
+    try:
+        return list(await asyncio.gather(*tasks))
+    except asyncio.CancelledError:
+        await asyncio.gather(*tasks, return_exceptions=True)  # let every cleanup finish
+        done = [t.result() for t in tasks if t.done() and not t.cancelled() and not t.exception()]
+        raise ProbesInterrupted(done, ledger) from None
+    finally:
+        undo()
+
+
+def _cancel_on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM into a cancellation of the current task; returns the undo."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is None:
+        return lambda: None
+    try:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    except (RuntimeError, NotImplementedError, ValueError):  # not the main thread, or Windows
+        return lambda: None
+
+    def undo() -> None:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    return undo
 
 
 def run_probes(
@@ -47,9 +95,12 @@ def run_probes(
     concurrency: int = 20,
     keep_registered: bool = False,
     on_done: Progress | None = None,
+    policy: RegisterPolicy | None = None,
 ) -> list[ProbeOutcome]:
     """Run ``(kind, target)`` jobs (any registered probe name); results in job order.
 
     ``on_done`` is called as each probe finishes (the CLI's progress line).
+    ``policy`` says what the register probes may change (default: nothing;
+    ``keep_registered`` alone means bind and keep).
     """
-    return asyncio.run(run_probes_async(jobs, concurrency, keep_registered, on_done))
+    return asyncio.run(run_probes_async(jobs, concurrency, keep_registered, on_done, policy))

@@ -15,6 +15,8 @@ from qsipctl.probes.result import ProbeResult
 from qsipctl.report.ladder import render_ladder
 from qsipctl.report.output import table
 
+# the probe JSON's version: 2 since the binding-safe register probe (docs/diagnostics.md)
+JSON_SCHEMA = 2
 HEADERS = ["PROBE", "CORE/PHONE", "TARGET", "TRANSPORT", "SERVER", "RESULT", "MS", "DETAILS"]
 
 
@@ -29,6 +31,8 @@ def details(r: ProbeResult) -> str:
         parts.append(f"seen as {r.seen_as}" + (" (NAT between you and the PBX)" if r.nat else ""))
     if r.unregistered is False:
         parts.append("NOT unregistered")
+    elif r.unregistered:
+        parts.append("binding removed")
     if r.allow:
         parts.append("allow " + ",".join(r.allow))
     if r.supported:
@@ -67,6 +71,7 @@ def json_document(outcomes: Sequence[ProbeOutcome]) -> dict[str, Any]:
     results = [o.result for o in outcomes]
     failed = sum(1 for r in results if not r.ok)
     return {
+        "schema": JSON_SCHEMA,
         "results": results,
         "summary": {"total": len(results), "ok": len(results) - failed, "failed": failed},
     }

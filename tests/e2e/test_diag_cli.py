@@ -67,15 +67,32 @@ def test_probe_register_udp_ok(kamailio: Kamailio) -> None:
         "--password-env", "PW1001", env=ENV,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    assert "registered for 3600 s" in res.stdout
+    # the default changes nothing: credentials checked, bindings listed
+    assert "credentials accepted; no binding: the core is not registered" in res.stdout
     assert "1 ok, 0 failed" in res.stdout
     assert "secret-1001" not in res.stdout + res.stderr
+    assert kamailio.contacts("1001") == []
+
+
+def test_probe_register_bind_adds_and_removes_a_binding(kamailio: Kamailio) -> None:
+    res = run_cli(
+        "probe", "register", f"sip:1001@127.0.0.1:{kamailio.udp_port}",
+        "--password-env", "PW1001", "--bind", env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "registered for 3600 s" in res.stdout and "binding removed" in res.stdout
+    assert kamailio.contacts("1001") == []
+
+
+def test_probe_register_force_without_bind_is_usage_error() -> None:
+    res = run_cli("probe", "register", "sip:1001@127.0.0.1:9", "--force", env=ENV)
+    assert res.returncode == 2 and "--force only applies with --bind" in res.stderr
 
 
 def test_probe_register_json_is_stable_data(kamailio: Kamailio) -> None:
     res = run_cli(
         "probe", "register", f"sip:1001@127.0.0.1:{kamailio.tcp_port}", "--transport", "tcp",
-        "--password-env", "PW1001", "--expires", "300", "--format", "json", env=ENV,
+        "--password-env", "PW1001", "--expires", "300", "--bind", "--format", "json", env=ENV,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
@@ -83,6 +100,7 @@ def test_probe_register_json_is_stable_data(kamailio: Kamailio) -> None:
     assert data["summary"] == {"total": 1, "ok": 1, "failed": 0}
     assert (r["verdict"], r["status"], r["transport"], r["expires"]) == ("ok", 200, "tcp", 300)
     assert r["unregistered"] is True and r["algorithm"] == "MD5"
+    assert (r["mode"], r["bindings"], r["displaced"], r["leftover"]) == ("bind", [], [], None)
     assert list(r) == sorted(r)
 
 
@@ -133,7 +151,7 @@ def test_probe_tls_pcap_and_ladder(kamailio: Kamailio, tmp_path: Path) -> None:
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     ladder = res.stdout.split("1 ok, 0 failed", 1)[1]
-    assert ladder.count("REGISTER sip:") == 3 and "401 Unauthorized" in ladder
+    assert ladder.count("REGISTER sip:") == 2 and "401 Unauthorized" in ladder  # the query
     tshark = shutil.which("tshark")
     assert tshark
     out = subprocess.run(
@@ -142,7 +160,7 @@ def test_probe_tls_pcap_and_ladder(kamailio: Kamailio, tmp_path: Path) -> None:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     rows = [line.split("\t") for line in out.splitlines()]
-    assert [r[0] or r[1] for r in rows] == ["REGISTER", "401", "REGISTER", "200", "REGISTER", "200"]
+    assert [r[0] or r[1] for r in rows] == ["REGISTER", "401", "REGISTER", "200"]
     assert all("decrypted" in r[2] for r in rows)
     assert b"secret-1001" not in pcap.read_bytes()
 
@@ -185,7 +203,7 @@ def test_diagnose_site_register_and_options(kamailio: Kamailio, tmp_path: Path) 
     options = [r for r in data["results"] if r["probe"] == "options"]
     assert sorted(r["transport"] for r in options) == ["tls", "udp"]  # one per registrar
     assert data["summary"] == {"total": 5, "ok": 4, "failed": 1}
-    assert kamailio.registered_users() == set()  # everything unregistered
+    assert kamailio.registered_users() == set()  # nothing was bound
 
 
 def test_diagnose_limit_selects_cores(kamailio: Kamailio, tmp_path: Path) -> None:
@@ -243,7 +261,7 @@ def test_probe_pcap_decodes_for_tcp_and_ipv6(
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     rows = [line.split("\t") for line in out.splitlines()]
-    assert [r[1] or "req" for r in rows] == ["req", "401", "req", "200", "req", "200"]
+    assert [r[1] or "req" for r in rows] == ["req", "401", "req", "200"]
     assert all(r[0] == "REGISTER" for r in rows)
     if where == "udp6":
         assert all(r[2] == "::1" for r in rows)
@@ -291,7 +309,8 @@ def test_probe_domain_without_port_or_transport_follows_naptr(kamailio: Kamailio
     assert res.returncode == 0, res.stdout + res.stderr
     [r] = json.loads(res.stdout)["results"]
     assert (r["transport"], r["server"]) == ("tcp", f"127.0.0.1:{kamailio.tcp_port}")
-    assert r["target"] == "sip:1001@pbx.test" and r["unregistered"] is True
+    assert r["target"] == "sip:1001@pbx.test" and r["mode"] == "query"
+    assert r["unregistered"] is None  # nothing was bound, nothing to remove
 
 
 def test_probe_fails_over_from_a_503_server_and_says_so(kamailio: Kamailio, failover_dns) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from qsipctl.net.transport import TlsSettings
 from qsipctl.probes.register import ProbeOutcome
+from qsipctl.probes.register_flow import BIND, KEEP
 from qsipctl.probes.runner import run_probes
 from qsipctl.probes.target import ProbeTarget, adhoc_target
 from qsipctl.site.secrets import Secret
@@ -44,7 +45,8 @@ def target(
 
 
 def register(t: ProbeTarget, keep: bool = False) -> ProbeOutcome:
-    [outcome] = run_probes([("register", t)], keep_registered=keep)
+    """The binding test (--bind, or --keep-registered): what most tests here exercise."""
+    [outcome] = run_probes([("register", t)], policy=KEEP if keep else BIND)
     return outcome
 
 
@@ -278,6 +280,7 @@ def test_trace_records_the_whole_exchange(kamailio: Kamailio) -> None:
     outcome = register(target(kamailio, "1001", "secret-1001"))
     [trace] = outcome.traces
     summaries = [(m.direction, m.summary.split()[0]) for m in trace.messages]
+    # the binding query (challenged, then answered), our binding, its removal
     assert summaries == [
         ("out", "REGISTER"),
         ("in", "401"),
@@ -285,8 +288,10 @@ def test_trace_records_the_whole_exchange(kamailio: Kamailio) -> None:
         ("in", "200"),
         ("out", "REGISTER"),
         ("in", "200"),
+        ("out", "REGISTER"),
+        ("in", "200"),
     ]
-    assert len(trace.segments) == 6
+    assert len(trace.segments) == 8
 
 
 def test_register_over_ipv6(kamailio: Kamailio) -> None:
@@ -332,11 +337,13 @@ def test_proxy_407_then_registrar_401_carries_both_answers(kamailio: Kamailio) -
     summaries = [m.summary.split()[0] for m in outcome.traces[0].messages]
     assert summaries[:6] == ["REGISTER", "407", "REGISTER", "401", "REGISTER", "200"], summaries
     sent = _sent_registers(outcome)
-    # the third REGISTER (binding) and the unregister each answer both hops
-    for data in (sent[2], sent[-1]):
+    # the third REGISTER (the binding query), our binding and the unregister each
+    # answer both hops
+    for data in (sent[2], sent[3], sent[-1]):
         assert b"\r\nProxy-Authorization: Digest " in data
         assert b"\r\nAuthorization: Digest " in data
-    assert b"Expires: 0" in sent[-1] and len(sent) == 4  # unregister: no new challenge
+    assert b"\r\nContact:" not in sent[2] and b"\r\nContact:" in sent[3]
+    assert b"Expires: 0" in sent[-1] and len(sent) == 5  # bind, unbind: no new challenge
     assert r.unregistered is True
     assert kamailio.contacts("7701") == []
 
@@ -380,7 +387,7 @@ def test_one_time_nonce_server_still_unregisters(kamailio_one_time_nonce: Kamail
     assert r.unregistered is True, r.warnings
     assert kamailio_one_time_nonce.contacts("4001") == []
     statuses = [m.summary.split()[0] for m in outcome.traces[0].messages if m.direction == "in"]
-    assert statuses == ["401", "200", "401", "200"]
+    assert statuses == ["401", "200", "401", "200", "401", "200"]  # query, bind, unbind
 
 
 def test_one_time_nonce_wrong_password_is_still_detected(
@@ -404,8 +411,10 @@ def test_stale_nonce_is_retried_with_the_new_one(kamailio_stale: Kamailio) -> No
     r = outcome.result
     assert r.ok and r.unregistered is True, (r.message, r.warnings)
     inbound = [s.data for s in outcome.traces[0].segments if s.direction == "in"]
-    assert [d.split(b" ", 2)[1] for d in inbound] == [b"401", b"200", b"401", b"200"]
-    assert b"stale=true" in inbound[2]  # the unregistration's nonce was refused as stale
+    statuses = [d.split(b" ", 2)[1] for d in inbound]
+    assert statuses == [b"401", b"200", b"401", b"200", b"401", b"200"]  # query, bind, unbind
+    # the binding's and the unregistration's reused nonces were refused as stale
+    assert b"stale=true" in inbound[2] and b"stale=true" in inbound[4]
 
 
 @pytest.fixture(scope="module")
@@ -476,7 +485,8 @@ def test_interval_too_brief_is_retried_with_min_expires(kamailio_min_expires: Ka
     outcome = register(target(kamailio_min_expires, "4101", "min-secret", expires=30), keep=True)
     r = outcome.result
     inbound = [m.summary.split()[0] for m in outcome.traces[0].messages if m.direction == "in"]
-    assert inbound == ["401", "423", "200"]  # one answer per request (keep: no unregister)
+    # query, 423 to our binding, 200 to the retry (keep: no unregister)
+    assert inbound == ["401", "200", "423", "200"]
     assert r.ok, r.message
     assert r.expires == 60
     assert any("at least 60 s" in w for w in r.warnings), r.warnings

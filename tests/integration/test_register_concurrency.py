@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qsipctl.net.transport import TlsSettings
+from qsipctl.probes.register_flow import BIND
 from qsipctl.probes.runner import run_probes
 from qsipctl.probes.target import adhoc_target
 from qsipctl.site.secrets import Secret
@@ -45,7 +46,10 @@ def test_200_accounts_at_once(kamailio: Kamailio, transport: str) -> None:
 def test_200_accounts_unregister_cleanly(kamailio: Kamailio) -> None:
     finished: list[str] = []
     outcomes = run_probes(
-        _jobs(kamailio, "udp"), concurrency=50, on_done=lambda o: finished.append(o.result.target)
+        _jobs(kamailio, "udp"),
+        concurrency=50,
+        on_done=lambda o: finished.append(o.result.target),
+        policy=BIND,
     )
     assert all(o.result.ok and o.result.unregistered for o in outcomes)
     assert sorted(finished) == sorted(o.result.target for o in outcomes)  # progress saw each

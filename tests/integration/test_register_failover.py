@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from qsipctl.probes.register_flow import BIND
 from qsipctl.probes.runner import run_probes
 from qsipctl.probes.target import adhoc_target
 from qsipctl.site.secrets import Secret
@@ -29,7 +30,7 @@ def _register(d: Dnsmasq, name: str, password: str = "secret-1001"):
         timeout=PER_SERVER_TIMEOUT,
         nameserver=d.nameserver,
     )
-    [outcome] = run_probes([("register", t)])
+    [outcome] = run_probes([("register", t)], policy=BIND)  # the binding test: bound, removed
     return outcome
 
 

@@ -66,7 +66,7 @@ def probe_from_client(ns: dict[str, str]) -> dict:
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "qsipctl"]
     res = subprocess.run(
         ["ip", "netns", "exec", ns["client"], *cmd, "probe", "register",
-         f"sip:1001@{SERVER}:5060", "--password-env", "PW", "--format", "json"],
+         f"sip:1001@{SERVER}:5060", "--password-env", "PW", "--bind", "--format", "json"],
         capture_output=True, text=True, env={**os.environ, "PW": "secret-1001"}, timeout=60,
     )  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr

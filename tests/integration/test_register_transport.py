@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from qsipctl.probes.register_flow import BIND, QUERY, RegisterPolicy
 from qsipctl.probes.runner import run_probes
 from qsipctl.probes.target import adhoc_target
 from qsipctl.site.secrets import Secret
@@ -126,8 +127,8 @@ def test_register_secret_never_in_the_wire_trace(tcp_peer) -> None:
     t = adhoc_target(
         f"sip:1001@127.0.0.1:{port}", transport="tcp", password=Secret.parse("hunter2-secret")
     )
-    [outcome] = run_probes([("register", t)], keep_registered=True)
-    assert outcome.result.ok  # not challenged: registered without sending any credentials
+    [outcome] = run_probes([("register", t)])
+    assert outcome.result.ok  # not challenged: accepted without sending any credentials
     assert outcome.result.algorithm is None
     wire = b"".join(s.data for tr in outcome.traces for s in tr.segments)
     assert b"hunter2" not in wire and b"Authorization" not in wire
@@ -153,12 +154,12 @@ def _udp_peer(answer: Callable[[bytes, int], bytes], requests: int = 6):
     return peer.getsockname()[1], t
 
 
-def _register(port: int, timeout: float = 2.0):
+def _register(port: int, timeout: float = 2.0, policy: RegisterPolicy = QUERY):
     t = adhoc_target(
         f"sip:1001@127.0.0.1:{port}", transport="udp", password=Secret.parse("pw"),
         timeout=timeout,
     )  # fmt: skip
-    [outcome] = run_probes([("register", t)])
+    [outcome] = run_probes([("register", t)], policy=policy)
     return outcome.result
 
 
@@ -189,9 +190,36 @@ def test_a_page_long_reason_phrase_is_cut_short() -> None:
 
 
 def test_unregistration_without_answer_keeps_the_registration_verdict() -> None:
-    # the first REGISTER is accepted; the Expires: 0 one is never answered
-    port, t = _udp_peer(lambda req, n: _answer_for(req) if n == 0 else b"")  # b"": silence
-    r = _register(port, timeout=1.0)
+    # the query and our binding are accepted; the Expires: 0 one is never answered
+    port, t = _udp_peer(lambda req, n: _answer_for(req) if n <= 1 else b"")  # b"": silence
+    r = _register(port, timeout=1.0, policy=BIND)
     t.join(timeout=5)
     assert (r.ok, r.verdict, r.unregistered) == (True, "ok", False)
     assert any(w.startswith("unregistering failed: no answer") for w in r.warnings), r.warnings
+    # and the binding that may remain is reported with its expiry
+    assert r.leftover is not None and r.leftover["expires"] == 3600
+    assert any("may remain bound for up to 3600 s" in w for w in r.warnings), r.warnings
+
+
+def test_unreadable_answer_to_our_binding_still_unregisters() -> None:
+    """The 200 to our binding arrives as bytes that are not SIP: the PBX may have bound us.
+
+    The probe fails (it cannot read the answer) but sends Expires: 0 all the
+    same, and the peer's 200 to that is reported as the binding removed.
+    """
+    seen: list[bytes] = []
+
+    def answer(request: bytes, n: int) -> bytes:
+        seen.append(request)
+        if b"\r\nContact:" in request and b"\r\nExpires: 0\r\n" not in request:
+            return b"SIP/2.0 200 OK\r\nthis is no header\r\n\r\n"  # the binding's "answer"
+        return _answer_for(request)  # the query, and the unregistration
+
+    port, t = _udp_peer(answer, requests=12)
+    r = _register(port, timeout=1.0, policy=BIND)
+    t.join(timeout=5)
+    assert (r.ok, r.verdict) == (False, "transport")
+    assert "unparsable data" in r.message
+    assert r.unregistered is True and r.leftover is None
+    assert b"\r\nExpires: 0\r\n" in seen[-1]
+    assert any("may have bound us, so the binding is removed anyway" in w for w in r.warnings)

@@ -11,7 +11,7 @@ import pytest
 from qsipctl.errors import UsageError
 from qsipctl.net.resolve import _srv_order, is_ip, split_nameserver
 from qsipctl.probes.base import move_on as _move_on
-from qsipctl.probes.register import _describe_answer, _granted
+from qsipctl.probes.register import _describe_answer
 from qsipctl.probes.result import VERDICTS, ProbeResult, verdict_for_status
 from qsipctl.probes.target import adhoc_target, softphone_target
 from qsipctl.sip.message import Response, parse_message
@@ -68,19 +68,6 @@ def test_server_identity_from_server_or_user_agent() -> None:
     assert r.server_agent == "FPBX-16"
     _describe_answer(r, _response(via, "Server: Asterisk PBX 20\r\n"), ("198.18.0.5", 5060))
     assert r.server_agent == "Asterisk PBX 20"
-
-
-def test_granted_expiry_is_our_contacts_not_another_one() -> None:
-    via = "SIP/2.0/UDP 198.18.0.5:5060;branch=z9hG4bK1"
-    resp = _response(
-        via,
-        "Contact: <sip:1001@198.18.0.9:5060>;expires=3600, "
-        "<sip:1001@198.18.0.5:5070>;expires=90\r\n"
-        "Expires: 1800\r\n",
-    )
-    assert _granted(resp, ("198.18.0.5", 5070), 3600) == 90
-    assert _granted(resp, ("198.18.0.5", 9999), 3600) == 1800  # falls back to Expires
-    assert _granted(_response(via), ("198.18.0.5", 9999), 600) == 600  # then to what we asked
 
 
 @pytest.mark.parametrize(
