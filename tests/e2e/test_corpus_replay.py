@@ -30,6 +30,7 @@ def probe(port: int, transport: str, timeout: str) -> tuple[int, dict]:
     proc = run_cli(
         "probe", "register", f"sip:1001@127.0.0.1:{port}", "--transport", transport,
         "--password-env", "QSIPCTL_TEST_PW", "--timeout", timeout, "--format", "json",
+        "--bind", "--force",  # the full path: query, bind and unbind (the answers list bindings)
         env={"QSIPCTL_TEST_PW": "not-the-password"},
     )  # fmt: skip
     assert "Traceback" not in proc.stderr
