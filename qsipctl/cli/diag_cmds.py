@@ -65,6 +65,14 @@ VIA_CORE_KEYS = ("to_number", "dtmf", "duration", "ring_timeout")
 @_network_options
 @_evidence_options
 @via_core_options
+@click.option(
+    "--junit",
+    "junit",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="Also write a JUnit XML report (one test case per probe, call or NAT check).",
+)
 @format_option
 def diagnose(
     site_path: str,
@@ -84,6 +92,7 @@ def diagnose(
     ladder: bool,
     fmt: str,
     via_core: bool,
+    junit: str | None,
     do_nat: bool = False,
     **probe_opts: Any,
 ) -> None:
@@ -104,13 +113,13 @@ def diagnose(
     if via_core:
         run_via_core_command(site_path, limit, profile_dirs, concurrency, timeout, fmt,
                              also=do_register or do_options or do_nat or do_call,
-                             **via_core_opts)  # fmt: skip
+                             junit=junit, **via_core_opts)  # fmt: skip
         return
     if do_nat:  # NAT diagnosis: qsipctl.cli.nat_cmd
         from qsipctl.cli.nat_cmd import diagnose_nat
 
         probe_opts.update(timeout=timeout, local_address=local_address)
-        return diagnose_nat(site_path, limit, profile_dirs, probe_opts, fmt)
+        return diagnose_nat(site_path, limit, profile_dirs, probe_opts, fmt, junit)
     if do_call:
         if do_register or do_options:
             raise UsageError("--call runs on its own (not with --register/--options)")
@@ -128,12 +137,12 @@ def diagnose(
             raise UsageError("no softphones selected (check --limit)")
         from qsipctl.cli.probe_cmd import run_calls
 
-        run_calls(calls, pcap, ladder, fmt)
+        run_calls(calls, pcap, ladder, fmt, junit)
         return
     jobs = _site_jobs(cores, do_register, do_options, timeout, local_address, dns_server)
     if not jobs:
         raise UsageError("no softphones selected (check --limit)")
-    _run_and_report(jobs, concurrency, policy, pcap, ladder, fmt)
+    _run_and_report(jobs, concurrency, policy, pcap, ladder, fmt, junit)
 
 
 def _site_jobs(

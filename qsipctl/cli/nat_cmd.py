@@ -196,7 +196,7 @@ def _responder_plan(opts: dict[str, Any], site_range: tuple[int, int] | None) ->
     return plan
 
 
-def execute(plan: NatPlan, fmt: str) -> None:
+def execute(plan: NatPlan, fmt: str, junit: str | None = None) -> None:
     """Run the plan, render, exit 1 when a finding is a problem."""
     import asyncio
 
@@ -204,6 +204,10 @@ def execute(plan: NatPlan, fmt: str) -> None:
 
     report = asyncio.run(run(plan))
     render(report, fmt)
+    if junit:
+        from qsipctl.report.diagnose_junit import nat_cases, write_diagnose_junit
+
+        write_diagnose_junit(junit, nat_cases(report))
     if not report.ok:
         raise SystemExit(EXIT_FAILED)
 
@@ -225,6 +229,7 @@ def diagnose_nat(
     profile_dirs: tuple[str, ...],
     opts: dict[str, Any],
     fmt: str,
+    junit: str | None = None,
 ) -> None:
     """``diagnose SITE.yml --nat``: one diagnosis per distinct STUN server/registrar set."""
     from qsipctl.cli.common import load_selected
@@ -260,4 +265,4 @@ def diagnose_nat(
         keepalive_interval=keepalive,
         **_responder_plan(opts, None),
     )
-    execute(plan, fmt)
+    execute(plan, fmt, junit)

@@ -353,8 +353,8 @@ def _run_call(callee: ProbeTarget, opts: dict[str, Any]) -> None:
     run_calls([(caller, call)], opts["pcap"], opts["ladder"], opts["fmt"])
 
 
-def run_calls(calls: list[tuple[ProbeTarget, Any]], pcap: str | None, ladder: bool, fmt: str
-              ) -> None:  # fmt: skip
+def run_calls(calls: list[tuple[ProbeTarget, Any]], pcap: str | None, ladder: bool, fmt: str,
+              junit: str | None = None) -> None:  # fmt: skip
     """Place the calls one after the other (each a real call: never several on one
     account at once), then report them all; exit 1 when any failed."""
     import asyncio
@@ -404,6 +404,7 @@ def run_calls(calls: list[tuple[ProbeTarget, Any]], pcap: str | None, ladder: bo
             click.echo(report.render())
     if ladder:
         click.echo(render_ladders(outcomes), nl=False, err=fmt == "json")
+    _write_junit(junit, outcomes)
     if not all(o.result.ok for o in outcomes):
         raise SystemExit(EXIT_FAILED)
 
@@ -467,6 +468,13 @@ def _check_ca_file(tls: Any) -> None:
         raise UsageError(f"--ca-file: {exc}") from None
 
 
+def _write_junit(path: str | None, outcomes: list[Any]) -> None:
+    if path:
+        from qsipctl.report.diagnose_junit import probe_cases, write_diagnose_junit
+
+        write_diagnose_junit(path, probe_cases(o.result for o in outcomes))
+
+
 def _run_and_report(
     jobs: list[tuple[str, ProbeTarget]],
     concurrency: int,
@@ -474,6 +482,7 @@ def _run_and_report(
     pcap: str | None,
     ladder: bool,
     fmt: str,
+    junit: str | None = None,
 ) -> None:
     from qsipctl.probes.runner import ProbesInterrupted, run_probes
 
@@ -499,6 +508,7 @@ def _run_and_report(
         click.echo(render_probe_table(outcomes))
     if ladder:
         click.echo(render_ladders(outcomes), nl=False, err=fmt == "json")
+    _write_junit(junit, outcomes)
     if not all(o.result.ok for o in outcomes):
         raise SystemExit(EXIT_FAILED)
 

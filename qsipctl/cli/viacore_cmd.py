@@ -125,6 +125,7 @@ def run_via_core_command(
     duration: float,
     ring_timeout: float,
     also: bool = False,
+    junit: str | None = None,
 ) -> None:
     """Load the site, test every selected softphone through its core, render, exit.
 
@@ -150,6 +151,10 @@ def run_via_core_command(
                                                    "failed": failed}})  # fmt: skip
     else:
         click.echo(render_via_core(results))
+    if junit:
+        from qsipctl.report.diagnose_junit import via_core_cases, write_diagnose_junit
+
+        write_diagnose_junit(junit, via_core_cases(results))
     if not all(r.ok for r in results):
         raise SystemExit(EXIT_FAILED)
 
