@@ -18,7 +18,8 @@ def test_register_results_become_junit_cases(kamailio: Kamailio, tmp_path: Path)
     site = _site(tmp_path, kamailio)
     report = tmp_path / "reports" / "diagnose.xml"
     report.parent.mkdir()
-    res = run_cli("diagnose", str(site), "--register", "--junit", str(report), env=ENV)
+    env = {**ENV, "PWBAD": "bad-pw-Zq7"}  # "wrong" is also an ordinary word
+    res = run_cli("diagnose", str(site), "--register", "--junit", str(report), env=env)
     assert res.returncode == 1, res.stderr  # Phone 2's password is wrong
     suite = ET.parse(report).getroot().find("testsuite")
     assert suite is not None
@@ -31,7 +32,7 @@ def test_register_results_become_junit_cases(kamailio: Kamailio, tmp_path: Path)
     assert cases["core-a/Phone 1"].find("failure") is None
     assert all(c.get("classname") == "qsipctl.diagnose.register" for c in cases.values())
     text = report.read_text()
-    assert not any(secret in text for secret in ENV.values())
+    assert not any(secret in text for secret in env.values())
 
 
 def test_an_unwritable_report_is_one_line_and_exit_2(kamailio: Kamailio, tmp_path: Path) -> None:
