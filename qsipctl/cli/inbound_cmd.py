@@ -1,0 +1,184 @@
+"""The inbound check's command side: ``probe call --inbound`` and ``diagnose --call --inbound``.
+
+Both build :class:`InboundJob` s and hand them to :func:`run_inbound`, which
+runs them one at a time (each binds an account and takes a real call),
+turns SIGTERM into the same cancellation as Ctrl-C (so every binding is
+removed and every call hung up) and reports as table or JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from qsipctl.errors import EXIT_FAILED, EXIT_INTERRUPTED
+
+if TYPE_CHECKING:
+    from qsipctl.probes.answer import InboundOptions, Trigger
+    from qsipctl.probes.call import CallOptions
+    from qsipctl.probes.target import ProbeTarget
+    from qsipctl.sdp import OfferSettings
+
+
+@dataclass(frozen=True, slots=True)
+class InboundJob:
+    """One account to ring as, and what makes the PBX call it."""
+
+    target: ProbeTarget
+    options: InboundOptions
+    caller: tuple[ProbeTarget, CallOptions] | None = None  # None: the engineer dials
+    trigger: Trigger | None = None  # overrides caller (e.g. a QRC dial on the core)
+    compare: tuple[OfferSettings, bool] | None = None  # site settings, STUN on: --answer-as
+
+
+def caller_trigger(caller: ProbeTarget, call: CallOptions) -> Trigger:
+    """Our own call probe as the calling side: it dials the bound account's number."""
+
+    async def dial(number: str) -> Any:
+        from qsipctl.probes.call import place_call
+
+        return await place_call(caller, replace(call, number=number))
+
+    return dial
+
+
+def engineer_trigger(target: ProbeTarget, wait: float) -> Trigger:
+    """Nobody calls for us: tell the engineer to dial now (stderr, so JSON stays clean)."""
+
+    async def notice(number: str) -> None:
+        click.echo(
+            f"qsipctl: bound as {target.aor}: call {number} now (waiting up to {wait:.0f} s)",
+            err=True,
+        )
+
+    return notice
+
+
+def run_inbound(
+    jobs: list[InboundJob], fmt: str, pcap: str | None = None, ladder: bool = False
+) -> None:
+    """Run the checks one after the other; exit 1 when any failed, 130 when interrupted.
+
+    ``pcap`` keeps the SIP exchanges (registration, the INVITE and its answer)."""
+    import asyncio
+    import signal
+
+    from qsipctl.probes.answer import InboundRun, receive_call
+    from qsipctl.probes.base import ProbeOutcome
+    from qsipctl.probes.register_flow import LEDGER, Cleanup
+
+    if pcap:
+        from qsipctl.cli.probe_cmd import _check_writable
+
+        _check_writable(pcap)  # refuse before binding anything
+    ledger: list[Cleanup] = []
+
+    async def all_checks() -> list[tuple[ProbeOutcome, InboundRun]]:
+        LEDGER.set(ledger)
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            done = []
+            for job in jobs:
+                trigger = job.trigger
+                if trigger is None and job.caller is not None:
+                    trigger = caller_trigger(*job.caller)
+                if trigger is None:
+                    trigger = engineer_trigger(job.target, job.options.ring_timeout)
+                done.append(await receive_call(job.target, job.options, trigger))
+            return done
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        done = asyncio.run(all_checks())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        for cleanup in ledger:
+            click.echo(f"qsipctl: interrupted: {cleanup.describe()}", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    if pcap:
+        from qsipctl.net.pcap import write_pcap
+
+        write_pcap(pcap, [t for outcome, _ in done for t in outcome.traces])
+    if ladder:
+        from qsipctl.report.probes import render_ladders
+
+        click.echo(render_ladders([o for o, _ in done]), nl=False, err=fmt == "json")
+    _report(jobs, done, fmt)
+
+
+def _report(jobs: list[InboundJob], done: list[Any], fmt: str) -> None:
+    from qsipctl.probes.answer import compare_offer, inbound_dict, render_inbound
+    from qsipctl.report.probes import json_document, render_probe_table
+
+    outcomes = [outcome for outcome, _ in done]
+    checks = [
+        compare_offer(run.report, *job.compare) if job.compare else None
+        for job, (_, run) in zip(jobs, done, strict=True)
+    ]
+    for warning in sorted({w for o in outcomes for w in o.result.warnings}):
+        click.echo(f"qsipctl: warning: {warning}", err=True)
+    if fmt == "json":
+        from qsipctl.report.output import echo_json
+
+        doc = json_document(outcomes)
+        doc["inbound"] = [inbound_dict(run, c) for (_, run), c in zip(done, checks, strict=True)]
+        echo_json(doc)
+    else:
+        click.echo(render_probe_table(outcomes))
+        for (outcome, run), c in zip(done, checks, strict=True):
+            who = outcome.result.softphone or outcome.result.target
+            click.echo(f"\ninbound call to {who}:")
+            click.echo(render_inbound(run, c))
+    failed = any(not o.result.ok for o in outcomes)
+    failed = failed or any(c and not all(x.ok for x in c) for c in checks)
+    if failed:
+        raise SystemExit(EXIT_FAILED)
+
+
+def binding_lifetime(options: InboundOptions) -> int:
+    """Ask for a short binding: if removing it fails, it lapses soon on its own."""
+    return max(120, int(options.ring_timeout + options.duration) + 60)
+
+
+def probe_call_inbound(target: ProbeTarget, opts: dict[str, Any], inbound: dict[str, Any]) -> None:
+    """``probe call --inbound TARGET``: ring as TARGET, with the --codecs/--dtmf-* settings."""
+    from qsipctl.probes.answer import InboundOptions
+    from qsipctl.probes.call import CallOptions
+    from qsipctl.sdp import OfferSettings
+
+    settings = OfferSettings(codecs=opts["codecs"], dtmf_mode=opts["dtmf_mode"],
+                             dtmf_payload_type=opts["dtmf_payload_type"])  # fmt: skip
+    options = InboundOptions(settings=settings, ring_timeout=opts["ring_timeout"],
+                             duration=opts["duration"], port_range=opts["rtp_ports"],
+                             force=inbound["force"])  # fmt: skip
+    target = target.replace(expires=binding_lifetime(options))
+    caller = None
+    if inbound["from_account"]:
+        who = adhoc_caller(target, inbound["from_account"], inbound["from_password"])
+        # the caller offers the same codecs; it talks a little longer than we hold the call
+        call = CallOptions(settings=settings, duration=options.duration + 2.0,
+                           ring_timeout=min(options.ring_timeout, 30.0),
+                           port_range=opts["rtp_ports"])  # fmt: skip
+        caller = (who, call)
+    run_inbound([InboundJob(target, options, caller)], opts["fmt"], opts["pcap"], opts["ladder"])
+
+
+def adhoc_caller(target: ProbeTarget, account: str, password: Any) -> ProbeTarget:
+    """``USER`` (at the target's PBX, same transport) or ``sip:USER@HOST[:PORT]``."""
+    from qsipctl.errors import UsageError
+    from qsipctl.probes.target import parse_target_uri
+
+    if "@" not in account and ":" not in account:
+        return target.replace(user=account, auth_user=account, password=password,
+                              softphone=None, core=None)  # fmt: skip
+    scheme, user, host, port, transport = parse_target_uri(account)
+    if not user:
+        raise UsageError(f"--from-account {account!r} has no user part (e.g. sip:1002@{host})")
+    return target.replace(user=user, auth_user=user, password=password, scheme=scheme,
+                          domain=host, host=host, port=port,
+                          transport=transport or target.transport,
+                          softphone=None, core=None, registrar_uri=None)  # fmt: skip
