@@ -182,3 +182,92 @@ def adhoc_caller(target: ProbeTarget, account: str, password: Any) -> ProbeTarge
                           domain=host, host=host, port=port,
                           transport=transport or target.transport,
                           softphone=None, core=None, registrar_uri=None)  # fmt: skip
+
+
+def diagnose_inbound(
+    site_path: str,
+    limit: str | None,
+    profile_dirs: tuple[str, ...],
+    from_account: str | None,
+    force: bool,
+    call: dict[str, Any],
+    timeout: float,
+    local_address: str | None,
+    dns_server: str | None,
+    pcap: str | None,
+    ladder: bool,
+    fmt: str,
+) -> None:
+    """``diagnose SITE --call --inbound``: each selected softphone, with its core's settings."""
+    from qsipctl.cli.common import load_selected
+    from qsipctl.errors import UsageError
+    from qsipctl.probes.answer import InboundOptions
+    from qsipctl.probes.call import CallOptions
+    from qsipctl.probes.target import softphone_target
+    from qsipctl.sdp import OfferSettings
+    from qsipctl.site.model import RTP_PORT_MAX, RTP_PORT_MIN
+
+    _, cores = load_selected(site_path, limit, profile_dirs)
+    net: dict[str, Any] = {
+        "timeout": timeout,
+        "local_address": local_address,
+        "nameserver": dns_server,
+    }
+    caller = (
+        _site_caller(site_path, profile_dirs, cores, from_account, net) if from_account else None
+    )
+    ports = (RTP_PORT_MIN, RTP_PORT_MAX)
+    jobs: list[InboundJob] = []
+    for core in cores:
+        settings = OfferSettings.from_core(core.settings)
+        for phone in core.softphones:
+            if not phone.register:
+                raise UsageError(
+                    f"{core.name}/{phone.name}: register: false (IP-authenticated): the PBX"
+                    " sends its calls to the core's address, there is no account to ring as"
+                )
+            if caller is not None and caller[1] == (core.name, phone.name):
+                continue  # the calling softphone is not checked in the same run
+            target = softphone_target(core, phone, **net)
+            options = InboundOptions(settings=settings, ring_timeout=call["ring_timeout"],
+                                     duration=call["duration"], port_range=ports,
+                                     force=force)  # fmt: skip
+            target = target.replace(expires=binding_lifetime(options))
+            calling = None
+            if caller is not None:
+                who, from_core = caller[0], caller[2]
+                call_opts = CallOptions(settings=OfferSettings.from_core(from_core.settings),
+                                        duration=options.duration + 2.0,
+                                        ring_timeout=min(options.ring_timeout, 30.0),
+                                        port_range=ports)  # fmt: skip
+                calling = (who, call_opts)
+            jobs.append(InboundJob(target, options, calling))
+    if not jobs:
+        raise UsageError("no softphones selected to ring as (check --limit, --from-account)")
+    run_inbound(jobs, fmt, pcap, ladder)
+
+
+def _site_caller(site_path: str, profile_dirs: tuple[str, ...], cores: list[Any], name: str,
+                 net: dict[str, Any]) -> tuple[ProbeTarget, tuple[str, str], Any]:  # fmt: skip
+    """The softphone ``NAME`` or ``CORE/NAME`` of the site (outside --limit too)."""
+    from qsipctl.cli.common import load_selected
+    from qsipctl.errors import UsageError
+    from qsipctl.probes.target import softphone_target
+
+    core_name, _, phone_name = name.rpartition("/")
+
+    def find(pool: list[Any]) -> list[tuple[Any, Any]]:
+        return [(c, p) for c in pool for p in c.softphones
+                if p.name == phone_name and core_name in ("", c.name)]  # fmt: skip
+
+    found = find(cores)
+    if not found:
+        _, everything = load_selected(site_path, None, profile_dirs)
+        found = find(everything)
+    if not found:
+        raise UsageError(f"--from-account {name!r}: no softphone of that name in the site")
+    if len(found) > 1:
+        names = ", ".join(f"{c.name}/{p.name}" for c, p in found)
+        raise UsageError(f"--from-account {name!r} is ambiguous ({names}): give CORE/NAME")
+    core, phone = found[0]
+    return softphone_target(core, phone, **net), (core.name, phone.name), core

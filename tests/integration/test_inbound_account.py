@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.common import cli_command, free_port, wait_until
+from tests.fixtures.common import cli_command, free_port, run_cli, wait_until
 from tests.fixtures.kamailio import Kamailio
 from tests.fixtures.sipp import SIPP, register_core
 
@@ -236,3 +236,38 @@ def test_sigterm_while_waiting_unbinds(pbx: Kamailio) -> None:
     assert proc.returncode == 130 and "Traceback" not in err
     assert "was removed" in err
     assert pbx.bindings("1001") == []
+
+
+def test_diagnose_call_inbound_from_a_second_softphone(pbx: Kamailio, tmp_path: Path) -> None:
+    site = tmp_path / "site.yml"
+    site.write_text(
+        f"""all:
+  hosts:
+    core-a:
+      ansible_host: 127.0.0.1
+      qsys_model: Core 110f
+      softphones:
+        - {{name: Lobby, profile: generic, registrar: "127.0.0.1:{pbx.udp_port}",
+           username: "1001", password: env:PW1001, codecs: [PCMA, PCMU]}}
+        - {{name: Desk, profile: generic, registrar: "127.0.0.1:{pbx.udp_port}",
+           username: "1002", password: env:PW1002, codecs: [PCMA, PCMU]}}
+"""
+    )
+    res = run_cli("diagnose", str(site), "--call", "--inbound", "--from-account", "Desk",
+                  "--duration", "2", "--ring-timeout", "15", "--format", "json", env=ENV)  # fmt: skip
+    assert res.returncode == 0, res.stderr + res.stdout
+    doc = json.loads(res.stdout)
+    [r] = doc["results"]  # the calling softphone is not checked itself
+    assert r["softphone"] == "Lobby" and r["probe"] == "inbound" and r["unregistered"]
+    call_in = doc["inbound"][0]["inbound"]
+    assert call_in["analysis"]["codecs"][:2] == ["PCMA", "PCMU"]  # Desk offers the site's order
+    assert call_in["codec"] == "PCMA" and call_in["media"]["audio"]["kind"] == "tone"
+    assert "secret-100" not in res.stdout + res.stderr
+    assert pbx.bindings("1001") == [] and pbx.bindings("1002") == []
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    res = run_cli("probe", "call", "sip:1001@127.0.0.1", "--from-account", "1002")
+    assert res.returncode == 2 and "--inbound" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli("probe", "call", "sip:1001@127.0.0.1")
+    assert res.returncode == 2 and "--from-user" in res.stderr
