@@ -253,8 +253,9 @@ def test_diagnose_call_inbound_from_a_second_softphone(pbx: Kamailio, tmp_path: 
            username: "1002", password: env:PW1002, codecs: [PCMA, PCMU]}}
 """
     )
-    res = run_cli("diagnose", str(site), "--call", "--inbound", "--from-account", "Desk",
-                  "--duration", "2", "--ring-timeout", "15", "--format", "json", env=ENV)  # fmt: skip
+    args = ["--call", "--inbound", "--from-account", "Desk", "--duration", "2"]
+    res = run_cli("diagnose", str(site), *args, "--ring-timeout", "15", "--format", "json",
+                  env=ENV)  # fmt: skip
     assert res.returncode == 0, res.stderr + res.stdout
     doc = json.loads(res.stdout)
     [r] = doc["results"]  # the calling softphone is not checked itself
