@@ -37,7 +37,14 @@ if TYPE_CHECKING:
 __all__ = ["diagnose", "probe"]
 
 # the options of --via-core (the rest of ``**probe_opts`` belong to --nat)
-VIA_CORE_KEYS = ("to_number", "dtmf", "duration", "ring_timeout")
+VIA_CORE_KEYS = (
+    "to_number",
+    "dtmf",
+    "duration",
+    "ring_timeout",
+    "answer_as",
+    "answer_password_env",
+)
 
 
 @click.command()
@@ -117,6 +124,8 @@ def diagnose(
     Exit 0 when every probe passed, 1 when any failed, 2 for bad input.
     """
     via_core_opts = {k: probe_opts.pop(k) for k in VIA_CORE_KEYS}
+    if (via_core_opts["answer_as"] or via_core_opts["answer_password_env"]) and not via_core:
+        raise UsageError("--answer-as and --answer-password-env apply with --via-core")
     if via_core:
         run_via_core_command(site_path, limit, profile_dirs, concurrency, timeout, fmt,
                              also=do_register or do_options or do_nat or do_call,

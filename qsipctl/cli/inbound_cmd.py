@@ -8,6 +8,7 @@ removed and every call hung up) and reports as table or JSON.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -271,3 +272,65 @@ def _site_caller(site_path: str, profile_dirs: tuple[str, ...], cores: list[Any]
         raise UsageError(f"--from-account {name!r} is ambiguous ({names}): give CORE/NAME")
     core, phone = found[0]
     return softphone_target(core, phone, **net), (core.name, phone.name), core
+
+
+def run_answer_as(
+    site_path: str,
+    profile_dirs: Sequence[str],
+    cores: list[Any],
+    targets: list[Any],
+    account: str,
+    password_env: str | None,
+    timeout: float,
+    fmt: str,
+) -> None:
+    """``diagnose --via-core --answer-as ACCOUNT``: bind as ACCOUNT, each core dials it over QRC,
+    its INVITE is compared with what provision pushes to that core (issue 13 point 4)."""
+    from qsipctl.probes.answer import InboundOptions
+    from qsipctl.qrc.viacore import dial_once
+    from qsipctl.sdp import OfferSettings
+    from qsipctl.site.model import RTP_PORT_MAX, RTP_PORT_MIN
+
+    answer = _answer_account(site_path, profile_dirs, cores, account, password_env, timeout)
+    by_name = {core.name: core for core in cores}
+    jobs: list[InboundJob] = []
+    for t in targets:
+        core = by_name[t.core]
+        settings = OfferSettings.from_core(core.settings)
+        options = InboundOptions(settings=settings, ring_timeout=t.ring_timeout + 5.0,
+                                 duration=t.duration + 5.0,
+                                 port_range=(RTP_PORT_MIN, RTP_PORT_MAX))  # fmt: skip
+        target = answer.replace(core=t.core, softphone=t.softphone,
+                                expires=binding_lifetime(options))  # fmt: skip
+        jobs.append(InboundJob(target, options, trigger=_qrc_dial(dial_once, t),
+                               compare=(settings, bool(core.settings.stun_enabled))))  # fmt: skip
+    run_inbound(jobs, fmt)
+
+
+def _qrc_dial(dial_once: Callable[[Any], Coroutine[Any, Any, Any]], target: Any) -> Trigger:
+    async def dial(number: str) -> Any:
+        return await dial_once(replace(target, number=number))
+
+    return dial
+
+
+def _answer_account(site_path: str, profile_dirs: Sequence[str], cores: list[Any], account: str,
+                    password_env: str | None, timeout: float) -> ProbeTarget:  # fmt: skip
+    """A softphone of the site, or ``sip:USER@PBX`` with --answer-password-env."""
+    from qsipctl.errors import UsageError
+
+    if "@" not in account:
+        if password_env:
+            raise UsageError("--answer-password-env is for --answer-as sip:USER@PBX")
+        net: dict[str, Any] = {"timeout": timeout, "local_address": None, "nameserver": None}
+        return _site_caller(site_path, tuple(profile_dirs), cores, account, net)[0]
+    from qsipctl.probes.target import adhoc_target
+    from qsipctl.site.secrets import Secret
+
+    if not password_env:
+        raise UsageError(f"--answer-as {account}: give its password with --answer-password-env")
+    secret = Secret.parse(f"env:{password_env}")
+    problem = secret.check()
+    if problem:
+        raise UsageError(problem)
+    return adhoc_target(account, transport=None, password=secret, timeout=timeout)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
 from qsipctl.addr import is_private
@@ -253,6 +253,9 @@ def render_inbound(run: InboundRun, checks: list[Check] | None = None) -> str:
     rows += [("problem", p) for p in r.problems]
     if run.trigger_error:
         rows.append(("calling side", run.trigger_error))
+    verdict = getattr(run.triggered, "verdict", None)
+    if isinstance(verdict, str):  # --answer-as: what the core said about its call
+        rows.append(("core's call", f"{verdict}: {getattr(run.triggered, 'message', '')}"))
     for c in checks or []:
         mark = "ok" if c.ok else "DIFFERS"
         rows.append((f"vs site: {c.item}", f"{mark}: expected {c.expected}, INVITE has {c.seen}"))
@@ -265,6 +268,8 @@ def inbound_dict(run: InboundRun, checks: list[Check] | None = None) -> dict[str
     triggered = run.triggered
     if isinstance(triggered, tuple) and len(triggered) == 2 and hasattr(triggered[1], "as_dict"):
         out["caller"] = {"result": asdict(triggered[0].result), "call": triggered[1].as_dict()}
+    elif is_dataclass(triggered) and not isinstance(triggered, type):
+        out["core_call"] = asdict(triggered)  # --answer-as: the core's own call over QRC
     if checks is not None:
         out["checks"] = [c.as_dict() for c in checks]
     return out
