@@ -73,17 +73,20 @@ def _site(tmp: Path, qrc_port: int, registrar: str) -> Path:
     return path
 
 
-def _run(pbx: Kamailio, phone: Baresip, factory, tmp_path: Path) -> tuple[int, dict, str]:  # type: ignore[no-untyped-def]
+def _run(pbx: Kamailio, phone: Baresip, factory, tmp_path: Path, fmt: str = "json"):  # type: ignore[no-untyped-def]
     registrar = f"127.0.0.1:{pbx.udp_port}"
     core = factory([Softphone("Softphone-Lobby", registrar, phone)])
     res = run_cli(
         "diagnose", str(_site(tmp_path, core.port, registrar)), "--via-core",
         "--answer-as", f"sip:2004@{registrar}", "--answer-password-env", "PW2004",
-        "--duration", "1.5", "--ring-timeout", "10", "--format", "json", env=ENV,
+        "--duration", "1.5", "--ring-timeout", "10", "--format", fmt, env=ENV,
     )  # fmt: skip
     assert "Traceback" not in res.stderr, res.stderr
     assert pbx.bindings("2004") == []  # our binding is gone
     assert core.live_groups() == 0 and core.calls("ChangeGroup.Destroy")
+    assert "pw-2004" not in res.stdout + res.stderr
+    if fmt != "json":
+        return res.returncode, res.stdout, res.stderr
     return res.returncode, json.loads(res.stdout), res.stderr
 
 
@@ -114,3 +117,13 @@ def test_a_different_codec_list_is_shown(
     assert codecs["seen"] == "PCMU, PCMA, G722"
     assert checks["early offer"]["ok"] and checks["SRTP"]["ok"]
     assert rc == 1  # provision's settings did not take effect on this core
+
+
+def test_table_names_the_difference(
+    pbx: Kamailio, phones: dict[str, Baresip], qrc_standin_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    rc, out, _ = _run(pbx, phones["mismatch"], qrc_standin_factory, tmp_path, fmt="table")
+    line = next(x for x in out.splitlines() if "vs site: codecs and order" in x)
+    assert "DIFFERS" in line and "PCMU, PCMA, G722" in line
+    assert "core's call" in out and "connected" in out
+    assert rc == 1
