@@ -147,10 +147,13 @@ def binding_lifetime(options: InboundOptions) -> int:
 
 def probe_call_inbound(target: ProbeTarget, opts: dict[str, Any], inbound: dict[str, Any]) -> None:
     """``probe call --inbound TARGET``: ring as TARGET, with the --codecs/--dtmf-* settings."""
+    from qsipctl.errors import UsageError
     from qsipctl.probes.answer import InboundOptions
     from qsipctl.probes.call import CallOptions
     from qsipctl.sdp import OfferSettings
 
+    if opts["dtmf"] or opts["echo"] or opts["from_user"]:
+        raise UsageError("--from-user, --dtmf and --echo are for outgoing calls, not --inbound")
     settings = OfferSettings(codecs=opts["codecs"], dtmf_mode=opts["dtmf_mode"],
                              dtmf_payload_type=opts["dtmf_payload_type"])  # fmt: skip
     options = InboundOptions(settings=settings, ring_timeout=opts["ring_timeout"],
@@ -208,6 +211,8 @@ def diagnose_inbound(
     from qsipctl.sdp import OfferSettings
     from qsipctl.site.model import RTP_PORT_MAX, RTP_PORT_MIN
 
+    if call["to_number"] or call["dtmf"]:
+        raise UsageError("--to and --dtmf are for outgoing calls, not --call --inbound")
     _, cores = load_selected(site_path, limit, profile_dirs)
     net: dict[str, Any] = {
         "timeout": timeout,

@@ -155,8 +155,10 @@ def run_via_core_command(
     _, cores = load_selected(site_path, limit, profile_dirs)
     if answer_password_env and not answer_as:
         raise UsageError("--answer-password-env applies with --answer-as")
+    if answer_as and to_number:
+        raise UsageError("--to does not apply with --answer-as: the core dials that account")
     if answer_as:
-        to_number = to_number or "-"  # the number dialled is the --answer-as account's
+        to_number = "-"  # replaced by the --answer-as account's number when dialling
     targets = via_core_targets(cores, to_number, dtmf, duration, ring_timeout, timeout)
     if not targets:
         raise UsageError("no softphones selected (check --limit)")

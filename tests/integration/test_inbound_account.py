@@ -272,3 +272,22 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert res.returncode == 2 and "--inbound" in res.stderr and "Traceback" not in res.stderr
     res = run_cli("probe", "call", "sip:1001@127.0.0.1")
     assert res.returncode == 2 and "--from-user" in res.stderr
+    res = run_cli("probe", "call", "--inbound", "sip:1001@127.0.0.1", "--dtmf", "1")
+    assert res.returncode == 2 and "--dtmf" in res.stderr
+    site = tmp_path / "s.yml"
+    site.write_text(
+        """all:
+  hosts:
+    core-a:
+      ansible_host: 127.0.0.1
+      qsys_model: Core 110f
+      softphones:
+        - {name: P, profile: generic, registrar: 127.0.0.1, username: "1001", password: env:PW1001}
+"""
+    )
+    res = run_cli("diagnose", str(site), "--inbound", env=ENV)
+    assert res.returncode == 2 and "--call" in res.stderr
+    res = run_cli("diagnose", str(site), "--via-core", "--answer-as", "P", "--to", "1", env=ENV)
+    assert res.returncode == 2 and "--to" in res.stderr
+    res = run_cli("diagnose", str(site), "--call", "--inbound", "--from-account", "Nope", env=ENV)
+    assert res.returncode == 2 and "Nope" in res.stderr and "Traceback" not in res.stderr
