@@ -356,7 +356,11 @@ def _call_command() -> click.Command:
     @_evidence_options
     @format_option
     def probe_call(target_uri: str, **opts: Any) -> None:
-        """Call TARGET (sip:NUMBER@PBX) with a test tone; report SIP, codec, audio, MOS."""
+        """Call TARGET (sip:NUMBER@PBX) with a test tone; report SIP, codec, audio, MOS.
+
+        With --inbound, ring as TARGET's account instead and check the INVITE the PBX
+        sends it (early offer, codecs, telephone-event), then answer and hang up.
+        """
         password = _password(opts.pop("password_env"), opts.pop("password_file"))
         callee = _adhoc(target_uri, opts, password=password, need_user=True)
         inbound = _inbound_opts(opts)
