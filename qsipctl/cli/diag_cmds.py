@@ -37,7 +37,14 @@ if TYPE_CHECKING:
 __all__ = ["diagnose", "probe"]
 
 # the options of --via-core (the rest of ``**probe_opts`` belong to --nat)
-VIA_CORE_KEYS = ("to_number", "dtmf", "duration", "ring_timeout")
+VIA_CORE_KEYS = (
+    "to_number",
+    "dtmf",
+    "duration",
+    "ring_timeout",
+    "answer_as",
+    "answer_password_env",
+)
 
 
 @click.command()
@@ -51,6 +58,18 @@ VIA_CORE_KEYS = ("to_number", "dtmf", "duration", "ring_timeout")
     "do_call",
     is_flag=True,
     help="Place a test call from every softphone (with its own settings) to --to.",
+)
+@click.option(
+    "--inbound",
+    is_flag=True,
+    help="With --call: ring as each softphone's account instead (binding-safe) and check the"
+    " INVITE the PBX sends (early offer, codecs, telephone-event); docs/call.md.",
+)
+@click.option(
+    "--from-account",
+    metavar="SOFTPHONE",
+    help="With --call --inbound: this softphone of the site (NAME or CORE/NAME) places the"
+    " call with qsipctl's call probe; without it, you dial the number yourself.",
 )
 @limit_option
 @profiles_dir_option
@@ -93,6 +112,8 @@ def diagnose(
     fmt: str,
     via_core: bool,
     junit: str | None,
+    inbound: bool = False,
+    from_account: str | None = None,
     do_nat: bool = False,
     **probe_opts: Any,
 ) -> None:
@@ -103,13 +124,17 @@ def diagnose(
     adds a temporary binding and removes it); softphones with register: false
     get an OPTIONS to their proxy instead.  --options pings each registrar.
     --call places a test call from each softphone with its own codec/DTMF
-    settings to --to (or its test_number), one call at a time.  --nat tests
+    settings to --to (or its test_number), one call at a time; with --inbound
+    it rings as each softphone's account instead and checks the INVITE the
+    PBX sends (--from-account SOFTPHONE places that call).  --nat tests
     the NAT and firewall between this machine and the site's STUN server,
     registrars and (with --responder) a responder.  --via-core makes each
     core's own softphone place a test call over QRC (docs/via-core.md).
     Exit 0 when every probe passed, 1 when any failed, 2 for bad input.
     """
     via_core_opts = {k: probe_opts.pop(k) for k in VIA_CORE_KEYS}
+    if (via_core_opts["answer_as"] or via_core_opts["answer_password_env"]) and not via_core:
+        raise UsageError("--answer-as and --answer-password-env apply with --via-core")
     if via_core:
         run_via_core_command(site_path, limit, profile_dirs, concurrency, timeout, fmt,
                              also=do_register or do_options or do_nat or do_call,
@@ -120,10 +145,21 @@ def diagnose(
 
         probe_opts.update(timeout=timeout, local_address=local_address)
         return diagnose_nat(site_path, limit, profile_dirs, probe_opts, fmt, junit)
-    if do_call:
-        if do_register or do_options:
-            raise UsageError("--call runs on its own (not with --register/--options)")
-    elif not (do_register or do_options):
+    if (inbound or from_account) and not do_call:
+        raise UsageError("--inbound and --from-account apply with --call")
+    if from_account and not inbound:
+        raise UsageError("--from-account applies with --call --inbound")
+    if do_call and (do_register or do_options):
+        raise UsageError("--call runs on its own (not with --register/--options)")
+    if do_call and inbound:
+        if bind or keep_registered:
+            raise UsageError("--call --inbound binds by itself: drop --bind/--keep-registered")
+        from qsipctl.cli.inbound_cmd import diagnose_inbound
+
+        return diagnose_inbound(site_path, limit, profile_dirs, from_account, force,
+                                via_core_opts, timeout, local_address, dns_server,
+                                pcap, ladder, fmt, junit)  # fmt: skip
+    if not (do_call or do_register or do_options):
         raise UsageError(
             "choose at least one probe: --register, --options, --call, --nat or --via-core"
         )

@@ -265,8 +265,34 @@ def _call_command() -> click.Command:
         "--from-user",
         "from_user",
         metavar="USER",
-        required=True,
-        help="The account that calls (From, digest user unless --auth-user).",
+        help="The account that calls (From, digest user unless --auth-user); required"
+        " unless --inbound.",
+    )
+    @click.option(
+        "--inbound",
+        is_flag=True,
+        help="Ring as TARGET's account instead (binding-safe REGISTER) and check the INVITE"
+        " the PBX sends: early offer, codecs, telephone-event; answer, audio, hang up.",
+    )
+    @click.option(
+        "--from-account",
+        metavar="ACCOUNT",
+        help="With --inbound: this account (USER at TARGET's PBX, or sip:USER@HOST) calls"
+        " TARGET with qsipctl's call probe; without it, you dial TARGET's number yourself.",
+    )
+    @click.option(
+        "--from-password-env", metavar="VAR", help="Password of --from-account, from VAR."
+    )
+    @click.option(
+        "--from-password-file",
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False, path_type=str),
+        help="Password of --from-account, from FILE.",
+    )
+    @click.option(
+        "--force",
+        is_flag=True,
+        help="With --inbound: bind even when another device (the core) is bound to TARGET.",
     )
     @_tls_options
     @_password_option
@@ -330,12 +356,36 @@ def _call_command() -> click.Command:
     @_evidence_options
     @format_option
     def probe_call(target_uri: str, **opts: Any) -> None:
-        """Call TARGET (sip:NUMBER@PBX) with a test tone; report SIP, codec, audio, MOS."""
+        """Call TARGET (sip:NUMBER@PBX) with a test tone; report SIP, codec, audio, MOS.
+
+        With --inbound, ring as TARGET's account instead and check the INVITE the PBX
+        sends it (early offer, codecs, telephone-event), then answer and hang up.
+        """
         password = _password(opts.pop("password_env"), opts.pop("password_file"))
         callee = _adhoc(target_uri, opts, password=password, need_user=True)
+        inbound = _inbound_opts(opts)
+        if inbound["inbound"]:
+            from qsipctl.cli.inbound_cmd import probe_call_inbound
+
+            probe_call_inbound(callee, opts, inbound)
+            return
+        if not opts["from_user"]:
+            raise UsageError("give --from-user USER (the account that calls), or --inbound")
         _run_call(callee, opts)
 
     return probe_call
+
+
+def _inbound_opts(opts: dict[str, Any]) -> dict[str, Any]:
+    """Take the --inbound options out of ``opts``; they only apply with --inbound."""
+    keys = ("inbound", "from_account", "from_password_env", "from_password_file", "force")
+    inbound = {k: opts.pop(k) for k in keys}
+    if not inbound["inbound"] and any(inbound[k] for k in keys[1:]):
+        raise UsageError("--from-account, --from-password-* and --force apply with --inbound")
+    if inbound["inbound"]:
+        inbound["from_password"] = _password(inbound.pop("from_password_env"),
+                                             inbound.pop("from_password_file"))  # fmt: skip
+    return inbound
 
 
 def _run_call(callee: ProbeTarget, opts: dict[str, Any]) -> None:

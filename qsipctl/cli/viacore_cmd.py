@@ -66,6 +66,20 @@ def via_core_options(func: F) -> F:
             is_flag=True,
             help="Make each core's own softphone place a test call over QRC (port 1710).",
         ),
+        click.option(
+            "--answer-as",
+            metavar="ACCOUNT",
+            default=None,
+            help="--via-core: qsipctl rings as ACCOUNT (a softphone NAME or CORE/NAME of the"
+            " site, or sip:USER@PBX) and the core calls it; its INVITE is checked against the"
+            " site's settings (docs/via-core.md).",
+        ),
+        click.option(
+            "--answer-password-env",
+            metavar="VAR",
+            default=None,
+            help="--answer-as sip:USER@PBX: the account's password, from VAR.",
+        ),
     ]
     for option in options:
         func = option(func)
@@ -126,6 +140,8 @@ def run_via_core_command(
     ring_timeout: float,
     also: bool = False,
     junit: str | None = None,
+    answer_as: str | None = None,
+    answer_password_env: str | None = None,
 ) -> None:
     """Load the site, test every selected softphone through its core, render, exit.
 
@@ -138,9 +154,21 @@ def run_via_core_command(
     if also:
         raise UsageError("--via-core runs on its own: run --register/--options separately")
     _, cores = load_selected(site_path, limit, profile_dirs)
+    if answer_password_env and not answer_as:
+        raise UsageError("--answer-password-env applies with --answer-as")
+    if answer_as and to_number:
+        raise UsageError("--to does not apply with --answer-as: the core dials that account")
+    if answer_as:
+        to_number = "-"  # replaced by the --answer-as account's number when dialling
     targets = via_core_targets(cores, to_number, dtmf, duration, ring_timeout, timeout)
     if not targets:
         raise UsageError("no softphones selected (check --limit)")
+    if answer_as:
+        from qsipctl.cli.inbound_cmd import run_answer_as
+
+        run_answer_as(site_path, profile_dirs, cores, targets, answer_as, answer_password_env,
+                      timeout, fmt, junit)  # fmt: skip
+        return
     results = run_via_core(targets, concurrency)
     if fmt == "json":
         from qsipctl.report.output import echo_json

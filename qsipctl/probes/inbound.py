@@ -9,9 +9,9 @@ offer for a delayed one, whose answer then comes in the ACK), exchanges
 audio, and hangs up (or takes the caller's BYE).  A call we cannot take
 (no codec in common) gets 488 with the reason.
 
-Not built yet: making the test side ring *as the softphone account* (a
-binding-safe REGISTER of that account, refused when the account is bound
-elsewhere); the caller of this function decides where the INVITE comes in.
+Ringing *as the softphone account* (a binding-safe REGISTER of that
+account, refused when it is bound elsewhere, always unregistered) is
+:mod:`qsipctl.probes.answer`, which calls this function once bound.
 """
 
 from __future__ import annotations
@@ -41,13 +41,17 @@ from qsipctl.sdp import (
 )
 from qsipctl.sip.dialog import Dialog
 from qsipctl.sip.endpoint import Peer, RequestReceived
+from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Request
+from qsipctl.sip.uri import parse_uri
 
 
 @dataclass(slots=True)
 class InboundReport:
     analysis: OfferAnalysis | None = None
     caller: str | None = None  # the INVITE's From
+    connection: str | None = None  # the offer's audio connection address (c=)
+    offered_pts: tuple[int, ...] = ()  # the offer's audio payload types, in order
     status_sent: int | None = None
     codec: str | None = None
     hung_up_by: str | None = None
@@ -80,6 +84,7 @@ async def answer_one_call(
     report.caller = invite.headers.get("From")
     report.analysis = analyse_offer(invite.body or None, invite.headers.get("Content-Type"),
                                     settings.codecs, settings.dtmf_mode)  # fmt: skip
+    _describe_offer(report, invite.body if report.analysis.early_offer else None)
     driver.respond(tx, driver.endpoint.response_for(tx, 180, "Ringing"))
     cfg = MediaConfig(codec=CODECS[settings.codecs[0].upper()], local_host=local_ip,
                       port_range=port_range, rtcp_interval=1.0)  # fmt: skip
@@ -105,7 +110,8 @@ async def answer_one_call(
         ok.headers.add("Contact", f"<sip:qsipctl@{host_port(*driver.local_for(source))}>")
         ok.headers.add("Content-Type", "application/sdp")
         ok.body = sdp.serialize()
-        dialog = Dialog.as_uas(invite, ok)
+        via = f"SIP/2.0/{source.transport.upper()} {host_port(*driver.local_for(source))};rport"
+        dialog = Dialog.as_uas(invite, ok, via=via)  # our BYE needs our Via
         driver.endpoint.dialogs.add(dialog.key)
         driver.respond(tx, ok)
         report.status_sent = 200
@@ -132,9 +138,35 @@ async def answer_one_call(
                 report.hung_up_by = report.hung_up_by or "us"
                 bye = dialog.create_request("BYE")
                 dialog.state = "terminated"
-                with contextlib.suppress(NetError):
-                    await driver.request(bye, source, 5.0)
+                with contextlib.suppress(NetError, SipError):
+                    await driver.request(bye, _next_hop(dialog, source), 5.0)
     return report
+
+
+def _describe_offer(report: InboundReport, body: bytes | None) -> None:
+    """Where the caller's RTP would come from (c=) and its payload types, for the report."""
+    if not body:
+        return
+    with contextlib.suppress(SdpError):
+        sdp = parse(body)
+        audio = sdp.audio()
+        if audio is not None:
+            report.connection = sdp.media_address(audio)
+            report.offered_pts = tuple(int(f) for f in audio.formats if str(f).isdigit())
+
+
+def _next_hop(dialog: Dialog, fallback: Peer) -> Peer:
+    """Where our BYE goes (RFC 3261 12.2.1.1): the route set, else the caller's Contact;
+    a proxy that did not Record-Route is not in the dialog.  Over TCP/TLS we keep to the
+    connection the INVITE came on."""
+    if fallback.transport != "udp":
+        return fallback
+    try:
+        uri = parse_uri(dialog.next_hop().strip("<>"))
+    except SipError:
+        return fallback
+    port = uri.port or (5061 if fallback.transport == "tls" else 5060)
+    return Peer(fallback.transport, uri.host.strip("[]"), port)
 
 
 def _sid() -> int:

@@ -33,6 +33,10 @@ class Verdict(StrEnum):
     # register probe, binding-safe modes (qsipctl.probes.register_flow)
     IN_USE = "in-use"
     QUERY_REFUSED = "query-refused"
+    # inbound early-offer check (qsipctl.probes.answer)
+    NO_CALL = "no-call"
+    DELAYED_OFFER = "delayed-offer"
+    NO_COMMON_CODEC = "no-common-codec"
 
 
 # verdict code -> the words shown to people (details are appended after a colon)
@@ -58,6 +62,9 @@ VERDICTS: dict[str, str] = {
     Verdict.TRANSPORT: "network error",
     Verdict.IN_USE: "another device is bound to this account: binding test skipped",
     Verdict.QUERY_REFUSED: "the PBX refuses a binding query (REGISTER without Contact)",
+    Verdict.NO_CALL: "no call came in while we were bound to the account",
+    Verdict.DELAYED_OFFER: "the PBX sends INVITE without SDP (delayed offer)",
+    Verdict.NO_COMMON_CODEC: "the INVITE offers no codec the core lists",
 }
 
 

@@ -484,6 +484,11 @@ def _controls_of(result: Any) -> list[dict[str, Any]]:
     return [c for c in controls if isinstance(c, dict)] if isinstance(controls, list) else []
 
 
+async def dial_once(target: ViaCoreTarget) -> ViaCoreResult:
+    """One softphone's test call (``--answer-as``: the number is the account qsipctl rings as)."""
+    return await _Probe(target).run()
+
+
 async def run_via_core_async(
     targets: Sequence[ViaCoreTarget], concurrency: int = 20
 ) -> list[ViaCoreResult]:
