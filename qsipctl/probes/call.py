@@ -36,6 +36,7 @@ from qsipctl.sdp import (
     NoCommonCodec,
     OfferSettings,
     SdpError,
+    SessionDescription,
     build_offer,
     explain_status,
     negotiate,
@@ -77,6 +78,10 @@ class CallOptions:
     tone_hz: int = 440
     capture_limit: int = 0  # RTP/RTCP packets kept for --pcap
     echo: bool = False  # the destination echoes audio back: measure the round trip
+    # RFC 4028: refresh this many seconds into the call when we are the refresher
+    # (None: half the interval the PBX set, as §10 recommends; tests make it short)
+    refresh_after: float | None = None
+    dtmf_info_ms: int = 160  # SIP INFO DTMF: Duration= of each digit, and the gap after it
 
 
 @dataclass(slots=True)
@@ -94,6 +99,9 @@ class CallReport:
     hung_up_by: str | None = None  # "us" | "far end"
     session_expires: int | None = None  # RFC 4028 interval the PBX set in its 200, seconds
     refresher: str | None = None  # "uac" (us) or "uas"
+    refreshes: list[int] = field(default_factory=list)  # status of each session refresh we sent
+    dtmf_info: list[tuple[str, int]] = field(default_factory=list)  # (digit, status) per INFO
+    far_requests: list[str] = field(default_factory=list)  # in-dialog requests from the far end
     cancelled: bool = False
     media: MediaResult | None = None
     captured: list[Captured] = field(default_factory=list, repr=False)  # for --pcap only
@@ -127,13 +135,18 @@ class CallReport:
                 ("audio heard", m.audio.describe()),
                 ("round trip", _ms(m.round_trip_ms)),
                 ("MOS (E-model)", f"{m.mos} (R {m.r_factor})" if m.mos is not None else "-"),
-                ("DTMF sent", m.dtmf_sent or "-"),
+                ("DTMF sent", m.dtmf_sent or _info_digits(self.dtmf_info) or "-"),
                 ("hung up by", self.hung_up_by or "-"),
                 ("session timer", f"{self.session_expires} s, refresher {self.refresher or '-'}"
                                   if self.session_expires else "none"),
+                ("refreshes sent", ", ".join(map(str, self.refreshes)) or "-"),
             ]  # fmt: skip
             rows += [("verdict", v) for v in m.verdicts]
         return tabulate(rows, tablefmt="plain")
+
+
+def _info_digits(sent: list[tuple[str, int]]) -> str:
+    return "".join(d for d, status in sent if 200 <= status < 300)
 
 
 def _ms(value: float | None) -> str:
@@ -148,7 +161,9 @@ async def place_call(target: ProbeTarget, options: CallOptions) -> tuple[ProbeOu
     async def attempt(conv: Conversation, result: ProbeResult) -> None:
         await _call(conv, result, options, report)
 
-    outcome = await probe_servers("call", target, attempt, accept=("BYE", "INVITE", "UPDATE"))
+    outcome = await probe_servers(
+        "call", target, attempt, accept=("BYE", "INVITE", "UPDATE", "INFO")
+    )
     return outcome, report
 
 
@@ -253,13 +268,14 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
             media.set_remote((agreed.remote_address, agreed.remote_port),
                              (agreed.remote_address, agreed.remote_rtcp_port))  # fmt: skip
             media.start()
-            if opts.dtmf and agreed.telephone_event_pt is not None:
+            info_dtmf = opts.dtmf if opts.settings.dtmf_mode == "sip-info" else ""
+            if opts.dtmf and not info_dtmf and agreed.telephone_event_pt is not None:
                 await asyncio.sleep(0.5)
                 media.send_dtmf(opts.dtmf)
-            elif opts.dtmf:
+            elif opts.dtmf and not info_dtmf:
                 result.warnings.append(
-                    "DTMF not sent: no telephone-event in both offer and answer (SIP INFO "
-                    "DTMF is not built yet)"
+                    "DTMF not sent: no telephone-event in both offer and answer (RFC 2833 mode); "
+                    "a PBX that wants SIP INFO needs the site's DTMF mode sip-info"
                 )
             if opts.echo:
                 await asyncio.sleep(0.3)
@@ -268,7 +284,17 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                         "--echo: our marker tone did not come back within 3 s (no echo service "
                         "there, or it does not return our audio)"
                     )
-            far_bye = await _talk(conv, dialog, opts.duration, offer.serialize())
+            call = InCall(conv, dialog, offer, opts, report, _info_type(resp))
+            far_bye = await call.run(opts.duration, info_dtmf)
+            if info_dtmf and _info_digits(report.dtmf_info) != info_dtmf:
+                result.warnings.append(
+                    f"SIP INFO DTMF: not every digit was accepted ({_info_statuses(report)})"
+                )
+            if report.refreshes and any(not 200 <= st < 300 for st in report.refreshes):
+                result.warnings.append(
+                    f"a session refresh was refused ({', '.join(map(str, report.refreshes))}): "
+                    "the PBX may cut the call when the session timer expires"
+                )
             report.media = media.result()
             if far_bye:
                 report.hung_up_by = "far end"
@@ -313,7 +339,7 @@ def _invite(conv: Conversation, uri: str, body: bytes) -> Request:
     contact = f"<{conv.target.scheme}:qsipctl@{host_port(*conv.local)}>"
     req = conv.build("INVITE", uri, uri, [
         ("Contact", contact),
-        ("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS"),
+        ("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS, INFO"),
         ("Supported", "timer"),
         ("Content-Type", "application/sdp"),
     ])  # fmt: skip
@@ -333,7 +359,7 @@ def _provisional(resp: Response, report: CallReport, started: float) -> None:
 
 def _session_timer(resp: Response, report: CallReport, opts: CallOptions, result: ProbeResult
                    ) -> None:  # fmt: skip
-    """RFC 4028: report the interval and refresher the PBX chose (refreshing is not built)."""
+    """RFC 4028: the interval and refresher the PBX chose (§7.2); we refresh when it is us."""
     value = resp.headers.get("Session-Expires") or resp.headers.get("x")  # x: compact form
     if not value:
         return
@@ -345,11 +371,8 @@ def _session_timer(resp: Response, report: CallReport, opts: CallOptions, result
         name, _, val = param.strip().partition("=")
         if name.lower() == "refresher":
             report.refresher = val.strip().lower() or None
-    if opts.duration > report.session_expires / 2:
-        result.warnings.append(
-            f"the PBX set a session timer of {report.session_expires} s; this probe does not "
-            "refresh it, so a call longer than half of it may be cut by the PBX"
-        )
+    if report.refresher is None:  # §7.2: the UAS must name it; without, the UAC refreshes
+        report.refresher = "uac"
 
 
 def _refusal(resp: Response, offered: tuple[str, ...]) -> str:
@@ -360,32 +383,132 @@ def _refusal(resp: Response, offered: tuple[str, ...]) -> str:
     return f"{words} — {line}" if words else line
 
 
-async def _talk(conv: Conversation, dialog: Dialog, seconds: float, sdp: bytes) -> bool:
-    """Let the call run; answer requests in the dialog. True when the far end hung up.
+def _info_type(resp: Response) -> str:
+    """``application/dtmf`` only where the far end asks for it (Accept lists it, not relay)."""
+    accept = (resp.headers.get("Accept") or "").lower()
+    if "application/dtmf" in accept and "application/dtmf-relay" not in accept:
+        return "application/dtmf"
+    return "application/dtmf-relay"
 
-    A re-INVITE or UPDATE gets 200 with our SDP unchanged (the session goes on as is).
-    """
-    driver = conv.driver
-    driver.endpoint.dialogs.add(dialog.key)
-    deadline = asyncio.get_running_loop().time() + seconds
-    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+
+def _info_statuses(report: CallReport) -> str:
+    return ", ".join(f"{d}: {st}" for d, st in report.dtmf_info) or "none sent"
+
+
+def info_body(digit: str, content_type: str, duration_ms: int) -> bytes:
+    """The INFO body for one digit: ``Signal=``/``Duration=`` (dtmf-relay) or the digit alone."""
+    if content_type == "application/dtmf":
+        return digit.encode()
+    return f"Signal={digit}\r\nDuration={duration_ms}\r\n".encode()
+
+
+class InCall:
+    """The confirmed call: answer the far end's requests, send ours (SIP INFO DTMF, session
+    refreshes) in the same dialog until the duration ends or the far end hangs up."""
+
+    def __init__(self, conv: Conversation, dialog: Dialog, offer: SessionDescription,
+                 opts: CallOptions, report: CallReport, info_type: str) -> None:  # fmt: skip
+        self.conv, self.dialog, self.opts, self.report = conv, dialog, opts, report
+        self.sdp = offer
+        self.info_type = info_type
+
+    @property
+    def peer(self) -> Peer:
+        return _peer_for(self.dialog.next_hop(), self.conv.peer)
+
+    async def run(self, seconds: float, info_dtmf: str) -> bool:
+        """True when the far end hung up."""
+        tasks = []
+        if info_dtmf:
+            tasks.append(asyncio.create_task(self._send_info(info_dtmf)))
+        if self.report.session_expires and self.report.refresher == "uac":
+            tasks.append(asyncio.create_task(self._refresh_loop(self.report.session_expires)))
         try:
-            ev = await asyncio.wait_for(driver.incoming.get(), left)
-        except TimeoutError:
-            break
-        if not isinstance(ev, RequestReceived) or ev.tx is None:
-            continue
-        req = ev.request
-        refuse = dialog.receive_request(req)
-        status = refuse or 200
-        answer = driver.endpoint.response_for(ev.tx, status, "OK" if status == 200 else "Error")
-        if status == 200 and req.method in ("INVITE", "UPDATE") and req.body:
-            answer.headers.add("Content-Type", "application/sdp")
-            answer.body = sdp
-        driver.respond(ev.tx, answer)
-        if req.method == "BYE" and refuse is None:
-            return True
-    return False
+            return await self._answer(seconds)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, NetError, SipError):
+                    await task
+
+    async def _answer(self, seconds: float) -> bool:
+        """Answer requests in the dialog. A re-INVITE or UPDATE gets 200 with our SDP
+        unchanged (RFC 3264 §8: same version, the session goes on as is)."""
+        driver = self.conv.driver
+        driver.endpoint.dialogs.add(self.dialog.key)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            try:
+                ev = await asyncio.wait_for(driver.incoming.get(), left)
+            except TimeoutError:
+                break
+            if not isinstance(ev, RequestReceived) or ev.tx is None:
+                continue
+            req = ev.request
+            self.report.far_requests.append(req.method)
+            refuse = self.dialog.receive_request(req)
+            status = refuse or 200
+            answer = driver.endpoint.response_for(ev.tx, status, "OK" if status == 200 else "Error")
+            if status == 200 and req.method in ("INVITE", "UPDATE") and req.body:
+                answer.headers.add("Content-Type", "application/sdp")
+                answer.body = self.sdp.serialize()
+            driver.respond(ev.tx, answer)
+            if req.method == "BYE" and refuse is None:
+                return True
+        return False
+
+    async def _send_info(self, digits: str) -> None:
+        """SIP INFO DTMF (one INFO per digit, each awaited: the far end plays them in order)."""
+        await asyncio.sleep(0.5)
+        for digit in digits:
+            info = self.dialog.create_request(
+                "INFO", [("Content-Type", self.info_type)],
+                info_body(digit, self.info_type, self.opts.dtmf_info_ms),
+            )  # fmt: skip
+            try:
+                answer = await self.conv.driver.request(info, self.peer, 5.0)
+                status = answer.response.status
+            except NetError:
+                status = 408
+            self.report.dtmf_info.append((digit, status))
+            await asyncio.sleep(self.opts.dtmf_info_ms / 1000)
+
+    async def _refresh_loop(self, interval: int) -> None:
+        """RFC 4028 §10: refresh at half the interval (or ``refresh_after``) with a re-INVITE
+        carrying our SDP with its version + 1 (RFC 3264 §8: a new offer, same session)."""
+        while True:
+            await asyncio.sleep(self.opts.refresh_after or interval / 2)
+            status, interval = await self._refresh(interval)
+            self.report.refreshes.append(status)
+            if not 200 <= status < 300:
+                return
+
+    async def _refresh(self, interval: int) -> tuple[int, int]:
+        self.sdp = replace(self.sdp, session_version=self.sdp.session_version + 1)
+        contact = f"<{self.conv.target.scheme}:qsipctl@{host_port(*self.conv.local)}>"
+        invite = self.dialog.create_request("INVITE", [
+            ("Contact", contact),
+            ("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS, INFO"),
+            ("Supported", "timer"),
+            ("Session-Expires", f"{interval};refresher=uac"),
+            ("Content-Type", "application/sdp"),
+        ], self.sdp.serialize())  # fmt: skip
+        try:
+            answer = await self.conv.driver.request(invite, self.peer, 10.0)
+        except NetError:
+            return 408, interval
+        resp = answer.response
+        if 200 <= resp.status < 300:
+            self.dialog.update(resp)
+            self.conv.driver.send_stateless(self.dialog.ack(invite), self.peer)
+            value = resp.headers.get("Session-Expires") or resp.headers.get("x") or ""
+            head = value.partition(";")[0].strip()
+            if head.isdigit() and int(head) > 0:
+                interval = int(head)
+                self.report.session_expires = interval
+        return resp.status, interval
 
 
 async def _bye(conv: Conversation, dialog: Dialog, report: CallReport) -> None:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from qsipctl.probes.call import CallOptions, place_call
+from qsipctl.probes.base import ProbeOutcome
+from qsipctl.probes.call import CallOptions, CallReport, place_call
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.sdp import OfferSettings
 from qsipctl.site.secrets import Secret
@@ -164,9 +165,11 @@ def test_rejected_call_in_plain_words(tmp_path: Path) -> None:
     assert report.media is None and not report.cancelled
 
 
-UAS_SESSION_TIMER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="uas with a session timer">
-  <recv request="INVITE" crlf="true"/>
+_UAS_ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="uas: {name}">
+  <recv request="INVITE" crlf="true" rrs="true">
+    <action><ereg regexp=".*" search_in="hdr" header="From:" assign_to="caller"/></action>
+  </recv>
   <send><![CDATA[
 SIP/2.0 180 Ringing
 [last_Via:]
@@ -186,9 +189,7 @@ SIP/2.0 200 OK
 [last_Call-ID:]
 [last_CSeq:]
 Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Require: timer
-Session-Expires: 1;refresher=uac
-Content-Type: application/sdp
+{timer}Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
@@ -201,6 +202,7 @@ a=rtpmap:0 PCMU/8000
 
 ]]></send>
   <recv request="ACK" crlf="true"/>
+{middle}
   <recv request="BYE"/>
   <send><![CDATA[
 SIP/2.0 200 OK
@@ -212,7 +214,83 @@ SIP/2.0 200 OK
 Content-Length: 0
 
 ]]></send>
+  <Reference variables="{refs}"/>
 </scenario>
+"""
+# We are the refresher: our re-INVITE must come with Session-Expires and our SDP, its
+# o= version one up (RFC 3264 §8); SIPp's regexps with check_it fail the call otherwise.
+_REFRESH = """
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="^ *4;refresher=uac" search_in="hdr" header="Session-Expires:"
+            check_it="true" assign_to="se"/>
+      <ereg regexp="o=[^ ]+ [0-9]+ 2 IN" search_in="body" check_it="true" assign_to="ver"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Require: timer
+Session-Expires: 4;refresher=uac
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=pbx 1 2 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+]]></send>
+  <recv request="ACK" crlf="true"/>
+"""
+# The far end re-INVITEs (hold/resume, a PBX re-anchoring media): our 200 must carry SDP.
+_FAR_REINVITE = """
+  <pause milliseconds="700"/>
+  <send retrans="500"><![CDATA[
+INVITE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:pbx@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To:[$caller]
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=pbx 1 2 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action><ereg regexp="m=audio [0-9]+ RTP/AVP" search_in="body" check_it="true"
+                  assign_to="ours"/></action>
+  </recv>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:pbx@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To:[$caller]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
 """
 
 
@@ -225,8 +303,10 @@ def _udp_bound(port: int) -> bool:
     return False
 
 
-def test_session_timer_reported(tmp_path: Path) -> None:
-    (tmp_path / "uas.xml").write_text(UAS_SESSION_TIMER)
+def _call_sipp_uas(tmp_path: Path, scenario: str, opts: CallOptions
+                   ) -> tuple[ProbeOutcome, CallReport, int, str]:  # fmt: skip
+    """Place ``opts``'s call to a SIPp UAS running ``scenario``; SIPp's exit code and errors."""
+    (tmp_path / "uas.xml").write_text(scenario)
     sip, media, ctrl = (free_port(socket.SOCK_DGRAM) for _ in range(3))
     sipp = subprocess.Popen(
         ["sipp", "-sf", "uas.xml", "-i", "127.0.0.1", "-p", str(sip), "-mi", "127.0.0.1",
@@ -236,15 +316,53 @@ def test_session_timer_reported(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         wait_until(lambda: _udp_bound(sip), timeout=10)  # SIPp listens before we call
-        opts = CallOptions(number="pbx", duration=1.0, port_range=(44000, 44999))
         outcome, report = asyncio.run(place_call(_target("127.0.0.1", sip), opts))
-        assert outcome.result.ok, (outcome.result.message, report)
         rc = sipp.wait(timeout=20)
     finally:
         if sipp.poll() is None:
             os.killpg(sipp.pid, signal.SIGKILL)
             sipp.wait()
-    assert outcome.result.ok, outcome.result.message
-    assert (report.session_expires, report.refresher) == (1, "uac")
-    assert any("session timer of 1 s" in w for w in outcome.result.warnings)
-    assert rc == 0  # SIPp got its ACK and our BYE
+    errors = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*_errors.log"))
+    return outcome, report, rc, errors
+
+
+def test_session_timer_refreshed_when_we_are_the_refresher(tmp_path: Path) -> None:
+    timer = "Require: timer\nSession-Expires: 4;refresher=uac\n"
+    scenario = _UAS_ANSWER.format(
+        name="session timer", timer=timer, middle=_REFRESH, refs="caller,se,ver"
+    )
+    # the PBX sets 4 s: we refresh at 2 s (half, RFC 4028 §10), within a 3 s call
+    opts = CallOptions(number="pbx", duration=3.0, port_range=(44000, 44999))
+    outcome, report, rc, errors = _call_sipp_uas(tmp_path, scenario, opts)
+    assert outcome.result.ok, (outcome.result.message, report)
+    assert (report.session_expires, report.refresher) == (4, "uac")
+    assert report.refreshes == [200]
+    assert rc == 0, errors  # SIPp saw our refresh (Session-Expires, o= version 2), ACK, BYE
+
+
+def test_far_end_reinvite_answered_with_our_sdp(tmp_path: Path) -> None:
+    scenario = _UAS_ANSWER.format(name="re-INVITE", timer="", middle=_FAR_REINVITE, refs="ours")
+    opts = CallOptions(number="pbx", duration=2.0, port_range=(44000, 44999))
+    outcome, report, rc, errors = _call_sipp_uas(tmp_path, scenario, opts)
+    assert outcome.result.ok, (outcome.result.message, report)
+    assert report.far_requests == ["INVITE"]  # (the ACK is absorbed by the dialog layer)
+    assert report.hung_up_by == "us" and report.media is not None
+    assert report.media.sent_packets > 50  # the call went on after the re-INVITE (0.7 s in)
+    assert rc == 0, errors  # our 200 carried SDP, and our BYE came after the re-INVITE
+
+
+def test_sip_info_dtmf_reaches_baresip(tmp_path: Path) -> None:
+    with baresip_phone(tmp_path / "phone") as phone:
+        events = phone.events()
+        try:
+            settings = OfferSettings(codecs=("PCMU",), dtmf_mode="sip-info")
+            opts = CallOptions(number="phone", settings=settings, duration=3.0, dtmf="19*#",
+                               port_range=(44000, 44999))  # fmt: skip
+            outcome, report = asyncio.run(place_call(_target(phone.host, phone.port), opts))
+            wait_until(lambda: any(e.get("type") == "CALL_CLOSED" for e in events.events), 10)
+        finally:
+            events.close()
+    assert outcome.result.ok, (outcome.result.message, outcome.result.warnings)
+    assert report.dtmf_info == [("1", 200), ("9", 200), ("*", 200), ("#", 200)]
+    assert report.media is not None and report.media.dtmf_sent == ""  # no RFC 4733 events
+    assert events.dtmf() == "19*#"  # baresip decoded our application/dtmf-relay INFOs
