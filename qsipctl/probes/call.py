@@ -97,6 +97,8 @@ class CallReport:
     offered: tuple[str, ...] = ()
     answered: tuple[str, ...] = ()
     hung_up_by: str | None = None  # "us" | "far end"
+    transport: str | None = None  # the SIP transport the call ran on
+    srtp: bool = False  # the media was SRTP (both sides agreed on an SDES key)
     session_expires: int | None = None  # RFC 4028 interval the PBX set in its 200, seconds
     refresher: str | None = None  # "uac" (us) or "uas"
     refreshes: list[int] = field(default_factory=list)  # status of each session refresh we sent
@@ -120,6 +122,7 @@ class CallReport:
             ("ringing after", _ms(self.ringing_ms)),
             ("answered after", _ms(self.answered_ms)),
             ("early media", "yes (183 with SDP)" if self.early_media else "no"),
+            ("transport", f"{self.transport or '-'}, media {'SRTP' if self.srtp else 'RTP'}"),
             ("codec", f"{self.codec or '-'} (offered {', '.join(self.offered)}; "
                       f"answered {', '.join(self.answered) or '-'})"),
         ]  # fmt: skip
@@ -183,6 +186,12 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
     uri = f"{target.scheme}:{opts.number}@{bracket(target.domain)}"
     local_ip = conv.local[0]
     crypto = new_crypto() if opts.settings.srtp else None
+    report.transport = conv.peer.transport
+    if crypto is not None and conv.peer.transport != "tls":
+        result.warnings.append(
+            f"SRTP over {conv.peer.transport.upper()}: the SDES keys (a=crypto) travel in "
+            "clear text in the SDP, so anyone who sees the SIP can decrypt the audio; use TLS"
+        )
     cfg = MediaConfig(codec=_first_codec(opts.settings), local_host=local_ip,
                       port_range=opts.port_range, tone_hz=opts.tone_hz, rtcp_interval=1.0,
                       capture_limit=opts.capture_limit)  # fmt: skip
@@ -263,6 +272,7 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                 result.fail("rejected", f"the answer's SDP is unusable: {exc}")
                 return
             report.codec, report.answered = agreed.codec.name, agreed.answered
+            report.srtp = crypto is not None and agreed.srtp_crypto is not None
             media = probe_media
             media.reconfigure(_with_agreed(media.cfg, agreed, crypto))
             media.set_remote((agreed.remote_address, agreed.remote_port),

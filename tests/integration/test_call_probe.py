@@ -13,20 +13,24 @@ import signal
 import socket
 import subprocess
 import threading
+import wave
+from array import array
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from qsipctl.net.transport import TlsSettings
 from qsipctl.probes.base import ProbeOutcome
 from qsipctl.probes.call import CallOptions, CallReport, place_call
 from qsipctl.probes.target import ProbeTarget
+from qsipctl.rtp.tone import ToneAnalysis, analyse
 from qsipctl.sdp import OfferSettings
 from qsipctl.site.secrets import Secret
 from tests.fixtures.baresip_phone import baresip_phone
 from tests.fixtures.common import free_port, wait_until
-from tests.fixtures.kamailio import Kamailio
+from tests.fixtures.kamailio import Kamailio, make_ca
 
 pytestmark = pytest.mark.integration
 
@@ -366,3 +370,45 @@ def test_sip_info_dtmf_reaches_baresip(tmp_path: Path) -> None:
     assert report.dtmf_info == [("1", 200), ("9", 200), ("*", 200), ("#", 200)]
     assert report.media is not None and report.media.dtmf_sent == ""  # no RFC 4733 events
     assert events.dtmf() == "19*#"  # baresip decoded our application/dtmf-relay INFOs
+
+
+def _heard_by_baresip(path: Path) -> ToneAnalysis:
+    """The middle half second of what baresip decoded from us (its sndfile recording)."""
+    with wave.open(str(path)) as w:
+        rate, channels = w.getframerate(), w.getnchannels()
+        frames = array("h", w.readframes(w.getnframes()))[::channels]
+    return analyse(frames[len(frames) // 2 :][: rate // 2], rate)
+
+
+@pytest.mark.parametrize(
+    ("transport", "srtp"), [("udp", False), ("tcp", False), ("tls", True), ("udp", True)]
+)
+def test_call_over_each_transport_audio_both_ways(
+    tmp_path: Path, transport: str, srtp: bool
+) -> None:
+    ca = make_ca(tmp_path / "ca")
+    pem = tmp_path / "phone-cert.pem"  # baresip wants certificate and key in one file
+    pem.write_text(ca.cert_file.read_text() + ca.key_file.read_text())
+    with baresip_phone(tmp_path / "phone", tone=1000, certificate=pem,
+                       mediaenc="srtp-mand" if srtp else None) as phone:  # fmt: skip
+        port = phone.tls_port if transport == "tls" else phone.port
+        tls = TlsSettings(ca_file=str(ca.ca_file))  # verified: the CA signed baresip's certificate
+        target = ProbeTarget(user="qsipctl", domain=phone.host, host=phone.host, port=port,
+                             transport=transport, tls=tls)  # fmt: skip
+        settings = OfferSettings(codecs=("PCMU",), srtp=srtp)
+        opts = CallOptions(number="phone", settings=settings, duration=2.5,
+                           port_range=(44000, 44999))  # fmt: skip
+        outcome, report = asyncio.run(place_call(target, opts))
+        wait_until(lambda: bool(phone.recordings()), timeout=10)
+        wait_until(lambda: "terminated" in phone.log() or "closed" in phone.log(), timeout=10)
+        recording = phone.recordings()[-1]
+    result = outcome.result
+    assert result.ok, (result.verdict, result.message)
+    assert report.transport == transport and report.srtp is srtp
+    media = report.media
+    assert media is not None and media.audio.kind == "tone"  # baresip's 1 kHz reached us
+    assert media.audio.frequency == pytest.approx(1000, abs=3)
+    theirs = _heard_by_baresip(recording)  # and our 440 Hz reached baresip, decrypted
+    assert theirs.kind == "tone" and theirs.frequency == pytest.approx(440, abs=3), theirs
+    clear_keys = [w for w in result.warnings if "clear text" in w]
+    assert bool(clear_keys) is (srtp and transport != "tls"), result.warnings
