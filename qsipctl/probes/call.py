@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -50,6 +51,8 @@ from qsipctl.sip.endpoint import Peer, RequestReceived, ResponseReceived
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Request, Response
 from qsipctl.sip.uri import parse_uri
+from qsipctl.stun.client import binding
+from qsipctl.stun.transport import DatagramPort, UdpPort
 
 # Plain words for the final answers a caller meets (RFC 3261 21).
 CALL_STATUS = {
@@ -74,7 +77,10 @@ class CallOptions:
     ring_timeout: float = 30.0
     dtmf: str = ""
     port_range: tuple[int, int] = (16384, 32768)
-    media_address: str | None = None  # the STUN-mapped address for the SDP, when known
+    media_address: str | None = None  # the address for the SDP's c=, when known already
+    # the site's STUN server (host, port) when its settings enable STUN: its mapped address
+    # goes into c=; never a default server (the caller passes the configured one or None)
+    stun_server: tuple[str, int] | None = None
     tone_hz: int = 440
     capture_limit: int = 0  # RTP/RTCP packets kept for --pcap
     echo: bool = False  # the destination echoes audio back: measure the round trip
@@ -98,6 +104,8 @@ class CallReport:
     answered: tuple[str, ...] = ()
     hung_up_by: str | None = None  # "us" | "far end"
     transport: str | None = None  # the SIP transport the call ran on
+    stun_mapped: str | None = None  # our address as the site's STUN server saw it (ip:port)
+    offered_address: str | None = None  # the c= address of our offer
     srtp: bool = False  # the media was SRTP (both sides agreed on an SDES key)
     session_expires: int | None = None  # RFC 4028 interval the PBX set in its 200, seconds
     refresher: str | None = None  # "uac" (us) or "uas"
@@ -117,12 +125,14 @@ class CallReport:
         """The call's figures as a two-column table (the verdict line is the probe table's)."""
         from tabulate import tabulate
 
+        stun = f" (STUN mapped {self.stun_mapped})" if self.stun_mapped else ""
         rows: list[tuple[str, str]] = [
             ("provisional", ", ".join(map(str, self.provisional)) or "-"),
             ("ringing after", _ms(self.ringing_ms)),
             ("answered after", _ms(self.answered_ms)),
             ("early media", "yes (183 with SDP)" if self.early_media else "no"),
             ("transport", f"{self.transport or '-'}, media {'SRTP' if self.srtp else 'RTP'}"),
+            ("offered address", f"{self.offered_address or '-'}{stun}"),
             ("codec", f"{self.codec or '-'} (offered {', '.join(self.offered)}; "
                       f"answered {', '.join(self.answered) or '-'})"),
         ]  # fmt: skip
@@ -195,8 +205,10 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
     cfg = MediaConfig(codec=_first_codec(opts.settings), local_host=local_ip,
                       port_range=opts.port_range, tone_hz=opts.tone_hz, rtcp_interval=1.0,
                       capture_limit=opts.capture_limit)  # fmt: skip
+    address = opts.media_address or await _stun_address(conv, opts, result, report)
+    report.offered_address = address
     async with MediaSession(cfg) as probe_media:
-        offer = build_offer(opts.settings, opts.media_address or local_ip, probe_media.local[1],
+        offer = build_offer(opts.settings, address, probe_media.local[1],
                             int.from_bytes(os.urandom(4), "big"), crypto)  # fmt: skip
         report.offered = tuple(opts.settings.codecs)
         auth = _auth(target)
@@ -319,6 +331,41 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
             for open_dialog in established.values():
                 if open_dialog.state != "terminated":
                     await _bye(conv, open_dialog, report)
+
+
+async def _stun_address(conv: Conversation, opts: CallOptions, result: ProbeResult,
+                        report: CallReport) -> str:  # fmt: skip
+    """The address for c=: the STUN-mapped one when the site enables STUN and its server
+    answers (asked from the SIP socket, as the core does), else the local address."""
+    local_ip = conv.local[0]
+    if opts.stun_server is None:
+        return local_ip
+    host, port = opts.stun_server
+    server = f"{host_port(host, port)}"
+    own: UdpPort | None = None
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        addr = (str(infos[0][4][0]), port)
+        udp = conv.driver.udp
+        if udp is not None:
+            sock: DatagramPort = udp.stun
+        else:  # SIP over TCP/TLS: ask from a UDP socket of our own on the same address
+            own = sock = await UdpPort.open(local_ip, 0)
+        answer = await binding(sock, addr, local_ip=local_ip)
+    except OSError as exc:
+        result.warnings.append(f"STUN server {server}: {exc}; the offer carries {local_ip}")
+        return local_ip
+    finally:
+        if own is not None:
+            await own.aclose()
+    if answer.mapped is None:
+        result.warnings.append(
+            f"STUN server {server} did not answer ({answer.error or 'no response'}): the offer "
+            f"carries the local address {local_ip}, as a core whose STUN query fails would"
+        )
+        return local_ip
+    report.stun_mapped = host_port(answer.mapped.ip, answer.mapped.port)
+    return answer.mapped.ip
 
 
 def _with_agreed(cfg: MediaConfig, agreed: Negotiated, crypto: CryptoAttribute | None

@@ -412,3 +412,14 @@ def test_call_over_each_transport_audio_both_ways(
     assert theirs.kind == "tone" and theirs.frequency == pytest.approx(440, abs=3), theirs
     clear_keys = [w for w in result.warnings if "clear text" in w]
     assert bool(clear_keys) is (srtp and transport != "tls"), result.warnings
+
+
+def test_silent_stun_server_warned_and_local_address_offered(tmp_path: Path) -> None:
+    silent = free_port(socket.SOCK_DGRAM)  # nothing listens there: no STUN answer
+    with baresip_phone(tmp_path / "phone") as phone:
+        opts = CallOptions(number="phone", duration=1.0, port_range=(44000, 44999),
+                           stun_server=("127.0.0.1", silent))  # fmt: skip
+        outcome, report = asyncio.run(place_call(_target(phone.host, phone.port), opts))
+    assert outcome.result.ok, outcome.result.message
+    assert report.stun_mapped is None and report.offered_address == "127.0.0.1"
+    assert any(f"STUN server 127.0.0.1:{silent}" in w for w in outcome.result.warnings)
