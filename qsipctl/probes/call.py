@@ -442,7 +442,7 @@ def _refusal(resp: Response, offered: tuple[str, ...]) -> str:
 
 def _info_type(resp: Response) -> str:
     """``application/dtmf`` only where the far end asks for it (Accept lists it, not relay)."""
-    accept = (resp.headers.get("Accept") or "").lower()
+    accept = {v.split(";")[0].strip().lower() for v in resp.headers.get_all("Accept")}
     if "application/dtmf" in accept and "application/dtmf-relay" not in accept:
         return "application/dtmf"
     return "application/dtmf-relay"

@@ -423,3 +423,39 @@ def test_silent_stun_server_warned_and_local_address_offered(tmp_path: Path) -> 
     assert outcome.result.ok, outcome.result.message
     assert report.stun_mapped is None and report.offered_address == "127.0.0.1"
     assert any(f"STUN server 127.0.0.1:{silent}" in w for w in outcome.result.warnings)
+
+
+# The far end asks for application/dtmf (its Accept lists it, not dtmf-relay): each INFO
+# must carry that type and the digit alone; SIPp's regexps fail the call otherwise.
+_INFO_DTMF = """
+  <recv request="INFO">
+    <action>
+      <ereg regexp="^ *application/dtmf$" search_in="hdr" header="Content-Type:"
+            check_it="true" assign_to="ct"/>
+      <ereg regexp="^7$" search_in="body" check_it="true" assign_to="digit"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+"""
+
+
+def test_sip_info_application_dtmf_when_the_far_end_asks(tmp_path: Path) -> None:
+    accept = "Accept: application/sdp, application/dtmf\n"
+    scenario = _UAS_ANSWER.format(name="INFO application/dtmf", timer=accept,
+                                  middle=_INFO_DTMF, refs="caller,ct,digit")  # fmt: skip
+    settings = OfferSettings(codecs=("PCMU",), dtmf_mode="sip-info")
+    opts = CallOptions(number="pbx", settings=settings, duration=1.5, dtmf="7",
+                       port_range=(44000, 44999))  # fmt: skip
+    outcome, report, rc, errors = _call_sipp_uas(tmp_path, scenario, opts)
+    assert outcome.result.ok, (outcome.result.message, report)
+    assert report.dtmf_info == [("7", 200)]
+    assert rc == 0, errors  # SIPp read Content-Type application/dtmf and the body "7"
