@@ -112,6 +112,7 @@ class CallReport:
     refreshes: list[int] = field(default_factory=list)  # status of each session refresh we sent
     dtmf_info: list[tuple[str, int]] = field(default_factory=list)  # (digit, status) per INFO
     far_requests: list[str] = field(default_factory=list)  # in-dialog requests from the far end
+    dtmf_info_received: str = ""  # digits the far end sent by SIP INFO (at most 64 kept)
     cancelled: bool = False
     media: MediaResult | None = None
     captured: list[Captured] = field(default_factory=list, repr=False)  # for --pcap only
@@ -149,6 +150,7 @@ class CallReport:
                 ("round trip", _ms(m.round_trip_ms)),
                 ("MOS (E-model)", f"{m.mos} (R {m.r_factor})" if m.mos is not None else "-"),
                 ("DTMF sent", m.dtmf_sent or _info_digits(self.dtmf_info) or "-"),
+                ("DTMF received", m.dtmf_received + self.dtmf_info_received or "-"),
                 ("hung up by", self.hung_up_by or "-"),
                 ("session timer", f"{self.session_expires} s, refresher {self.refresher or '-'}"
                                   if self.session_expires else "none"),
@@ -459,6 +461,24 @@ def info_body(digit: str, content_type: str, duration_ms: int) -> bytes:
     return f"Signal={digit}\r\nDuration={duration_ms}\r\n".encode()
 
 
+def info_digit(content_type: str | None, body: bytes) -> str:
+    """The digit a received SIP INFO carries ("" when it is no DTMF or not a valid digit)."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    text = body[:1024].decode("ascii", "replace")
+    if kind == "application/dtmf-relay":
+        for line in text.splitlines():
+            name, _, value = line.partition("=")
+            if name.strip().lower() == "signal":
+                text = value
+                break
+        else:
+            return ""
+    elif kind != "application/dtmf":
+        return ""
+    digit = text.strip().upper()
+    return digit if len(digit) == 1 and digit in "0123456789*#ABCD" else ""
+
+
 class InCall:
     """The confirmed call: answer the far end's requests, send ours (SIP INFO DTMF, session
     refreshes) in the same dialog until the duration ends or the far end hangs up."""
@@ -504,7 +524,12 @@ class InCall:
             if not isinstance(ev, RequestReceived) or ev.tx is None:
                 continue
             req = ev.request
-            self.report.far_requests.append(req.method)
+            if len(self.report.far_requests) < 64:  # a flood of requests stays bounded
+                self.report.far_requests.append(req.method)
+            if req.method == "INFO" and len(self.report.dtmf_info_received) < 64:
+                self.report.dtmf_info_received += info_digit(
+                    req.headers.get("Content-Type"), req.body
+                )
             refuse = self.dialog.receive_request(req)
             status = refuse or 200
             answer = driver.endpoint.response_for(ev.tx, status, "OK" if status == 200 else "Error")

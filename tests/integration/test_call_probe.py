@@ -459,3 +459,33 @@ def test_sip_info_application_dtmf_when_the_far_end_asks(tmp_path: Path) -> None
     assert outcome.result.ok, (outcome.result.message, report)
     assert report.dtmf_info == [("7", 200)]
     assert rc == 0, errors  # SIPp read Content-Type application/dtmf and the body "7"
+
+
+def _far_info(cseq: int, body: str) -> str:
+    return f"""
+  <pause milliseconds="300"/>
+  <send retrans="500"><![CDATA[
+INFO [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:pbx@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To:[$caller]
+Call-ID: [call_id]
+CSeq: {cseq} INFO
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+{body}
+]]></send>
+  <recv response="200"/>
+"""
+
+
+def test_far_end_sip_info_digits_reported(tmp_path: Path) -> None:
+    middle = _far_info(1, "Signal=4\r\nDuration=160") + _far_info(2, "Signal=#\r\nDuration=160")
+    scenario = _UAS_ANSWER.format(name="far-end INFO", timer="", middle=middle, refs="caller")
+    opts = CallOptions(number="pbx", duration=2.0, port_range=(44000, 44999))
+    outcome, report, rc, errors = _call_sipp_uas(tmp_path, scenario, opts)
+    assert outcome.result.ok, (outcome.result.message, report)
+    assert report.dtmf_info_received == "4#" and report.far_requests == ["INFO", "INFO"]
+    assert rc == 0, errors  # both INFOs answered 200, then our BYE

@@ -29,3 +29,15 @@ def test_application_dtmf_only_when_the_far_end_asks_for_it() -> None:
     assert _info_type(_ok("application/sdp, application/dtmf")) == "application/dtmf"
     both = "application/sdp, application/dtmf-relay, application/dtmf"
     assert _info_type(_ok(both)) == "application/dtmf-relay"
+
+
+def test_received_info_digits() -> None:
+    from qsipctl.probes.call import info_digit
+
+    assert info_digit("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n") == "5"
+    assert info_digit("Application/DTMF-Relay", b"signal= #\nDuration=100") == "#"
+    assert info_digit("application/dtmf", b"9\r\n") == "9"
+    assert info_digit("application/dtmf-relay", b"Duration=160\r\n") == ""  # no Signal
+    assert info_digit("application/dtmf-relay", b"Signal=55") == ""  # not one digit
+    assert info_digit("text/plain", b"Signal=5") == ""
+    assert info_digit(None, b"") == ""
