@@ -59,6 +59,10 @@ def test_probe_call_bad_input_is_exit_2() -> None:
     assert res.returncode == 2 and "G729" in res.stderr and "Traceback" not in res.stderr
     res = run_cli("probe", "call", "sip:100@127.0.0.1", "--from-user", "u", "--dtmf", "12x")
     assert res.returncode == 2 and "--dtmf" in res.stderr
+    for bad in ("[::1", "127.0.0.1:99999", ":3478"):
+        res = run_cli("probe", "call", "sip:100@127.0.0.1", "--from-user", "u", "--stun", bad)
+        assert res.returncode == 2 and "--stun" in res.stderr, (bad, res.stderr)
+        assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 
 def test_diagnose_call_from_each_softphone(
