@@ -276,7 +276,7 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                 if tag != dialog.remote_tag and other.state != "terminated":
                     await _bye(conv, other, CallReport())
             report.answered_ms = round(1000 * (time.perf_counter() - started), 1)
-            _session_timer(resp, report, opts, result)
+            _session_timer(resp, report)
             try:
                 agreed = negotiate(offer, parse(resp.body), "the far end")
             except NoCommonCodec as exc:
@@ -416,8 +416,7 @@ def _provisional(resp: Response, report: CallReport, started: float) -> None:
         report.early_media = True
 
 
-def _session_timer(resp: Response, report: CallReport, opts: CallOptions, result: ProbeResult
-                   ) -> None:  # fmt: skip
+def _session_timer(resp: Response, report: CallReport) -> None:
     """RFC 4028: the interval and refresher the PBX chose (§7.2); we refresh when it is us."""
     value = resp.headers.get("Session-Expires") or resp.headers.get("x")  # x: compact form
     if not value:
@@ -430,7 +429,7 @@ def _session_timer(resp: Response, report: CallReport, opts: CallOptions, result
         name, _, val = param.strip().partition("=")
         if name.lower() == "refresher":
             report.refresher = val.strip().lower() or None
-    if report.refresher is None:  # §7.2: the UAS must name it; without, the UAC refreshes
+    if report.refresher is None:  # a 2xx must name it (§9); when not, we asked: we refresh
         report.refresher = "uac"
 
 
@@ -561,7 +560,7 @@ class InCall:
         """RFC 4028 §10: refresh at half the interval (or ``refresh_after``) with a re-INVITE
         carrying our SDP with its version + 1 (RFC 3264 §8: a new offer, same session)."""
         while True:
-            await asyncio.sleep(self.opts.refresh_after or interval / 2)
+            await asyncio.sleep(self.opts.refresh_after or max(1.0, interval / 2))
             status, interval = await self._refresh(interval)
             self.report.refreshes.append(status)
             if not 200 <= status < 300:
