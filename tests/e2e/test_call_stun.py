@@ -91,3 +91,47 @@ def test_offer_carries_the_stun_mapped_address(nattopo: NatTopo, tmp_path: Path)
         rc = None
     log = errors.read_text(errors="replace") if errors.exists() else ""
     assert rc == 0, log  # SIPp's regexp found c=IN IP4 <public>, and it got our ACK and BYE
+
+
+def test_diagnose_call_uses_the_cores_stun_server(nattopo: NatTopo, tmp_path: Path) -> None:
+    """The site's core enables STUN: ``diagnose --call`` asks that server, offers its answer."""
+    nattopo.masquerade()
+    scenario = tmp_path / "uas.xml"
+    scenario.write_text(UAS.format(public=ROUTER_WAN.replace(".", r"\.")))
+    errors = tmp_path / "sipp-errors.log"
+    nattopo.spawn(nattopo.internet, ["sipp", "-sf", str(scenario), "-i", NET_A1,
+                                     "-p", str(SIP_PORT), "-mi", NET_A1, "-mp", "46000",
+                                     "-m", "1", "-nostdin", "-trace_err",
+                                     "-error_file", str(errors)], "sipp")  # fmt: skip
+    sipp = nattopo.procs[-1]
+    nattopo.wait_udp(nattopo.internet, NET_A1, SIP_PORT)
+    site = tmp_path / "site.yml"
+    site.write_text(
+        f"""all:
+  hosts:
+    core-a:
+      ansible_host: {LAN_IP}
+      qsys_model: Core 110f
+      softphones:
+        - name: Phone 1
+          profile: generic
+          registrar: {NET_A1}:{SIP_PORT}
+          username: "2001"
+          password: env:PW2001
+          codecs: [PCMU]
+          stun:
+            server: {NET_A1}:3478
+"""
+    )
+    res = nattopo.run_lan("diagnose", str(site), "--call", "--to", "pbx", "--duration", "1.5",
+                          "--format", "json", env={"PW2001": "unused"})  # fmt: skip
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    call = json.loads(res.stdout)["calls"][0]
+    assert call["offered_address"] == ROUTER_WAN
+    assert call["stun_mapped"].startswith(f"{ROUTER_WAN}:")
+    try:
+        rc = sipp.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        rc = None
+    log = errors.read_text(errors="replace") if errors.exists() else ""
+    assert rc == 0, log
