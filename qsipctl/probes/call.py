@@ -110,6 +110,7 @@ class CallReport:
     session_expires: int | None = None  # RFC 4028 interval the PBX set in its 200, seconds
     refresher: str | None = None  # "uac" (us) or "uas"
     refreshes: list[int] = field(default_factory=list)  # status of each session refresh we sent
+    refresh_method: str | None = None  # UPDATE when the far end allows it, else INVITE
     dtmf_info: list[tuple[str, int]] = field(default_factory=list)  # (digit, status) per INFO
     far_requests: list[str] = field(default_factory=list)  # in-dialog requests from the far end
     dtmf_info_received: str = ""  # digits the far end sent by SIP INFO (at most 64 kept)
@@ -308,7 +309,7 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                         "--echo: our marker tone did not come back within 3 s (no echo service "
                         "there, or it does not return our audio)"
                     )
-            call = InCall(conv, dialog, offer, opts, report, _info_type(resp))
+            call = InCall(conv, dialog, offer, opts, report, _info_type(resp), _allows_update(resp))
             far_bye = await call.run(opts.duration, info_dtmf)
             if info_dtmf and _info_digits(report.dtmf_info) != info_dtmf:
                 result.warnings.append(
@@ -449,6 +450,11 @@ def _info_type(resp: Response) -> str:
     return "application/dtmf-relay"
 
 
+def _allows_update(resp: Response) -> bool:
+    """The far end lists UPDATE in its Allow (RFC 3311): refresh with it."""
+    return any(v.strip().upper() == "UPDATE" for v in resp.headers.get_all("Allow"))
+
+
 def _info_statuses(report: CallReport) -> str:
     return ", ".join(f"{d}: {st}" for d, st in report.dtmf_info) or "none sent"
 
@@ -483,10 +489,12 @@ class InCall:
     refreshes) in the same dialog until the duration ends or the far end hangs up."""
 
     def __init__(self, conv: Conversation, dialog: Dialog, offer: SessionDescription,
-                 opts: CallOptions, report: CallReport, info_type: str) -> None:  # fmt: skip
+                 opts: CallOptions, report: CallReport, info_type: str, update: bool = False
+                 ) -> None:  # fmt: skip
         self.conv, self.dialog, self.opts, self.report = conv, dialog, opts, report
         self.sdp = offer
         self.info_type = info_type
+        self.refresh_method = "UPDATE" if update else "INVITE"  # UPDATE: no ACK, no glare
 
     @property
     def peer(self) -> Peer:
@@ -557,19 +565,21 @@ class InCall:
             await asyncio.sleep(self.opts.dtmf_info_ms / 1000)
 
     async def _refresh_loop(self, interval: int) -> None:
-        """RFC 4028 §10: refresh at half the interval (or ``refresh_after``) with a re-INVITE
-        carrying our SDP with its version + 1 (RFC 3264 §8: a new offer, same session)."""
+        """RFC 4028 §10: refresh at half the interval (or ``refresh_after``) with an UPDATE
+        when the far end allows it, else a re-INVITE, carrying our SDP with its version + 1
+        (RFC 3264 §8: a new offer, same session)."""
         while True:
             await asyncio.sleep(self.opts.refresh_after or max(1.0, interval / 2))
             status, interval = await self._refresh(interval)
             self.report.refreshes.append(status)
+            self.report.refresh_method = self.refresh_method
             if not 200 <= status < 300:
                 return
 
     async def _refresh(self, interval: int) -> tuple[int, int]:
         self.sdp = replace(self.sdp, session_version=self.sdp.session_version + 1)
         contact = f"<{self.conv.target.scheme}:qsipctl@{host_port(*self.conv.local)}>"
-        invite = self.dialog.create_request("INVITE", [
+        request = self.dialog.create_request(self.refresh_method, [
             ("Contact", contact),
             ("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS, INFO"),
             ("Supported", "timer"),
@@ -577,13 +587,14 @@ class InCall:
             ("Content-Type", "application/sdp"),
         ], self.sdp.serialize())  # fmt: skip
         try:
-            answer = await self.conv.driver.request(invite, self.peer, 10.0)
+            answer = await self.conv.driver.request(request, self.peer, 10.0)
         except NetError:
             return 408, interval
         resp = answer.response
         if 200 <= resp.status < 300:
             self.dialog.update(resp)
-            self.conv.driver.send_stateless(self.dialog.ack(invite), self.peer)
+            if request.method == "INVITE":
+                self.conv.driver.send_stateless(self.dialog.ack(request), self.peer)
             value = resp.headers.get("Session-Expires") or resp.headers.get("x") or ""
             head = value.partition(";")[0].strip()
             if head.isdigit() and int(head) > 0:

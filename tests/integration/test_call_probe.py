@@ -224,7 +224,7 @@ Content-Length: 0
 # We are the refresher: our re-INVITE must come with Session-Expires and our SDP, its
 # o= version one up (RFC 3264 §8); SIPp's regexps with check_it fail the call otherwise.
 _REFRESH = """
-  <recv request="INVITE">
+  <recv request="{method}">
     <action>
       <ereg regexp="^ *4;refresher=uac" search_in="hdr" header="Session-Expires:"
             check_it="true" assign_to="se"/>
@@ -253,7 +253,7 @@ m=audio [media_port] RTP/AVP 0
 a=rtpmap:0 PCMU/8000
 
 ]]></send>
-  <recv request="ACK" crlf="true"/>
+{ack}
 """
 # The far end re-INVITEs (hold/resume, a PBX re-anchoring media): our 200 must carry SDP.
 _FAR_REINVITE = """
@@ -330,18 +330,22 @@ def _call_sipp_uas(tmp_path: Path, scenario: str, opts: CallOptions
     return outcome, report, rc, errors
 
 
-def test_session_timer_refreshed_when_we_are_the_refresher(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["INVITE", "UPDATE"])
+def test_session_timer_refreshed_when_we_are_the_refresher(tmp_path: Path, method: str) -> None:
     timer = "Require: timer\nSession-Expires: 4;refresher=uac\n"
-    scenario = _UAS_ANSWER.format(
-        name="session timer", timer=timer, middle=_REFRESH, refs="caller,se,ver"
-    )
+    if method == "UPDATE":  # the far end allows UPDATE: the refresh needs no ACK (RFC 3311)
+        timer += "Allow: INVITE, ACK, CANCEL, BYE, UPDATE\n"
+    ack = '  <recv request="ACK" crlf="true"/>' if method == "INVITE" else ""
+    middle = _REFRESH.replace("{method}", method).replace("{ack}", ack)
+    scenario = _UAS_ANSWER.format(name="session timer", timer=timer, middle=middle,
+                                  refs="caller,se,ver")  # fmt: skip
     # the PBX sets 4 s: we refresh at 2 s (half, RFC 4028 §10), within a 3 s call
     opts = CallOptions(number="pbx", duration=3.0, port_range=(44000, 44999))
     outcome, report, rc, errors = _call_sipp_uas(tmp_path, scenario, opts)
     assert outcome.result.ok, (outcome.result.message, report)
     assert (report.session_expires, report.refresher) == (4, "uac")
-    assert report.refreshes == [200]
-    assert rc == 0, errors  # SIPp saw our refresh (Session-Expires, o= version 2), ACK, BYE
+    assert report.refreshes == [200] and report.refresh_method == method
+    assert rc == 0, errors  # SIPp saw our refresh (Session-Expires, o= version 2), then BYE
 
 
 def test_far_end_reinvite_answered_with_our_sdp(tmp_path: Path) -> None:
