@@ -231,6 +231,7 @@ def _call_jobs(
     jobs: list[tuple[ProbeTarget, Any]] = []
     for core in cores:
         settings = OfferSettings.from_core(core.settings)
+        stun = core.settings.stun_server if core.settings.stun_enabled else None
         for phone in core.softphones:
             number = call["to_number"] or phone.expectations.test_number
             if not number:
@@ -244,6 +245,7 @@ def _call_jobs(
             options = CallOptions(number=number, settings=settings, duration=call["duration"],
                                   dtmf=call["dtmf"], ring_timeout=call["ring_timeout"],
                                   port_range=(RTP_PORT_MIN, RTP_PORT_MAX),
+                                  stun_server=(stun.host, stun.port or 3478) if stun else None,
                                   capture_limit=100_000 if capture else 0)  # fmt: skip
             jobs.append((t, options))
     return jobs

@@ -252,6 +252,23 @@ def _port_range(ctx: click.Context, param: click.Parameter, value: str) -> tuple
     return int(lo), int(hi)
 
 
+def _stun_server(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, int] | None:
+    """``--stun HOST[:PORT]`` (3478 by default); only a server the user names is asked."""
+    if not value:
+        return None
+    from qsipctl.addr import AddressError, split_host_port
+
+    try:
+        host, port = split_host_port(value)
+    except AddressError as exc:
+        raise UsageError(f"--stun: {exc}") from None
+    if not host:
+        raise UsageError(f"--stun {value!r}: give HOST[:PORT], e.g. stun.example.net:3478")
+    return host, port or 3478
+
+
 def _dtmf_digits(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if any(c not in "0123456789*#ABCDabcd" for c in value):
         raise UsageError(f"--dtmf {value!r}: digits are 0-9, *, #, A-D")
@@ -324,7 +341,20 @@ def _call_command() -> click.Command:
         default="",
         callback=_dtmf_digits,
         metavar="DIGITS",
-        help="Send these digits (RFC 4733) once the call is up.",
+        help="Send these digits once the call is up (RFC 4733, or SIP INFO with "
+        "--dtmf-mode sip-info).",
+    )
+    @click.option(
+        "--srtp",
+        is_flag=True,
+        help="Offer SRTP (RTP/SAVP, SDES keys) as a core with SRTP enabled; use with TLS.",
+    )
+    @click.option(
+        "--stun",
+        "stun",
+        metavar="HOST[:PORT]",
+        callback=_stun_server,
+        help="STUN server (the core's): put our mapped public address in the offer's c=.",
     )
     @click.option(
         "--duration",
@@ -395,10 +425,11 @@ def _run_call(callee: ProbeTarget, opts: dict[str, Any]) -> None:
     caller = callee.replace(user=opts["from_user"],
                             auth_user=opts.get("auth_user") or opts["from_user"])  # fmt: skip
     settings = OfferSettings(codecs=opts["codecs"], dtmf_mode=opts["dtmf_mode"],
-                             dtmf_payload_type=opts["dtmf_payload_type"])  # fmt: skip
+                             dtmf_payload_type=opts["dtmf_payload_type"],
+                             srtp=opts["srtp"])  # fmt: skip
     call = CallOptions(number=callee.user or "", settings=settings, duration=opts["duration"],
                        ring_timeout=opts["ring_timeout"], dtmf=opts["dtmf"],
-                       port_range=opts["rtp_ports"], echo=opts["echo"],
+                       port_range=opts["rtp_ports"], echo=opts["echo"], stun_server=opts["stun"],
                        capture_limit=100_000 if opts["pcap"] else 0)  # fmt: skip
     run_calls([(caller, call)], opts["pcap"], opts["ladder"], opts["fmt"])
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -36,6 +37,7 @@ from qsipctl.sdp import (
     NoCommonCodec,
     OfferSettings,
     SdpError,
+    SessionDescription,
     build_offer,
     explain_status,
     negotiate,
@@ -49,6 +51,8 @@ from qsipctl.sip.endpoint import Peer, RequestReceived, ResponseReceived
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Request, Response
 from qsipctl.sip.uri import parse_uri
+from qsipctl.stun.client import binding
+from qsipctl.stun.transport import DatagramPort, UdpPort
 
 # Plain words for the final answers a caller meets (RFC 3261 21).
 CALL_STATUS = {
@@ -73,10 +77,17 @@ class CallOptions:
     ring_timeout: float = 30.0
     dtmf: str = ""
     port_range: tuple[int, int] = (16384, 32768)
-    media_address: str | None = None  # the STUN-mapped address for the SDP, when known
+    media_address: str | None = None  # the address for the SDP's c=, when known already
+    # the site's STUN server (host, port) when its settings enable STUN: its mapped address
+    # goes into c=; never a default server (the caller passes the configured one or None)
+    stun_server: tuple[str, int] | None = None
     tone_hz: int = 440
     capture_limit: int = 0  # RTP/RTCP packets kept for --pcap
     echo: bool = False  # the destination echoes audio back: measure the round trip
+    # RFC 4028: refresh this many seconds into the call when we are the refresher
+    # (None: half the interval the PBX set, as §10 recommends; tests make it short)
+    refresh_after: float | None = None
+    dtmf_info_ms: int = 160  # SIP INFO DTMF: Duration= of each digit, and the gap after it
 
 
 @dataclass(slots=True)
@@ -92,8 +103,17 @@ class CallReport:
     offered: tuple[str, ...] = ()
     answered: tuple[str, ...] = ()
     hung_up_by: str | None = None  # "us" | "far end"
+    transport: str | None = None  # the SIP transport the call ran on
+    stun_mapped: str | None = None  # our address as the site's STUN server saw it (ip:port)
+    offered_address: str | None = None  # the c= address of our offer
+    srtp: bool = False  # the media was SRTP (both sides agreed on an SDES key)
     session_expires: int | None = None  # RFC 4028 interval the PBX set in its 200, seconds
     refresher: str | None = None  # "uac" (us) or "uas"
+    refreshes: list[int] = field(default_factory=list)  # status of each session refresh we sent
+    refresh_method: str | None = None  # UPDATE when the far end allows it, else INVITE
+    dtmf_info: list[tuple[str, int]] = field(default_factory=list)  # (digit, status) per INFO
+    far_requests: list[str] = field(default_factory=list)  # in-dialog requests from the far end
+    dtmf_info_received: str = ""  # digits the far end sent by SIP INFO (at most 64 kept)
     cancelled: bool = False
     media: MediaResult | None = None
     captured: list[Captured] = field(default_factory=list, repr=False)  # for --pcap only
@@ -107,11 +127,14 @@ class CallReport:
         """The call's figures as a two-column table (the verdict line is the probe table's)."""
         from tabulate import tabulate
 
+        stun = f" (STUN mapped {self.stun_mapped})" if self.stun_mapped else ""
         rows: list[tuple[str, str]] = [
             ("provisional", ", ".join(map(str, self.provisional)) or "-"),
             ("ringing after", _ms(self.ringing_ms)),
             ("answered after", _ms(self.answered_ms)),
             ("early media", "yes (183 with SDP)" if self.early_media else "no"),
+            ("transport", f"{self.transport or '-'}, media {'SRTP' if self.srtp else 'RTP'}"),
+            ("offered address", f"{self.offered_address or '-'}{stun}"),
             ("codec", f"{self.codec or '-'} (offered {', '.join(self.offered)}; "
                       f"answered {', '.join(self.answered) or '-'})"),
         ]  # fmt: skip
@@ -127,13 +150,19 @@ class CallReport:
                 ("audio heard", m.audio.describe()),
                 ("round trip", _ms(m.round_trip_ms)),
                 ("MOS (E-model)", f"{m.mos} (R {m.r_factor})" if m.mos is not None else "-"),
-                ("DTMF sent", m.dtmf_sent or "-"),
+                ("DTMF sent", m.dtmf_sent or _info_digits(self.dtmf_info) or "-"),
+                ("DTMF received", m.dtmf_received + self.dtmf_info_received or "-"),
                 ("hung up by", self.hung_up_by or "-"),
                 ("session timer", f"{self.session_expires} s, refresher {self.refresher or '-'}"
                                   if self.session_expires else "none"),
+                ("refreshes sent", ", ".join(map(str, self.refreshes)) or "-"),
             ]  # fmt: skip
             rows += [("verdict", v) for v in m.verdicts]
         return tabulate(rows, tablefmt="plain")
+
+
+def _info_digits(sent: list[tuple[str, int]]) -> str:
+    return "".join(d for d, status in sent if 200 <= status < 300)
 
 
 def _ms(value: float | None) -> str:
@@ -148,7 +177,9 @@ async def place_call(target: ProbeTarget, options: CallOptions) -> tuple[ProbeOu
     async def attempt(conv: Conversation, result: ProbeResult) -> None:
         await _call(conv, result, options, report)
 
-    outcome = await probe_servers("call", target, attempt, accept=("BYE", "INVITE", "UPDATE"))
+    outcome = await probe_servers(
+        "call", target, attempt, accept=("BYE", "INVITE", "UPDATE", "INFO")
+    )
     return outcome, report
 
 
@@ -168,11 +199,19 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
     uri = f"{target.scheme}:{opts.number}@{bracket(target.domain)}"
     local_ip = conv.local[0]
     crypto = new_crypto() if opts.settings.srtp else None
+    report.transport = conv.peer.transport
+    if crypto is not None and conv.peer.transport != "tls":
+        result.warnings.append(
+            f"SRTP over {conv.peer.transport.upper()}: the SDES keys (a=crypto) travel in "
+            "clear text in the SDP, so anyone who sees the SIP can decrypt the audio; use TLS"
+        )
     cfg = MediaConfig(codec=_first_codec(opts.settings), local_host=local_ip,
                       port_range=opts.port_range, tone_hz=opts.tone_hz, rtcp_interval=1.0,
                       capture_limit=opts.capture_limit)  # fmt: skip
+    address = opts.media_address or await _stun_address(conv, opts, result, report)
+    report.offered_address = address
     async with MediaSession(cfg) as probe_media:
-        offer = build_offer(opts.settings, opts.media_address or local_ip, probe_media.local[1],
+        offer = build_offer(opts.settings, address, probe_media.local[1],
                             int.from_bytes(os.urandom(4), "big"), crypto)  # fmt: skip
         report.offered = tuple(opts.settings.codecs)
         auth = _auth(target)
@@ -238,7 +277,7 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                 if tag != dialog.remote_tag and other.state != "terminated":
                     await _bye(conv, other, CallReport())
             report.answered_ms = round(1000 * (time.perf_counter() - started), 1)
-            _session_timer(resp, report, opts, result)
+            _session_timer(resp, report)
             try:
                 agreed = negotiate(offer, parse(resp.body), "the far end")
             except NoCommonCodec as exc:
@@ -248,18 +287,20 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                 result.fail("rejected", f"the answer's SDP is unusable: {exc}")
                 return
             report.codec, report.answered = agreed.codec.name, agreed.answered
+            report.srtp = crypto is not None and agreed.srtp_crypto is not None
             media = probe_media
             media.reconfigure(_with_agreed(media.cfg, agreed, crypto))
             media.set_remote((agreed.remote_address, agreed.remote_port),
                              (agreed.remote_address, agreed.remote_rtcp_port))  # fmt: skip
             media.start()
-            if opts.dtmf and agreed.telephone_event_pt is not None:
+            info_dtmf = opts.dtmf if opts.settings.dtmf_mode == "sip-info" else ""
+            if opts.dtmf and not info_dtmf and agreed.telephone_event_pt is not None:
                 await asyncio.sleep(0.5)
                 media.send_dtmf(opts.dtmf)
-            elif opts.dtmf:
+            elif opts.dtmf and not info_dtmf:
                 result.warnings.append(
-                    "DTMF not sent: no telephone-event in both offer and answer (SIP INFO "
-                    "DTMF is not built yet)"
+                    "DTMF not sent: no telephone-event in both offer and answer (RFC 2833 mode); "
+                    "a PBX that wants SIP INFO needs the site's DTMF mode sip-info"
                 )
             if opts.echo:
                 await asyncio.sleep(0.3)
@@ -268,7 +309,17 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                         "--echo: our marker tone did not come back within 3 s (no echo service "
                         "there, or it does not return our audio)"
                     )
-            far_bye = await _talk(conv, dialog, opts.duration, offer.serialize())
+            call = InCall(conv, dialog, offer, opts, report, _info_type(resp), _allows_update(resp))
+            far_bye = await call.run(opts.duration, info_dtmf)
+            if info_dtmf and _info_digits(report.dtmf_info) != info_dtmf:
+                result.warnings.append(
+                    f"SIP INFO DTMF: not every digit was accepted ({_info_statuses(report)})"
+                )
+            if report.refreshes and any(not 200 <= st < 300 for st in report.refreshes):
+                result.warnings.append(
+                    f"a session refresh was refused ({', '.join(map(str, report.refreshes))}): "
+                    "the PBX may cut the call when the session timer expires"
+                )
             report.media = media.result()
             if far_bye:
                 report.hung_up_by = "far end"
@@ -283,6 +334,41 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
             for open_dialog in established.values():
                 if open_dialog.state != "terminated":
                     await _bye(conv, open_dialog, report)
+
+
+async def _stun_address(conv: Conversation, opts: CallOptions, result: ProbeResult,
+                        report: CallReport) -> str:  # fmt: skip
+    """The address for c=: the STUN-mapped one when the site enables STUN and its server
+    answers (asked from the SIP socket, as the core does), else the local address."""
+    local_ip = conv.local[0]
+    if opts.stun_server is None:
+        return local_ip
+    host, port = opts.stun_server
+    server = f"{host_port(host, port)}"
+    own: UdpPort | None = None
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        addr = (str(infos[0][4][0]), port)
+        udp = conv.driver.udp
+        if udp is not None:
+            sock: DatagramPort = udp.stun
+        else:  # SIP over TCP/TLS: ask from a UDP socket of our own on the same address
+            own = sock = await UdpPort.open(local_ip, 0)
+        answer = await binding(sock, addr, local_ip=local_ip)
+    except OSError as exc:
+        result.warnings.append(f"STUN server {server}: {exc}; the offer carries {local_ip}")
+        return local_ip
+    finally:
+        if own is not None:
+            await own.aclose()
+    if answer.mapped is None:
+        result.warnings.append(
+            f"STUN server {server} did not answer ({answer.error or 'no response'}): the offer "
+            f"carries the local address {local_ip}, as a core whose STUN query fails would"
+        )
+        return local_ip
+    report.stun_mapped = host_port(answer.mapped.ip, answer.mapped.port)
+    return answer.mapped.ip
 
 
 def _with_agreed(cfg: MediaConfig, agreed: Negotiated, crypto: CryptoAttribute | None
@@ -313,7 +399,7 @@ def _invite(conv: Conversation, uri: str, body: bytes) -> Request:
     contact = f"<{conv.target.scheme}:qsipctl@{host_port(*conv.local)}>"
     req = conv.build("INVITE", uri, uri, [
         ("Contact", contact),
-        ("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS"),
+        ("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS, INFO"),
         ("Supported", "timer"),
         ("Content-Type", "application/sdp"),
     ])  # fmt: skip
@@ -331,9 +417,8 @@ def _provisional(resp: Response, report: CallReport, started: float) -> None:
         report.early_media = True
 
 
-def _session_timer(resp: Response, report: CallReport, opts: CallOptions, result: ProbeResult
-                   ) -> None:  # fmt: skip
-    """RFC 4028: report the interval and refresher the PBX chose (refreshing is not built)."""
+def _session_timer(resp: Response, report: CallReport) -> None:
+    """RFC 4028: the interval and refresher the PBX chose (§7.2); we refresh when it is us."""
     value = resp.headers.get("Session-Expires") or resp.headers.get("x")  # x: compact form
     if not value:
         return
@@ -345,11 +430,8 @@ def _session_timer(resp: Response, report: CallReport, opts: CallOptions, result
         name, _, val = param.strip().partition("=")
         if name.lower() == "refresher":
             report.refresher = val.strip().lower() or None
-    if opts.duration > report.session_expires / 2:
-        result.warnings.append(
-            f"the PBX set a session timer of {report.session_expires} s; this probe does not "
-            "refresh it, so a call longer than half of it may be cut by the PBX"
-        )
+    if report.refresher is None:  # a 2xx must name it (§9); when not, we asked: we refresh
+        report.refresher = "uac"
 
 
 def _refusal(resp: Response, offered: tuple[str, ...]) -> str:
@@ -360,32 +442,165 @@ def _refusal(resp: Response, offered: tuple[str, ...]) -> str:
     return f"{words} — {line}" if words else line
 
 
-async def _talk(conv: Conversation, dialog: Dialog, seconds: float, sdp: bytes) -> bool:
-    """Let the call run; answer requests in the dialog. True when the far end hung up.
+def _info_type(resp: Response) -> str:
+    """``application/dtmf`` only where the far end asks for it (Accept lists it, not relay)."""
+    accept = {v.split(";")[0].strip().lower() for v in resp.headers.get_all("Accept")}
+    if "application/dtmf" in accept and "application/dtmf-relay" not in accept:
+        return "application/dtmf"
+    return "application/dtmf-relay"
 
-    A re-INVITE or UPDATE gets 200 with our SDP unchanged (the session goes on as is).
-    """
-    driver = conv.driver
-    driver.endpoint.dialogs.add(dialog.key)
-    deadline = asyncio.get_running_loop().time() + seconds
-    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+
+def _allows_update(resp: Response) -> bool:
+    """The far end lists UPDATE in its Allow (RFC 3311): refresh with it."""
+    return any(v.strip().upper() == "UPDATE" for v in resp.headers.get_all("Allow"))
+
+
+def _info_statuses(report: CallReport) -> str:
+    return ", ".join(f"{d}: {st}" for d, st in report.dtmf_info) or "none sent"
+
+
+def info_body(digit: str, content_type: str, duration_ms: int) -> bytes:
+    """The INFO body for one digit: ``Signal=``/``Duration=`` (dtmf-relay) or the digit alone."""
+    if content_type == "application/dtmf":
+        return digit.encode()
+    return f"Signal={digit}\r\nDuration={duration_ms}\r\n".encode()
+
+
+def info_digit(content_type: str | None, body: bytes) -> str:
+    """The digit a received SIP INFO carries ("" when it is no DTMF or not a valid digit)."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    text = body[:1024].decode("ascii", "replace")
+    if kind == "application/dtmf-relay":
+        for line in text.splitlines():
+            name, _, value = line.partition("=")
+            if name.strip().lower() == "signal":
+                text = value
+                break
+        else:
+            return ""
+    elif kind != "application/dtmf":
+        return ""
+    digit = text.strip().upper()
+    return digit if len(digit) == 1 and digit in "0123456789*#ABCD" else ""
+
+
+class InCall:
+    """The confirmed call: answer the far end's requests, send ours (SIP INFO DTMF, session
+    refreshes) in the same dialog until the duration ends or the far end hangs up."""
+
+    def __init__(self, conv: Conversation, dialog: Dialog, offer: SessionDescription,
+                 opts: CallOptions, report: CallReport, info_type: str, update: bool = False
+                 ) -> None:  # fmt: skip
+        self.conv, self.dialog, self.opts, self.report = conv, dialog, opts, report
+        self.sdp = offer
+        self.info_type = info_type
+        self.refresh_method = "UPDATE" if update else "INVITE"  # UPDATE: no ACK, no glare
+
+    @property
+    def peer(self) -> Peer:
+        return _peer_for(self.dialog.next_hop(), self.conv.peer)
+
+    async def run(self, seconds: float, info_dtmf: str) -> bool:
+        """True when the far end hung up."""
+        tasks = []
+        if info_dtmf:
+            tasks.append(asyncio.create_task(self._send_info(info_dtmf)))
+        if self.report.session_expires and self.report.refresher == "uac":
+            tasks.append(asyncio.create_task(self._refresh_loop(self.report.session_expires)))
         try:
-            ev = await asyncio.wait_for(driver.incoming.get(), left)
-        except TimeoutError:
-            break
-        if not isinstance(ev, RequestReceived) or ev.tx is None:
-            continue
-        req = ev.request
-        refuse = dialog.receive_request(req)
-        status = refuse or 200
-        answer = driver.endpoint.response_for(ev.tx, status, "OK" if status == 200 else "Error")
-        if status == 200 and req.method in ("INVITE", "UPDATE") and req.body:
-            answer.headers.add("Content-Type", "application/sdp")
-            answer.body = sdp
-        driver.respond(ev.tx, answer)
-        if req.method == "BYE" and refuse is None:
-            return True
-    return False
+            return await self._answer(seconds)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, NetError, SipError):
+                    await task
+
+    async def _answer(self, seconds: float) -> bool:
+        """Answer requests in the dialog. A re-INVITE or UPDATE gets 200 with our SDP
+        unchanged (RFC 3264 §8: same version, the session goes on as is)."""
+        driver = self.conv.driver
+        driver.endpoint.dialogs.add(self.dialog.key)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            try:
+                ev = await asyncio.wait_for(driver.incoming.get(), left)
+            except TimeoutError:
+                break
+            if not isinstance(ev, RequestReceived) or ev.tx is None:
+                continue
+            req = ev.request
+            if len(self.report.far_requests) < 64:  # a flood of requests stays bounded
+                self.report.far_requests.append(req.method)
+            if req.method == "INFO" and len(self.report.dtmf_info_received) < 64:
+                self.report.dtmf_info_received += info_digit(
+                    req.headers.get("Content-Type"), req.body
+                )
+            refuse = self.dialog.receive_request(req)
+            status = refuse or 200
+            answer = driver.endpoint.response_for(ev.tx, status, "OK" if status == 200 else "Error")
+            if status == 200 and req.method in ("INVITE", "UPDATE") and req.body:
+                answer.headers.add("Content-Type", "application/sdp")
+                answer.body = self.sdp.serialize()
+            driver.respond(ev.tx, answer)
+            if req.method == "BYE" and refuse is None:
+                return True
+        return False
+
+    async def _send_info(self, digits: str) -> None:
+        """SIP INFO DTMF (one INFO per digit, each awaited: the far end plays them in order)."""
+        await asyncio.sleep(0.5)
+        for digit in digits:
+            info = self.dialog.create_request(
+                "INFO", [("Content-Type", self.info_type)],
+                info_body(digit, self.info_type, self.opts.dtmf_info_ms),
+            )  # fmt: skip
+            try:
+                answer = await self.conv.driver.request(info, self.peer, 5.0)
+                status = answer.response.status
+            except NetError:
+                status = 408
+            self.report.dtmf_info.append((digit, status))
+            await asyncio.sleep(self.opts.dtmf_info_ms / 1000)
+
+    async def _refresh_loop(self, interval: int) -> None:
+        """RFC 4028 §10: refresh at half the interval (or ``refresh_after``) with an UPDATE
+        when the far end allows it, else a re-INVITE, carrying our SDP with its version + 1
+        (RFC 3264 §8: a new offer, same session)."""
+        while True:
+            await asyncio.sleep(self.opts.refresh_after or max(1.0, interval / 2))
+            status, interval = await self._refresh(interval)
+            self.report.refreshes.append(status)
+            self.report.refresh_method = self.refresh_method
+            if not 200 <= status < 300:
+                return
+
+    async def _refresh(self, interval: int) -> tuple[int, int]:
+        self.sdp = replace(self.sdp, session_version=self.sdp.session_version + 1)
+        contact = f"<{self.conv.target.scheme}:qsipctl@{host_port(*self.conv.local)}>"
+        request = self.dialog.create_request(self.refresh_method, [
+            ("Contact", contact),
+            ("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS, INFO"),
+            ("Supported", "timer"),
+            ("Session-Expires", f"{interval};refresher=uac"),
+            ("Content-Type", "application/sdp"),
+        ], self.sdp.serialize())  # fmt: skip
+        try:
+            answer = await self.conv.driver.request(request, self.peer, 10.0)
+        except NetError:
+            return 408, interval
+        resp = answer.response
+        if 200 <= resp.status < 300:
+            self.dialog.update(resp)
+            if request.method == "INVITE":
+                self.conv.driver.send_stateless(self.dialog.ack(request), self.peer)
+            value = resp.headers.get("Session-Expires") or resp.headers.get("x") or ""
+            head = value.partition(";")[0].strip()
+            if head.isdigit() and int(head) > 0:
+                interval = int(head)
+                self.report.session_expires = interval
+        return resp.status, interval
 
 
 async def _bye(conv: Conversation, dialog: Dialog, report: CallReport) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.fixtures.baresip_phone import baresip_phone
 from tests.fixtures.common import cli_command, free_port, run_cli, wait_until
-from tests.fixtures.kamailio import Kamailio
+from tests.fixtures.kamailio import Kamailio, make_ca
 from tests.fixtures.media import tshark_streams
 from tests.integration.test_call_probe import CALL_ROUTE
 
@@ -59,6 +59,10 @@ def test_probe_call_bad_input_is_exit_2() -> None:
     assert res.returncode == 2 and "G729" in res.stderr and "Traceback" not in res.stderr
     res = run_cli("probe", "call", "sip:100@127.0.0.1", "--from-user", "u", "--dtmf", "12x")
     assert res.returncode == 2 and "--dtmf" in res.stderr
+    for bad in ("[::1", "127.0.0.1:99999", ":3478"):
+        res = run_cli("probe", "call", "sip:100@127.0.0.1", "--from-user", "u", "--stun", bad)
+        assert res.returncode == 2 and "--stun" in res.stderr, (bad, res.stderr)
+        assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 
 def test_diagnose_call_from_each_softphone(
@@ -182,3 +186,26 @@ def test_probe_call_echo_round_trip_through_sipp(tmp_path: Path) -> None:
     media_result = json.loads(res.stdout)["calls"][0]["media"]
     assert media_result["round_trip_ms"] is not None and media_result["round_trip_ms"] > 0
     assert media_result["audio"]["frequency"] in (440.0, 1400.0)  # our own audio, echoed
+
+
+def test_probe_call_over_tls_with_srtp_and_sip_info(tmp_path: Path) -> None:
+    """``--transport tls --srtp --dtmf-mode sip-info``: the site's secure settings, from the CLI."""
+    ca = make_ca(tmp_path / "ca")
+    pem = tmp_path / "phone.pem"
+    pem.write_text(ca.cert_file.read_text() + ca.key_file.read_text())
+    with baresip_phone(tmp_path / "phone", certificate=pem, mediaenc="srtp-mand") as phone:
+        events = phone.events()
+        try:
+            res = run_cli("probe", "call", f"sip:phone@{phone.host}:{phone.tls_port}",
+                          "--transport", "tls", "--ca-file", str(ca.ca_file), "--srtp",
+                          "--from-user", "qsipctl", "--codecs", "PCMU", "--duration", "2",
+                          "--dtmf-mode", "sip-info", "--dtmf", "3", "--format", "json")  # fmt: skip
+            wait_until(lambda: events.dtmf() == "3", timeout=5)
+        finally:
+            events.close()
+    assert res.returncode == 0, res.stderr + res.stdout
+    call = json.loads(res.stdout)["calls"][0]
+    assert (call["transport"], call["srtp"]) == ("tls", True)
+    assert call["dtmf_info"] == [["3", 200]]
+    assert call["media"]["audio"]["kind"] == "tone"  # baresip's SRTP decrypted by us
+    assert "clear text" not in res.stdout + res.stderr  # keys went over TLS: no warning

@@ -13,19 +13,24 @@ import signal
 import socket
 import subprocess
 import threading
+import wave
+from array import array
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from qsipctl.probes.call import CallOptions, place_call
+from qsipctl.net.transport import TlsSettings
+from qsipctl.probes.base import ProbeOutcome
+from qsipctl.probes.call import CallOptions, CallReport, place_call
 from qsipctl.probes.target import ProbeTarget
+from qsipctl.rtp.tone import ToneAnalysis, analyse
 from qsipctl.sdp import OfferSettings
 from qsipctl.site.secrets import Secret
 from tests.fixtures.baresip_phone import baresip_phone
 from tests.fixtures.common import free_port, wait_until
-from tests.fixtures.kamailio import Kamailio
+from tests.fixtures.kamailio import Kamailio, make_ca
 
 pytestmark = pytest.mark.integration
 
@@ -164,9 +169,11 @@ def test_rejected_call_in_plain_words(tmp_path: Path) -> None:
     assert report.media is None and not report.cancelled
 
 
-UAS_SESSION_TIMER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="uas with a session timer">
-  <recv request="INVITE" crlf="true"/>
+_UAS_ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="uas: {name}">
+  <recv request="INVITE" crlf="true" rrs="true">
+    <action><ereg regexp=".*" search_in="hdr" header="From:" assign_to="caller"/></action>
+  </recv>
   <send><![CDATA[
 SIP/2.0 180 Ringing
 [last_Via:]
@@ -186,9 +193,7 @@ SIP/2.0 200 OK
 [last_Call-ID:]
 [last_CSeq:]
 Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Require: timer
-Session-Expires: 1;refresher=uac
-Content-Type: application/sdp
+{timer}Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
@@ -201,6 +206,7 @@ a=rtpmap:0 PCMU/8000
 
 ]]></send>
   <recv request="ACK" crlf="true"/>
+{middle}
   <recv request="BYE"/>
   <send><![CDATA[
 SIP/2.0 200 OK
@@ -212,7 +218,83 @@ SIP/2.0 200 OK
 Content-Length: 0
 
 ]]></send>
+  <Reference variables="{refs}"/>
 </scenario>
+"""
+# We are the refresher: our re-INVITE must come with Session-Expires and our SDP, its
+# o= version one up (RFC 3264 §8); SIPp's regexps with check_it fail the call otherwise.
+_REFRESH = """
+  <recv request="{method}">
+    <action>
+      <ereg regexp="^ *4;refresher=uac" search_in="hdr" header="Session-Expires:"
+            check_it="true" assign_to="se"/>
+      <ereg regexp="o=[^ ]+ [0-9]+ 2 IN" search_in="body" check_it="true" assign_to="ver"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Require: timer
+Session-Expires: 4;refresher=uac
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=pbx 1 2 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+]]></send>
+{ack}
+"""
+# The far end re-INVITEs (hold/resume, a PBX re-anchoring media): our 200 must carry SDP.
+_FAR_REINVITE = """
+  <pause milliseconds="700"/>
+  <send retrans="500"><![CDATA[
+INVITE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:pbx@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To:[$caller]
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=pbx 1 2 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action><ereg regexp="m=audio [0-9]+ RTP/AVP" search_in="body" check_it="true"
+                  assign_to="ours"/></action>
+  </recv>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:pbx@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To:[$caller]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
 """
 
 
@@ -225,8 +307,10 @@ def _udp_bound(port: int) -> bool:
     return False
 
 
-def test_session_timer_reported(tmp_path: Path) -> None:
-    (tmp_path / "uas.xml").write_text(UAS_SESSION_TIMER)
+def _call_sipp_uas(tmp_path: Path, scenario: str, opts: CallOptions
+                   ) -> tuple[ProbeOutcome, CallReport, int, str]:  # fmt: skip
+    """Place ``opts``'s call to a SIPp UAS running ``scenario``; SIPp's exit code and errors."""
+    (tmp_path / "uas.xml").write_text(scenario)
     sip, media, ctrl = (free_port(socket.SOCK_DGRAM) for _ in range(3))
     sipp = subprocess.Popen(
         ["sipp", "-sf", "uas.xml", "-i", "127.0.0.1", "-p", str(sip), "-mi", "127.0.0.1",
@@ -236,15 +320,176 @@ def test_session_timer_reported(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         wait_until(lambda: _udp_bound(sip), timeout=10)  # SIPp listens before we call
-        opts = CallOptions(number="pbx", duration=1.0, port_range=(44000, 44999))
         outcome, report = asyncio.run(place_call(_target("127.0.0.1", sip), opts))
-        assert outcome.result.ok, (outcome.result.message, report)
         rc = sipp.wait(timeout=20)
     finally:
         if sipp.poll() is None:
             os.killpg(sipp.pid, signal.SIGKILL)
             sipp.wait()
+    errors = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*_errors.log"))
+    return outcome, report, rc, errors
+
+
+@pytest.mark.parametrize("method", ["INVITE", "UPDATE"])
+def test_session_timer_refreshed_when_we_are_the_refresher(tmp_path: Path, method: str) -> None:
+    timer = "Require: timer\nSession-Expires: 4;refresher=uac\n"
+    if method == "UPDATE":  # the far end allows UPDATE: the refresh needs no ACK (RFC 3311)
+        timer += "Allow: INVITE, ACK, CANCEL, BYE, UPDATE\n"
+    ack = '  <recv request="ACK" crlf="true"/>' if method == "INVITE" else ""
+    middle = _REFRESH.replace("{method}", method).replace("{ack}", ack)
+    scenario = _UAS_ANSWER.format(name="session timer", timer=timer, middle=middle,
+                                  refs="caller,se,ver")  # fmt: skip
+    # the PBX sets 4 s: we refresh at 2 s (half, RFC 4028 §10), within a 3 s call
+    opts = CallOptions(number="pbx", duration=3.0, port_range=(44000, 44999))
+    outcome, report, rc, errors = _call_sipp_uas(tmp_path, scenario, opts)
+    assert outcome.result.ok, (outcome.result.message, report)
+    assert (report.session_expires, report.refresher) == (4, "uac")
+    assert report.refreshes == [200] and report.refresh_method == method
+    assert rc == 0, errors  # SIPp saw our refresh (Session-Expires, o= version 2), then BYE
+
+
+def test_far_end_reinvite_answered_with_our_sdp(tmp_path: Path) -> None:
+    scenario = _UAS_ANSWER.format(name="re-INVITE", timer="", middle=_FAR_REINVITE, refs="ours")
+    opts = CallOptions(number="pbx", duration=2.0, port_range=(44000, 44999))
+    outcome, report, rc, errors = _call_sipp_uas(tmp_path, scenario, opts)
+    assert outcome.result.ok, (outcome.result.message, report)
+    assert report.far_requests == ["INVITE"]  # (the ACK is absorbed by the dialog layer)
+    assert report.hung_up_by == "us" and report.media is not None
+    assert report.media.sent_packets > 50  # the call went on after the re-INVITE (0.7 s in)
+    assert rc == 0, errors  # our 200 carried SDP, and our BYE came after the re-INVITE
+
+
+def test_sip_info_dtmf_reaches_baresip(tmp_path: Path) -> None:
+    with baresip_phone(tmp_path / "phone") as phone:
+        events = phone.events()
+        try:
+            settings = OfferSettings(codecs=("PCMU",), dtmf_mode="sip-info")
+            opts = CallOptions(number="phone", settings=settings, duration=3.0, dtmf="19*#",
+                               port_range=(44000, 44999))  # fmt: skip
+            outcome, report = asyncio.run(place_call(_target(phone.host, phone.port), opts))
+            wait_until(lambda: any(e.get("type") == "CALL_CLOSED" for e in events.events), 10)
+        finally:
+            events.close()
+    assert outcome.result.ok, (outcome.result.message, outcome.result.warnings)
+    assert report.dtmf_info == [("1", 200), ("9", 200), ("*", 200), ("#", 200)]
+    assert report.media is not None and report.media.dtmf_sent == ""  # no RFC 4733 events
+    assert events.dtmf() == "19*#"  # baresip decoded our application/dtmf-relay INFOs
+
+
+def _heard_by_baresip(path: Path) -> ToneAnalysis:
+    """The middle half second of what baresip decoded from us (its sndfile recording)."""
+    with wave.open(str(path)) as w:
+        rate, channels = w.getframerate(), w.getnchannels()
+        frames = array("h", w.readframes(w.getnframes()))[::channels]
+    return analyse(frames[len(frames) // 2 :][: rate // 2], rate)
+
+
+@pytest.mark.parametrize(
+    ("transport", "srtp"), [("udp", False), ("tcp", False), ("tls", True), ("udp", True)]
+)
+def test_call_over_each_transport_audio_both_ways(
+    tmp_path: Path, transport: str, srtp: bool
+) -> None:
+    ca = make_ca(tmp_path / "ca")
+    pem = tmp_path / "phone-cert.pem"  # baresip wants certificate and key in one file
+    pem.write_text(ca.cert_file.read_text() + ca.key_file.read_text())
+    with baresip_phone(tmp_path / "phone", tone=1000, certificate=pem,
+                       mediaenc="srtp-mand" if srtp else None) as phone:  # fmt: skip
+        port = phone.tls_port if transport == "tls" else phone.port
+        tls = TlsSettings(ca_file=str(ca.ca_file))  # verified: the CA signed baresip's certificate
+        target = ProbeTarget(user="qsipctl", domain=phone.host, host=phone.host, port=port,
+                             transport=transport, tls=tls)  # fmt: skip
+        settings = OfferSettings(codecs=("PCMU",), srtp=srtp)
+        opts = CallOptions(number="phone", settings=settings, duration=2.5,
+                           port_range=(44000, 44999))  # fmt: skip
+        outcome, report = asyncio.run(place_call(target, opts))
+        wait_until(lambda: bool(phone.recordings()), timeout=10)
+        wait_until(lambda: "terminated" in phone.log() or "closed" in phone.log(), timeout=10)
+        recording = phone.recordings()[-1]
+    result = outcome.result
+    assert result.ok, (result.verdict, result.message)
+    assert report.transport == transport and report.srtp is srtp
+    media = report.media
+    assert media is not None and media.audio.kind == "tone"  # baresip's 1 kHz reached us
+    assert media.audio.frequency == pytest.approx(1000, abs=3)
+    theirs = _heard_by_baresip(recording)  # and our 440 Hz reached baresip, decrypted
+    assert theirs.kind == "tone" and theirs.frequency == pytest.approx(440, abs=3), theirs
+    clear_keys = [w for w in result.warnings if "clear text" in w]
+    assert bool(clear_keys) is (srtp and transport != "tls"), result.warnings
+
+
+def test_silent_stun_server_warned_and_local_address_offered(tmp_path: Path) -> None:
+    silent = free_port(socket.SOCK_DGRAM)  # nothing listens there: no STUN answer
+    with baresip_phone(tmp_path / "phone") as phone:
+        opts = CallOptions(number="phone", duration=1.0, port_range=(44000, 44999),
+                           stun_server=("127.0.0.1", silent))  # fmt: skip
+        outcome, report = asyncio.run(place_call(_target(phone.host, phone.port), opts))
     assert outcome.result.ok, outcome.result.message
-    assert (report.session_expires, report.refresher) == (1, "uac")
-    assert any("session timer of 1 s" in w for w in outcome.result.warnings)
-    assert rc == 0  # SIPp got its ACK and our BYE
+    assert report.stun_mapped is None and report.offered_address == "127.0.0.1"
+    assert any(f"STUN server 127.0.0.1:{silent}" in w for w in outcome.result.warnings)
+
+
+# The far end asks for application/dtmf (its Accept lists it, not dtmf-relay): each INFO
+# must carry that type and the digit alone; SIPp's regexps fail the call otherwise.
+_INFO_DTMF = """
+  <recv request="INFO">
+    <action>
+      <ereg regexp="^ *application/dtmf$" search_in="hdr" header="Content-Type:"
+            check_it="true" assign_to="ct"/>
+      <ereg regexp="^7$" search_in="body" check_it="true" assign_to="digit"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+"""
+
+
+def test_sip_info_application_dtmf_when_the_far_end_asks(tmp_path: Path) -> None:
+    accept = "Accept: application/sdp, application/dtmf\n"
+    scenario = _UAS_ANSWER.format(name="INFO application/dtmf", timer=accept,
+                                  middle=_INFO_DTMF, refs="caller,ct,digit")  # fmt: skip
+    settings = OfferSettings(codecs=("PCMU",), dtmf_mode="sip-info")
+    opts = CallOptions(number="pbx", settings=settings, duration=1.5, dtmf="7",
+                       port_range=(44000, 44999))  # fmt: skip
+    outcome, report, rc, errors = _call_sipp_uas(tmp_path, scenario, opts)
+    assert outcome.result.ok, (outcome.result.message, report)
+    assert report.dtmf_info == [("7", 200)]
+    assert rc == 0, errors  # SIPp read Content-Type application/dtmf and the body "7"
+
+
+def _far_info(cseq: int, body: str) -> str:
+    return f"""
+  <pause milliseconds="300"/>
+  <send retrans="500"><![CDATA[
+INFO [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:pbx@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To:[$caller]
+Call-ID: [call_id]
+CSeq: {cseq} INFO
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+{body}
+]]></send>
+  <recv response="200"/>
+"""
+
+
+def test_far_end_sip_info_digits_reported(tmp_path: Path) -> None:
+    middle = _far_info(1, "Signal=4\r\nDuration=160") + _far_info(2, "Signal=#\r\nDuration=160")
+    scenario = _UAS_ANSWER.format(name="far-end INFO", timer="", middle=middle, refs="caller")
+    opts = CallOptions(number="pbx", duration=2.0, port_range=(44000, 44999))
+    outcome, report, rc, errors = _call_sipp_uas(tmp_path, scenario, opts)
+    assert outcome.result.ok, (outcome.result.message, report)
+    assert report.dtmf_info_received == "4#" and report.far_requests == ["INFO", "INFO"]
+    assert rc == 0, errors  # both INFOs answered 200, then our BYE
