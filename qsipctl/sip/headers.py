@@ -14,8 +14,9 @@ quoted-string value keeps its quotes: that is what round-trips unchanged.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from qsipctl import addr
 from qsipctl.sip import grammar as g
@@ -23,6 +24,7 @@ from qsipctl.sip.errors import SipError, SipParseError, clip
 from qsipctl.sip.uri import SipUri, check_host, check_port, format_host, is_sip_uri, parse_uri
 
 MAX_UINT32 = 2**32 - 1
+T = TypeVar("T")
 
 # RFC 3261 §7.3.3 and the IANA registry's compact forms.
 COMPACT = {
@@ -115,19 +117,37 @@ class Headers:
     equality do not depend on how the peer spelled them.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_parsed")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str, str]] = []
+        self._parsed: dict[str, Any] = {}
         for name, value in items:
             self.add(name, value)
 
     @classmethod
-    def _trusted(cls, items: list[tuple[str, str, str]]) -> Headers:
-        """Build from already-checked (name, key, value) triples (the parser's path)."""
+    def _trusted(
+        cls, items: list[tuple[str, str, str]], parsed: dict[str, Any] | None = None
+    ) -> Headers:
+        """Build from already-checked (name, key, value) triples (the parser's path),
+        with what the checks already parsed (see :meth:`parsed`)."""
         h = cls.__new__(cls)
         h._items = items
+        h._parsed = parsed or {}
         return h
+
+    def parsed(self, what: str, parse: Callable[[Headers], T]) -> T:
+        """``parse(self)``, computed once until the headers change.
+
+        Why: matching a message to its transaction, building the answer and
+        describing it each read the top Via, CSeq and tags of the same
+        message; running the grammar again every time was most of the cost
+        of a response.  ``what`` names the value; every change forgets them all.
+        """
+        if what not in self._parsed:
+            self._parsed[what] = parse(self)
+        value: T = self._parsed[what]
+        return value
 
     def get(self, name: str) -> str | None:
         """The first value; for list headers the first list element (``get_all()[0]``)."""
@@ -160,6 +180,7 @@ class Headers:
         """Append a field; CR/LF in a value would inject headers, so it is refused."""
         canon = canonical_name(_check_name(name))
         self._items.append((canon, canon.lower(), _check_value(value)))
+        self._parsed = {}
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name, keeping the first one's position."""
@@ -176,11 +197,13 @@ class Headers:
         if not placed:
             out.append((canon, key, value))
         self._items = out
+        self._parsed = {}
 
     def remove(self, name: str) -> None:
         """Drop every field of this name."""
         key = _key(name)
         self._items = [item for item in self._items if item[1] != key]
+        self._parsed = {}
 
     def items(self) -> list[tuple[str, str]]:
         """(canonical name, value) pairs in order."""
@@ -192,7 +215,7 @@ class Headers:
         return sum(1 for item in self._items if item[1] == key)
 
     def copy(self) -> Headers:
-        return Headers._trusted(list(self._items))
+        return Headers._trusted(list(self._items), dict(self._parsed))
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
