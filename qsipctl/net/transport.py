@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import struct
 import sys
@@ -185,18 +186,12 @@ class UdpSocket(asyncio.DatagramProtocol):
             for _level, _type, data in ancdata:
                 if len(data) >= _EXTENDED_ERR.size and addr:
                     code = _EXTENDED_ERR.unpack_from(data)[0]
-                    self.on_error((str(addr[0]), int(addr[1])), OSError(code, errno_text(code)))
+                    self.on_error((str(addr[0]), int(addr[1])), OSError(code, os.strerror(code)))
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
             self.transport = None
-
-
-def errno_text(code: int) -> str:
-    import os
-
-    return os.strerror(code)
 
 
 class StreamConnection(asyncio.Protocol):

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 from qsipctl.addr import host_port
 from qsipctl.sip.errors import SipError
-from qsipctl.sip.headers import Headers
 from qsipctl.sip.message import Message, Request, Response, parse_message
 from qsipctl.sip.transaction import (
     DEFAULT,
@@ -42,6 +41,7 @@ from qsipctl.sip.transaction import (
     TransportFailed,
     client_key,
     make_response,
+    same_transaction,
     server_key,
 )
 from qsipctl.sip.transaction import (
@@ -266,19 +266,10 @@ class Endpoint:
         Call it once a provisional response came (§9.1 says not before); its
         answer comes as the CANCEL transaction's own ResponseReceived.
         """
-        invite = tx.request
-        h = Headers()
-        h.add("Via", invite.headers.get_all("Via")[0])
-        for value in invite.headers.get_all("Route"):
-            h.add("Route", value)
-        h.add("Max-Forwards", "70")
-        for name in ("From", "To", "Call-ID"):
-            h.add(name, invite.headers.get(name) or "")
-        h.add("CSeq", f"{invite.cseq[0]} CANCEL")
-        peer = self._clients[tx.key].peer if tx.key in self._clients else None
-        if peer is None:
+        client = self._clients.get(tx.key)
+        if client is None:
             raise SipError("the INVITE transaction to cancel is over")
-        return self.send_request(Request("CANCEL", invite.uri, h), peer, now)
+        return self.send_request(same_transaction(tx.request, "CANCEL"), client.peer, now)
 
     # ------------------------------------------------------------ receiving
     def receive_datagram(self, data: bytes, source: Peer, now: float) -> None:

@@ -209,11 +209,6 @@ class Headers:
         """(canonical name, value) pairs in order."""
         return [(n, v) for n, _, v in self._items]
 
-    def count(self, name: str) -> int:
-        """How many header lines carry this name (for once-only headers)."""
-        key = _key(name)
-        return sum(1 for item in self._items if item[1] == key)
-
     def copy(self) -> Headers:
         return Headers._trusted(list(self._items), dict(self._parsed))
 
@@ -337,10 +332,6 @@ class Via:
             return None
         value = param_lookup(self.params, "rport")
         return True if value is None else int(value)
-
-    @property
-    def sent_by(self) -> tuple[str, int | None]:
-        return self.host, self.port
 
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"

@@ -305,23 +305,28 @@ class ClientTransaction(_Transaction):
 
 
 def make_ack(request: Request, response: Response) -> Request:
-    """The ACK for a non-2xx final response (RFC 3261 §17.1.1.3).
+    """The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): To from the
+    response, so it carries the tag the server chose."""
+    return same_transaction(request, "ACK", response.headers.get("To"))
 
-    It reuses the INVITE's top Via (same branch, so it reaches the same server
-    transaction), Call-ID, From, CSeq number and Route set, and takes To from
-    the response so it carries the tag the server chose.
+
+def same_transaction(request: Request, method: str, to: str | None = None) -> Request:
+    """ACK or CANCEL for an INVITE (RFC 3261 §17.1.1.3, §9.1).
+
+    Both reuse the INVITE's top Via (same branch, so they reach the same
+    server transaction), Route set, From, To, Call-ID and CSeq number;
+    only the method differs, and an ACK takes To from the response.
     """
     headers = Headers()
     headers.add("Via", request.headers.get_all("Via")[0])
-    for name in ("Route",):
-        for value in request.headers.get_all(name):
-            headers.add(name, value)
+    for value in request.headers.get_all("Route"):
+        headers.add("Route", value)
     headers.add("Max-Forwards", "70")
     headers.add("From", request.headers.get("From") or "")
-    headers.add("To", response.headers.get("To") or request.headers.get("To") or "")
+    headers.add("To", to or request.headers.get("To") or "")
     headers.add("Call-ID", request.call_id)
-    headers.add("CSeq", f"{request.cseq[0]} ACK")
-    return Request("ACK", request.uri, headers)
+    headers.add("CSeq", f"{request.cseq[0]} {method}")
+    return Request(method, request.uri, headers)
 
 
 # ---------------------------------------------------------------- server
