@@ -21,7 +21,16 @@ from typing import Any, TypeVar
 from qsipctl import addr
 from qsipctl.sip import grammar as g
 from qsipctl.sip.errors import SipError, SipParseError, clip
-from qsipctl.sip.uri import SipUri, check_host, check_port, format_host, is_sip_uri, parse_uri
+from qsipctl.sip.uri import (
+    SipUri,
+    check_host,
+    check_port,
+    format_host,
+    has_param,
+    is_sip_uri,
+    param_lookup,
+    parse_uri,
+)
 
 MAX_UINT32 = 2**32 - 1
 T = TypeVar("T")
@@ -289,15 +298,6 @@ def format_params(params: dict[str, str | None]) -> str:
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
 
 
-def param_lookup(params: dict[str, str | None], name: str) -> str | None:
-    """A header parameter by case-insensitive name (RFC 3261 §7.3.1)."""
-    lname = name.lower()
-    for key, value in params.items():
-        if key.lower() == lname:
-            return value
-    return None
-
-
 # --- Via -----------------------------------------------------------------------
 
 
@@ -328,7 +328,7 @@ class Via:
     @property
     def rport(self) -> int | bool | None:
         """RFC 3581: True when asked for (bare ``;rport``), the port when filled in."""
-        if not any(k.lower() == "rport" for k in self.params):
+        if not has_param(self.params, "rport"):
             return None
         value = param_lookup(self.params, "rport")
         return True if value is None else int(value)
@@ -376,7 +376,7 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
     ttl = param_lookup(params, "ttl")
     if ttl is not None and not (g.digits_re.fullmatch(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
         raise SipParseError(f"Via {clip(value)}: ttl must be 0-255")
-    if any(k.lower() == "branch" for k in params) and param_lookup(params, "branch") is None:
+    if has_param(params, "branch") and param_lookup(params, "branch") is None:
         raise SipParseError(f"Via {clip(value)}: branch needs a value")
 
 
@@ -457,7 +457,7 @@ def split_name_addr(
         raise SipParseError(f"{clip(value)}: expected a URI")
     params = parse_params(text, pos, clip(value), strict=False)
     tag = param_lookup(params, "tag")
-    if "tag" in (k.lower() for k in params) and (tag is None or not g.token_re.fullmatch(tag)):
+    if has_param(params, "tag") and (tag is None or not g.token_re.fullmatch(tag)):
         raise SipParseError(f"{clip(value)}: tag must be a token")
     return RawNameAddr(display, uri, params, bracketed)
 
