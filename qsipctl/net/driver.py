@@ -403,6 +403,7 @@ class SipDriver:
         for conn in list(self._conns.values()):
             conn.close()
         self._conns.clear()
+        self._parsers.clear()  # with _conns, the last references to the connections
         if self.udp is not None:
             self.udp.close()
         for server in self._servers:
