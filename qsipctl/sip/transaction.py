@@ -84,12 +84,7 @@ class TransportFailed:
     """The transport reported an error sending for this transaction."""
 
 
-@dataclass(frozen=True, slots=True)
-class Terminated:
-    """The transaction is over; the owner may forget it."""
-
-
-TransactionEvent = ResponseReceived | AckReceived | TimedOut | TransportFailed | Terminated
+TransactionEvent = ResponseReceived | AckReceived | TimedOut | TransportFailed
 
 
 # ---------------------------------------------------------------- matching
@@ -202,9 +197,8 @@ class _Transaction:
             self._start_timer(name, now, unreliable_interval)
 
     def _terminate(self) -> None:
-        self.state = "terminated"
+        self.state = "terminated"  # the owner sees :attr:`terminated` and forgets it
         self._deadlines.clear()
-        self._events.append(Terminated())
 
 
 # ---------------------------------------------------------------- client
