@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from qsipctl.addr import host_port, ip_version, is_ip
+from qsipctl.addr import host_port, ip_version
 from qsipctl.net.errors import (
     ConnectRefused,
     ConnectTimeout,
@@ -41,8 +41,6 @@ from qsipctl.sip.endpoint import Peer
 
 if TYPE_CHECKING:
     import ssl
-
-__all__ = ["DEFAULT_PORTS", "TRANSPORTS", "ServerAddress", "TlsSettings", "is_ip"]
 
 TRANSPORTS = ("udp", "tcp", "tls")
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}

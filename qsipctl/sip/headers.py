@@ -25,7 +25,6 @@ from qsipctl.sip.uri import (
     SipUri,
     check_host,
     check_port,
-    format_host,
     has_param,
     is_sip_uri,
     param_lookup,
@@ -335,7 +334,7 @@ class Via:
 
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
-        head = f"{self.protocol}/{self.transport} {format_host(self.host)}{port}"
+        head = f"{self.protocol}/{self.transport} {addr.bracket(self.host)}{port}"
         return head + format_params(self.params)
 
 

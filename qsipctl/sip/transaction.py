@@ -27,18 +27,16 @@ from qsipctl.sip.headers import Headers
 from qsipctl.sip.message import Request, Response
 
 MAGIC_COOKIE = "z9hG4bK"
-T1 = 0.5
-T2 = 4.0
-T4 = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class Timers:
-    """The RFC 3261 timer base values; injectable because lab networks differ."""
+    """The RFC 3261 timer base values (§17.1.1.1, Table 4); injectable because
+    lab networks differ."""
 
-    t1: float = T1
-    t2: float = T2
-    t4: float = T4
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
 
     @property
     def timeout(self) -> float:

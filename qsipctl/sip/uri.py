@@ -65,11 +65,6 @@ def escape(text: str, safe: frozenset[str]) -> str:
     return "".join(out)
 
 
-def format_host(host: str) -> str:
-    """Bracket an IPv6 address, the way URIs and Via sent-by write it."""
-    return addr.bracket(host)
-
-
 def _where(what: str, context: str | None) -> str:
     """Error prefix, built only when there is an error (clip() is not free)."""
     return what if context is None else f"{what} {clip(context)}"
@@ -142,7 +137,7 @@ class SipUri:
             if self.password is not None:
                 parts += [":", escape(self.password, _SAFE_PASSWORD)]
             parts.append("@")
-        parts.append(format_host(self.host))
+        parts.append(addr.bracket(self.host))
         if self.port is not None:
             parts.append(f":{self.port}")
         for name, value in self.params.items():
