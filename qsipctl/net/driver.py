@@ -162,7 +162,8 @@ class SipDriver:
         """Our address as ``peer`` sees it unless a NAT rewrites it (for Via and Contact)."""
         if peer.transport != "udp":
             return self._stream_local.get(peer, ("", 0))  # kept after the connection closes
-        assert self.udp is not None, "open_udp() first"
+        if self.udp is None:
+            return ("", 0)  # no socket yet (open_udp first)
         host, port = self.udp.local
         if host in _WILDCARD:
             host = _SOURCE_IP.get(peer.host) or _route_source(peer)
@@ -380,17 +381,11 @@ class SipDriver:
     def _trace(self, peer: Peer) -> Trace:
         trace = self._trace_of.get(peer)
         if trace is None:
-            local = self._udp_local(peer)
             trace = self._trace_of[peer] = Trace(
-                peer.transport, local, (peer.host, peer.port), self.label
+                peer.transport, self.local_for(peer), (peer.host, peer.port), self.label
             )
             self.traces.append(trace)
         return trace
-
-    def _udp_local(self, peer: Peer) -> Address:
-        if peer.transport == "udp" and self.udp is None:
-            return ("", 0)
-        return self.local_for(peer)
 
     # ------------------------------------------------------------ the end
     async def close(self) -> None:
@@ -403,6 +398,7 @@ class SipDriver:
         for conn in list(self._conns.values()):
             conn.close()
         self._conns.clear()
+        self._parsers.clear()  # with _conns, the last references to the connections
         if self.udp is not None:
             self.udp.close()
         for server in self._servers:

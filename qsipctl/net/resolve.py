@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from qsipctl.addr import is_ip
 from qsipctl.net.errors import DnsError
-from qsipctl.net.transport import DEFAULT_PORTS, ServerAddress, is_ip
+from qsipctl.net.transport import DEFAULT_PORTS, ServerAddress
 
 if TYPE_CHECKING:
     import random

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import struct
 import sys
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from qsipctl.addr import host_port, ip_version, is_ip
+from qsipctl.addr import host_port, ip_version
 from qsipctl.net.errors import (
     ConnectRefused,
     ConnectTimeout,
@@ -39,8 +41,6 @@ from qsipctl.sip.endpoint import Peer
 
 if TYPE_CHECKING:
     import ssl
-
-__all__ = ["DEFAULT_PORTS", "TRANSPORTS", "ServerAddress", "TlsSettings", "is_ip"]
 
 TRANSPORTS = ("udp", "tcp", "tls")
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
@@ -92,16 +92,21 @@ class DatagramPort:
     MAX_QUEUED = 1024
 
     def __init__(self, udp: UdpSocket) -> None:
-        self._udp = udp
+        # weak: the socket owns its ports, and a cycle would leave every closed
+        # socket to the cyclic GC (a thousand probes' worth was ~20 % of their time)
+        self._udp = weakref.ref(udp)
         self._queue: deque[tuple[bytes, Address]] = deque(maxlen=self.MAX_QUEUED)
         self._waiter: asyncio.Future[None] | None = None
 
     @property
     def local(self) -> Address:
-        return self._udp.local
+        udp = self._udp()
+        return ("", 0) if udp is None else udp.local
 
     def sendto(self, data: bytes, addr: Address) -> None:
-        self._udp.sendto(data, addr)
+        udp = self._udp()
+        if udp is not None:
+            udp.sendto(data, addr)
 
     async def recv(self, timeout: float | None = None) -> tuple[bytes, Address] | None:
         """The next datagram of this class, or None after ``timeout`` seconds."""
@@ -185,18 +190,19 @@ class UdpSocket(asyncio.DatagramProtocol):
             for _level, _type, data in ancdata:
                 if len(data) >= _EXTENDED_ERR.size and addr:
                     code = _EXTENDED_ERR.unpack_from(data)[0]
-                    self.on_error((str(addr[0]), int(addr[1])), OSError(code, errno_text(code)))
+                    self.on_error((str(addr[0]), int(addr[1])), OSError(code, os.strerror(code)))
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        # the callbacks are the owner's bound methods: dropping them breaks the
+        # owner <-> socket cycle, so both are freed as soon as nobody holds them
+        self.on_sip, self.on_error = _ignore, _ignore
 
 
-def errno_text(code: int) -> str:
-    import os
-
-    return os.strerror(code)
+def _ignore(*_: object) -> None:
+    """What a closed socket does with a late datagram or error."""
 
 
 class StreamConnection(asyncio.Protocol):

@@ -14,20 +14,15 @@ send several (§12.1.2, §13.2.2.4).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qsipctl.sip.errors import SipError
-from qsipctl.sip.headers import Headers, parse_name_addr, split_list
+from qsipctl.sip.headers import Headers, parse_name_addr
 from qsipctl.sip.message import Request, Response
-from qsipctl.sip.transaction import MAGIC_COOKIE
+from qsipctl.sip.transaction import new_branch
 
 TARGET_REFRESH = frozenset({"INVITE", "UPDATE"})  # requests whose Contact moves the target
-
-
-def _branch() -> str:
-    return MAGIC_COOKIE + os.urandom(10).hex()
 
 
 @dataclass(slots=True)
@@ -64,7 +59,7 @@ class Dialog:
             local_uri=_without_tag(request.headers.get("From") or ""),
             remote_uri=_without_tag(request.headers.get("To") or ""),
             remote_target=_contact_uri(response) or request.uri,
-            route_set=list(reversed(_record_route(response))),
+            route_set=response.headers.get_all("Record-Route")[::-1],
             local_seq=request.cseq[0],
             state="confirmed" if 200 <= response.status < 300 else "early",
             via=_via_without_branch(request),
@@ -83,7 +78,7 @@ class Dialog:
             local_uri=_without_tag(request.headers.get("To") or ""),
             remote_uri=_without_tag(request.headers.get("From") or ""),
             remote_target=_contact_uri(request) or "",
-            route_set=_record_route(request),
+            route_set=request.headers.get_all("Record-Route"),
             remote_seq=request.cseq[0],
             state="confirmed" if 200 <= response.status < 300 else "early",
             via=via,
@@ -122,7 +117,7 @@ class Dialog:
             routes.append(f"<{self.remote_target}>")
         h = Headers()
         if self.via:
-            h.add("Via", f"{self.via};branch={_branch()}")
+            h.add("Via", f"{self.via};branch={new_branch()}")
         for route in routes:
             h.add("Route", route)
         h.add("Max-Forwards", "70")
@@ -143,7 +138,7 @@ class Dialog:
         if target:
             self.remote_target = target
         if self.state == "early" or 200 <= response.status < 300:
-            routes = _record_route(response)
+            routes = response.headers.get_all("Record-Route")
             if routes:
                 self.route_set = list(reversed(routes))
 
@@ -213,17 +208,12 @@ def _without_tag(value: str) -> str:
 
 
 def _contact_uri(msg: Request | Response) -> str | None:
-    value = msg.headers.get("Contact")
-    if not value or value.strip() == "*":
-        return None
+    """The first Contact's URI (``get`` gives the first element of the list)."""
     try:
-        return str(parse_name_addr(split_list(value)[0]).uri)
-    except (SipError, IndexError):
+        value = msg.headers.get("Contact")
+        return None if value is None or value == "*" else str(parse_name_addr(value).uri)
+    except SipError:
         return None
-
-
-def _record_route(msg: Request | Response) -> list[str]:
-    return [r for v in msg.headers.get_all("Record-Route") for r in split_list(v)]
 
 
 def _route_uri(route: str) -> str:
@@ -234,5 +224,5 @@ def _route_uri(route: str) -> str:
 
 
 def _via_without_branch(request: Request) -> str:
-    first = request.headers.get_all("Via")[0] if request.headers.get_all("Via") else ""
+    first = request.headers.get("Via") or ""
     return ";".join(p for p in first.split(";") if not p.strip().lower().startswith("branch="))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from qsipctl.sip.errors import SipError
+from qsipctl.sip.headers import quote
 
 # Canonical spellings; the wire value is matched case-insensitively.
 ALGORITHMS: tuple[str, ...] = (
@@ -280,11 +281,6 @@ class DigestCredentials:
 
     username: str
     password: str = field(repr=False)
-
-
-def quote(value: str) -> str:
-    """A quoted-string, escaping ``"`` and ``\\``."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def answer_challenge(

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 from qsipctl.addr import host_port
 from qsipctl.sip.errors import SipError
-from qsipctl.sip.headers import Headers
 from qsipctl.sip.message import Message, Request, Response, parse_message
 from qsipctl.sip.transaction import (
     DEFAULT,
@@ -42,6 +41,7 @@ from qsipctl.sip.transaction import (
     TransportFailed,
     client_key,
     make_response,
+    same_transaction,
     server_key,
 )
 from qsipctl.sip.transaction import (
@@ -155,6 +155,11 @@ def _tag() -> str:
     return os.urandom(4).hex()
 
 
+def _ack_key(request: Request) -> tuple[str, int, str | None]:
+    """What ties the ACK for a 2xx (a new branch, §17.1.1.3) to its INVITE."""
+    return request.call_id, request.cseq[0], request.from_tag
+
+
 @dataclass(slots=True)
 class _Client:
     tx: ClientTransaction
@@ -182,7 +187,7 @@ class Endpoint:
         self._tag = tag
         self._clients: dict[tuple[str, str], _Client] = {}
         self._servers: dict[tuple[object, ...], _Server] = {}
-        # INVITEs we answered 2xx, by (Call-ID, CSeq, From tag): the ACK has a new branch
+        # INVITEs we answered 2xx, by _ack_key: the ACK for a 2xx has a new branch
         self._accepted: dict[tuple[str, int, str | None], ServerTransaction] = {}
         self.dialogs: set[tuple[str, str, str]] = set()  # (Call-ID, local tag, remote tag)
         self._out: list[Transmit] = []
@@ -248,8 +253,7 @@ class Endpoint:
             return  # the transaction already ended (e.g. CANCELled): nothing to answer
         tx.send_response(response, now)
         if tx.invite and 200 <= response.status < 300 and tx.state == "accepted":
-            req = tx.request
-            self._accepted[(req.call_id, req.cseq[0], req.from_tag)] = tx
+            self._accepted[_ack_key(tx.request)] = tx
         self._service_server(server)
 
     def response_for(
@@ -266,19 +270,10 @@ class Endpoint:
         Call it once a provisional response came (§9.1 says not before); its
         answer comes as the CANCEL transaction's own ResponseReceived.
         """
-        invite = tx.request
-        h = Headers()
-        h.add("Via", invite.headers.get_all("Via")[0])
-        for value in invite.headers.get_all("Route"):
-            h.add("Route", value)
-        h.add("Max-Forwards", "70")
-        for name in ("From", "To", "Call-ID"):
-            h.add(name, invite.headers.get(name) or "")
-        h.add("CSeq", f"{invite.cseq[0]} CANCEL")
-        peer = self._clients[tx.key].peer if tx.key in self._clients else None
-        if peer is None:
+        client = self._clients.get(tx.key)
+        if client is None:
             raise SipError("the INVITE transaction to cancel is over")
-        return self.send_request(Request("CANCEL", invite.uri, h), peer, now)
+        return self.send_request(same_transaction(tx.request, "CANCEL"), client.peer, now)
 
     # ------------------------------------------------------------ receiving
     def receive_datagram(self, data: bytes, source: Peer, now: float) -> None:
@@ -326,7 +321,7 @@ class Endpoint:
 
     def _receive_ack(self, ack: Request, source: Peer, now: float) -> None:
         """An ACK for a 2xx (new branch, §17.1.1.3): stop our 2xx, hand it to the dialog."""
-        tx = self._accepted.pop((ack.call_id, ack.cseq[0], ack.from_tag), None)
+        tx = self._accepted.pop(_ack_key(ack), None)
         if tx is not None:
             tx.receive(ack, now)
             tx.events()
@@ -375,7 +370,7 @@ class Endpoint:
     def _answer(
         self, server: _Server, status: int, reason: str, now: float, allow: bool = False
     ) -> None:
-        response = make_response(server.tx.request, status, reason, to_tag=server.to_tag)
+        response = self.response_for(server.tx, status, reason)
         if allow:
             response.headers.add("Allow", ", ".join(sorted(self.accept | {"ACK", "BYE", "CANCEL"})))
         server.tx.send_response(response, now)
@@ -404,6 +399,5 @@ class Endpoint:
         tx.events()  # ACKs are routed by _receive_ack; Timer H needs no TU action here
         if tx.terminated:
             self._servers.pop(tx.key, None)
-            req = tx.request
             if tx.invite:
-                self._accepted.pop((req.call_id, req.cseq[0], req.from_tag), None)
+                self._accepted.pop(_ack_key(tx.request), None)

@@ -14,15 +14,25 @@ quoted-string value keeps its quotes: that is what round-trips unchanged.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from qsipctl import addr
 from qsipctl.sip import grammar as g
 from qsipctl.sip.errors import SipError, SipParseError, clip
-from qsipctl.sip.uri import SipUri, check_host, check_port, format_host, is_sip_uri, parse_uri
+from qsipctl.sip.uri import (
+    SipUri,
+    check_host,
+    check_port,
+    has_param,
+    is_sip_uri,
+    param_lookup,
+    parse_uri,
+)
 
 MAX_UINT32 = 2**32 - 1
+T = TypeVar("T")
 
 # RFC 3261 §7.3.3 and the IANA registry's compact forms.
 COMPACT = {
@@ -115,19 +125,37 @@ class Headers:
     equality do not depend on how the peer spelled them.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_parsed")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str, str]] = []
+        self._parsed: dict[str, Any] = {}
         for name, value in items:
             self.add(name, value)
 
     @classmethod
-    def _trusted(cls, items: list[tuple[str, str, str]]) -> Headers:
-        """Build from already-checked (name, key, value) triples (the parser's path)."""
+    def _trusted(
+        cls, items: list[tuple[str, str, str]], parsed: dict[str, Any] | None = None
+    ) -> Headers:
+        """Build from already-checked (name, key, value) triples (the parser's path),
+        with what the checks already parsed (see :meth:`parsed`)."""
         h = cls.__new__(cls)
         h._items = items
+        h._parsed = parsed or {}
         return h
+
+    def parsed(self, what: str, parse: Callable[[Headers], T]) -> T:
+        """``parse(self)``, computed once until the headers change.
+
+        Why: matching a message to its transaction, building the answer and
+        describing it each read the top Via, CSeq and tags of the same
+        message; running the grammar again every time was most of the cost
+        of a response.  ``what`` names the value; every change forgets them all.
+        """
+        if what not in self._parsed:
+            self._parsed[what] = parse(self)
+        value: T = self._parsed[what]
+        return value
 
     def get(self, name: str) -> str | None:
         """The first value; for list headers the first list element (``get_all()[0]``)."""
@@ -160,6 +188,7 @@ class Headers:
         """Append a field; CR/LF in a value would inject headers, so it is refused."""
         canon = canonical_name(_check_name(name))
         self._items.append((canon, canon.lower(), _check_value(value)))
+        self._parsed = {}
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name, keeping the first one's position."""
@@ -176,23 +205,20 @@ class Headers:
         if not placed:
             out.append((canon, key, value))
         self._items = out
+        self._parsed = {}
 
     def remove(self, name: str) -> None:
         """Drop every field of this name."""
         key = _key(name)
         self._items = [item for item in self._items if item[1] != key]
+        self._parsed = {}
 
     def items(self) -> list[tuple[str, str]]:
         """(canonical name, value) pairs in order."""
         return [(n, v) for n, _, v in self._items]
 
-    def count(self, name: str) -> int:
-        """How many header lines carry this name (for once-only headers)."""
-        key = _key(name)
-        return sum(1 for item in self._items if item[1] == key)
-
     def copy(self) -> Headers:
-        return Headers._trusted(list(self._items))
+        return Headers._trusted(list(self._items), dict(self._parsed))
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -271,15 +297,6 @@ def format_params(params: dict[str, str | None]) -> str:
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
 
 
-def param_lookup(params: dict[str, str | None], name: str) -> str | None:
-    """A header parameter by case-insensitive name (RFC 3261 §7.3.1)."""
-    lname = name.lower()
-    for key, value in params.items():
-        if key.lower() == lname:
-            return value
-    return None
-
-
 # --- Via -----------------------------------------------------------------------
 
 
@@ -310,18 +327,14 @@ class Via:
     @property
     def rport(self) -> int | bool | None:
         """RFC 3581: True when asked for (bare ``;rport``), the port when filled in."""
-        if not any(k.lower() == "rport" for k in self.params):
+        if not has_param(self.params, "rport"):
             return None
         value = param_lookup(self.params, "rport")
         return True if value is None else int(value)
 
-    @property
-    def sent_by(self) -> tuple[str, int | None]:
-        return self.host, self.port
-
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
-        head = f"{self.protocol}/{self.transport} {format_host(self.host)}{port}"
+        head = f"{self.protocol}/{self.transport} {addr.bracket(self.host)}{port}"
         return head + format_params(self.params)
 
 
@@ -362,7 +375,7 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
     ttl = param_lookup(params, "ttl")
     if ttl is not None and not (g.digits_re.fullmatch(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
         raise SipParseError(f"Via {clip(value)}: ttl must be 0-255")
-    if any(k.lower() == "branch" for k in params) and param_lookup(params, "branch") is None:
+    if has_param(params, "branch") and param_lookup(params, "branch") is None:
         raise SipParseError(f"Via {clip(value)}: branch needs a value")
 
 
@@ -443,7 +456,7 @@ def split_name_addr(
         raise SipParseError(f"{clip(value)}: expected a URI")
     params = parse_params(text, pos, clip(value), strict=False)
     tag = param_lookup(params, "tag")
-    if "tag" in (k.lower() for k in params) and (tag is None or not g.token_re.fullmatch(tag)):
+    if has_param(params, "tag") and (tag is None or not g.token_re.fullmatch(tag)):
         raise SipParseError(f"{clip(value)}: tag must be a token")
     return RawNameAddr(display, uri, params, bracketed)
 

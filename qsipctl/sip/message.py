@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from qsipctl.sip import grammar as g
 from qsipctl.sip.errors import SipError, SipParseError, clip
@@ -101,7 +102,7 @@ class _MessageBase:
     @property
     def cseq(self) -> tuple[int, str]:
         """(sequence number, method): what matches a response to its request."""
-        return parse_cseq(self._single("CSeq"))
+        return self.headers.parsed("cseq", lambda h: parse_cseq(self._single("CSeq")))
 
     @property
     def vias(self) -> list[Via]:
@@ -111,18 +112,26 @@ class _MessageBase:
     @property
     def top_via(self) -> Via:
         """The top Via: our branch, and the received/rport the server saw us from."""
-        first = self.headers.get("Via")
-        if first is None:
-            raise SipParseError("Via header missing")
-        return parse_via(first)
+        return self.headers.parsed("top_via", _top_via)
 
     @property
     def from_tag(self) -> str | None:
-        return param_lookup(split_name_addr(self._single("From")).params, "tag")
+        return self.headers.parsed("from_tag", lambda h: _tag(self._single("From")))
 
     @property
     def to_tag(self) -> str | None:
-        return param_lookup(split_name_addr(self._single("To")).params, "tag")
+        return self.headers.parsed("to_tag", lambda h: _tag(self._single("To")))
+
+
+def _top_via(headers: Headers) -> Via:
+    first = headers.get("Via")
+    if first is None:
+        raise SipParseError("Via header missing")
+    return parse_via(first)
+
+
+def _tag(name_addr: str) -> str | None:
+    return param_lookup(split_name_addr(name_addr).params, "tag")
 
 
 @dataclass(slots=True)
@@ -239,6 +248,7 @@ def _header_lines(lines: list[str]) -> list[tuple[int, str]]:
 def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
     items: list[tuple[str, str, str]] = []
     seen: set[str] = set()
+    checked: dict[str, Any] = {}  # the first line's result per checked header
     for number, line in lines:
         canon, value = _split_header_line(line, number)
         if g.bad_ctl_re.search(value):
@@ -248,9 +258,13 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
             _check_once(key, seen, number, canon)
         check = _CHECKS.get(key)
         if check is not None:
-            _run_check(check, value, number, canon)
+            checked.setdefault(key, _run_check(check, value, number, canon))
         items.append((canon, key, value))
-    return Headers._trusted(items)
+    # the top Via and CSeq just parsed are kept: the transaction layer reads them next
+    parsed = {"top_via": checked["via"][0]} if "via" in checked else {}
+    if "cseq" in checked:
+        parsed["cseq"] = checked["cseq"]
+    return Headers._trusted(items, parsed)
 
 
 def _split_header_line(line: str, number: int) -> tuple[str, str]:
@@ -262,9 +276,9 @@ def _split_header_line(line: str, number: int) -> tuple[str, str]:
     return canonical_name(name), value.strip(" \t")
 
 
-def _run_check(check: Callable[[str], object], value: str, number: int, name: str) -> None:
+def _run_check(check: Callable[[str], object], value: str, number: int, name: str) -> object:
     try:
-        check(value)
+        return check(value)
     except SipParseError as exc:
         detail = str(exc).removeprefix(f"{name} ")
         raise SipParseError(f"line {number}: {name}: {detail}", exc.status) from None
@@ -279,13 +293,12 @@ def _check_once(key: str, seen: set[str], number: int, name: str) -> None:
 # --- per-header grammar checks ---------------------------------------------------
 
 
-def _check_via(value: str) -> None:
+def _check_via(value: str) -> list[Via]:
     """Every via-parm; an empty element (``a,,b``, a trailing comma) is an error here."""
     parts = split_list(value)
     if not all(parts):
         raise SipParseError(f"{clip(value)}: empty list element (stray ',')")
-    for element in parts:
-        parse_via(element)
+    return [parse_via(element) for element in parts]
 
 
 def _check_callid(value: str) -> None:

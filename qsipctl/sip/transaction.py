@@ -27,18 +27,16 @@ from qsipctl.sip.headers import Headers
 from qsipctl.sip.message import Request, Response
 
 MAGIC_COOKIE = "z9hG4bK"
-T1 = 0.5
-T2 = 4.0
-T4 = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class Timers:
-    """The RFC 3261 timer base values; injectable because lab networks differ."""
+    """The RFC 3261 timer base values (§17.1.1.1, Table 4); injectable because
+    lab networks differ."""
 
-    t1: float = T1
-    t2: float = T2
-    t4: float = T4
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
 
     @property
     def timeout(self) -> float:
@@ -84,12 +82,7 @@ class TransportFailed:
     """The transport reported an error sending for this transaction."""
 
 
-@dataclass(frozen=True, slots=True)
-class Terminated:
-    """The transaction is over; the owner may forget it."""
-
-
-TransactionEvent = ResponseReceived | AckReceived | TimedOut | TransportFailed | Terminated
+TransactionEvent = ResponseReceived | AckReceived | TimedOut | TransportFailed
 
 
 # ---------------------------------------------------------------- matching
@@ -202,9 +195,8 @@ class _Transaction:
             self._start_timer(name, now, unreliable_interval)
 
     def _terminate(self) -> None:
-        self.state = "terminated"
+        self.state = "terminated"  # the owner sees :attr:`terminated` and forgets it
         self._deadlines.clear()
-        self._events.append(Terminated())
 
 
 # ---------------------------------------------------------------- client
@@ -305,23 +297,28 @@ class ClientTransaction(_Transaction):
 
 
 def make_ack(request: Request, response: Response) -> Request:
-    """The ACK for a non-2xx final response (RFC 3261 §17.1.1.3).
+    """The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): To from the
+    response, so it carries the tag the server chose."""
+    return same_transaction(request, "ACK", response.headers.get("To"))
 
-    It reuses the INVITE's top Via (same branch, so it reaches the same server
-    transaction), Call-ID, From, CSeq number and Route set, and takes To from
-    the response so it carries the tag the server chose.
+
+def same_transaction(request: Request, method: str, to: str | None = None) -> Request:
+    """ACK or CANCEL for an INVITE (RFC 3261 §17.1.1.3, §9.1).
+
+    Both reuse the INVITE's top Via (same branch, so they reach the same
+    server transaction), Route set, From, To, Call-ID and CSeq number;
+    only the method differs, and an ACK takes To from the response.
     """
     headers = Headers()
     headers.add("Via", request.headers.get_all("Via")[0])
-    for name in ("Route",):
-        for value in request.headers.get_all(name):
-            headers.add(name, value)
+    for value in request.headers.get_all("Route"):
+        headers.add("Route", value)
     headers.add("Max-Forwards", "70")
     headers.add("From", request.headers.get("From") or "")
-    headers.add("To", response.headers.get("To") or request.headers.get("To") or "")
+    headers.add("To", to or request.headers.get("To") or "")
     headers.add("Call-ID", request.call_id)
-    headers.add("CSeq", f"{request.cseq[0]} ACK")
-    return Request("ACK", request.uri, headers)
+    headers.add("CSeq", f"{request.cseq[0]} {method}")
+    return Request(method, request.uri, headers)
 
 
 # ---------------------------------------------------------------- server

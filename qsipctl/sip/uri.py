@@ -65,11 +65,6 @@ def escape(text: str, safe: frozenset[str]) -> str:
     return "".join(out)
 
 
-def format_host(host: str) -> str:
-    """Bracket an IPv6 address, the way URIs and Via sent-by write it."""
-    return addr.bracket(host)
-
-
 def _where(what: str, context: str | None) -> str:
     """Error prefix, built only when there is an error (clip() is not free)."""
     return what if context is None else f"{what} {clip(context)}"
@@ -129,12 +124,11 @@ class SipUri:
 
     def param(self, name: str) -> str | None:
         """A URI parameter by case-insensitive name (RFC 3261 §19.1.4)."""
-        return _lookup(self.params, name)
+        return param_lookup(self.params, name)
 
     def has_param(self, name: str) -> bool:
         """Whether a parameter is present at all (``;lr`` has no value)."""
-        lname = name.lower()
-        return any(k.lower() == lname for k in self.params)
+        return has_param(self.params, name)
 
     def __str__(self) -> str:
         parts = [self.scheme, ":"]
@@ -143,7 +137,7 @@ class SipUri:
             if self.password is not None:
                 parts += [":", escape(self.password, _SAFE_PASSWORD)]
             parts.append("@")
-        parts.append(format_host(self.host))
+        parts.append(addr.bracket(self.host))
         if self.port is not None:
             parts.append(f":{self.port}")
         for name, value in self.params.items():
@@ -159,7 +153,9 @@ class SipUri:
         return "".join(parts)
 
 
-def _lookup(params: dict[str, str | None], name: str) -> str | None:
+def param_lookup(params: dict[str, str | None], name: str) -> str | None:
+    """A URI or header parameter by case-insensitive name (RFC 3261 §7.3.1, §19.1.4);
+    None both when absent and when valueless (see :func:`has_param`)."""
     if name in params:
         return params[name]
     lname = name.lower()
@@ -167,6 +163,12 @@ def _lookup(params: dict[str, str | None], name: str) -> str | None:
         if key.lower() == lname:
             return value
     return None
+
+
+def has_param(params: dict[str, str | None], name: str) -> bool:
+    """Whether a parameter is present at all (``;lr``, ``;rport`` have no value)."""
+    lname = name.lower()
+    return name in params or any(k.lower() == lname for k in params)
 
 
 def is_sip_uri(text: str) -> bool:

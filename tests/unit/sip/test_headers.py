@@ -101,7 +101,7 @@ def test_via_full():
     )
     assert (v.protocol, v.transport, v.host, v.port) == ("SIP/2.0", "TLS", "2001:db8::1", 5061)
     assert (v.branch, v.received, v.rport) == ("z9hG4bKx", "2001:db8::2", 4000)
-    assert v.sent_by == ("2001:db8::1", 5061)
+    assert (v.host, v.port) == ("2001:db8::1", 5061)
     assert str(v) == (
         "SIP/2.0/TLS [2001:db8::1]:5061;branch=z9hG4bKx;received=2001:db8::2;rport=4000;ttl=16"
     )

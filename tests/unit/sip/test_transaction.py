@@ -12,7 +12,6 @@ from qsipctl.sip.transaction import (
     ClientTransaction,
     ResponseReceived,
     ServerTransaction,
-    Terminated,
     TimedOut,
     Timers,
     TransportFailed,
@@ -75,7 +74,7 @@ def test_invite_client_timer_a_doubles_and_timer_b_times_out_after_64_t1():
     sent = run_timers(tx, 100.0)
     assert [t for t, _ in sent] == [0.5, 1.5, 3.5, 7.5, 15.5, 31.5]
     assert tx.state == "terminated"
-    assert tx.events() == [TimedOut("B"), Terminated()]
+    assert tx.events() == [TimedOut("B")] and tx.terminated
 
 
 def test_invite_client_over_tcp_never_retransmits():
@@ -83,7 +82,7 @@ def test_invite_client_over_tcp_never_retransmits():
     tx.start()
     tx.datagrams_to_send()
     assert run_timers(tx, 100.0) == []
-    assert tx.events() == [TimedOut("B"), Terminated()]
+    assert tx.events() == [TimedOut("B")] and tx.terminated
 
 
 def test_invite_client_provisional_stops_retransmission_and_timeout():
@@ -118,7 +117,7 @@ def test_invite_client_non_2xx_generates_ack_and_waits_timer_d():
     assert tx.events() == []
     assert tx.next_timer() == pytest.approx(33.0)
     tx.handle_timer(33.0)
-    assert tx.state == "terminated" and tx.events() == [Terminated()]
+    assert tx.state == "terminated" and tx.events() == []
 
 
 def test_invite_client_reliable_completes_at_once():
@@ -144,7 +143,7 @@ def test_invite_client_2xx_is_accepted_per_rfc6026_and_leaves_ack_to_the_tu():
     assert run_timers(tx, 10.0) == []  # no retransmission of the INVITE
     assert tx.next_timer() == pytest.approx(32.1)  # Timer M
     tx.handle_timer(32.1)
-    assert tx.events() == [Terminated()]
+    assert tx.events() == [] and tx.terminated
 
 
 def test_non_invite_client_timer_e_caps_at_t2_and_timer_f():
@@ -156,7 +155,7 @@ def test_non_invite_client_timer_e_caps_at_t2_and_timer_f():
     assert times[:5] == [0.5, 1.5, 3.5, 7.5, 11.5]  # 0.5, 1, 2, 4, 4, ...
     assert all(b - a == pytest.approx(4.0) for a, b in pairwise(times[3:]))
     assert times[-1] < 32.0
-    assert tx.events() == [TimedOut("F"), Terminated()]
+    assert tx.events() == [TimedOut("F")] and tx.terminated
 
 
 def test_non_invite_client_proceeding_retransmits_every_t2():
@@ -194,7 +193,7 @@ def test_transport_error_terminates():
     tx = ClientTransaction(request("OPTIONS"), reliable=False, now=0.0)
     tx.start()
     tx.transport_error(0.1)
-    assert tx.events() == [TransportFailed(), Terminated()]
+    assert tx.events() == [TransportFailed()] and tx.terminated
     assert tx.next_timer() is None
 
 
@@ -246,7 +245,7 @@ def test_invite_server_timer_h_without_ack():
     tx.start()
     tx.send_response(response(req, 500), 0.0)
     run_timers(tx, 100.0)
-    assert tx.events()[-2:] == [TimedOut("H"), Terminated()]
+    assert tx.events()[-1:] == [TimedOut("H")] and tx.terminated
 
 
 def test_invite_server_2xx_is_accepted_per_rfc6026_until_timer_l():
