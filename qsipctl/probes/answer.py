@@ -25,7 +25,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
-from qsipctl.addr import is_private
+from qsipctl.addr import is_private, same_ip, split_host_port
 from qsipctl.probes.base import Conversation, ProbeOutcome, probe_servers
 from qsipctl.probes.inbound import InboundReport, answer_one_call
 from qsipctl.probes.register import _describe_answer, _Sender
@@ -209,14 +209,27 @@ def compare_offer(report: InboundReport, settings: OfferSettings, stun: bool) ->
                             not a.telephone_event))  # fmt: skip
     checks.append(Check("SRTP", "RTP/SAVP" if settings.srtp else "RTP/AVP",
                         "RTP/SAVP" if a.srtp else "RTP/AVP", a.srtp == settings.srtp))  # fmt: skip
-    addr = report.connection or "-"
-    private = bool(report.connection) and is_private(report.connection or "")
-    kind = "private" if private else "public"
-    if stun:
-        checks.append(Check("SDP address", "public (STUN-mapped)", f"{addr} ({kind})", not private))
-    else:
-        checks.append(Check("SDP address", "the core's own (no STUN)", f"{addr} ({kind})", True))
+    checks.append(_address_check(report, stun))
     return checks
+
+
+def _address_check(report: InboundReport, stun: bool) -> Check:
+    """Is the SDP address the one the PBX sees?  Judged by evidence first: where the
+    core's RTP really came from.  A different source means a NAT rewrote the packets
+    but not the SDP, whatever the address looks like (address ranges alone cannot
+    tell a LAN from the internet: the lab's LAN is 198.18.x)."""
+    addr = report.connection or "-"
+    source = report.media.remote_actual if report.media else None
+    source_ip = split_host_port(source)[0] if source else None
+    if source_ip and report.connection and not same_ip(source_ip, report.connection):
+        kind, reachable = f"behind a NAT: its RTP came from {source_ip}", False
+    elif report.connection and is_private(report.connection):
+        kind, reachable = "private", False
+    else:
+        kind, reachable = "public", True
+    if stun:
+        return Check("SDP address", "public (STUN-mapped)", f"{addr} ({kind})", reachable)
+    return Check("SDP address", "the core's own (no STUN)", f"{addr} ({kind})", True)
 
 
 def render_inbound(run: InboundRun, checks: list[Check] | None = None) -> str:
