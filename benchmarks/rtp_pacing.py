@@ -11,10 +11,15 @@
    processes' RTP statistics: loss of our streams at the peer and of the
    peer's at us; our process's CPU time.  Goal: at least 100 calls (200
    streams) with < 0.1 % loss and p99 pacing < 2 ms.
+3. The named peer, after each N: the same N calls made by SIPp alone (a SIPp
+   UAC against a SIPp UAS, both streaming the tone with SIPp's own
+   ``exec rtp_stream``, 20 ms PCMU), captured and measured the same way;
+   printed under ours with the ours/SIPp ratios of p99 and CPU.
 
-Needs tcpdump (root).  Everything stays on 127.0.0.1.
+Needs tcpdump (root) and sipp (Debian sip-tester; --no-sipp skips part 3).
+Everything stays on 127.0.0.1.
 
-    python3 benchmarks/rtp_pacing.py [--seconds 10] [--calls 1,50,100,150,200]
+    python3 benchmarks/rtp_pacing.py [--seconds 10] [--calls 1,50,100,150,200] [--no-sipp]
 """
 
 from __future__ import annotations
