@@ -11,10 +11,15 @@
    processes' RTP statistics: loss of our streams at the peer and of the
    peer's at us; our process's CPU time.  Goal: at least 100 calls (200
    streams) with < 0.1 % loss and p99 pacing < 2 ms.
+3. The named peer, after each N: the same N calls made by SIPp alone (a SIPp
+   UAC against a SIPp UAS, both streaming the tone with SIPp's own
+   ``exec rtp_stream``, 20 ms PCMU), captured and measured the same way;
+   printed under ours with the ours/SIPp ratios of p99 and CPU.
 
-Needs tcpdump (root).  Everything stays on 127.0.0.1.
+Needs tcpdump (root) and sipp (Debian sip-tester; --no-sipp skips part 3).
+Everything stays on 127.0.0.1.
 
-    python3 benchmarks/rtp_pacing.py [--seconds 10] [--calls 1,50,100,150,200]
+    python3 benchmarks/rtp_pacing.py [--seconds 10] [--calls 1,50,100,150,200] [--no-sipp]
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ import json
 import math
 import os
 import resource
+import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+import wave
 from collections import defaultdict
 from pathlib import Path
 
@@ -90,8 +98,12 @@ async def run_sessions(role: str, calls: int, seconds: float, rendezvous: Path) 
     }
 
 
-def read_pcap(path: Path) -> list[tuple[float, int, int]]:
-    """(time, UDP source port, destination port) of each IPv4/UDP packet of a tcpdump file."""
+def read_pcap(path: Path) -> list[tuple[float, int, int, int, int]]:
+    """(time, source port, destination port, RTP SSRC, RTP sequence) of each IPv4/UDP packet.
+
+    SSRC and sequence are 0 when the packet is too short to be RTP.  SIPp sends
+    every call's stream from the same port, so its streams are told apart by SSRC.
+    """
     data = path.read_bytes()
     magic = struct.unpack_from("<I", data)[0]
     nano = magic == 0xA1B23C4D
@@ -107,16 +119,29 @@ def read_pcap(path: Path) -> list[tuple[float, int, int]]:
             continue
         ihl = (ip[0] & 0x0F) * 4
         sport, dport = struct.unpack_from("!HH", ip, ihl)
-        out.append((sec + frac / (1e9 if nano else 1e6), sport, dport))
+        rtp = ip[ihl + 8 :]
+        seq, ssrc = struct.unpack_from("!H4xI", rtp, 2) if len(rtp) >= 12 else (0, 0)
+        out.append((sec + frac / (1e9 if nano else 1e6), sport, dport, ssrc, seq))
     return out
 
 
-def pacing_from_capture(packets: list[tuple[float, int, int]], ports: set[int]) -> dict:
-    """Deviation of each interval from 20 ms, for the RTP sent from ``ports``."""
-    streams: dict[tuple[int, int], list[float]] = defaultdict(list)
-    for t, sport, dport in packets:
+def pacing_from_capture(packets: list[tuple[float, int, int, int, int]], ports: set[int]) -> dict:
+    """Deviation of each interval from 20 ms, for the RTP sent from ``ports``.
+
+    A stream is (source port, destination port, SSRC).  ``lost_pct`` counts the
+    sequence numbers missing from the capture (what never reached ``lo``; a
+    receiver's socket-buffer drops are not visible here).
+    """
+    streams: dict[tuple[int, int, int], list[float]] = defaultdict(list)
+    seqs: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+    for t, sport, dport, ssrc, seq in packets:
         if sport in ports:
-            streams[(sport, dport)].append(t)
+            streams[(sport, dport, ssrc)].append(t)
+            seqs[(sport, dport, ssrc)].append(seq)
+    # packets arrive in order on lo: each step forward (mod 2^16) spans step - 1 lost ones
+    steps = (sum((b - a) % 65536 for a, b in itertools.pairwise(q)) for q in seqs.values())
+    expected = sum(1 + n for n in steps)
+    lost_pct = round(100 * (expected - sum(map(len, seqs.values()))) / max(1, expected), 3)
     devs: list[float] = []
     for times in streams.values():
         times.sort()
@@ -126,7 +151,7 @@ def pacing_from_capture(packets: list[tuple[float, int, int]], ports: set[int]) 
         return {"streams": 0}
     pick = lambda q: round(devs[min(len(devs) - 1, math.ceil(q * len(devs)) - 1)], 3)  # noqa: E731
     return {"streams": len(streams), "intervals": len(devs), "p50_ms": pick(0.5),
-            "p99_ms": pick(0.99), "max_ms": round(devs[-1], 3)}  # fmt: skip
+            "p99_ms": pick(0.99), "max_ms": round(devs[-1], 3), "lost_pct": lost_pct}  # fmt: skip
 
 
 def measure(calls: int, seconds: float, tmp: Path) -> dict:
@@ -159,10 +184,203 @@ def measure(calls: int, seconds: float, tmp: Path) -> dict:
             "seconds": seconds}  # fmt: skip
 
 
+# --- SIPp as the named peer: N SIPp UAC calls against a SIPp UAS, both streaming ---
+
+_SDP = """v=0
+o=- 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+"""
+_HDR = """Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:uac@[local_ip]:[local_port]>;tag=[pid]u[call_number]
+Call-ID: [call_id]
+Max-Forwards: 70
+"""
+SIPP_UAC = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="qsipctl rtp_pacing uac">
+<send retrans="500"><![CDATA[
+INVITE sip:bench@[remote_ip]:[remote_port] SIP/2.0
+{_HDR}To: <sip:bench@[remote_ip]:[remote_port]>
+CSeq: 1 INVITE
+Contact: <sip:uac@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+{_SDP}]]></send>
+<recv response="100" optional="true"/>
+<recv response="200" rrs="true"/>
+<send><![CDATA[
+ACK [next_url] SIP/2.0
+{_HDR}To: <sip:bench@[remote_ip]:[remote_port]>[peer_tag_param]
+CSeq: 1 ACK
+Content-Length: 0
+]]></send>
+<nop><action><exec rtp_stream="tone.wav,-1,0"/></action></nop>
+<pause milliseconds="{{ms}}"/>
+<nop><action><exec rtp_stream="pause"/></action></nop>
+<send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+{_HDR}To: <sip:bench@[remote_ip]:[remote_port]>[peer_tag_param]
+CSeq: 2 BYE
+Content-Length: 0
+]]></send>
+<recv response="200"/>
+</scenario>
+"""
+SIPP_UAS = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="qsipctl rtp_pacing uas">
+<recv request="INVITE" crlf="true"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]s[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:uas@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+{_SDP}]]></send>
+<recv request="ACK"/>
+<nop><action><exec rtp_stream="tone.wav,-1,0"/></action></nop>
+<recv request="BYE"/>
+<nop><action><exec rtp_stream="pause"/></action></nop>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+</scenario>
+"""
+
+
+def write_tone_wav(path: Path) -> None:
+    """One second of a 440 Hz tone, already G.711 µ-law, in a WAV container.
+
+    SIPp's rtp_stream skips the WAV header and sends the data chunk's bytes
+    as they are, 160 per 20 ms for payload 0, so the samples must be µ-law
+    octets; the wave module only labels them 8-bit PCM, which SIPp ignores.
+    """
+    from qsipctl.rtp.g711 import encode
+
+    samples = [round(8000 * math.sin(2 * math.pi * 440 * i / 8000)) for i in range(8000)]
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(8000)
+        w.writeframes(encode(samples, "ulaw"))
+
+
+def free_udp_port(pair: bool = False) -> int:
+    """A UDP port on 127.0.0.1 free now (and its +1 when ``pair``): other jobs hold ports."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            if not pair:
+                return port
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+                    b.bind(("127.0.0.1", port + 1))
+                    return port
+            except OSError:
+                continue
+    raise RuntimeError("no free UDP port pair on 127.0.0.1")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.returncode is None and proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def measure_sipp(calls: int, seconds: float, tmp: Path) -> dict:
+    """N SIPp calls, each side streaming the tone with SIPp's own rtp_stream, captured on lo."""
+    work = tmp / f"sipp-{calls}"
+    work.mkdir()
+    write_tone_wav(work / "tone.wav")
+    (work / "uac.xml").write_text(SIPP_UAC.replace("{ms}", str(round(seconds * 1000))))
+    (work / "uas.xml").write_text(SIPP_UAS)
+    uas_sip, uac_sip = free_udp_port(), free_udp_port()
+    uas_media, uac_media = free_udp_port(pair=True), free_udp_port(pair=True)
+    pcap = work / "sipp.pcap"
+    dump = subprocess.Popen(
+        ["tcpdump", "-i", "lo", "-n", "-B", "16384", "-s", "64", "-w", str(pcap),
+         f"udp and (src port {uas_media} or src port {uac_media})"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert dump.stderr is not None
+    dump.stderr.readline()  # "listening on lo"
+    common = ["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", str(calls), "-l", str(calls),
+              "-nostdin", "-timeout", f"{round(seconds) + 120}s", "-timeout_error"]  # fmt: skip
+    procs = []
+    try:
+        uas = subprocess.Popen(
+            ["sipp", "-sf", "uas.xml", "-p", str(uas_sip), "-mp", str(uas_media), *common],
+            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        procs.append(uas)
+        time.sleep(0.5)
+        uac = subprocess.Popen(
+            ["sipp", "-sf", "uac.xml", "-p", str(uac_sip), "-mp", str(uac_media), *common,
+             "-r", "500", f"127.0.0.1:{uas_sip}"],
+            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        procs.append(uac)
+        # wait4 gives each SIPp process's own CPU time (whole life: set-up, SIP, RTP)
+        _, uac_status, uac_ru = os.wait4(uac.pid, 0)
+        uac.returncode = os.waitstatus_to_exitcode(uac_status)
+        deadline, uas_ru = time.monotonic() + 30, None
+        while uas_ru is None and time.monotonic() < deadline:
+            pid, uas_status, ru = os.wait4(uas.pid, os.WNOHANG)
+            if pid:
+                uas.returncode, uas_ru = os.waitstatus_to_exitcode(uas_status), ru
+            time.sleep(0.05)
+    finally:
+        for proc in procs:
+            _stop(proc)
+        time.sleep(0.5)
+        os.killpg(dump.pid, signal.SIGTERM)
+        dump.wait(timeout=10)
+    packets = read_pcap(pcap)
+    return {
+        "uac": pacing_from_capture(packets, {uac_media}),
+        "uas": pacing_from_capture(packets, {uas_media}),
+        "uac_rc": uac.returncode,
+        "uas_rc": uas.returncode,
+        "uac_cpu_s": round(uac_ru.ru_utime + uac_ru.ru_stime, 2),
+        "uas_cpu_s": round(uas_ru.ru_utime + uas_ru.ru_stime, 2) if uas_ru else None,
+    }
+
+
+def format_sipp(calls: int, seconds: float, sp: dict, ours: dict, our_cpu: float) -> str:
+    """SIPp's line under ours, with ours/SIPp ratios (below 1: ours is better)."""
+    u, a = sp["uac"], sp["uas"]
+    ratio = lambda x, y: f"{x / y:.2f}" if x is not None and y else "n/a"  # noqa: E731
+    return (f"        SIPp {calls:4d} calls: UAC streams p50 {u.get('p50_ms')} ms p99 "
+            f"{u.get('p99_ms')} ms max {u.get('max_ms')} ms over {u.get('intervals')} intervals "
+            f"({u.get('streams')} streams); UAS streams p99 {a.get('p99_ms')} ms; missing "
+            f"from the capture UAC {u.get('lost_pct')} % UAS {a.get('lost_pct')} %; "
+            f"CPU UAC {sp['uac_cpu_s']} s UAS {sp['uas_cpu_s']} s / {seconds:.0f} s "
+            f"(exit {sp['uac_rc']}/{sp['uas_rc']})\n"
+            f"        ours/SIPp: p99 {ratio(ours.get('p99_ms'), u.get('p99_ms'))}, "
+            f"CPU {ratio(our_cpu, sp['uac_cpu_s'])}")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--calls", default="1,50,100,150,200")
+    ap.add_argument("--no-sipp", action="store_true",
+                    help="skip SIPp's own RTP playback of the same number of calls")  # fmt: skip
     ap.add_argument("--role", choices=("ours", "peer"))
     ap.add_argument("--rendezvous", type=Path)
     args = ap.parse_args()
@@ -173,6 +391,8 @@ def main() -> None:
         )
         print(json.dumps(summary), flush=True)
         return
+    if not args.no_sipp and shutil.which("sipp") is None:
+        sys.exit("rtp_pacing.py: sipp (Debian sip-tester) is not installed; --no-sipp to skip it")
     with tempfile.TemporaryDirectory() as tmp:
         print(f"RTP pacing from a loopback capture, {args.seconds:.0f} s per run, "
               f"load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
@@ -188,6 +408,10 @@ def main() -> None:
                   f"our CPU {r['our_cpu_s']} s / {args.seconds:.0f} s; "
                   f"p99 by our own clock (median/max stream) {r['own_clock']} ms; "
                   f"{'meets' if ok else 'MISSES'} the goal", flush=True)  # fmt: skip
+            if args.no_sipp:
+                continue
+            sp = measure_sipp(calls, args.seconds, Path(tmp))
+            print(format_sipp(calls, args.seconds, sp, p, r["our_cpu_s"]), flush=True)
 
 
 if __name__ == "__main__":
