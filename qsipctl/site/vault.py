@@ -179,7 +179,12 @@ def load_keys(
 def _read_secret(label: str, path: str) -> VaultSecret:
     if path == "prompt":
         import getpass
+        import sys
 
+        if not sys.stdin.isatty():  # a script or CI job: never wait for, or echo, a password
+            raise VaultError(
+                f"--vault-id {label}@prompt needs a terminal; give a password file instead"
+            )
         try:
             text = getpass.getpass(f"Vault password ({label}): ")
         except (EOFError, OSError):

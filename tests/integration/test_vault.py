@@ -82,6 +82,15 @@ def test_no_or_wrong_password_is_one_clear_line(vaulted):
     assert f"wrong vault password: none of default@{wrong} decrypts this value" in res.stderr
 
 
+def test_prompt_without_a_terminal_is_refused_at_once(vaulted):
+    """Scripted runs never wait at a password prompt (run_cli's stdin is not a terminal)."""
+    res = run_cli("--vault-id", "lab@prompt", "validate", str(vaulted["site"]), input="")
+    assert res.returncode == 2 and "Vault password" not in res.stdout + res.stderr
+    assert res.stderr.strip().splitlines() == [
+        "qsipctl: error: --vault-id lab@prompt needs a terminal; give a password file instead"
+    ]
+
+
 def test_inventory_and_no_secrets_work_without_the_password(vaulted):
     res = run_cli("validate", str(vaulted["site"]), "--no-secrets")
     assert res.returncode == 0, res.stderr
