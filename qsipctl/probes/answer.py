@@ -28,7 +28,7 @@ from typing import Any
 from qsipctl.addr import is_private, same_ip, split_host_port
 from qsipctl.probes.base import Conversation, ProbeOutcome, probe_servers
 from qsipctl.probes.inbound import InboundReport, answer_one_call
-from qsipctl.probes.register import _describe_answer, _Sender
+from qsipctl.probes.register import ConversationSender, describe_answer
 from qsipctl.probes.register_flow import LEDGER, RegisterFlow, RegisterPolicy
 from qsipctl.probes.result import ProbeResult
 from qsipctl.probes.target import ProbeTarget
@@ -78,9 +78,9 @@ async def receive_call(
 async def _attempt(conv: Conversation, result: ProbeResult, opts: InboundOptions,
                    trigger: Trigger | None, run: InboundRun) -> None:  # fmt: skip
     def describe(resp: Response) -> None:
-        _describe_answer(result, resp, conv.local)
+        describe_answer(result, resp, conv.local)
 
-    sender = _Sender(conv)
+    sender = ConversationSender(conv)
     policy = RegisterPolicy(bind=True, keep=True, force=opts.force)
     ledger = LEDGER.get()
     token = LEDGER.set([]) if ledger is None else None
@@ -101,7 +101,7 @@ async def _attempt(conv: Conversation, result: ProbeResult, opts: InboundOptions
         finally:
             # RegisterFlow's own unbind: Expires: 0, finishing even when Ctrl-C arrives
             # meanwhile, and reporting what may remain
-            await flow._unbind(sender.our_contact, entry)
+            await flow.unbind(sender.our_contact, entry)
     finally:
         if token is not None:
             LEDGER.reset(token)

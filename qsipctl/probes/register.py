@@ -76,7 +76,7 @@ def _contact(conv: Conversation) -> str:
     return f"<{conv.target.scheme}:{conv.target.user}@{host_port(*conv.local)}{param}>"
 
 
-class _Sender:
+class ConversationSender:
     """The transport side of :class:`RegisterFlow`: one REGISTER, challenges answered."""
 
     def __init__(self, conv: Conversation) -> None:
@@ -91,9 +91,9 @@ class _Sender:
 
 async def _register(conv: Conversation, result: ProbeResult, policy: RegisterPolicy) -> None:
     def describe(resp: Response) -> None:
-        _describe_answer(result, resp, conv.local)
+        describe_answer(result, resp, conv.local)
 
-    flow = RegisterFlow(_Sender(conv), result, policy, conv.target.expires, describe)
+    flow = RegisterFlow(ConversationSender(conv), result, policy, conv.target.expires, describe)
     await flow.run()
 
 
@@ -163,7 +163,7 @@ def _answer(auth: _Auth, target: ProbeTarget, resp: Response) -> bool:
     return True
 
 
-def _describe_answer(result: ProbeResult, resp: Response, local: tuple[str, int]) -> None:
+def describe_answer(result: ProbeResult, resp: Response, local: tuple[str, int]) -> None:
     result.status, result.reason = resp.status, resp.reason
     result.server_agent = resp.headers.get("Server") or resp.headers.get("User-Agent")
     try:

@@ -253,7 +253,7 @@ class RegisterFlow:
             raise
         finally:
             if bound:
-                await self._unbind(contact, entry)
+                await self.unbind(contact, entry)
 
     async def _register_with_retry(self, contact: str) -> Answer:
         answer = await self.reg.register(contact, self.expires)
@@ -299,7 +299,7 @@ class RegisterFlow:
             words += f"; the PBX keeps several contacts per account ({kept} stayed)"
         self.result.succeed(words)
 
-    async def _unbind(self, contact: str, entry: Cleanup) -> None:
+    async def unbind(self, contact: str, entry: Cleanup) -> None:
         """``Expires: 0`` for our Contact; report what may remain when it does not work."""
         interrupted: asyncio.CancelledError | None = None
         while True:

@@ -11,7 +11,7 @@ import pytest
 from qsipctl.errors import UsageError
 from qsipctl.net.resolve import _srv_order, is_ip, split_nameserver
 from qsipctl.probes.base import move_on as _move_on
-from qsipctl.probes.register import _describe_answer
+from qsipctl.probes.register import describe_answer
 from qsipctl.probes.result import VERDICTS, ProbeResult, verdict_for_status
 from qsipctl.probes.target import adhoc_target, softphone_target
 from qsipctl.sip.message import Response, parse_message
@@ -57,16 +57,16 @@ def _result() -> ProbeResult:
 )  # fmt: skip
 def test_nat_detection_from_via(via: str, local: tuple[str, int], seen: str, nat: bool) -> None:
     r = _result()
-    _describe_answer(r, _response(via), local)
+    describe_answer(r, _response(via), local)
     assert (r.seen_as, r.nat) == (seen, nat)
 
 
 def test_server_identity_from_server_or_user_agent() -> None:
     via = "SIP/2.0/UDP 198.18.0.5:5060;branch=z9hG4bK1"
     r = _result()
-    _describe_answer(r, _response(via, "User-Agent: FPBX-16\r\n"), ("198.18.0.5", 5060))
+    describe_answer(r, _response(via, "User-Agent: FPBX-16\r\n"), ("198.18.0.5", 5060))
     assert r.server_agent == "FPBX-16"
-    _describe_answer(r, _response(via, "Server: Asterisk PBX 20\r\n"), ("198.18.0.5", 5060))
+    describe_answer(r, _response(via, "Server: Asterisk PBX 20\r\n"), ("198.18.0.5", 5060))
     assert r.server_agent == "Asterisk PBX 20"
 
 
