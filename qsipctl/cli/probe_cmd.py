@@ -276,6 +276,8 @@ def _dtmf_digits(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 def _call_command() -> click.Command:
+    from qsipctl.site.model import CORE_RTP_RANGE
+
     @click.command("call")
     @click.argument("target_uri", metavar="TARGET")
     @click.option(
@@ -372,7 +374,7 @@ def _call_command() -> click.Command:
     )
     @click.option(
         "--rtp-ports",
-        default="16384-32768",
+        default="{}-{}".format(*CORE_RTP_RANGE),
         show_default=True,
         callback=_port_range,
         help="Local RTP port range (the core's).",

@@ -34,6 +34,7 @@ from qsipctl.probes.result import ProbeResult
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.sdp import OfferSettings
 from qsipctl.sip.message import Response
+from qsipctl.site.model import CORE_RTP_RANGE
 
 # While bound, something has to make the PBX call us: an outgoing test call, a
 # QRC dial on the core, or nothing (the engineer dials).  It gets the number.
@@ -47,7 +48,7 @@ class InboundOptions:
     settings: OfferSettings = field(default_factory=OfferSettings)
     ring_timeout: float = 60.0  # how long we wait for the INVITE once bound
     duration: float = 5.0
-    port_range: tuple[int, int] = (16384, 32768)
+    port_range: tuple[int, int] = CORE_RTP_RANGE
     force: bool = False  # bind even when another device (the core) is bound
 
 

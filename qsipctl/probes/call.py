@@ -51,6 +51,7 @@ from qsipctl.sip.endpoint import Peer, RequestReceived, ResponseReceived
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Request, Response
 from qsipctl.sip.uri import parse_uri
+from qsipctl.site.model import CORE_RTP_RANGE
 from qsipctl.stun.client import binding
 from qsipctl.stun.transport import DatagramPort, UdpPort
 
@@ -76,7 +77,7 @@ class CallOptions:
     duration: float = 5.0
     ring_timeout: float = 30.0
     dtmf: str = ""
-    port_range: tuple[int, int] = (16384, 32768)
+    port_range: tuple[int, int] = CORE_RTP_RANGE
     media_address: str | None = None  # the address for the SDP's c=, when known already
     # the site's STUN server (host, port) when its settings enable STUN: its mapped address
     # goes into c=; never a default server (the caller passes the configured one or None)

@@ -44,6 +44,7 @@ from qsipctl.sip.endpoint import Peer, RequestReceived
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Request
 from qsipctl.sip.uri import parse_uri
+from qsipctl.site.model import CORE_RTP_RANGE
 
 
 @dataclass(slots=True)
@@ -73,7 +74,7 @@ async def answer_one_call(
     *,
     wait: float = 30.0,
     duration: float = 5.0,
-    port_range: tuple[int, int] = (16384, 32768),
+    port_range: tuple[int, int] = CORE_RTP_RANGE,
 ) -> InboundReport:
     """Take the next INVITE on ``driver`` (its endpoint must accept INVITE)."""
     report = InboundReport()

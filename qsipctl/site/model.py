@@ -24,6 +24,7 @@ ConnectorKind = Literal["ssh", "local"]
 
 RTP_PORT_MIN = 16384  # fixed on the core (QSC: Softphone RTP range 16384-32768)
 RTP_PORT_MAX = 32768
+CORE_RTP_RANGE = (RTP_PORT_MIN, RTP_PORT_MAX)  # where a test call's media binds, as the core's
 
 
 @dataclass(frozen=True)
