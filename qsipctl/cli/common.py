@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -109,4 +110,9 @@ def load_selected(
     if limit and not site.cores:
         others = ", ".join(site.others[:5])
         raise UsageError(f"--limit {limit!r} selects no Q-SYS cores, only other hosts: {others}")
+    # The loaded site lives until the command ends: taking it out of the cyclic
+    # collector's generations spares every later full collection from walking
+    # tens of thousands of objects that can never be garbage (a 1,000-phone
+    # diagnose spent ~0.1 s of CPU on exactly that).
+    gc.freeze()
     return site, list(site.cores)

@@ -409,15 +409,15 @@ class RawNameAddr:
     bracketed: bool
 
 
+# quoted-pair is needed for '"', backslash and the controls qdtext leaves out (HTAB is allowed)
+_MUST_ESCAPE = re.compile(r'["\\\x00-\x08\x0a-\x1f\x7f]')
+
+
 def quote(text: str) -> str:
     """Write a display name as a quoted-string, escaping what must be escaped."""
     if "\r" in text or "\n" in text:
         raise SipError(f"a display name cannot contain CR or LF: {clip(text)}")
-    out = []
-    for c in text:
-        escaped = c in '"\\' or (ord(c) < 0x20 and c != "\t") or c == "\x7f"
-        out.append("\\" + c if escaped else c)
-    return '"' + "".join(out) + '"'
+    return '"' + _MUST_ESCAPE.sub(lambda m: "\\" + m.group(), text) + '"'
 
 
 def unquote(quoted: str) -> str:
