@@ -28,7 +28,7 @@ from qsipctl.probes.result import VERDICTS, ProbeResult
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.sip.endpoint import Endpoint, Peer
 from qsipctl.sip.errors import SipError
-from qsipctl.sip.headers import Headers
+from qsipctl.sip.headers import Headers, Via
 from qsipctl.sip.message import Request
 from qsipctl.sip.transaction import new_branch
 
@@ -79,8 +79,10 @@ class Conversation:
         self.cseq += 1
         target = self.target
         h = Headers()
-        via = f"SIP/2.0/{self.peer.transport.upper()} {host_port(*self.local)}"
-        h.add("Via", f"{via};branch={new_branch()};rport")
+        host, port = self.local
+        via = Via(self.peer.transport.upper(), host, port, {"branch": new_branch(), "rport": None})
+        h.add("Via", str(via))
+        h.remember("Via", via)
         h.add("Max-Forwards", "70")
         from_uri = (
             target.aor if target.user else f"{target.scheme}:qsipctl@{bracket(target.domain)}"

@@ -144,18 +144,29 @@ class Headers:
         h._parsed = parsed or {}
         return h
 
-    def parsed(self, what: str, parse: Callable[[Headers], T]) -> T:
-        """``parse(self)``, computed once until the headers change.
+    def parsed(self, name: str, parse: Callable[[Headers], T]) -> T:
+        """``parse(self)``: what the message reads from header ``name``, computed once.
 
         Why: matching a message to its transaction, building the answer and
         describing it each read the top Via, CSeq and tags of the same
         message; running the grammar again every time was most of the cost
-        of a response.  ``what`` names the value; every change forgets them all.
+        of a response.  Each value derives from one header, so a change to
+        that header forgets it and a change to any other (Authorization,
+        Content-Length) does not.
         """
-        if what not in self._parsed:
-            self._parsed[what] = parse(self)
-        value: T = self._parsed[what]
+        key = _key(name)
+        if key not in self._parsed:
+            self._parsed[key] = parse(self)
+        value: T = self._parsed[key]
         return value
+
+    def remember(self, name: str, value: object) -> None:
+        """Record what :meth:`parsed` would compute for ``name``, when the builder has it.
+
+        A request we build carries a Via we composed from parts: parsing our
+        own text back to learn its branch was a Via parse per request sent.
+        """
+        self._parsed[_key(name)] = value
 
     def get(self, name: str) -> str | None:
         """The first value; for list headers the first list element (``get_all()[0]``)."""
@@ -187,8 +198,9 @@ class Headers:
     def add(self, name: str, value: str) -> None:
         """Append a field; CR/LF in a value would inject headers, so it is refused."""
         canon = canonical_name(_check_name(name))
-        self._items.append((canon, canon.lower(), _check_value(value)))
-        self._parsed = {}
+        key = canon.lower()
+        self._items.append((canon, key, _check_value(value)))
+        self._parsed.pop(key, None)
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name, keeping the first one's position."""
@@ -205,13 +217,13 @@ class Headers:
         if not placed:
             out.append((canon, key, value))
         self._items = out
-        self._parsed = {}
+        self._parsed.pop(key, None)
 
     def remove(self, name: str) -> None:
         """Drop every field of this name."""
         key = _key(name)
         self._items = [item for item in self._items if item[1] != key]
-        self._parsed = {}
+        self._parsed.pop(key, None)
 
     def items(self) -> list[tuple[str, str]]:
         """(canonical name, value) pairs in order."""

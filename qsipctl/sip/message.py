@@ -102,7 +102,7 @@ class _MessageBase:
     @property
     def cseq(self) -> tuple[int, str]:
         """(sequence number, method): what matches a response to its request."""
-        return self.headers.parsed("cseq", lambda h: parse_cseq(self._single("CSeq")))
+        return self.headers.parsed("CSeq", lambda h: parse_cseq(self._single("CSeq")))
 
     @property
     def vias(self) -> list[Via]:
@@ -112,15 +112,15 @@ class _MessageBase:
     @property
     def top_via(self) -> Via:
         """The top Via: our branch, and the received/rport the server saw us from."""
-        return self.headers.parsed("top_via", _top_via)
+        return self.headers.parsed("Via", _top_via)
 
     @property
     def from_tag(self) -> str | None:
-        return self.headers.parsed("from_tag", lambda h: _tag(self._single("From")))
+        return self.headers.parsed("From", lambda h: _tag(self._single("From")))
 
     @property
     def to_tag(self) -> str | None:
-        return self.headers.parsed("to_tag", lambda h: _tag(self._single("To")))
+        return self.headers.parsed("To", lambda h: _tag(self._single("To")))
 
 
 def _top_via(headers: Headers) -> Via:
@@ -261,7 +261,7 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
             checked.setdefault(key, _run_check(check, value, number, canon))
         items.append((canon, key, value))
     # the top Via and CSeq just parsed are kept: the transaction layer reads them next
-    parsed = {"top_via": checked["via"][0]} if "via" in checked else {}
+    parsed = {"via": checked["via"][0]} if "via" in checked else {}
     if "cseq" in checked:
         parsed["cseq"] = checked["cseq"]
     return Headers._trusted(items, parsed)
