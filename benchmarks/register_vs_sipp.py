@@ -8,8 +8,11 @@ an injection file, 100 calls at once (``-l 100``).  qsipctl runs
 ``diagnose --register --bind --concurrency 100`` (the binding query, then
 our binding and its removal: four REGISTERs per account, as SIPp sends) on
 a generated site of the same
-accounts, *including* loading that site.  The two alternate ``--runs`` times
-so load on the shared machine hits both alike; after every run the
+accounts, *including* loading that site.  A third contender,
+``register_floor.py``, does the same exchange in the least Python can (see
+its docstring): how much of qsipctl's time any CPython program would spend.
+The contenders alternate ``--runs`` times so load on the shared machine hits
+them alike; after every run the
 registrar must hold 0 bindings.
 
 qsipctl runs from a clean venv with a regular install of this checkout (see
@@ -112,13 +115,17 @@ def run(k: Kamailio, work: Path, accounts: int, runs: int) -> None:
     qsipctl = [common.QSIPCTL, "diagnose", str(site), "--register", "--bind",
                "--concurrency", "100", "--format", "json"]  # fmt: skip
     sipp = sipp_command(k, work, accounts)
+    floor = [common.PYTHON, str(REPO / "benchmarks" / "register_floor.py"), str(site), k.host,
+             str(k.udp_port)]  # fmt: skip
     print(f"kamailio {k.host}:{k.udp_port} (udp), {accounts} accounts, MD5 digest, 100 at once")
-    times: dict[str, list[float]] = {"sipp": [], "qsipctl": []}
-    common.timed(sipp, env)  # warm up both (page cache, pyc)
-    common.timed(qsipctl, env)
+    times: dict[str, list[float]] = {"sipp": [], "qsipctl": [], "floor": []}
+    contenders = (("sipp", sipp), ("qsipctl", qsipctl), ("floor", floor))
+    for _, cmd in contenders:  # warm up (page cache, pyc)
+        common.timed(cmd, env)
+        k.clear()
     common.CPU.clear()
     for _ in range(runs):
-        for name, cmd in (("sipp", sipp), ("qsipctl", qsipctl)):
+        for name, cmd in contenders:
             k.clear()
             times[name].append(common.timed(cmd, env, name))
             left = k.registered_users()
@@ -134,6 +141,8 @@ def run(k: Kamailio, work: Path, accounts: int, runs: int) -> None:
           f" {cpu['qsipctl']:5.2f} s CPU")  # fmt: skip
     print(f"ratio qsipctl / sipp: {ratio:.2f}x wall (goal <= 2x, stretch 1.5x),"
           f" {cpu['qsipctl'] / max(cpu['sipp'], 0.01):.1f}x CPU")  # fmt: skip
+    print(f"python floor (register_floor.py)             {med['floor']:6.2f} s wall,"
+          f" {cpu['floor']:5.2f} s CPU = {med['floor'] / med['sipp']:.2f}x sipp")  # fmt: skip
     load, probe = common.split_phases(site, env, accounts)
     print(f"  qsipctl in-process: loading the site {load:5.2f} s, probing {probe:5.2f} s")
 
