@@ -13,6 +13,7 @@ quoted-string value keeps its quotes: that is what round-trips unchanged.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -197,15 +198,14 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field; CR/LF in a value would inject headers, so it is refused."""
-        canon = canonical_name(_check_name(name))
-        key = canon.lower()
+        canon, key = _checked_name(name)
         self._items.append((canon, key, _check_value(value)))
         self._parsed.pop(key, None)
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name, keeping the first one's position."""
-        canon = canonical_name(_check_name(name))
-        key, value = canon.lower(), _check_value(value)
+        canon, key = _checked_name(name)
+        value = _check_value(value)
         out: list[tuple[str, str, str]] = []
         placed = False
         for item in self._items:
@@ -253,10 +253,17 @@ class Headers:
         return f"Headers({self.items()!r})"
 
 
-def _check_name(name: str) -> str:
+@functools.lru_cache(maxsize=256)
+def _checked_name(name: str) -> tuple[str, str]:
+    """(canonical name, lookup key) of a name we write, checked once per spelling.
+
+    Requests are built from the same dozen names over and over; the token
+    check and canonicalisation were a tenth of building one.
+    """
     if not g.token_re.fullmatch(name):
         raise SipError(f"invalid header name {clip(name)}")
-    return name
+    canon = canonical_name(name)
+    return canon, canon.lower()
 
 
 def _check_value(value: str) -> str:
