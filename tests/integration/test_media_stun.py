@@ -87,3 +87,39 @@ def test_stun_flood_on_the_rtp_port_stays_bounded() -> None:
             assert media.unexpected == 0 and media.actual_source is None
 
     asyncio.run(run())
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_media_socket_closed_when_cancelled_during_the_stun_query() -> None:
+    """Ctrl-C while STUN is asked (before any INVITE): the RTP/RTCP pair is released."""
+    from qsipctl.probes.call import CallOptions, place_call
+    from qsipctl.probes.target import ProbeTarget
+
+    silent = free_port(socket.SOCK_DGRAM)  # STUN never answers: the query waits its 2.75 s
+    rtp = next(p for p in (free_port(socket.SOCK_DGRAM) & ~1 for _ in range(50))
+               if _bindable(p) and _bindable(p + 1))  # fmt: skip
+    target = ProbeTarget(user="qsipctl", domain="127.0.0.1", host="127.0.0.1",
+                         port=free_port(socket.SOCK_DGRAM), transport="udp")  # fmt: skip
+    opts = CallOptions(number="x", duration=1.0, port_range=(rtp, rtp + 1),
+                       stun_server=("127.0.0.1", silent))  # fmt: skip
+    held: list[bool] = []
+
+    async def run() -> None:
+        task = asyncio.create_task(place_call(target, opts))
+        await asyncio.sleep(0.8)
+        held.append(not _bindable(rtp))  # the probe holds the pair meanwhile
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert held == [True]
+    assert _bindable(rtp) and _bindable(rtp + 1)
