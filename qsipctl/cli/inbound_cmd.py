@@ -66,7 +66,8 @@ def run_inbound(
 ) -> None:
     """Run the checks one after the other; exit 1 when any failed, 130 when interrupted.
 
-    ``pcap`` keeps the SIP exchanges (registration, the INVITE and its answer)."""
+    ``pcap`` keeps the SIP exchanges (registration, the INVITE and its answer) and the
+    answered call's RTP/RTCP both ways (up to ``media.capture.CAPTURE_LIMIT`` packets)."""
     import asyncio
     import signal
 
@@ -76,8 +77,10 @@ def run_inbound(
 
     if pcap:
         from qsipctl.cli.probe_cmd import _check_writable
+        from qsipctl.media.capture import CAPTURE_LIMIT
 
         _check_writable(pcap)  # refuse before binding anything
+        jobs = [replace(j, options=replace(j.options, capture_limit=CAPTURE_LIMIT)) for j in jobs]
     ledger: list[Cleanup] = []
 
     async def all_checks() -> list[tuple[ProbeOutcome, InboundRun]]:
@@ -105,9 +108,10 @@ def run_inbound(
             click.echo(f"qsipctl: interrupted: {cleanup.describe()}", err=True)
         raise SystemExit(EXIT_INTERRUPTED) from None
     if pcap:
-        from qsipctl.net.pcap import write_pcap
+        from qsipctl.media.capture import write_media_pcap
 
-        write_pcap(pcap, [t for outcome, _ in done for t in outcome.traces])
+        write_media_pcap(pcap, [c for _, run in done for c in run.report.captured],
+                         [t for outcome, _ in done for t in outcome.traces])  # fmt: skip
     if ladder:
         from qsipctl.report.probes import render_ladders
 

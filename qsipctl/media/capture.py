@@ -15,6 +15,10 @@ from qsipctl.media.session import Captured
 from qsipctl.net.pcap import udp_datagram, write_pcap
 from qsipctl.net.trace import Trace
 
+# RTP/RTCP packets one call keeps for --pcap: 100 000 is ~16 min of one stream both
+# ways (50 packets/s each), ~20 MB; beyond it packets are counted, not kept
+CAPTURE_LIMIT = 100_000
+
 
 def media_packets(captured: Iterable[Captured]) -> list[tuple[float, bytes, str | None]]:
     return [(c.time, udp_datagram(c.src, c.dst, c.data, i), None) for i, c in enumerate(captured)]

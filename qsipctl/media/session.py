@@ -11,6 +11,10 @@
 * Sends RTCP SR (with a report block once we receive) and reads SR/RR to
   compute the round-trip time and learn the far end's view of our stream.
 * RFC 4733 DTMF out, digits in; a marker burst for an echo service's round trip.
+* STUN on the media socket itself (:meth:`MediaSession.stun_port`): datagrams
+  whose first byte is 0-3 are STUN (RFC 7983 §7) and go to the STUN client,
+  never to the RTP statistics or the latching, so the offer can carry the
+  RTP port's own public mapping.
 * Bounded whatever arrives: statistics are O(1), kept audio and captured
   packets are capped.
 """
@@ -59,6 +63,7 @@ KEEP_FRAMES = 25  # 0.5 s of the far end's audio kept for analysis
 MAX_CATCH_UP = 5  # packets sent at once after a stall; beyond that the gap is skipped
 MARKER_HZ = 1400
 NO_RTP_SECONDS = 5.0
+MAX_STUN_QUEUED = 32  # STUN datagrams nobody reads yet (a flood is dropped, oldest first)
 _RTP_HEADER = struct.Struct("!BBHII")
 
 Address = tuple[str, int]
@@ -138,6 +143,40 @@ def bind_pair(host: str, port_range: tuple[int, int], mux: bool) -> tuple[socket
     raise MediaError(f"no free even UDP port pair on {host} in {lo}-{hi}")
 
 
+class MediaStunPort:
+    """The STUN share of a media session's RTP socket, shaped as
+    :class:`qsipctl.stun.transport.DatagramPort`: a Binding sent through it leaves
+    from the RTP port, so its answer is that port's public mapping."""
+
+    def __init__(self, session: MediaSession) -> None:
+        self._session = session
+        self._queue: collections.deque[tuple[bytes, Address]] = collections.deque(
+            maxlen=MAX_STUN_QUEUED
+        )
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def local(self) -> Address:
+        return self._session.local
+
+    def sendto(self, data: bytes, addr: Address) -> None:
+        self._session._send_stun(data, addr)
+
+    async def recv(self, timeout: float | None = None) -> tuple[bytes, Address] | None:
+        """The next STUN datagram that reached the RTP port, or None after ``timeout``."""
+        if not self._queue:
+            self._waiter = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._waiter, timeout)
+            self._waiter = None
+        return self._queue.popleft() if self._queue else None
+
+    def _put(self, data: bytes, source: Address) -> None:
+        self._queue.append((data, source))
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
 class MediaSession:
     """``async with MediaSession(cfg) as media: media.start(); await media.run(5)``."""
 
@@ -169,6 +208,7 @@ class MediaSession:
         self.rtcp_received = 0
         self.captured: list[Captured] = []
         self.capture_dropped = 0
+        self.stun = MediaStunPort(self)  # STUN from/to the RTP port (RFC 7983 demultiplexing)
         self._source = FrameSource(config.codec)
         for frequency, level in ((config.tone_hz, config.tone_dbfs), (0, 0.0), (MARKER_HZ, -10.0)):
             self._source.prepare(frequency, level)  # ~20 ms of table building, before t0
@@ -447,8 +487,17 @@ class MediaSession:
 
     # --- receiving ----------------------------------------------------------------------
 
+    def _send_stun(self, data: bytes, addr: Address) -> None:
+        if self._rtp_t is None:  # closed: like any closed socket's share, nothing goes out
+            return
+        self._rtp_t.sendto(data, addr)
+        self._capture(self.local, addr, data)
+
     def _on_rtp_port(self, data: bytes, source: Address) -> None:
         self._capture(source, self.local, data)
+        if data and data[0] <= 3:  # RFC 7983 §7: STUN, e.g. the answer about our RTP port
+            self.stun._put(data, source)
+            return
         if self.cfg.rtcp_mux and is_rtcp(data):
             self._rtcp_in(data)
             return

@@ -50,6 +50,7 @@ class InboundOptions:
     duration: float = 5.0
     port_range: tuple[int, int] = CORE_RTP_RANGE
     force: bool = False  # bind even when another device (the core) is bound
+    capture_limit: int = 0  # RTP/RTCP packets of the answered call kept for --pcap
 
 
 @dataclass(slots=True)
@@ -126,6 +127,7 @@ async def _take_call(conv: Conversation, result: ProbeResult, opts: InboundOptio
             wait=opts.ring_timeout,
             duration=opts.duration,
             port_range=opts.port_range,
+            capture_limit=opts.capture_limit,
         )
     )
     caller: asyncio.Task[Any] | None = None

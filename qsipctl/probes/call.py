@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from qsipctl.addr import bracket, host_port
+from qsipctl.addr import bracket, host_port, same_ip
 from qsipctl.media.result import MediaResult
 from qsipctl.media.session import Captured, MediaConfig, MediaSession
 from qsipctl.net.errors import NetError, NoAnswer
@@ -53,6 +53,7 @@ from qsipctl.sip.message import Request, Response
 from qsipctl.sip.uri import parse_uri
 from qsipctl.site.model import CORE_RTP_RANGE
 from qsipctl.stun.client import binding
+from qsipctl.stun.message import TransportAddress
 from qsipctl.stun.transport import DatagramPort, UdpPort
 
 # Plain words for the final answers a caller meets (RFC 3261 21).
@@ -105,8 +106,13 @@ class CallReport:
     answered: tuple[str, ...] = ()
     hung_up_by: str | None = None  # "us" | "far end"
     transport: str | None = None  # the SIP transport the call ran on
-    stun_mapped: str | None = None  # our address as the site's STUN server saw it (ip:port)
+    stun_mapped: str | None = None  # our SIP socket as the site's STUN server saw it (ip:port)
+    stun_rtp_mapped: str | None = None  # our RTP socket as the STUN server saw it (ip:port)
+    # why the RTP mapping was not (or not simply) offered: no answer from the RTP port, or
+    # its IP differs from the SIP socket's (an address-dependent NAT pool)
+    stun_rtp_problem: str | None = None
     offered_address: str | None = None  # the c= address of our offer
+    offered_port: int | None = None  # the m= port of our offer (the RTP port's mapping with STUN)
     srtp: bool = False  # the media was SRTP (both sides agreed on an SDES key)
     session_expires: int | None = None  # RFC 4028 interval the PBX set in its 200, seconds
     refresher: str | None = None  # "uac" (us) or "uas"
@@ -128,14 +134,17 @@ class CallReport:
         """The call's figures as a two-column table (the verdict line is the probe table's)."""
         from tabulate import tabulate
 
-        stun = f" (STUN mapped {self.stun_mapped})" if self.stun_mapped else ""
+        offered = self.offered_address or "-"
+        if self.offered_address and self.offered_port:
+            offered = host_port(self.offered_address, self.offered_port)
         rows: list[tuple[str, str]] = [
             ("provisional", ", ".join(map(str, self.provisional)) or "-"),
             ("ringing after", _ms(self.ringing_ms)),
             ("answered after", _ms(self.answered_ms)),
             ("early media", "yes (183 with SDP)" if self.early_media else "no"),
             ("transport", f"{self.transport or '-'}, media {'SRTP' if self.srtp else 'RTP'}"),
-            ("offered address", f"{self.offered_address or '-'}{stun}"),
+            ("offered address", offered),
+            *self._stun_rows(),
             ("codec", f"{self.codec or '-'} (offered {', '.join(self.offered)}; "
                       f"answered {', '.join(self.answered) or '-'})"),
         ]  # fmt: skip
@@ -160,6 +169,16 @@ class CallReport:
             ]  # fmt: skip
             rows += [("verdict", v) for v in m.verdicts]
         return tabulate(rows, tablefmt="plain")
+
+    def _stun_rows(self) -> list[tuple[str, str]]:
+        """The two STUN mappings (SIP socket, RTP socket), when STUN was asked."""
+        if not (self.stun_mapped or self.stun_rtp_mapped or self.stun_rtp_problem):
+            return []
+        rows = [("STUN mapping", f"SIP socket {self.stun_mapped or 'no answer'}, "
+                                 f"RTP socket {self.stun_rtp_mapped or 'no answer'}")]  # fmt: skip
+        if self.stun_rtp_problem:
+            rows.append(("STUN problem", self.stun_rtp_problem))
+        return rows
 
 
 def _info_digits(sent: list[tuple[str, int]]) -> str:
@@ -209,10 +228,10 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
     cfg = MediaConfig(codec=_first_codec(opts.settings), local_host=local_ip,
                       port_range=opts.port_range, tone_hz=opts.tone_hz, rtcp_interval=1.0,
                       capture_limit=opts.capture_limit)  # fmt: skip
-    address = opts.media_address or await _stun_address(conv, opts, result, report)
-    report.offered_address = address
     async with MediaSession(cfg) as probe_media:
-        offer = build_offer(opts.settings, address, probe_media.local[1],
+        address, port = await _offer_address(conv, opts, result, report, probe_media)
+        report.offered_address, report.offered_port = address, port
+        offer = build_offer(opts.settings, address, port,
                             int.from_bytes(os.urandom(4), "big"), crypto)  # fmt: skip
         report.offered = tuple(opts.settings.codecs)
         auth = _auth(target)
@@ -337,39 +356,81 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                     await _bye(conv, open_dialog, report)
 
 
-async def _stun_address(conv: Conversation, opts: CallOptions, result: ProbeResult,
-                        report: CallReport) -> str:  # fmt: skip
-    """The address for c=: the STUN-mapped one when the site enables STUN and its server
-    answers (asked from the SIP socket, as the core does), else the local address."""
-    local_ip = conv.local[0]
+async def _offer_address(conv: Conversation, opts: CallOptions, result: ProbeResult,
+                         report: CallReport, media: MediaSession) -> tuple[str, int]:  # fmt: skip
+    """The offer's c= address and m= port: the RTP socket's STUN mapping when the site
+    enables STUN and the server answers the RTP port, else the local address and port.
+
+    Two Binding requests go to the site's server at once: one from the SIP socket
+    (as the core asks, reported as ``stun_mapped``) and one from the media socket
+    itself (RFC 7983 demultiplexing on it), because behind a NAT the RTP port's
+    public mapping is its own: another port, possibly another address of a pool.
+    """
+    local = (conv.local[0], media.local[1])
+    if opts.media_address:
+        return opts.media_address, local[1]
     if opts.stun_server is None:
-        return local_ip
+        return local
     host, port = opts.stun_server
-    server = f"{host_port(host, port)}"
-    own: UdpPort | None = None
+    server = host_port(host, port)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-        addr = (str(infos[0][4][0]), port)
+    except OSError as exc:
+        result.warnings.append(f"STUN server {server}: {exc}; the offer carries {local[0]}")
+        report.stun_rtp_problem = f"STUN server {server} not found: {exc}"
+        return local
+    addr = (str(infos[0][4][0]), port)
+    sip, rtp = await asyncio.gather(
+        _sip_binding(conv, addr, result, server), binding(media.stun, addr, local_ip=local[0])
+    )
+    if sip is not None:
+        report.stun_mapped = host_port(sip.ip, sip.port)
+    if rtp.mapped is None:
+        report.stun_rtp_problem = (
+            f"STUN from the RTP port {host_port(*local)} got no mapping from {server} "
+            f"({rtp.error or 'no response'}): the offer carries the local address "
+            f"{host_port(*local)}, as a core whose STUN query fails would; behind a NAT "
+            "the far end's audio reaches us only if it sends to where our RTP comes from"
+        )
+        result.warnings.append(report.stun_rtp_problem)
+        return local
+    mapped = rtp.mapped
+    report.stun_rtp_mapped = host_port(mapped.ip, mapped.port)
+    if sip is not None and not same_ip(sip.ip, mapped.ip):
+        report.stun_rtp_problem = (
+            f"address-dependent NAT pool: the RTP port is mapped to {mapped.ip}, the SIP "
+            f"port to {sip.ip}; the offer carries the RTP mapping, but a PBX or firewall that "
+            "expects media from the signalling address may drop it"
+        )
+        result.warnings.append(report.stun_rtp_problem)
+    return mapped.ip, mapped.port
+
+
+async def _sip_binding(conv: Conversation, server: tuple[str, int], result: ProbeResult,
+                       name: str) -> TransportAddress | None:  # fmt: skip
+    """The SIP socket's mapping (its STUN share over UDP; over TCP/TLS a UDP socket of
+    our own on the same address), or None with a warning."""
+    local_ip = conv.local[0]
+    own: UdpPort | None = None
+    try:
         udp = conv.driver.udp
         if udp is not None:
             sock: DatagramPort = udp.stun
-        else:  # SIP over TCP/TLS: ask from a UDP socket of our own on the same address
+        else:
             own = sock = await UdpPort.open(local_ip, 0)
-        answer = await binding(sock, addr, local_ip=local_ip)
+        answer = await binding(sock, server, local_ip=local_ip)
     except OSError as exc:
-        result.warnings.append(f"STUN server {server}: {exc}; the offer carries {local_ip}")
-        return local_ip
+        result.warnings.append(f"STUN server {name} from the SIP socket: {exc}")
+        return None
     finally:
         if own is not None:
             await own.aclose()
     if answer.mapped is None:
         result.warnings.append(
-            f"STUN server {server} did not answer ({answer.error or 'no response'}): the offer "
-            f"carries the local address {local_ip}, as a core whose STUN query fails would"
+            f"STUN server {name} did not answer the SIP socket "
+            f"({answer.error or 'no response'}): the core's own query would fail the same way"
         )
-        return local_ip
-    report.stun_mapped = host_port(answer.mapped.ip, answer.mapped.port)
-    return answer.mapped.ip
+    return answer.mapped
 
 
 def _with_agreed(cfg: MediaConfig, agreed: Negotiated, crypto: CryptoAttribute | None

@@ -24,7 +24,7 @@ from typing import Any
 
 from qsipctl.addr import host_port
 from qsipctl.media.result import MediaResult
-from qsipctl.media.session import MediaConfig, MediaSession
+from qsipctl.media.session import Captured, MediaConfig, MediaSession
 from qsipctl.net.driver import SipDriver
 from qsipctl.net.errors import NetError
 from qsipctl.sdp import (
@@ -58,11 +58,13 @@ class InboundReport:
     hung_up_by: str | None = None
     media: MediaResult | None = None
     problems: list[str] = field(default_factory=list)
+    # the RTP/RTCP of the answered call for --pcap, taken when ``media`` was: the same packets
+    captured: list[Captured] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        out = {k: v for k, v in asdict(self).items() if k != "media"}
+        out = {k: v for k, v in asdict(self).items() if k not in ("media", "captured")}
         out["media"] = self.media.as_dict() if self.media else None
         return out
 
@@ -75,8 +77,12 @@ async def answer_one_call(
     wait: float = 30.0,
     duration: float = 5.0,
     port_range: tuple[int, int] = CORE_RTP_RANGE,
+    capture_limit: int = 0,
 ) -> InboundReport:
-    """Take the next INVITE on ``driver`` (its endpoint must accept INVITE)."""
+    """Take the next INVITE on ``driver`` (its endpoint must accept INVITE).
+
+    ``capture_limit``: keep up to that many RTP/RTCP packets of the call (both ways)
+    in ``report.captured`` for ``--pcap``."""
     report = InboundReport()
     invite, tx, source = await _next_invite(driver, wait)
     if invite is None or tx is None or source is None:
@@ -88,60 +94,76 @@ async def answer_one_call(
     _describe_offer(report, invite.body if report.analysis.early_offer else None)
     driver.respond(tx, driver.endpoint.response_for(tx, 180, "Ringing"))
     cfg = MediaConfig(codec=CODECS[settings.codecs[0].upper()], local_host=local_ip,
-                      port_range=port_range, rtcp_interval=1.0)  # fmt: skip
+                      port_range=port_range, rtcp_interval=1.0,
+                      capture_limit=capture_limit)  # fmt: skip
     async with MediaSession(cfg) as media:
-        agreed = None
-        if report.analysis.early_offer:
-            try:
-                agreed = answer_offer(settings, parse(invite.body), "the caller")
-            except (NoCommonCodec, SdpError) as exc:
-                resp = driver.endpoint.response_for(tx, 488, "Not Acceptable Here")
-                resp.headers.add("Warning", f'304 qsipctl "{str(exc)[:120]}"')
-                driver.respond(tx, resp)
-                report.status_sent = 488
-                report.problems.append(str(exc))
-                return report
-            ours = OfferSettings(codecs=(agreed.codec.name,), dtmf_mode=settings.dtmf_mode
-                                 if agreed.telephone_event_pt is not None else "sip-info",
-                                 dtmf_payload_type=agreed.telephone_event_pt or 101)  # fmt: skip
-            sdp = build_offer(ours, local_ip, media.local[1], _sid())
-        else:
-            sdp = build_offer(settings, local_ip, media.local[1], _sid())
-        ok = driver.endpoint.response_for(tx, 200, "OK")
-        ok.headers.add("Contact", f"<sip:qsipctl@{host_port(*driver.local_for(source))}>")
-        ok.headers.add("Content-Type", "application/sdp")
-        ok.body = sdp.serialize()
-        via = f"SIP/2.0/{source.transport.upper()} {host_port(*driver.local_for(source))};rport"
-        dialog = Dialog.as_uas(invite, ok, via=via)  # our BYE needs our Via
-        driver.endpoint.dialogs.add(dialog.key)
-        driver.respond(tx, ok)
-        report.status_sent = 200
         try:
-            if agreed is None:  # delayed offer: the answer comes in the ACK
-                ack = await _ack(driver, dialog, wait=10.0)
-                if ack is None or not ack.body:
-                    report.problems.append("no SDP answer in the ACK to our offer")
-                    return report
-                agreed = negotiate(sdp, parse(ack.body), "the caller")
-            report.codec = agreed.codec.name
-            media.reconfigure(replace(media.cfg, codec=agreed.codec,
-                                      send_payload_type=agreed.remote_payload_type,
-                                      telephone_event_pt=agreed.telephone_event_pt))  # fmt: skip
-            media.set_remote((agreed.remote_address, agreed.remote_port))
-            media.start()
-            if await _until_bye(driver, dialog, duration):
-                report.hung_up_by = "caller"
-            report.media = media.result()
-        except (NoCommonCodec, SdpError) as exc:
-            report.problems.append(str(exc))
+            await _answer(driver, invite, tx, source, settings, local_ip, media, report,
+                          duration)  # fmt: skip
         finally:
-            if dialog.state != "terminated":
-                report.hung_up_by = report.hung_up_by or "us"
-                bye = dialog.create_request("BYE")
-                dialog.state = "terminated"
-                with contextlib.suppress(NetError, SipError):
-                    await driver.request(bye, _next_hop(dialog, source), 5.0)
+            if not report.captured:  # an early way out: whatever the socket saw
+                report.captured = list(media.captured)
     return report
+
+
+async def _answer(driver: SipDriver, invite: Request, tx: Any, source: Peer,
+                  settings: OfferSettings, local_ip: str, media: MediaSession,
+                  report: InboundReport, duration: float) -> None:  # fmt: skip
+    """200 with our SDP (or 488), the audio, and the hang-up, on ``media``'s socket."""
+    assert report.analysis is not None
+    agreed = None
+    if report.analysis.early_offer:
+        try:
+            agreed = answer_offer(settings, parse(invite.body), "the caller")
+        except (NoCommonCodec, SdpError) as exc:
+            resp = driver.endpoint.response_for(tx, 488, "Not Acceptable Here")
+            resp.headers.add("Warning", f'304 qsipctl "{str(exc)[:120]}"')
+            driver.respond(tx, resp)
+            report.status_sent = 488
+            report.problems.append(str(exc))
+            return
+        ours = OfferSettings(codecs=(agreed.codec.name,), dtmf_mode=settings.dtmf_mode
+                             if agreed.telephone_event_pt is not None else "sip-info",
+                             dtmf_payload_type=agreed.telephone_event_pt or 101)  # fmt: skip
+        sdp = build_offer(ours, local_ip, media.local[1], _sid())
+    else:
+        sdp = build_offer(settings, local_ip, media.local[1], _sid())
+    ok = driver.endpoint.response_for(tx, 200, "OK")
+    ok.headers.add("Contact", f"<sip:qsipctl@{host_port(*driver.local_for(source))}>")
+    ok.headers.add("Content-Type", "application/sdp")
+    ok.body = sdp.serialize()
+    via = f"SIP/2.0/{source.transport.upper()} {host_port(*driver.local_for(source))};rport"
+    dialog = Dialog.as_uas(invite, ok, via=via)  # our BYE needs our Via
+    driver.endpoint.dialogs.add(dialog.key)
+    driver.respond(tx, ok)
+    report.status_sent = 200
+    try:
+        if agreed is None:  # delayed offer: the answer comes in the ACK
+            ack = await _ack(driver, dialog, wait=10.0)
+            if ack is None or not ack.body:
+                report.problems.append("no SDP answer in the ACK to our offer")
+                return
+            agreed = negotiate(sdp, parse(ack.body), "the caller")
+        report.codec = agreed.codec.name
+        media.reconfigure(replace(media.cfg, codec=agreed.codec,
+                                  send_payload_type=agreed.remote_payload_type,
+                                  telephone_event_pt=agreed.telephone_event_pt))  # fmt: skip
+        media.set_remote((agreed.remote_address, agreed.remote_port))
+        media.start()
+        if await _until_bye(driver, dialog, duration):
+            report.hung_up_by = "caller"
+        report.media = media.result()
+        # the capture as of the figures: the pcap's stream counts are the JSON's
+        report.captured = list(media.captured)
+    except (NoCommonCodec, SdpError) as exc:
+        report.problems.append(str(exc))
+    finally:
+        if dialog.state != "terminated":
+            report.hung_up_by = report.hung_up_by or "us"
+            bye = dialog.create_request("BYE")
+            dialog.state = "terminated"
+            with contextlib.suppress(NetError, SipError):
+                await driver.request(bye, _next_hop(dialog, source), 5.0)
 
 
 def _describe_offer(report: InboundReport, body: bytes | None) -> None:

@@ -427,6 +427,10 @@ def test_silent_stun_server_warned_and_local_address_offered(tmp_path: Path) -> 
     assert outcome.result.ok, outcome.result.message
     assert report.stun_mapped is None and report.offered_address == "127.0.0.1"
     assert any(f"STUN server 127.0.0.1:{silent}" in w for w in outcome.result.warnings)
+    # nor did the RTP port get an answer: the offer carries the local port, said so
+    assert report.stun_rtp_mapped is None and report.media is not None
+    assert report.offered_port == int(report.media.local.rpartition(":")[2])
+    assert report.stun_rtp_problem and "STUN from the RTP port" in report.stun_rtp_problem
 
 
 # The far end asks for application/dtmf (its Accept lists it, not dtmf-relay): each INFO
