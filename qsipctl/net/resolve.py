@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qsipctl.addr import is_ip
+from qsipctl.addr import AddressError, is_ip, split_host_port
 from qsipctl.net.errors import DnsError
 from qsipctl.net.transport import DEFAULT_PORTS, ServerAddress
 
@@ -70,25 +70,18 @@ def _resolver(nameserver: str | None, timeout: float) -> Any:
 
 
 def split_nameserver(text: str) -> tuple[str, int]:
-    """``IP``, ``IP:PORT``, ``IPv6`` or ``[IPv6]:PORT`` -> (address, port).
+    """``IP``, ``IP:PORT``, ``IPv6`` or ``[IPv6]:PORT`` -> (address, port 53 by default).
 
     Raises ValueError with words for the user: the CLI checks ``--dns-server``
     with it before any probe runs, so a typo is bad input, not a crash.
     """
-    if text.startswith("["):
-        addr, bracket, port = text[1:].partition("]")
-        if not bracket or (port and not port.startswith(":")):
-            raise ValueError(f"name server {text!r}: use [IPv6]:PORT")
-        port = port[1:] if port else "53"
-    elif text.count(":") == 1:
-        addr, _, port = text.partition(":")
-    else:
-        addr, port = text, "53"
+    try:
+        addr, port = split_host_port(text)
+    except AddressError as exc:
+        raise ValueError(f"name server {exc}") from None
     if not is_ip(addr):
         raise ValueError(f"name server {text!r}: {addr!r} is not an IP address")
-    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
-        raise ValueError(f"name server {text!r}: port must be 1-65535")
-    return addr, int(port)
+    return addr, port or 53
 
 
 async def _query(resolver: Any, name: str, rdtype: str) -> list[Any]:

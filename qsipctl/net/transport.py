@@ -71,16 +71,6 @@ def family_of(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ip_version(host) == 6 else socket.AF_INET
 
 
-def demux_class(data: bytes) -> str:
-    """RFC 7983 §7: what a datagram on the shared port is, by its first byte."""
-    first = data[0] if data else 64
-    if first <= 3:
-        return "stun"
-    if 128 <= first <= 191:
-        return "rtp"
-    return "sip"
-
-
 class DatagramPort:
     """One demultiplexed class (STUN or RTP/RTCP) of the shared UDP port.
 
@@ -171,12 +161,15 @@ class UdpSocket(asyncio.DatagramProtocol):
             self.transport.sendto(data, addr)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        """RFC 7983 §7: what a datagram on the shared port is, by its first byte."""
         source = (str(addr[0]), int(addr[1]))
-        kind = demux_class(data)
-        if kind == "sip":
-            self.on_sip(data, source)
+        first = data[0] if data else 64
+        if first <= 3:
+            self.stun._put(data, source)
+        elif 128 <= first <= 191:
+            self.rtp._put(data, source)
         else:
-            (self.stun if kind == "stun" else self.rtp)._put(data, source)
+            self.on_sip(data, source)
 
     def error_received(self, exc: Exception) -> None:
         """The kernel queued ICMP errors: read each with the destination it concerns."""
