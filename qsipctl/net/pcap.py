@@ -56,21 +56,8 @@ def _udp(sport: int, dport: int, payload: bytes) -> bytes:
 
 
 def _tcp(sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes) -> bytes:
-    return (
-        struct.pack(
-            "!HHIIBBHHH",
-            sport,
-            dport,
-            seq & 0xFFFFFFFF,
-            ack & 0xFFFFFFFF,
-            5 << 4,
-            flags,
-            65535,
-            0,
-            0,
-        )
-        + payload
-    )
+    seq, ack = seq & 0xFFFFFFFF, ack & 0xFFFFFFFF
+    return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
 
 
 def trace_packets(trace: Trace) -> list[tuple[float, bytes, str | None]]:
