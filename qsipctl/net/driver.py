@@ -105,7 +105,6 @@ class SipDriver:
         self.endpoint = endpoint or Endpoint()
         self.label = label
         self.on_request = on_request
-        self.on_stray: Callable[[ResponseReceived], None] | None = None
         self.incoming: asyncio.Queue[RequestReceived | RequestCancelled] = asyncio.Queue()
         self.udp: UdpSocket | None = None
         self.traces: list[Trace] = []
@@ -181,7 +180,7 @@ class SipDriver:
         ``on_response`` sees every response of it as it comes: each 1xx, and
         for an INVITE each 2xx (retransmissions and forks: the dialog layer
         ACKs every one, RFC 6026).  2xx that arrive once nobody waits on the
-        transaction go to :attr:`on_stray`.
+        transaction are only traced.
         """
         tx = self.endpoint.send_request(request, peer, self._loop.time())
         self._waiters[tx] = _Waiter(peer, self._loop.create_future(), on_response=on_response)
@@ -329,8 +328,6 @@ class SipDriver:
             self._trace(event.source).message("in", line, cseq)
             waiter = self._waiters.get(event.tx) if event.tx is not None else None
             if waiter is None:
-                if self.on_stray is not None:
-                    self.on_stray(event)  # a 2xx whose INVITE transaction is over: ACK it
                 return
             if waiter.on_response is not None:
                 waiter.on_response(event)
