@@ -48,6 +48,8 @@ ServerAddress = Peer  # RFC 3263's output is where a message goes: the endpoint'
 # OpenSSL verify codes for "trusted, but not for this name" (X509_V_ERR_HOSTNAME_MISMATCH,
 # X509_V_ERR_IP_ADDRESS_MISMATCH)
 _NAME_MISMATCH_CODES = {62, 64}
+# OpenSSL's words for a handshake answered with plain text (SIP) instead of TLS
+_PLAIN_TEXT_REASONS = {"WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"}
 # Linux <linux/errqueue.h>: (level, type) of the error-queue cmsg, struct sock_extended_err
 _RECVERR = {socket.AF_INET: (socket.IPPROTO_IP, 11), socket.AF_INET6: (socket.IPPROTO_IPV6, 25)}
 _EXTENDED_ERR = struct.Struct("=IBBBBII")
@@ -282,41 +284,36 @@ async def _start_tls(
 
     ctx = make_ssl_context(tls)
     name = tls.server_name or peer.host
-    loop = asyncio.get_running_loop()
-    plain = NoTls(
+    error: NetError = NoTls(
         f"{where}: this port speaks plain SIP or nothing over TLS; TLS is usually on 5061",
         f"{where}: TCP connected but the TLS handshake got no TLS answer"
         " (plain SIP or nothing on this port; TLS is usually on 5061)",
     )
     try:
         tls_transport = await asyncio.wait_for(
-            loop.start_tls(transport, conn, ctx, server_hostname=name), timeout
+            asyncio.get_running_loop().start_tls(transport, conn, ctx, server_hostname=name),
+            timeout,
         )
-    except TimeoutError:
-        transport.close()
-        raise plain from None
+        if tls_transport is not None:
+            return tls_transport
     except ssl.SSLCertVerificationError as exc:
-        transport.close()
         if exc.verify_code in _NAME_MISMATCH_CODES:
-            raise TlsHostnameError(
+            error = TlsHostnameError(
                 f"{where}: the TLS certificate does not name {name}",
                 f"{where}: it does not name {name}",
-            ) from None
-        raise TlsCertificateError(
-            f"{where}: TLS certificate not trusted ({exc.verify_message})",
-            f"{where}: {exc.verify_message}",
-        ) from None
+            )
+        else:
+            error = TlsCertificateError(
+                f"{where}: TLS certificate not trusted ({exc.verify_message})",
+                f"{where}: {exc.verify_message}",
+            )
     except ssl.SSLError as exc:
-        transport.close()
-        if exc.reason in ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"):
-            raise plain from None
-        raise NetError(f"{where}: TLS handshake failed ({exc.reason or exc})") from None
-    except OSError:  # reset or closed mid-handshake: the far end does not speak TLS
-        transport.close()
-        raise plain from None
-    if tls_transport is None:
-        raise plain
-    return tls_transport
+        if exc.reason not in _PLAIN_TEXT_REASONS:
+            error = NetError(f"{where}: TLS handshake failed ({exc.reason or exc})")
+    except OSError:  # silence (a timeout), or a reset mid-handshake: no TLS there
+        pass
+    transport.close()
+    raise error
 
 
 def make_ssl_context(tls: TlsSettings) -> ssl.SSLContext:
