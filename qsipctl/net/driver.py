@@ -22,7 +22,7 @@ import asyncio
 import errno
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from qsipctl.addr import host_port
 from qsipctl.net.errors import ConnectionLost, ConnectRefused, NetError, NoAnswer
@@ -70,18 +70,16 @@ def _route_source(peer: Peer) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The final response to one request, where it came from, and the 1xx before it."""
+    """The final response to one request, and where it came from."""
 
     response: Response
     source: Peer
-    provisional: tuple[Response, ...] = ()
 
 
 @dataclass(slots=True)
 class _Waiter:
     peer: Peer
     final: asyncio.Future[Answer]
-    provisional: list[Response] = field(default_factory=list)
     on_response: Callable[[ResponseReceived], None] | None = None
 
 
@@ -188,20 +186,15 @@ class SipDriver:
         return tx
 
     async def final(self, tx: ClientTransaction, timeout: float) -> Answer:
-        """The final answer to ``tx``; NoAnswer after ``timeout``, NetError if unsendable."""
+        """The final answer to ``tx``; NoAnswer after ``timeout`` (the caller's patience,
+        a probe's --timeout, may run out before Timer B/F), NetError if unsendable."""
         waiter = self._waiters[tx]
-        timer = self._loop.call_later(timeout, self._expire, tx)
         try:
-            return await waiter.final
+            return await asyncio.wait_for(waiter.final, timeout)
+        except TimeoutError:
+            raise self._no_answer(tx.request, waiter.peer) from None
         finally:
-            timer.cancel()
             self._waiters.pop(tx, None)
-
-    def _expire(self, tx: ClientTransaction) -> None:
-        """The caller's patience (a probe's --timeout) ran out before Timer B/F."""
-        waiter = self._waiters.get(tx)
-        if waiter is not None and not waiter.final.done():
-            waiter.final.set_exception(self._no_answer(tx.request, waiter.peer))
 
     async def request(self, request: Request, peer: Peer, timeout: float) -> Answer:
         return await self.final(self.start(request, peer), timeout)
@@ -331,12 +324,8 @@ class SipDriver:
                 return
             if waiter.on_response is not None:
                 waiter.on_response(event)
-            if event.response.status < 200:
-                waiter.provisional.append(event.response)
-            elif not waiter.final.done():
-                waiter.final.set_result(
-                    Answer(event.response, event.source, tuple(waiter.provisional))
-                )
+            if event.response.status >= 200 and not waiter.final.done():
+                waiter.final.set_result(Answer(event.response, event.source))
         elif isinstance(event, TransactionTimedOut | TransactionFailed):
             waiter = self._waiters.get(event.tx)
             if waiter is not None and not waiter.final.done():
