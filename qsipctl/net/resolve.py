@@ -47,7 +47,7 @@ async def resolve(
         if found:
             return found
         chosen = "tls" if secure else "udp"
-    found = await _srv(resolver, host, chosen)
+    found = await _srv_records(resolver, f"{_SRV_PREFIX[chosen]}.{host}", chosen)
     if found:
         return found
     return [
@@ -120,22 +120,16 @@ async def _naptr(resolver: Any, host: str, secure: bool) -> list[ServerAddress]:
     records.sort(key=lambda r: (r.order, r.preference))
     out: list[ServerAddress] = []
     for rec in records:
-        service = rec.service.decode().upper()
-        transport = _NAPTR_SERVICES.get(service)
+        transport = _NAPTR_SERVICES.get(rec.service.decode().upper())
         if transport is None or (secure and transport != "tls"):
             continue
         out += await _srv_records(resolver, str(rec.replacement).rstrip("."), transport)
     return out
 
 
-async def _srv(resolver: Any, host: str, transport: str) -> list[ServerAddress]:
-    return await _srv_records(resolver, f"{_SRV_PREFIX[transport]}.{host}", transport)
-
-
 async def _srv_records(resolver: Any, name: str, transport: str) -> list[ServerAddress]:
-    records = _srv_order(await _query(resolver, name, "SRV"))
     out: list[ServerAddress] = []
-    for rec in records:
+    for rec in _srv_order(await _query(resolver, name, "SRV")):
         target = str(rec.target).rstrip(".")
         if target in ("", "."):
             continue
@@ -154,13 +148,8 @@ def _srv_order(records: list[Any], rng: random.Random | None = None) -> list[Any
     for prio in sorted({r.priority for r in records}):
         group = [r for r in records if r.priority == prio]
         while group:
-            total = sum(r.weight for r in group)
-            pick = rng.uniform(0, total) if total else 0
-            acc = 0
-            for r in group:
-                acc += r.weight
-                if acc >= pick:
-                    break
-            out.append(r)
-            group.remove(r)
+            weights = [r.weight for r in group]
+            pick = rng.choices(group, weights)[0] if any(weights) else group[0]
+            out.append(pick)
+            group.remove(pick)
     return out
