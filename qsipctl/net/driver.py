@@ -47,7 +47,7 @@ from qsipctl.sip.endpoint import (
     Unparsable,
 )
 from qsipctl.sip.errors import SipError
-from qsipctl.sip.message import Message, Request, Response, StreamParser
+from qsipctl.sip.message import Message, Request, Response
 from qsipctl.sip.transaction import ClientTransaction, ServerTransaction
 
 _WILDCARD = {"0.0.0.0", "::"}
@@ -109,7 +109,6 @@ class SipDriver:
         self.unparsable: list[Unparsable] = []
         self._trace_of: dict[Peer, Trace] = {}
         self._conns: dict[Peer, StreamConnection] = {}
-        self._parsers: dict[StreamConnection, StreamParser] = {}
         self._servers: list[asyncio.Server] = []
         self._waiters: dict[ClientTransaction, _Waiter] = {}
         self._errors: dict[Peer, NetError] = {}
@@ -249,9 +248,7 @@ class SipDriver:
         self._pump()
 
     def _new_conn(self) -> StreamConnection:
-        conn = StreamConnection(self._stream_data, self._stream_lost)
-        self._parsers[conn] = StreamParser()
-        return conn
+        return StreamConnection(self._stream_data, self._stream_lost)
 
     def _stream_data(self, conn: StreamConnection, data: bytes) -> None:
         if conn.peer is None and conn.transport is not None:  # accepted by listen_tcp
@@ -264,7 +261,7 @@ class SipDriver:
         assert peer is not None
         self._trace(peer).wire("in", data)
         try:
-            messages = self._parsers[conn].feed(data)
+            messages = conn.parser.feed(data)
         except SipError as exc:
             self._record_unparsable(Unparsable(data, peer, str(exc)))
             self._fail_peer(
@@ -281,7 +278,6 @@ class SipDriver:
             self._conns.pop(conn.peer, None)
             lost = ConnectionLost(f"the server closed the {conn.peer.transport} connection")
             self._fail_peer(conn.peer, lost)
-        self._parsers.pop(conn, None)
 
     def _fail_peer(self, peer: Peer, exc: NetError) -> None:
         self._errors.setdefault(peer, exc)
@@ -384,7 +380,6 @@ class SipDriver:
         for conn in list(self._conns.values()):
             conn.close()
         self._conns.clear()
-        self._parsers.clear()  # with _conns, the last references to the connections
         if self.udp is not None:
             self.udp.close()
         for server in self._servers:

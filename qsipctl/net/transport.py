@@ -38,6 +38,7 @@ from qsipctl.net.errors import (
     TlsHostnameError,
 )
 from qsipctl.sip.endpoint import Peer
+from qsipctl.sip.message import StreamParser
 
 if TYPE_CHECKING:
     import ssl
@@ -201,7 +202,8 @@ def _ignore(*_: object) -> None:
 
 
 class StreamConnection(asyncio.Protocol):
-    """One TCP or TLS connection; bytes go to ``on_data``, its end to ``on_lost``."""
+    """One TCP or TLS connection, with the parser that frames its SIP messages;
+    bytes go to ``on_data``, its end to ``on_lost``."""
 
     def __init__(
         self,
@@ -213,6 +215,7 @@ class StreamConnection(asyncio.Protocol):
         self.peer: Peer | None = None
         self.local: Address = ("", 0)
         self.closing = False
+        self.parser = StreamParser()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
