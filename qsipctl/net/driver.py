@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,23 +50,18 @@ from qsipctl.sip.endpoint import (
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Message, Request, Response
 from qsipctl.sip.transaction import ClientTransaction, ServerTransaction
+from qsipctl.stun.transport import source_ip_towards
 
 _WILDCARD = {"0.0.0.0", "::"}
-# destination IP -> the source IP the kernel routes from: routes do not change
-# during one run, and a thousand probes to one PBX need the answer once
-_SOURCE_IP: dict[str, str] = {}
 
 
-def _route_source(peer: Peer) -> str:
-    """The source address the kernel picks for ``peer`` (a UDP connect sends nothing)."""
-    with socket.socket(family_of(peer.host), socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect((peer.host, peer.port))
-            ip = str(probe.getsockname()[0])
-        except OSError:
-            ip = "127.0.0.1" if family_of(peer.host) == socket.AF_INET else "::1"
-    _SOURCE_IP[peer.host] = ip
-    return ip
+@functools.cache  # routes do not change during one run: a thousand probes to one PBX ask once
+def _route_source(host: str, port: int) -> str:
+    """The source address the kernel picks towards ``host`` (loopback if there is no route)."""
+    try:
+        return source_ip_towards(host, port)
+    except OSError:
+        return "127.0.0.1" if family_of(host) == socket.AF_INET else "::1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +158,7 @@ class SipDriver:
             return ("", 0)  # no socket yet (open_udp first)
         host, port = self.udp.local
         if host in _WILDCARD:
-            host = _SOURCE_IP.get(peer.host) or _route_source(peer)
+            host = _route_source(peer.host, peer.port)
         return host, port
 
     # ------------------------------------------------------------ requests
