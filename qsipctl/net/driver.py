@@ -8,7 +8,7 @@ turns its events into awaitable answers and incoming-request callbacks.
 
 Usage (what the probes do)::
 
-    driver = SipDriver(label="sip:1001@pbx")
+    driver = SipDriver()
     await driver.open_udp("0.0.0.0")              # or connect() for tcp/tls
     answer = await driver.request(request, peer, timeout=5.0)
     answer.response, answer.source                 # the source may differ from peer
@@ -93,11 +93,9 @@ class SipDriver:
         self,
         endpoint: Endpoint | None = None,
         *,
-        label: str = "",
         on_request: Callable[[RequestReceived | RequestCancelled], None] | None = None,
     ) -> None:
         self.endpoint = endpoint or Endpoint()
-        self.label = label
         self.on_request = on_request
         self.incoming: asyncio.Queue[RequestReceived | RequestCancelled] = asyncio.Queue()
         self.udp: UdpSocket | None = None
@@ -359,9 +357,8 @@ class SipDriver:
     def _trace(self, peer: Peer) -> Trace:
         trace = self._trace_of.get(peer)
         if trace is None:
-            trace = self._trace_of[peer] = Trace(
-                peer.transport, self.local_for(peer), (peer.host, peer.port), self.label
-            )
+            local = self.local_for(peer)
+            trace = self._trace_of[peer] = Trace(peer.transport, local, (peer.host, peer.port))
             self.traces.append(trace)
         return trace
 

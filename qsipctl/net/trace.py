@@ -48,7 +48,6 @@ class Trace:
     transport: str  # "udp" | "tcp" | "tls"
     local: tuple[str, int]
     remote: tuple[str, int]
-    label: str = ""
     clock: Callable[[], float] = time.time
     segments: list[Segment] = field(default_factory=list)
     messages: list[MessageEvent] = field(default_factory=list)

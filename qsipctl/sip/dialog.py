@@ -99,15 +99,12 @@ class Dialog:
             self.local_seq += 1
         return self._request(method, self.local_seq, headers, body)
 
-    def ack(self, invite: Request, headers: Sequence[tuple[str, str]] = ()) -> Request:
+    def ack(self, invite: Request) -> Request:
         """The ACK for a 2xx (§13.2.2.4): the INVITE's CSeq number, a new branch,
         the INVITE's credentials (§22.1)."""
-        auth = [
-            (n, v)
-            for n in ("Authorization", "Proxy-Authorization")
-            for v in invite.headers.get_all(n)
-        ]
-        return self._request("ACK", invite.cseq[0], [*auth, *headers], b"")
+        names = ("Authorization", "Proxy-Authorization")
+        auth = [(n, v) for n in names for v in invite.headers.get_all(n)]
+        return self._request("ACK", invite.cseq[0], auth, b"")
 
     def _request(
         self, method: str, seq: int, headers: Sequence[tuple[str, str]], body: bytes
