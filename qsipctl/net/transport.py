@@ -25,7 +25,7 @@ import sys
 import weakref
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from qsipctl.addr import host_port, ip_version
@@ -65,9 +65,6 @@ class TlsSettings:
     ca_file: str | None = None
     verify: bool = True
     server_name: str | None = None
-
-    def replace(self, **changes: Any) -> TlsSettings:
-        return replace(self, **changes)
 
 
 def family_of(host: str) -> socket.AddressFamily:
