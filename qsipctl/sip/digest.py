@@ -291,7 +291,6 @@ def make_challenge_header(
     qop: tuple[str, ...] = ("auth",),
     opaque: str | None = None,
     stale: bool = False,
-    userhash: bool = False,
 ) -> str:
     """The value of a WWW-Authenticate/Proxy-Authenticate header we issue."""
     parts = [f"realm={quote(realm)}", f"nonce={quote(nonce)}"]
@@ -302,8 +301,6 @@ def make_challenge_header(
         parts.append(f"qop={quote(','.join(qop))}")
     if stale:
         parts.append("stale=true")
-    if userhash:
-        parts.append("userhash=true")
     return "Digest " + ", ".join(parts)
 
 
@@ -344,13 +341,12 @@ def verify_authorization(
     password_for: Callable[[str, str], str | None],
     nonce_ok: Callable[[str], bool],
     body: bytes = b"",
-    usernames: Callable[[], Iterable[str]] | None = None,
 ) -> VerifyResult:
     """Check an Authorization value the way a registrar must.
 
     The password is checked *before* the nonce's freshness: ``stale`` is only
-    honest when the credentials were right (RFC 7616 §3.3).  ``usernames``
-    lists known users so a ``userhash`` can be mapped back to one.
+    honest when the credentials were right (RFC 7616 §3.3).  We never ask for
+    a ``userhash``, so the username is taken as sent.
     """
     try:
         params = parse_authorization(header_value)
@@ -362,14 +358,13 @@ def verify_authorization(
     algorithm = _CANONICAL.get(params.get("algorithm", "MD5").lower())
     if algorithm is None:
         return VerifyResult(Verdict.MALFORMED, reason="unsupported algorithm")
-    realm = params["realm"]
-    username = _resolve_username(params, algorithm, realm, usernames)
-    password = password_for(username, realm) if username is not None else None
+    username, realm = params["username"], params["realm"]
+    password = password_for(username, realm)
 
     def result(verdict: Verdict, reason: str = "") -> VerifyResult:
         return VerifyResult(verdict, username, realm, algorithm, reason)
 
-    if username is None or password is None:
+    if password is None:
         return result(Verdict.UNKNOWN_USER, "unknown user")
     qop = params.get("qop")
     if qop not in (None, "auth", "auth-int"):
@@ -394,21 +389,6 @@ def verify_authorization(
     if not nonce_ok(params["nonce"]):
         return result(Verdict.STALE, "nonce expired")
     return result(Verdict.OK)
-
-
-def _resolve_username(
-    params: dict[str, str],
-    algorithm: str,
-    realm: str,
-    usernames: Callable[[], Iterable[str]] | None,
-) -> str | None:
-    if params.get("userhash", "").lower() != "true":
-        return params["username"]
-    wanted = params["username"].lower()
-    for name in usernames() if usernames else ():
-        if compute_userhash(algorithm, name, realm) == wanted:
-            return name
-    return None
 
 
 class NonceIssuer:
