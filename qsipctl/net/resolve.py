@@ -11,14 +11,11 @@ how tests point the resolver at a dnsmasq on loopback.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qsipctl.addr import AddressError, is_ip, split_host_port
 from qsipctl.net.errors import DnsError
 from qsipctl.net.transport import DEFAULT_PORTS, ServerAddress
-
-if TYPE_CHECKING:
-    import random
 
 _NAPTR_SERVICES = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
 _SRV_PREFIX = {"udp": "_sip._udp", "tcp": "_sip._tcp", "tls": "_sips._tcp"}
@@ -85,6 +82,8 @@ def split_nameserver(text: str) -> tuple[str, int]:
 
 
 async def _query(resolver: Any, name: str, rdtype: str) -> list[Any]:
+    """The records, SRV and NAPTR in the order to try them: RFC 2782 (lowest priority
+    first, weighted random within one) and RFC 3403 (order, then preference)."""
     import dns.exception
     import dns.resolver
 
@@ -98,7 +97,7 @@ async def _query(resolver: Any, name: str, rdtype: str) -> list[Any]:
         raise DnsError(f"DNS timed out looking up {name} ({rdtype})") from None
     except dns.exception.DNSException as exc:
         raise DnsError(f"DNS lookup of {name} ({rdtype}) failed: {exc}") from None
-    return list(answer)
+    return answer.rrset.processing_order() if rdtype in ("SRV", "NAPTR") else list(answer)
 
 
 async def _addresses(resolver: Any, host: str) -> list[str]:
@@ -116,10 +115,8 @@ async def _addresses(resolver: Any, host: str) -> list[str]:
 
 
 async def _naptr(resolver: Any, host: str, secure: bool) -> list[ServerAddress]:
-    records = await _query(resolver, host, "NAPTR")
-    records.sort(key=lambda r: (r.order, r.preference))
     out: list[ServerAddress] = []
-    for rec in records:
+    for rec in await _query(resolver, host, "NAPTR"):
         transport = _NAPTR_SERVICES.get(rec.service.decode().upper())
         if transport is None or (secure and transport != "tls"):
             continue
@@ -129,27 +126,10 @@ async def _naptr(resolver: Any, host: str, secure: bool) -> list[ServerAddress]:
 
 async def _srv_records(resolver: Any, name: str, transport: str) -> list[ServerAddress]:
     out: list[ServerAddress] = []
-    for rec in _srv_order(await _query(resolver, name, "SRV")):
+    for rec in await _query(resolver, name, "SRV"):
         target = str(rec.target).rstrip(".")
         if target in ("", "."):
             continue
         ips = [target] if is_ip(target) else await _addresses(resolver, target)
         out += [ServerAddress(transport, ip, int(rec.port)) for ip in ips]
-    return out
-
-
-def _srv_order(records: list[Any], rng: random.Random | None = None) -> list[Any]:
-    """RFC 2782: lowest priority first; within one priority, weighted random order."""
-    if rng is None:
-        import random  # only name targets get here: keep it off the IP-literal path
-
-        rng = random.Random()
-    out: list[Any] = []
-    for prio in sorted({r.priority for r in records}):
-        group = [r for r in records if r.priority == prio]
-        while group:
-            weights = [r.weight for r in group]
-            pick = rng.choices(group, weights)[0] if any(weights) else group[0]
-            out.append(pick)
-            group.remove(pick)
     return out
