@@ -65,7 +65,7 @@ def split_host_port(text: str) -> tuple[str, int | None]:
 
 
 def _port(text: str, port: str) -> int:
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
         raise AddressError(f"{text!r}: port {port!r} is not a number from 1 to 65535")
     return int(port)
 

@@ -140,12 +140,7 @@ class Registrar:
         if credentials is None:
             return self._challenge(request, user, "challenged", src)
         result = verify_authorization(
-            credentials,
-            request.method,
-            self._password_for,
-            self.nonces.is_fresh,
-            request.body,
-            usernames=lambda: list(self.accounts),
+            credentials, request.method, self._password_for, self.nonces.is_fresh, request.body
         )
         return self._after_verify(request, user, result, src)
 

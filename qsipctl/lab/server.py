@@ -52,7 +52,7 @@ class LabRegistrar:
 
     async def start(self) -> None:
         endpoint = Endpoint(accept=("REGISTER", "OPTIONS"))
-        self._driver = driver = SipDriver(endpoint, label="lab", on_request=self._handle)
+        self._driver = driver = SipDriver(endpoint, on_request=self._handle)
         udp = await driver.open_udp(self.host, self.udp_port)
         self.udp_port = udp.local[1]
         self.tcp_port = await driver.listen_tcp(self.host, self.tcp_port)

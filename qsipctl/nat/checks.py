@@ -55,7 +55,7 @@ async def sip_socket(
     from qsipctl.net.driver import SipDriver
     from qsipctl.net.errors import NetError
 
-    driver = SipDriver(label="stun")
+    driver = SipDriver()
     got = False
     try:
         if sip_port:

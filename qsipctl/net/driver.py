@@ -8,7 +8,7 @@ turns its events into awaitable answers and incoming-request callbacks.
 
 Usage (what the probes do)::
 
-    driver = SipDriver(label="sip:1001@pbx")
+    driver = SipDriver()
     await driver.open_udp("0.0.0.0")              # or connect() for tcp/tls
     answer = await driver.request(request, peer, timeout=5.0)
     answer.response, answer.source                 # the source may differ from peer
@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from qsipctl.addr import host_port
 from qsipctl.net.errors import ConnectionLost, ConnectRefused, NetError, NoAnswer
@@ -47,41 +48,34 @@ from qsipctl.sip.endpoint import (
     Unparsable,
 )
 from qsipctl.sip.errors import SipError
-from qsipctl.sip.message import Message, Request, Response, StreamParser
+from qsipctl.sip.message import Message, Request, Response
 from qsipctl.sip.transaction import ClientTransaction, ServerTransaction
+from qsipctl.stun.transport import source_ip_towards
 
 _WILDCARD = {"0.0.0.0", "::"}
-# destination IP -> the source IP the kernel routes from: routes do not change
-# during one run, and a thousand probes to one PBX need the answer once
-_SOURCE_IP: dict[str, str] = {}
 
 
-def _route_source(peer: Peer) -> str:
-    """The source address the kernel picks for ``peer`` (a UDP connect sends nothing)."""
-    with socket.socket(family_of(peer.host), socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect((peer.host, peer.port))
-            ip = str(probe.getsockname()[0])
-        except OSError:
-            ip = "127.0.0.1" if family_of(peer.host) == socket.AF_INET else "::1"
-    _SOURCE_IP[peer.host] = ip
-    return ip
+@functools.cache  # routes do not change during one run: a thousand probes to one PBX ask once
+def _route_source(host: str, port: int) -> str:
+    """The source address the kernel picks towards ``host`` (loopback if there is no route)."""
+    try:
+        return source_ip_towards(host, port)
+    except OSError:
+        return "127.0.0.1" if family_of(host) == socket.AF_INET else "::1"
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The final response to one request, where it came from, and the 1xx before it."""
+    """The final response to one request, and where it came from."""
 
     response: Response
     source: Peer
-    provisional: tuple[Response, ...] = ()
 
 
 @dataclass(slots=True)
 class _Waiter:
     peer: Peer
     final: asyncio.Future[Answer]
-    provisional: list[Response] = field(default_factory=list)
     on_response: Callable[[ResponseReceived], None] | None = None
 
 
@@ -99,20 +93,16 @@ class SipDriver:
         self,
         endpoint: Endpoint | None = None,
         *,
-        label: str = "",
         on_request: Callable[[RequestReceived | RequestCancelled], None] | None = None,
     ) -> None:
         self.endpoint = endpoint or Endpoint()
-        self.label = label
         self.on_request = on_request
-        self.on_stray: Callable[[ResponseReceived], None] | None = None
         self.incoming: asyncio.Queue[RequestReceived | RequestCancelled] = asyncio.Queue()
         self.udp: UdpSocket | None = None
         self.traces: list[Trace] = []
         self.unparsable: list[Unparsable] = []
         self._trace_of: dict[Peer, Trace] = {}
         self._conns: dict[Peer, StreamConnection] = {}
-        self._parsers: dict[StreamConnection, StreamParser] = {}
         self._servers: list[asyncio.Server] = []
         self._waiters: dict[ClientTransaction, _Waiter] = {}
         self._errors: dict[Peer, NetError] = {}
@@ -166,7 +156,7 @@ class SipDriver:
             return ("", 0)  # no socket yet (open_udp first)
         host, port = self.udp.local
         if host in _WILDCARD:
-            host = _SOURCE_IP.get(peer.host) or _route_source(peer)
+            host = _route_source(peer.host, peer.port)
         return host, port
 
     # ------------------------------------------------------------ requests
@@ -181,7 +171,7 @@ class SipDriver:
         ``on_response`` sees every response of it as it comes: each 1xx, and
         for an INVITE each 2xx (retransmissions and forks: the dialog layer
         ACKs every one, RFC 6026).  2xx that arrive once nobody waits on the
-        transaction go to :attr:`on_stray`.
+        transaction are only traced.
         """
         tx = self.endpoint.send_request(request, peer, self._loop.time())
         self._waiters[tx] = _Waiter(peer, self._loop.create_future(), on_response=on_response)
@@ -189,20 +179,15 @@ class SipDriver:
         return tx
 
     async def final(self, tx: ClientTransaction, timeout: float) -> Answer:
-        """The final answer to ``tx``; NoAnswer after ``timeout``, NetError if unsendable."""
+        """The final answer to ``tx``; NoAnswer after ``timeout`` (the caller's patience,
+        a probe's --timeout, may run out before Timer B/F), NetError if unsendable."""
         waiter = self._waiters[tx]
-        timer = self._loop.call_later(timeout, self._expire, tx)
         try:
-            return await waiter.final
+            return await asyncio.wait_for(waiter.final, timeout)
+        except TimeoutError:
+            raise self._no_answer(tx.request, waiter.peer) from None
         finally:
-            timer.cancel()
             self._waiters.pop(tx, None)
-
-    def _expire(self, tx: ClientTransaction) -> None:
-        """The caller's patience (a probe's --timeout) ran out before Timer B/F."""
-        waiter = self._waiters.get(tx)
-        if waiter is not None and not waiter.final.done():
-            waiter.final.set_exception(self._no_answer(tx.request, waiter.peer))
 
     async def request(self, request: Request, peer: Peer, timeout: float) -> Answer:
         return await self.final(self.start(request, peer), timeout)
@@ -257,9 +242,7 @@ class SipDriver:
         self._pump()
 
     def _new_conn(self) -> StreamConnection:
-        conn = StreamConnection(self._stream_data, self._stream_lost)
-        self._parsers[conn] = StreamParser()
-        return conn
+        return StreamConnection(self._stream_data, self._stream_lost)
 
     def _stream_data(self, conn: StreamConnection, data: bytes) -> None:
         if conn.peer is None and conn.transport is not None:  # accepted by listen_tcp
@@ -272,7 +255,7 @@ class SipDriver:
         assert peer is not None
         self._trace(peer).wire("in", data)
         try:
-            messages = self._parsers[conn].feed(data)
+            messages = conn.parser.feed(data)
         except SipError as exc:
             self._record_unparsable(Unparsable(data, peer, str(exc)))
             self._fail_peer(
@@ -289,7 +272,6 @@ class SipDriver:
             self._conns.pop(conn.peer, None)
             lost = ConnectionLost(f"the server closed the {conn.peer.transport} connection")
             self._fail_peer(conn.peer, lost)
-        self._parsers.pop(conn, None)
 
     def _fail_peer(self, peer: Peer, exc: NetError) -> None:
         self._errors.setdefault(peer, exc)
@@ -329,17 +311,11 @@ class SipDriver:
             self._trace(event.source).message("in", line, cseq)
             waiter = self._waiters.get(event.tx) if event.tx is not None else None
             if waiter is None:
-                if self.on_stray is not None:
-                    self.on_stray(event)  # a 2xx whose INVITE transaction is over: ACK it
                 return
             if waiter.on_response is not None:
                 waiter.on_response(event)
-            if event.response.status < 200:
-                waiter.provisional.append(event.response)
-            elif not waiter.final.done():
-                waiter.final.set_result(
-                    Answer(event.response, event.source, tuple(waiter.provisional))
-                )
+            if event.response.status >= 200 and not waiter.final.done():
+                waiter.final.set_result(Answer(event.response, event.source))
         elif isinstance(event, TransactionTimedOut | TransactionFailed):
             waiter = self._waiters.get(event.tx)
             if waiter is not None and not waiter.final.done():
@@ -381,9 +357,8 @@ class SipDriver:
     def _trace(self, peer: Peer) -> Trace:
         trace = self._trace_of.get(peer)
         if trace is None:
-            trace = self._trace_of[peer] = Trace(
-                peer.transport, self.local_for(peer), (peer.host, peer.port), self.label
-            )
+            local = self.local_for(peer)
+            trace = self._trace_of[peer] = Trace(peer.transport, local, (peer.host, peer.port))
             self.traces.append(trace)
         return trace
 
@@ -398,7 +373,6 @@ class SipDriver:
         for conn in list(self._conns.values()):
             conn.close()
         self._conns.clear()
-        self._parsers.clear()  # with _conns, the last references to the connections
         if self.udp is not None:
             self.udp.close()
         for server in self._servers:

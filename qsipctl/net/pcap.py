@@ -56,21 +56,8 @@ def _udp(sport: int, dport: int, payload: bytes) -> bytes:
 
 
 def _tcp(sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes) -> bytes:
-    return (
-        struct.pack(
-            "!HHIIBBHHH",
-            sport,
-            dport,
-            seq & 0xFFFFFFFF,
-            ack & 0xFFFFFFFF,
-            5 << 4,
-            flags,
-            65535,
-            0,
-            0,
-        )
-        + payload
-    )
+    seq, ack = seq & 0xFFFFFFFF, ack & 0xFFFFFFFF
+    return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
 
 
 def trace_packets(trace: Trace) -> list[tuple[float, bytes, str | None]]:
@@ -86,23 +73,18 @@ def trace_packets(trace: Trace) -> list[tuple[float, bytes, str | None]]:
         return out
     if not trace.segments:
         return _failed_connection(trace, ends["out"])
-    seq = {"out": 1000, "in": 5000}
+    # the handshake the connection had (initial sequence numbers 1000 and 5000), then
+    # every segment; each side's sequence number grows by its bytes, and a SYN counts one
     t0 = trace.segments[0].time
-    hs = [("out", _SYN), ("in", _SYN | _ACK), ("out", _ACK)]
-    for i, (direction, flags) in enumerate(hs):
+    steps = [(t0, "out", _SYN, b""), (t0, "in", _SYN | _ACK, b""), (t0, "out", _ACK, b"")]
+    steps += [(seg.time, seg.direction, _PSH | _ACK, seg.data) for seg in trace.segments]
+    seq = {"out": 1000, "in": 5000}
+    for i, (when, direction, flags, data) in enumerate(steps):
         src, sp, dst, dp = ends[direction]
-        other = "in" if direction == "out" else "out"
-        ack = seq[other] if flags & _ACK else 0
-        tcp = _tcp(sp, dp, seq[direction], ack, flags, b"")
-        out.append((t0, _ip_packet(src, dst, 6, tcp, i), note))
-        if flags & _SYN:
-            seq[direction] += 1
-    for i, seg in enumerate(trace.segments, start=3):
-        src, sp, dst, dp = ends[seg.direction]
-        other = "in" if seg.direction == "out" else "out"
-        tcp = _tcp(sp, dp, seq[seg.direction], seq[other], _PSH | _ACK, seg.data)
-        seq[seg.direction] += len(seg.data)
-        out.append((seg.time, _ip_packet(src, dst, 6, tcp, i), note))
+        ack = seq["in" if direction == "out" else "out"] if flags & _ACK else 0
+        tcp = _tcp(sp, dp, seq[direction], ack, flags, data)
+        out.append((when, _ip_packet(src, dst, 6, tcp, i), note))
+        seq[direction] += len(data) + (1 if flags & _SYN else 0)
     return out
 
 

@@ -11,14 +11,11 @@ how tests point the resolver at a dnsmasq on loopback.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from qsipctl.addr import is_ip
+from qsipctl.addr import AddressError, is_ip, split_host_port
 from qsipctl.net.errors import DnsError
 from qsipctl.net.transport import DEFAULT_PORTS, ServerAddress
-
-if TYPE_CHECKING:
-    import random
 
 _NAPTR_SERVICES = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
 _SRV_PREFIX = {"udp": "_sip._udp", "tcp": "_sip._tcp", "tls": "_sips._tcp"}
@@ -47,7 +44,7 @@ async def resolve(
         if found:
             return found
         chosen = "tls" if secure else "udp"
-    found = await _srv(resolver, host, chosen)
+    found = await _srv_records(resolver, f"{_SRV_PREFIX[chosen]}.{host}", chosen)
     if found:
         return found
     return [
@@ -70,28 +67,23 @@ def _resolver(nameserver: str | None, timeout: float) -> Any:
 
 
 def split_nameserver(text: str) -> tuple[str, int]:
-    """``IP``, ``IP:PORT``, ``IPv6`` or ``[IPv6]:PORT`` -> (address, port).
+    """``IP``, ``IP:PORT``, ``IPv6`` or ``[IPv6]:PORT`` -> (address, port 53 by default).
 
     Raises ValueError with words for the user: the CLI checks ``--dns-server``
     with it before any probe runs, so a typo is bad input, not a crash.
     """
-    if text.startswith("["):
-        addr, bracket, port = text[1:].partition("]")
-        if not bracket or (port and not port.startswith(":")):
-            raise ValueError(f"name server {text!r}: use [IPv6]:PORT")
-        port = port[1:] if port else "53"
-    elif text.count(":") == 1:
-        addr, _, port = text.partition(":")
-    else:
-        addr, port = text, "53"
+    try:
+        addr, port = split_host_port(text)
+    except AddressError as exc:
+        raise ValueError(f"name server {exc}") from None
     if not is_ip(addr):
         raise ValueError(f"name server {text!r}: {addr!r} is not an IP address")
-    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
-        raise ValueError(f"name server {text!r}: port must be 1-65535")
-    return addr, int(port)
+    return addr, port or 53
 
 
 async def _query(resolver: Any, name: str, rdtype: str) -> list[Any]:
+    """The records, SRV and NAPTR in the order to try them: RFC 2782 (lowest priority
+    first, weighted random within one) and RFC 3403 (order, then preference)."""
     import dns.exception
     import dns.resolver
 
@@ -105,7 +97,7 @@ async def _query(resolver: Any, name: str, rdtype: str) -> list[Any]:
         raise DnsError(f"DNS timed out looking up {name} ({rdtype})") from None
     except dns.exception.DNSException as exc:
         raise DnsError(f"DNS lookup of {name} ({rdtype}) failed: {exc}") from None
-    return list(answer)
+    return answer.rrset.processing_order() if rdtype in ("SRV", "NAPTR") else list(answer)
 
 
 async def _addresses(resolver: Any, host: str) -> list[str]:
@@ -123,51 +115,21 @@ async def _addresses(resolver: Any, host: str) -> list[str]:
 
 
 async def _naptr(resolver: Any, host: str, secure: bool) -> list[ServerAddress]:
-    records = await _query(resolver, host, "NAPTR")
-    records.sort(key=lambda r: (r.order, r.preference))
     out: list[ServerAddress] = []
-    for rec in records:
-        service = rec.service.decode().upper()
-        transport = _NAPTR_SERVICES.get(service)
+    for rec in await _query(resolver, host, "NAPTR"):
+        transport = _NAPTR_SERVICES.get(rec.service.decode().upper())
         if transport is None or (secure and transport != "tls"):
             continue
         out += await _srv_records(resolver, str(rec.replacement).rstrip("."), transport)
     return out
 
 
-async def _srv(resolver: Any, host: str, transport: str) -> list[ServerAddress]:
-    return await _srv_records(resolver, f"{_SRV_PREFIX[transport]}.{host}", transport)
-
-
 async def _srv_records(resolver: Any, name: str, transport: str) -> list[ServerAddress]:
-    records = _srv_order(await _query(resolver, name, "SRV"))
     out: list[ServerAddress] = []
-    for rec in records:
+    for rec in await _query(resolver, name, "SRV"):
         target = str(rec.target).rstrip(".")
         if target in ("", "."):
             continue
         ips = [target] if is_ip(target) else await _addresses(resolver, target)
         out += [ServerAddress(transport, ip, int(rec.port)) for ip in ips]
-    return out
-
-
-def _srv_order(records: list[Any], rng: random.Random | None = None) -> list[Any]:
-    """RFC 2782: lowest priority first; within one priority, weighted random order."""
-    if rng is None:
-        import random  # only name targets get here: keep it off the IP-literal path
-
-        rng = random.Random()
-    out: list[Any] = []
-    for prio in sorted({r.priority for r in records}):
-        group = [r for r in records if r.priority == prio]
-        while group:
-            total = sum(r.weight for r in group)
-            pick = rng.uniform(0, total) if total else 0
-            acc = 0
-            for r in group:
-                acc += r.weight
-                if acc >= pick:
-                    break
-            out.append(r)
-            group.remove(r)
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Direction = Literal["out", "in"]
@@ -41,26 +41,18 @@ MAX_TRACE_BYTES = 8 << 20
 MAX_TRACE_EVENTS = 10_000
 
 
+@dataclass(slots=True, eq=False)
 class Trace:
     """Everything one connection carried, with both ends' addresses."""
 
-    def __init__(
-        self,
-        transport: str,
-        local: tuple[str, int],
-        remote: tuple[str, int],
-        label: str = "",
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.transport = transport  # "udp" | "tcp" | "tls"
-        self.local = local
-        self.remote = remote
-        self.label = label
-        self.segments: list[Segment] = []
-        self.messages: list[MessageEvent] = []
-        self.clock = clock
-        self.stored = 0  # bytes kept in segments
-        self.dropped = 0  # segments and messages over the caps
+    transport: str  # "udp" | "tcp" | "tls"
+    local: tuple[str, int]
+    remote: tuple[str, int]
+    clock: Callable[[], float] = time.time
+    segments: list[Segment] = field(default_factory=list)
+    messages: list[MessageEvent] = field(default_factory=list)
+    stored: int = 0  # bytes kept in segments
+    dropped: int = 0  # segments and messages over the caps
 
     def wire(self, direction: Direction, data: bytes) -> None:
         if self.stored + len(data) > MAX_TRACE_BYTES or len(self.segments) >= MAX_TRACE_EVENTS:

@@ -25,7 +25,7 @@ import sys
 import weakref
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from qsipctl.addr import host_port, ip_version
@@ -38,6 +38,7 @@ from qsipctl.net.errors import (
     TlsHostnameError,
 )
 from qsipctl.sip.endpoint import Peer
+from qsipctl.sip.message import StreamParser
 
 if TYPE_CHECKING:
     import ssl
@@ -48,6 +49,8 @@ ServerAddress = Peer  # RFC 3263's output is where a message goes: the endpoint'
 # OpenSSL verify codes for "trusted, but not for this name" (X509_V_ERR_HOSTNAME_MISMATCH,
 # X509_V_ERR_IP_ADDRESS_MISMATCH)
 _NAME_MISMATCH_CODES = {62, 64}
+# OpenSSL's words for a handshake answered with plain text (SIP) instead of TLS
+_PLAIN_TEXT_REASONS = {"WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"}
 # Linux <linux/errqueue.h>: (level, type) of the error-queue cmsg, struct sock_extended_err
 _RECVERR = {socket.AF_INET: (socket.IPPROTO_IP, 11), socket.AF_INET6: (socket.IPPROTO_IPV6, 25)}
 _EXTENDED_ERR = struct.Struct("=IBBBBII")
@@ -63,22 +66,9 @@ class TlsSettings:
     verify: bool = True
     server_name: str | None = None
 
-    def replace(self, **changes: Any) -> TlsSettings:
-        return replace(self, **changes)
-
 
 def family_of(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ip_version(host) == 6 else socket.AF_INET
-
-
-def demux_class(data: bytes) -> str:
-    """RFC 7983 §7: what a datagram on the shared port is, by its first byte."""
-    first = data[0] if data else 64
-    if first <= 3:
-        return "stun"
-    if 128 <= first <= 191:
-        return "rtp"
-    return "sip"
 
 
 class DatagramPort:
@@ -171,12 +161,15 @@ class UdpSocket(asyncio.DatagramProtocol):
             self.transport.sendto(data, addr)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        """RFC 7983 §7: what a datagram on the shared port is, by its first byte."""
         source = (str(addr[0]), int(addr[1]))
-        kind = demux_class(data)
-        if kind == "sip":
-            self.on_sip(data, source)
+        first = data[0] if data else 64
+        if first <= 3:
+            self.stun._put(data, source)
+        elif 128 <= first <= 191:
+            self.rtp._put(data, source)
         else:
-            (self.stun if kind == "stun" else self.rtp)._put(data, source)
+            self.on_sip(data, source)
 
     def error_received(self, exc: Exception) -> None:
         """The kernel queued ICMP errors: read each with the destination it concerns."""
@@ -206,7 +199,8 @@ def _ignore(*_: object) -> None:
 
 
 class StreamConnection(asyncio.Protocol):
-    """One TCP or TLS connection; bytes go to ``on_data``, its end to ``on_lost``."""
+    """One TCP or TLS connection, with the parser that frames its SIP messages;
+    bytes go to ``on_data``, its end to ``on_lost``."""
 
     def __init__(
         self,
@@ -218,6 +212,7 @@ class StreamConnection(asyncio.Protocol):
         self.peer: Peer | None = None
         self.local: Address = ("", 0)
         self.closing = False
+        self.parser = StreamParser()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -289,41 +284,36 @@ async def _start_tls(
 
     ctx = make_ssl_context(tls)
     name = tls.server_name or peer.host
-    loop = asyncio.get_running_loop()
-    plain = NoTls(
+    error: NetError = NoTls(
         f"{where}: this port speaks plain SIP or nothing over TLS; TLS is usually on 5061",
         f"{where}: TCP connected but the TLS handshake got no TLS answer"
         " (plain SIP or nothing on this port; TLS is usually on 5061)",
     )
     try:
         tls_transport = await asyncio.wait_for(
-            loop.start_tls(transport, conn, ctx, server_hostname=name), timeout
+            asyncio.get_running_loop().start_tls(transport, conn, ctx, server_hostname=name),
+            timeout,
         )
-    except TimeoutError:
-        transport.close()
-        raise plain from None
+        if tls_transport is not None:
+            return tls_transport
     except ssl.SSLCertVerificationError as exc:
-        transport.close()
         if exc.verify_code in _NAME_MISMATCH_CODES:
-            raise TlsHostnameError(
+            error = TlsHostnameError(
                 f"{where}: the TLS certificate does not name {name}",
                 f"{where}: it does not name {name}",
-            ) from None
-        raise TlsCertificateError(
-            f"{where}: TLS certificate not trusted ({exc.verify_message})",
-            f"{where}: {exc.verify_message}",
-        ) from None
+            )
+        else:
+            error = TlsCertificateError(
+                f"{where}: TLS certificate not trusted ({exc.verify_message})",
+                f"{where}: {exc.verify_message}",
+            )
     except ssl.SSLError as exc:
-        transport.close()
-        if exc.reason in ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"):
-            raise plain from None
-        raise NetError(f"{where}: TLS handshake failed ({exc.reason or exc})") from None
-    except OSError:  # reset or closed mid-handshake: the far end does not speak TLS
-        transport.close()
-        raise plain from None
-    if tls_transport is None:
-        raise plain
-    return tls_transport
+        if exc.reason not in _PLAIN_TEXT_REASONS:
+            error = NetError(f"{where}: TLS handshake failed ({exc.reason or exc})")
+    except OSError:  # silence (a timeout), or a reset mid-handshake: no TLS there
+        pass
+    transport.close()
+    raise error
 
 
 def make_ssl_context(tls: TlsSettings) -> ssl.SSLContext:

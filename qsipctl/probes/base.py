@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import import_module
 
 from qsipctl import __version__
@@ -204,7 +204,7 @@ async def open_driver(driver: SipDriver, target: ProbeTarget, server: ServerAddr
     tls = target.tls
     if tls.server_name is None and not is_ip(target.host):
         # RFC 5922: the certificate must name the domain we asked for, not the SRV target's IP
-        tls = tls.replace(server_name=target.host)
+        tls = replace(tls, server_name=target.host)
     await driver.connect(
         server, tls=tls, timeout=target.timeout, local_address=target.local_address
     )
@@ -221,7 +221,7 @@ async def _on_server(
     result.transport, result.server = server.transport, host_port(server.host, server.port)
     if server.transport == "tls" and not target.tls.verify:
         result.warnings.append("TLS certificate not verified (verify: false)")
-    driver = SipDriver(Endpoint(accept=accept), label=target.aor)
+    driver = SipDriver(Endpoint(accept=accept))
     try:
         await open_driver(driver, target, server)
         conv = Conversation(driver, server, target)

@@ -46,8 +46,7 @@ class AuthDecision:
     """What a 401/407 means; ``reason`` says why we give up, in words for a verdict."""
 
     result: AuthResult
-    challenge: Challenge | None = None
-    stale: bool = False
+    challenge: Challenge | None = None  # its ``stale`` says whether only the nonce was old
     reason: str = ""
 
 
@@ -98,7 +97,7 @@ class ClientAuth:
         if old is not None and old.answered and not challenge.stale:
             return AuthDecision(AuthResult.REJECTED, challenge)
         self.realms[key] = _RealmState(challenge, self.cnonce())
-        return AuthDecision(AuthResult.RETRY, challenge, stale=challenge.stale)
+        return AuthDecision(AuthResult.RETRY, challenge)
 
     def forget_answers(self) -> None:
         """A reused nonce was challenged afresh (one-time nonces): not a wrong password."""

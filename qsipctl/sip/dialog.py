@@ -14,6 +14,7 @@ send several (§12.1.2, §13.2.2.4).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from qsipctl.sip.headers import Headers, parse_name_addr
 from qsipctl.sip.message import Request, Response
 from qsipctl.sip.transaction import new_branch
 
+_TAG_PARAM = re.compile(r";[ \t]*tag=[^;]*", re.IGNORECASE)
 TARGET_REFRESH = frozenset({"INVITE", "UPDATE"})  # requests whose Contact moves the target
 
 
@@ -97,15 +99,12 @@ class Dialog:
             self.local_seq += 1
         return self._request(method, self.local_seq, headers, body)
 
-    def ack(self, invite: Request, headers: Sequence[tuple[str, str]] = ()) -> Request:
+    def ack(self, invite: Request) -> Request:
         """The ACK for a 2xx (§13.2.2.4): the INVITE's CSeq number, a new branch,
         the INVITE's credentials (§22.1)."""
-        auth = [
-            (n, v)
-            for n in ("Authorization", "Proxy-Authorization")
-            for v in invite.headers.get_all(n)
-        ]
-        return self._request("ACK", invite.cseq[0], [*auth, *headers], b"")
+        names = ("Authorization", "Proxy-Authorization")
+        auth = [(n, v) for n in names for v in invite.headers.get_all(n)]
+        return self._request("ACK", invite.cseq[0], auth, b"")
 
     def _request(
         self, method: str, seq: int, headers: Sequence[tuple[str, str]], body: bytes
@@ -194,17 +193,13 @@ class ClientInvite:
 
 
 def _without_tag(value: str) -> str:
-    """A From/To value without its tag parameter (the dialog adds tags itself)."""
-    parts = value.split(";")
-    head = [parts[0]]
-    in_uri = "<" in parts[0] and ">" not in parts[0]
-    for part in parts[1:]:
-        if in_uri:
-            head.append(part)
-            in_uri = ">" not in part
-        elif not part.strip().lower().startswith("tag="):
-            head.append(part)
-    return ";".join(head)
+    """A From/To value without its tag parameter (the dialog adds tags itself).
+
+    Header parameters follow the last ">" (or, without brackets, the bare URI's
+    own ";", RFC 3261 §20.10), so a ";tag" inside <...> is the URI's and stays.
+    """
+    cut = value.rfind(">") + 1
+    return value[:cut] + _TAG_PARAM.sub("", value[cut:])
 
 
 def _contact_uri(msg: Request | Response) -> str | None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from qsipctl.sip.errors import SipError
-from qsipctl.sip.headers import quote
+from qsipctl.sip.headers import quote, unquote
 
 # Canonical spellings; the wire value is matched case-insensitively.
 ALGORITHMS: tuple[str, ...] = (
@@ -38,11 +38,6 @@ _STRENGTH = {name: rank for rank, name in enumerate(ALGORITHMS)}
 _HASHES: dict[str, str] = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
 _CANONICAL = {name.lower(): name for name in ALGORITHMS}
 
-AUTH_HEADER_FOR = {
-    "WWW-Authenticate": "Authorization",
-    "Proxy-Authenticate": "Proxy-Authorization",
-}
-
 
 class DigestError(SipError):
     """A challenge or credentials header that cannot be used."""
@@ -53,39 +48,18 @@ class DigestError(SipError):
 # --------------------------------------------------------------------------
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_LEXER = re.compile(
-    rf"""
-    (?P<ws>[ \t\r\n]+)
-  | (?P<quoted>"(?:[^"\\]|\\.)*")
-  | (?P<token68>{_TOKEN}=+(?=[ \t]*(?:,|$)))
-  | (?P<token>{_TOKEN})
-  | (?P<eq>=)
-  | (?P<comma>,)
-    """,
+# One item of a challenge list, after any commas and white space: a parameter
+# (its value a token, a quoted string or a token68), a token68 (token "="s,
+# then a comma or the end), or a bare token, which starts a new challenge.
+_AUTH_ITEM = re.compile(
+    rf"""[ \t\r\n,]*(?:
+      (?P<name>{_TOKEN})[ \t\r\n]*=[ \t\r\n]*
+      (?P<value>"(?:[^"\\]|\\.)*"|{_TOKEN}=+(?=[ \t]*(?:,|$))|{_TOKEN})
+    | (?P<token68>{_TOKEN}=+)(?=[ \t]*(?:,|$))
+    | (?P<scheme>{_TOKEN})
+    )[ \t\r\n]*""",
     re.VERBOSE | re.DOTALL,
 )
-
-
-def _lex(text: str) -> list[tuple[str, str]]:
-    """Split a header value into (kind, text) lexemes, dropping whitespace."""
-    out: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        m = _LEXER.match(text, pos)
-        if m is None:
-            raise DigestError(f"unexpected character {text[pos]!r} in auth header at {pos}")
-        kind = m.lastgroup or ""
-        if kind != "ws":
-            out.append((kind, m.group()))
-        pos = m.end()
-    return out
-
-
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        inner = value[1:-1]
-        return re.sub(r"\\(.)", r"\1", inner, flags=re.DOTALL) if "\\" in inner else inner
-    return value
 
 
 def _parse_auth_values(values: Iterable[str]) -> list[tuple[str, dict[str, str]]]:
@@ -96,36 +70,22 @@ def _parse_auth_values(values: Iterable[str]) -> list[tuple[str, dict[str, str]]
     """
     result: list[tuple[str, dict[str, str]]] = []
     for value in values:
-        lex = _lex(value)
-        i = 0
-        while i < len(lex):
-            kind, text = lex[i]
-            if kind == "comma":
-                i += 1
-                continue
-            is_param = i + 1 < len(lex) and lex[i + 1][0] == "eq"
-            if kind == "token" and not is_param:
-                result.append((text, {}))
-                i += 1
-                continue
-            if not result:
+        pos, end = 0, len(value.rstrip(" \t\r\n,"))
+        while pos < end:
+            m = _AUTH_ITEM.match(value, pos)
+            if m is None:
+                raise DigestError(f"unexpected {value[pos:][:20]!r} in auth header {value!r}")
+            pos = m.end()
+            if m["scheme"]:
+                result.append((m["scheme"], {}))
+            elif not result:
                 raise DigestError(f"auth header does not start with a scheme: {value!r}")
-            i = _parse_param(lex, i, result[-1][1], value)
+            elif m["token68"]:
+                result[-1][1].setdefault("", m["token68"])
+            else:
+                quoted = m["value"].startswith('"')
+                result[-1][1][m["name"].lower()] = unquote(m["value"]) if quoted else m["value"]
     return result
-
-
-def _parse_param(lex: list[tuple[str, str]], i: int, params: dict[str, str], value: str) -> int:
-    kind, text = lex[i]
-    if kind == "token68":
-        params.setdefault("", text)
-        return i + 1
-    if kind != "token" or i + 2 >= len(lex) or lex[i + 1][0] != "eq":
-        raise DigestError(f"malformed auth parameter near {text!r} in {value!r}")
-    vkind, vtext = lex[i + 2]
-    if vkind not in ("token", "quoted", "token68"):
-        raise DigestError(f"auth parameter {text} has no value in {value!r}")
-    params[text.lower()] = _unquote(vtext)
-    return i + 3
 
 
 # --------------------------------------------------------------------------
@@ -146,7 +106,6 @@ class Challenge:
     stale: bool = False
     userhash: bool = False
     header_name: str = "WWW-Authenticate"
-    charset: str | None = None
 
     @property
     def supported(self) -> bool:
@@ -155,7 +114,8 @@ class Challenge:
     @property
     def answer_header(self) -> str:
         """Where the answer goes: Authorization or Proxy-Authorization."""
-        return AUTH_HEADER_FOR.get(self.header_name, "Authorization")
+        proxy = self.header_name == "Proxy-Authenticate"
+        return "Proxy-Authorization" if proxy else "Authorization"
 
 
 def parse_challenges(values: list[str], header_name: str = "WWW-Authenticate") -> list[Challenge]:
@@ -165,12 +125,11 @@ def parse_challenges(values: list[str], header_name: str = "WWW-Authenticate") -
     cannot answer the others.  A Digest challenge without realm or nonce is an
     error because nothing sensible can be answered to it.
     """
-    out: list[Challenge] = []
-    for scheme, params in _parse_auth_values(values):
-        if scheme.lower() != "digest":
-            continue
-        out.append(_challenge_from_params(scheme, params, header_name))
-    return out
+    return [
+        _challenge_from_params(scheme, params, header_name)
+        for scheme, params in _parse_auth_values(values)
+        if scheme.lower() == "digest"
+    ]
 
 
 def _challenge_from_params(scheme: str, params: dict[str, str], header_name: str) -> Challenge:
@@ -188,7 +147,6 @@ def _challenge_from_params(scheme: str, params: dict[str, str], header_name: str
         stale=params.get("stale", "").lower() == "true",
         userhash=params.get("userhash", "").lower() == "true",
         header_name=header_name,
-        charset=params.get("charset"),
     )
 
 
@@ -200,15 +158,10 @@ def choose_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
     """
     best: Challenge | None = None
     for ch in challenges:
-        if not ch.supported or not _qop_usable(ch.qop):
-            continue
-        if best is None or _STRENGTH[ch.algorithm] > _STRENGTH[best.algorithm]:
+        usable = ch.supported and (not ch.qop or "auth" in ch.qop or "auth-int" in ch.qop)
+        if usable and (best is None or _STRENGTH[ch.algorithm] > _STRENGTH[best.algorithm]):
             best = ch
     return best
-
-
-def _qop_usable(qop: tuple[str, ...]) -> bool:
-    return not qop or "auth" in qop or "auth-int" in qop
 
 
 # --------------------------------------------------------------------------
@@ -338,7 +291,6 @@ def make_challenge_header(
     qop: tuple[str, ...] = ("auth",),
     opaque: str | None = None,
     stale: bool = False,
-    userhash: bool = False,
 ) -> str:
     """The value of a WWW-Authenticate/Proxy-Authenticate header we issue."""
     parts = [f"realm={quote(realm)}", f"nonce={quote(nonce)}"]
@@ -349,8 +301,6 @@ def make_challenge_header(
         parts.append(f"qop={quote(','.join(qop))}")
     if stale:
         parts.append("stale=true")
-    if userhash:
-        parts.append("userhash=true")
     return "Digest " + ", ".join(parts)
 
 
@@ -391,13 +341,12 @@ def verify_authorization(
     password_for: Callable[[str, str], str | None],
     nonce_ok: Callable[[str], bool],
     body: bytes = b"",
-    usernames: Callable[[], Iterable[str]] | None = None,
 ) -> VerifyResult:
     """Check an Authorization value the way a registrar must.
 
     The password is checked *before* the nonce's freshness: ``stale`` is only
-    honest when the credentials were right (RFC 7616 §3.3).  ``usernames``
-    lists known users so a ``userhash`` can be mapped back to one.
+    honest when the credentials were right (RFC 7616 §3.3).  We never ask for
+    a ``userhash``, so the username is taken as sent.
     """
     try:
         params = parse_authorization(header_value)
@@ -409,26 +358,13 @@ def verify_authorization(
     algorithm = _CANONICAL.get(params.get("algorithm", "MD5").lower())
     if algorithm is None:
         return VerifyResult(Verdict.MALFORMED, reason="unsupported algorithm")
-    return _verify_params(params, algorithm, method, password_for, nonce_ok, body, usernames)
-
-
-def _verify_params(
-    params: dict[str, str],
-    algorithm: str,
-    method: str,
-    password_for: Callable[[str, str], str | None],
-    nonce_ok: Callable[[str], bool],
-    body: bytes,
-    usernames: Callable[[], Iterable[str]] | None,
-) -> VerifyResult:
-    realm = params["realm"]
-    username = _resolve_username(params, algorithm, realm, usernames)
-    password = password_for(username, realm) if username is not None else None
+    username, realm = params["username"], params["realm"]
+    password = password_for(username, realm)
 
     def result(verdict: Verdict, reason: str = "") -> VerifyResult:
         return VerifyResult(verdict, username, realm, algorithm, reason)
 
-    if username is None or password is None:
+    if password is None:
         return result(Verdict.UNKNOWN_USER, "unknown user")
     qop = params.get("qop")
     if qop not in (None, "auth", "auth-int"):
@@ -453,21 +389,6 @@ def _verify_params(
     if not nonce_ok(params["nonce"]):
         return result(Verdict.STALE, "nonce expired")
     return result(Verdict.OK)
-
-
-def _resolve_username(
-    params: dict[str, str],
-    algorithm: str,
-    realm: str,
-    usernames: Callable[[], Iterable[str]] | None,
-) -> str | None:
-    if params.get("userhash", "").lower() != "true":
-        return params["username"]
-    wanted = params["username"].lower()
-    for name in usernames() if usernames else ():
-        if compute_userhash(algorithm, name, realm) == wanted:
-            return name
-    return None
 
 
 class NonceIssuer:

@@ -82,13 +82,11 @@ HOST_CANDIDATE = r"\[[^\]]*\]|[^ \t;:,\[\]?]+"
 # The compiled forms the parsers use.  All are used with fullmatch() unless
 # the comment says match() (a prefix), search() or sub().
 token_re = re.compile(TOKEN)
-method_re = token_re
 callid_re = re.compile(CALLID)
 host_re = re.compile(HOST)
 ipv4_re = re.compile(IPV4ADDRESS)
 user_re = re.compile(USER)
 pname_re = re.compile(f"{PARAMCHAR}+")
-pvalue_re = pname_re
 sip_version_re = re.compile(SIP_VERSION)
 quoted_pair_re = re.compile(r"\\(.)", re.S)  # sub()
 escaped_re = re.compile(ESCAPED)  # sub()
@@ -99,9 +97,6 @@ hvalue_re = re.compile(f"{HNV}*")
 absolute_uri_re = re.compile(ABSOLUTE_URI)
 rfc1123_date_re = re.compile(RFC1123_DATE)
 quoted_string_prefix_re = re.compile(QUOTED_STRING)  # match()
-qvalue_re = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
-warning_re = re.compile(f"([0-9]{{3}}) [^ ]+ {QUOTED_STRING}")
-media_type_re = re.compile(f"{TOKEN}{SWS}/{SWS}{TOKEN}")  # match()
 cseq_re = re.compile(f"([0-9]+){LWS}({METHOD})")
 # "Name: value" after unfolding; HCOLON = *( SP / HTAB ) ":" SWS.
 header_line_re = re.compile(f"({HEADER_NAME})[ \\t]*:[ \\t]*(.*)", re.S)

@@ -166,7 +166,7 @@ def test_stun_leaves_from_the_sip_drivers_own_socket(loopback_lab: dict[str, int
     from qsipctl.stun.message import TransportAddress
 
     async def main() -> tuple[object, tuple[str, int]]:
-        driver = SipDriver(label="test")
+        driver = SipDriver()
         udp = await driver.open_udp("127.0.0.1", 0)
         try:
             answer = await binding(udp.stun, ("127.0.0.1", loopback_lab["stun"]))

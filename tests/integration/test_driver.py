@@ -61,8 +61,8 @@ def test_two_transactions_and_an_incoming_request_at_once(relay_kamailio: Kamail
     peer = Peer("udp", "127.0.0.1", k.udp_port)
 
     async def scenario() -> None:
-        me = SipDriver(Endpoint(accept=("MESSAGE",)), label="driver test")
-        other = SipDriver(label="sender")
+        me = SipDriver(Endpoint(accept=("MESSAGE",)))
+        other = SipDriver()
         await me.open_udp("127.0.0.1")
         await other.open_udp("127.0.0.1")
         try:

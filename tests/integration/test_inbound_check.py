@@ -86,7 +86,7 @@ def run_check(tmp_path: Path, scenario: list[str]) -> tuple[InboundReport, int]:
         pytest.fail("sipp is not installed (Debian sip-tester; scripts/test installs it)")
 
     async def scenario_run() -> tuple[InboundReport, int]:
-        driver = SipDriver(Endpoint(accept=("INVITE", "BYE")), label="inbound check")
+        driver = SipDriver(Endpoint(accept=("INVITE", "BYE")))
         await driver.open_udp("127.0.0.1")
         assert driver.udp is not None
         port = driver.udp.local[1]

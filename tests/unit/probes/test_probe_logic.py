@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from types import SimpleNamespace
 
 import pytest
 
 from qsipctl.errors import UsageError
-from qsipctl.net.resolve import _srv_order, is_ip, split_nameserver
+from qsipctl.net.resolve import _query, is_ip, split_nameserver
 from qsipctl.probes.base import move_on as _move_on
 from qsipctl.probes.register import describe_answer
 from qsipctl.probes.result import VERDICTS, ProbeResult, verdict_for_status
@@ -184,16 +183,25 @@ def test_split_nameserver_rejects_what_dnspython_would_crash_on(text: str) -> No
         split_nameserver(text)
 
 
-def test_srv_order_priority_first_then_weighted() -> None:
-    rec = [SimpleNamespace(priority=p, weight=w, name=n) for p, w, n in
-           [(20, 100, "backup"), (10, 0, "zero"), (10, 60, "big"), (10, 40, "small")]]  # fmt: skip
-    firsts = {"big": 0, "small": 0, "zero": 0}
-    rng = random.Random(7)
-    for _ in range(500):
-        order = [r.name for r in _srv_order(rec, rng)]
-        assert order[-1] == "backup"
+def test_srv_records_come_priority_first_then_weighted() -> None:
+    """RFC 2782 order from dnspython's processing order (a stub stands in for the resolver)."""
+    import dns.rrset
+
+    srv = ["20 100 5060 backup.", "10 0 5060 zero.", "10 60 5060 big.", "10 40 5060 small."]
+    rrset = dns.rrset.from_text("_sip._udp.pbx.test.", 60, "IN", "SRV", *srv)
+
+    class Resolver:
+        async def resolve(self, name: str, rdtype: str) -> SimpleNamespace:
+            return SimpleNamespace(rrset=rrset)
+
+    async def orders() -> list[list[str]]:
+        return [[str(r.target) for r in await _query(Resolver(), "x", "SRV")] for _ in range(500)]
+
+    firsts = {"big.": 0, "small.": 0, "zero.": 0}
+    for order in asyncio.run(orders()):
+        assert order[-1] == "backup."
         firsts[order[0]] += 1
-    assert firsts["big"] > firsts["small"] > firsts["zero"]
+    assert firsts["big."] > firsts["small."] > firsts["zero."]
 
 
 def test_udp_retransmits_on_timer_e_and_the_ladder_says_again() -> None:
