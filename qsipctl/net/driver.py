@@ -187,7 +187,12 @@ class SipDriver:
         except TimeoutError:
             raise self._no_answer(tx.request, waiter.peer) from None
         finally:
-            self._waiters.pop(tx, None)
+            if waiter.on_response is None or tx.terminated:
+                self._waiters.pop(tx, None)
+            # else an INVITE's: its 2xx retransmissions keep coming while the
+            # transaction is "accepted" (RFC 6026, Timer M) when our ACK was lost,
+            # and the dialog layer must ACK each one (RFC 3261 §13.2.2.4);
+            # _on_timer forgets the waiter once the transaction has ended
 
     async def request(self, request: Request, peer: Peer, timeout: float) -> Answer:
         return await self.final(self.start(request, peer), timeout)
@@ -353,6 +358,9 @@ class SipDriver:
         self._timer = None
         self.endpoint.handle_timer(self._loop.time())
         self._pump()
+        ended = [tx for tx, w in self._waiters.items() if tx.terminated and w.final.done()]
+        for tx in ended:
+            del self._waiters[tx]
 
     def _trace(self, peer: Peer) -> Trace:
         trace = self._trace_of.get(peer)

@@ -198,7 +198,7 @@ async def place_call(target: ProbeTarget, options: CallOptions) -> tuple[ProbeOu
         await _call(conv, result, options, report)
 
     outcome = await probe_servers(
-        "call", target, attempt, accept=("BYE", "INVITE", "UPDATE", "INFO")
+        "call", target, attempt, accept=("BYE", "INVITE", "UPDATE", "INFO", "OPTIONS")
     )
     return outcome, report
 
@@ -602,6 +602,8 @@ class InCall:
             refuse = self.dialog.receive_request(req)
             status = refuse or 200
             answer = driver.endpoint.response_for(ev.tx, status, "OK" if status == 200 else "Error")
+            if status == 200 and req.method == "OPTIONS":  # a PBX's in-dialog keepalive
+                answer.headers.add("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS, INFO")
             if status == 200 and req.method in ("INVITE", "UPDATE") and req.body:
                 answer.headers.add("Content-Type", "application/sdp")
                 answer.body = self.sdp.serialize()

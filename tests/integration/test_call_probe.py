@@ -298,6 +298,48 @@ Content-Length: 0
 """
 
 
+# Our ACK "was lost": the far end repeats its 200 (RFC 3261 §13.3.1.4) and must get
+# another ACK (§13.2.2.4), or it gives up on the call after 64*T1 and sends BYE.  (The
+# in-dialog OPTIONS between keeps SIPp from taking our second ACK, identical to the
+# first as it must be, for a retransmission of the first and answering it again.)
+_ACK_LOST = """
+  <pause milliseconds="300"/>
+  <send retrans="500"><![CDATA[
+OPTIONS [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:pbx@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To:[$caller]
+Call-ID: [call_id]
+CSeq: 7 OPTIONS
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+Via:[$invvia]
+From:[$caller]
+To:[$callee];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+CSeq:[$invcseq]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=pbx 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+]]></send>
+  <recv request="ACK" crlf="true"/>
+"""
+
+
 def _udp_bound(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
@@ -346,6 +388,21 @@ def test_session_timer_refreshed_when_we_are_the_refresher(tmp_path: Path, metho
     assert (report.session_expires, report.refresher) == (4, "uac")
     assert report.refreshes == [200] and report.refresh_method == method
     assert rc == 0, errors  # SIPp saw our refresh (Session-Expires, o= version 2), then BYE
+
+
+def test_repeated_200_after_a_lost_ack_is_acked_again(tmp_path: Path) -> None:
+    keep = (  # the INVITE's own Via, To and CSeq, for the repeated 200
+        '<ereg regexp=".*" search_in="hdr" header="Via:" assign_to="invvia"/>'
+        '<ereg regexp=".*" search_in="hdr" header="To:" assign_to="callee"/>'
+        '<ereg regexp=".*" search_in="hdr" header="CSeq:" assign_to="invcseq"/></action>'
+    )
+    scenario = _UAS_ANSWER.format(name="ACK lost", timer="", middle=_ACK_LOST,
+                                  refs="caller").replace("</action>", keep, 1)  # fmt: skip
+    opts = CallOptions(number="pbx", duration=1.5, port_range=(44000, 44999))
+    outcome, report, rc, errors = _call_sipp_uas(tmp_path, scenario, opts)
+    assert outcome.result.ok, (outcome.result.message, report)
+    assert report.far_requests == ["OPTIONS"]  # the in-dialog keepalive was answered 200
+    assert rc == 0, errors  # SIPp got a second ACK for its repeated 200, then our BYE
 
 
 def test_far_end_reinvite_answered_with_our_sdp(tmp_path: Path) -> None:
