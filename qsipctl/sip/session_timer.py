@@ -40,7 +40,7 @@ class SessionRefresher:
 
     interval: int  # Session-Expires, seconds
     owner: bool  # we own the Call-ID: the longer glare wait
-    first_after: float | None = None  # None: half the interval (§10); tests make it short
+    first_after: float | None = None  # the first refresh; None: half the interval (§10)
     max_glare_retries: int = MAX_GLARE_RETRIES
     rng: random.Random = field(default_factory=random.Random)
     due: float | None = None
@@ -52,10 +52,10 @@ class SessionRefresher:
     _busy_since: float | None = None
 
     def start(self, now: float) -> None:
-        self.due = now + self._period()
+        self.due = now + (self.first_after or self._period())
 
     def _period(self) -> float:
-        return self.first_after or max(1.0, self.interval / 2)
+        return max(1.0, self.interval / 2)
 
     def next_timer(self) -> float | None:
         """When :meth:`poll` wants to be called (None: nothing scheduled)."""

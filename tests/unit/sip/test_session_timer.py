@@ -35,8 +35,11 @@ def test_first_refresh_at_half_the_interval_then_again_after_each_success() -> N
     assert timer.interval == 120 and timer.next_timer() == pytest.approx(205.2)
 
 
-def test_first_after_overrides_the_half_interval_for_tests() -> None:
-    assert refresher(first_after=1.0).next_timer() == 101.0
+def test_first_after_moves_only_the_first_refresh() -> None:
+    timer = refresher(first_after=1.0)
+    assert timer.next_timer() == 101.0 and timer.poll(101.0)
+    timer.on_answer(200, 101.0)
+    assert timer.next_timer() == 146.0  # then half the interval again
 
 
 @pytest.mark.parametrize(("owner", "bounds"), [(True, GLARE_WAIT_OWNER), (False, GLARE_WAIT_OTHER)])
