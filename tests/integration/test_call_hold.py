@@ -88,7 +88,7 @@ Content-Length: [len]
 v=0
 o=pbx 1 {version} IN IP[local_ip_type] [local_ip]
 s=-
-c=IN IP[media_ip_type] [media_ip]
+{conn}
 t=0 0
 m=audio [media_port] RTP/AVP 0
 a=rtpmap:0 PCMU/8000
@@ -174,6 +174,67 @@ m=audio [media_port] RTP/AVP 0
 a=rtpmap:0 PCMU/8000
 """
 TIMER = "Require: timer\nSession-Expires: 8;refresher=uac\n"
+CONN = "c=IN IP[media_ip_type] [media_ip]"
+OLD_HOLD = "c=IN IP4 0.0.0.0"
+
+# Our refresh re-INVITE arrives; before answering it SIPp sends its own re-INVITE (glare),
+# which we must answer 491 (RFC 3261 §14.2); SIPp ACKs that, then answers ours with 200.
+_CROSSING = (
+    """
+  <recv request="INVITE">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="Via:" assign_to="r_via"/>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="r_from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="r_to"/>
+      <ereg regexp=".*" search_in="hdr" header="CSeq:" assign_to="r_cseq"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+INVITE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:pbx@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To:[$caller]
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+"""
+    + _REFRESH_OK_BODY
+    + """
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="491"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
+From: <sip:pbx@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To:[$caller]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <send><![CDATA[
+SIP/2.0 200 OK
+Via:[$r_via]
+From:[$r_from]
+To:[$r_to]
+Call-ID: [call_id]
+CSeq:[$r_cseq]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+"""
+    + _REFRESH_OK_EXTRA
+    + """Content-Length: [len]
+"""
+    + _REFRESH_OK_BODY
+    + """
+]]></send>
+  <recv request="ACK" crlf="true"/>
+"""
+)
 
 
 def _rtp(action: str) -> str:
@@ -290,9 +351,10 @@ def _frames(run: Run, our_rtp: int) -> list[Frame]:
     return frames
 
 
-def _check_capture(run: Run, held_attr: str) -> None:
+def _check_capture(run: Run, held_attr: str, rtcp_while_held: bool) -> None:
     """No RTP from us between our 200 with ``held_attr`` and our 200 with sendrecv; then our
-    stream goes on: next sequence number, marker bit, a timestamp gap of whole 20 ms frames."""
+    stream goes on: next sequence number, marker bit, a timestamp gap of whole 20 ms frames.
+    RTCP goes on while held, except to an old-style hold's c=0.0.0.0."""
     assert run.report.media is not None
     our_rtp = int(run.report.media.local.rsplit(":", 1)[1])
     frames = _frames(run, our_rtp)
@@ -308,6 +370,8 @@ def _check_capture(run: Run, held_attr: str) -> None:
     after = [f for f in rtp if f.number > resume_at]
     assert len(before) > 25 and len(after) > 25, (len(before), len(after))
     assert during == [], f"{len(during)} RTP packets from us while held"
+    rtcp = [f for f in frames if f.src_port == our_rtp + 1 and hold_at < f.number < resume_at]
+    assert bool(rtcp) is rtcp_while_held, len(rtcp)
     last, first = before[-1], after[0]
     assert first.rtp_seq == (last.rtp_seq + 1) % 65536  # type: ignore[operator]
     assert first.rtp_marker and not after[1].rtp_marker  # a new talkspurt
@@ -316,16 +380,21 @@ def _check_capture(run: Run, held_attr: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("offer", "answer", "far_rtp_pauses"),
-    [("sendonly", "recvonly", False), ("inactive", "inactive", True)],
+    ("offer", "conn", "answer", "label", "far_rtp_pauses"),
+    [
+        ("sendonly", CONN, "recvonly", "a=sendonly", False),  # SIPp keeps sending (music)
+        ("inactive", CONN, "inactive", "a=inactive", True),  # SIPp stops its RTP too
+        ("sendrecv", OLD_HOLD, "recvonly", "c=0.0.0.0 (old-style hold, a=sendrecv)", False),
+    ],
 )
-def test_far_end_hold_and_resume(tmp_path: Path, offer: str, answer: str,
-                                 far_rtp_pauses: bool) -> None:  # fmt: skip
-    hold = _REINVITE.format(cseq=1, version=2, direction=offer, expect=answer, var="held")
+def test_far_end_hold_and_resume(tmp_path: Path, offer: str, conn: str, answer: str,
+                                 label: str, far_rtp_pauses: bool) -> None:  # fmt: skip
+    hold = _REINVITE.format(cseq=1, version=2, direction=offer, expect=answer, var="held",
+                            conn=conn)  # fmt: skip
     resume = _REINVITE.format(cseq=2, version=3, direction="sendrecv", expect="sendrecv",
-                              var="resumed")  # fmt: skip
+                              var="resumed", conn=CONN)  # fmt: skip
     middle = (_rtp("tone.wav,-1,0") + _pause(1500) + hold
-              + (_rtp("pause") if far_rtp_pauses else "") + _pause(2000) + resume
+              + (_rtp("pause") if far_rtp_pauses else "") + _pause(2500) + resume
               + (_rtp("resume") if far_rtp_pauses else "") + _pause(1500)
               + _rtp("pause") + _FAR_BYE)  # fmt: skip
     scenario = _ANSWER.format(name=f"hold {offer}", timer="", middle=middle,
@@ -336,23 +405,23 @@ def test_far_end_hold_and_resume(tmp_path: Path, offer: str, answer: str,
     assert run.outcome.result.ok, (run.outcome.result.message, report)
     assert run.sipp_rc == 0, run.sipp_errors  # our 200s carried the mirrored directions
     assert report.hung_up_by == "far end" and media is not None
-    assert report.reoffers == [f"a={offer} -> a={answer}", "a=sendrecv -> a=sendrecv"]
+    assert report.reoffers == [f"{label} -> a={answer}", "a=sendrecv -> a=sendrecv"]
     assert len(media.held) == 1
     period = media.held[0]
-    assert (period.offered, period.answered) == (f"a={offer}", answer)
+    assert (period.offered, period.answered) == (label, answer)
     assert period.end_s is not None and period.end_s > period.start_s > 0
     assert f"the far end held the call from t={period.start_s:.1f} s" in " ".join(media.verdicts)
     assert not any("one-way" in v for v in media.verdicts), media.verdicts
     assert media.received.packets > 120 and media.audio.kind == "tone"  # before and after
     assert media.pacing.max_deviation_ms < 1000  # the hold's gap is no pacing interval
-    _check_capture(run, answer)
+    _check_capture(run, answer, rtcp_while_held=conn == CONN)
 
 
 def test_hold_from_the_start_is_not_one_way_audio(tmp_path: Path) -> None:
     """The far end holds with a=inactive before it ever sends RTP and stays held: its
     silence is no 'no RTP at all' verdict (the held time is not counted)."""
     hold = _REINVITE.format(cseq=1, version=2, direction="inactive", expect="inactive",
-                            var="held")  # fmt: skip
+                            var="held", conn=CONN)  # fmt: skip
     middle = _pause(200) + hold + _pause(3000) + _FAR_BYE
     scenario = _ANSWER.format(
         name="held from the start", timer="", middle=middle, refs="caller,held"
@@ -409,3 +478,17 @@ def test_refresh_always_answered_491_gives_up_with_a_verdict(tmp_path: Path) -> 
     assert "kept answering 491 Request Pending to the session refresh" in report.refresh_verdict
     assert report.refresh_verdict in run.outcome.result.warnings
     assert run.outcome.result.ok  # the call itself worked; the verdict says what will fail
+
+
+def test_far_end_reinvite_crossing_our_refresh_gets_491(tmp_path: Path) -> None:
+    scenario = _ANSWER.format(name="glare", timer=TIMER, middle=_CROSSING + _OUR_BYE,
+                              refs="caller,r_via,r_from,r_to,r_cseq")  # fmt: skip
+    opts = CallOptions(number="pbx", duration=3.0, port_range=PORTS, refresh_after=1.0)
+    run = _run(tmp_path, scenario, opts)
+    report = run.report
+    assert run.sipp_rc == 0, run.sipp_errors  # SIPp got 491 for its INVITE, we ACKed its 200
+    assert run.outcome.result.ok, (run.outcome.result.message, report)
+    assert report.glare_refused == 1 and report.far_requests == ["INVITE"]
+    assert report.refreshes == [200] and report.refresh_glare == 0
+    assert report.reoffers == []  # the refused offer changed nothing
+    assert "answered 491" in report.render()
