@@ -18,12 +18,14 @@ SIPp (Debian ``sip-tester``) plays the PBX: it answers our call, streams a
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import signal
 import socket
 import subprocess
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from qsipctl.probes.base import ProbeOutcome
 from qsipctl.probes.call import CallOptions, CallReport, place_call
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.rtp.g711 import encode
-from tests.fixtures.common import free_port, wait_until
+from tests.fixtures.common import free_port, run_cli, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -282,19 +284,34 @@ class Run:
 
 def _run(tmp_path: Path, scenario: str, opts: CallOptions, capture: bool = False) -> Run:
     """Our call to a SIPp UAS running ``scenario``; with ``capture``, tshark records loopback."""
+    got: list[tuple[ProbeOutcome, CallReport]] = []
+    rc, errors, sip, pcap = _with_sipp(
+        tmp_path,
+        scenario,
+        lambda port: got.append(asyncio.run(place_call(_target(port), opts))),
+        capture,
+    )
+    return Run(got[0][0], got[0][1], rc, errors, sip, pcap)
+
+
+def _with_sipp(tmp_path: Path, scenario: str, call: Callable[[int], object],
+               capture: bool = False) -> tuple[int, str, int, Path]:  # fmt: skip
+    """Start SIPp (and tshark on lo), run ``call(sip_port)``; SIPp's exit code and errors log.
+    Everything started here is stopped by PID (own process groups), also on failure."""
     (tmp_path / "uas.xml").write_text(scenario)
     _tone_wav(tmp_path / "tone.wav")
     sip, media, ctrl = (free_port(socket.SOCK_DGRAM) for _ in range(3))
     pcap = tmp_path / "call.pcapng"
-    procs: list[subprocess.Popen[bytes]] = []
+    capture_proc: subprocess.Popen[bytes] | None = None
+    sipp: subprocess.Popen[bytes] | None = None
     try:
         if capture:
-            err = (tmp_path / "tshark.err").open("wb")
-            procs.append(subprocess.Popen(
-                ["tshark", "-n", "-i", "lo", "-w", str(pcap), "-f",
-                 f"udp port {sip} or udp portrange {PORTS[0]}-{PORTS[1] + 1}"],
-                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
-            ))  # fmt: skip
+            with (tmp_path / "tshark.err").open("wb") as err:
+                capture_proc = subprocess.Popen(
+                    ["tshark", "-n", "-i", "lo", "-w", str(pcap), "-f",
+                     f"udp port {sip} or udp portrange {PORTS[0]}-{PORTS[1] + 1}"],
+                    stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                )  # fmt: skip
             wait_until(lambda: b"Capturing on" in (tmp_path / "tshark.err").read_bytes(), 20)
         sipp = subprocess.Popen(
             ["sipp", "-sf", "uas.xml", "-i", "127.0.0.1", "-p", str(sip), "-mi", "127.0.0.1",
@@ -303,21 +320,25 @@ def _run(tmp_path: Path, scenario: str, opts: CallOptions, capture: bool = False
             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
-        procs.append(sipp)
         wait_until(lambda: _udp_bound(sip), timeout=10)
-        outcome, report = asyncio.run(place_call(_target(sip), opts))
+        call(sip)
         rc = sipp.wait(timeout=20)
     finally:
-        for proc in reversed(procs):  # SIPp first, then the capture (it flushes on SIGINT)
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT if proc is not procs[-1] else signal.SIGKILL)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+        _stop(sipp, signal.SIGKILL)
+        _stop(capture_proc, signal.SIGINT)  # tshark writes out its capture on SIGINT
     errors = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*_errors.log"))
-    return Run(outcome, report, rc, errors, sip, pcap)
+    return rc, errors, sip, pcap
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 @dataclass(frozen=True)
@@ -492,3 +513,40 @@ def test_far_end_reinvite_crossing_our_refresh_gets_491(tmp_path: Path) -> None:
     assert report.refreshes == [200] and report.refresh_glare == 0
     assert report.reoffers == []  # the refused offer changed nothing
     assert "answered 491" in report.render()
+
+
+def test_probe_call_cli_reports_the_hold_in_json_and_table(tmp_path: Path) -> None:
+    """The console script: ``media.held`` and ``reoffers`` in JSON, a far-end hold row in the
+    table; the hold is no one-way audio and the exit code stays 0."""
+    hold = _REINVITE.format(cseq=1, version=2, direction="sendonly", expect="recvonly",
+                            var="held", conn=CONN)  # fmt: skip
+    resume = _REINVITE.format(cseq=2, version=3, direction="sendrecv", expect="sendrecv",
+                              var="resumed", conn=CONN)  # fmt: skip
+    middle = (_rtp("tone.wav,-1,0") + _pause(800) + hold + _pause(1200) + resume + _pause(800)
+              + _rtp("pause") + _FAR_BYE)  # fmt: skip
+    scenario = _ANSWER.format(name="cli hold", timer="", middle=middle,
+                              refs="caller,held,resumed")  # fmt: skip
+    out: dict[str, subprocess.CompletedProcess[str]] = {}
+
+    def cli(port: int, fmt: str) -> None:
+        out[fmt] = run_cli(
+            "probe", "call", f"sip:pbx@127.0.0.1:{port}", "--from-user", "qsipctl",
+            "--codecs", "PCMU", "--duration", "10", "--rtp-ports", f"{PORTS[0]}-{PORTS[1]}",
+            "--format", fmt)  # fmt: skip
+
+    for fmt in ("json", "table"):
+        work = tmp_path / fmt
+        work.mkdir()
+        rc, errors, _, _ = _with_sipp(work, scenario, lambda port, fmt=fmt: cli(port, fmt))
+        assert rc == 0, errors
+        assert out[fmt].returncode == 0, out[fmt].stderr + out[fmt].stdout
+    call = json.loads(out["json"].stdout)["calls"][0]
+    assert call["reoffers"] == ["a=sendonly -> a=recvonly", "a=sendrecv -> a=sendrecv"]
+    (held,) = call["media"]["held"]
+    assert set(held) == {"start_s", "end_s", "offered", "answered"}
+    assert (held["offered"], held["answered"]) == ("a=sendonly", "recvonly")
+    assert held["end_s"] > held["start_s"] > 0
+    assert call["glare_refused"] == 0 and call["refresh_glare"] == 0
+    assert not any("one-way" in v for v in call["media"]["verdicts"])
+    table = out["table"].stdout
+    assert "far-end hold" in table and "the far end held the call from t=" in table, table
