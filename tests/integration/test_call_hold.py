@@ -434,7 +434,7 @@ def test_far_end_hold_and_resume(tmp_path: Path, offer: str, conn: str, answer: 
     assert f"the far end held the call from t={period.start_s:.1f} s" in " ".join(media.verdicts)
     assert not any("one-way" in v for v in media.verdicts), media.verdicts
     assert media.received.packets > 120 and media.audio.kind == "tone"  # before and after
-    assert media.pacing.max_deviation_ms < 1000  # the hold's gap is no pacing interval
+    assert media.pacing.max_deviation_ms < 2000  # the 2.5 s hold gap is no pacing interval
     _check_capture(run, answer, rtcp_while_held=conn == CONN)
 
 
@@ -454,7 +454,8 @@ def test_hold_from_the_start_is_not_one_way_audio(tmp_path: Path) -> None:
     assert media.held and media.held[0].end_s is None  # still held when it hung up
     assert any("to the end of the call" in v for v in media.verdicts), media.verdicts
     assert not any("one-way" in v for v in media.verdicts), media.verdicts
-    assert media.sent_packets < 30  # ~0.2 s of audio before the hold, nothing after
+    # nothing after the hold: at most one packet per 20 ms grid slot before it began
+    assert media.sent_packets <= int(media.held[0].start_s / 0.020) + 2
 
 
 def test_refresh_answered_491_is_retried_after_the_glare_wait(tmp_path: Path) -> None:
