@@ -10,8 +10,9 @@ fake clock in microseconds.
 Why the 491 handling matters: when both sides send a re-INVITE at the same
 time ("glare"), each answers the other's with 491 Request Pending.  RFC 3261
 §14.1 breaks the tie with different random waits -- 2.1-4 s for the UA that
-owns the Call-ID (the caller), 0-2 s for the other -- in 10 ms units; RFC
-3311 §5.1 applies the same to UPDATE.  A PBX that answers 491 every time
+owns the Call-ID (the caller), 0-2 s for the other -- in 10 ms units; an
+UPDATE refresh refused with 491 (RFC 3311 §5.2's glare answer) is retried
+with the same waits.  A PBX that answers 491 every time
 would let the session timer run out and cut the call, so the retries are
 bounded and the give-up is a verdict of its own.
 """
