@@ -696,4 +696,11 @@ def _summary(report: CallReport) -> str:
     media = report.media
     heard = media.audio.describe() if media else "no media"
     mos = f", MOS {media.mos}" if media and media.mos is not None else ""
-    return f"answered; {report.codec}; heard {heard}{mos}"
+    held = ""
+    if media and len(media.held) == 1:
+        h = media.held[0]
+        until = f"t={h.end_s:.1f} s" if h.end_s is not None else "the end"
+        held = f"; held by the far end from t={h.start_s:.1f} s to {until}"
+    elif media and media.held:
+        held = f"; held by the far end {len(media.held)} times"
+    return f"answered; {report.codec}; heard {heard}{mos}{held}"

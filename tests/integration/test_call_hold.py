@@ -432,6 +432,7 @@ def test_far_end_hold_and_resume(tmp_path: Path, offer: str, conn: str, answer: 
     assert (period.offered, period.answered) == (label, answer)
     assert period.end_s is not None and period.end_s > period.start_s > 0
     assert f"the far end held the call from t={period.start_s:.1f} s" in " ".join(media.verdicts)
+    assert f"held by the far end from t={period.start_s:.1f} s to t=" in run.outcome.result.message
     assert not any("one-way" in v for v in media.verdicts), media.verdicts
     assert media.received.packets > 120 and media.audio.kind == "tone"  # before and after
     assert media.pacing.max_deviation_ms < 2000  # the 2.5 s hold gap is no pacing interval
