@@ -403,6 +403,7 @@ class MediaSession:
             if len(self._holds) < MAX_HOLDS:
                 self._holds.append(HoldPeriod(self._open_hold[0], t, *self._open_hold[1:]))
             self._open_hold = None
+            self.stats.restart_timing()  # their timestamps across the hold are no jitter
         if answered != "sendrecv" and self._open_hold is None:
             self._open_hold = (t, offered or f"a={answered}", answered)
         paused = answered not in ("sendrecv", "sendonly")
