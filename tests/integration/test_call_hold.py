@@ -407,6 +407,7 @@ def _check_capture(run: Run, held_attr: str, rtcp_while_held: bool) -> None:
         ("inactive", CONN, "inactive", "a=inactive", True),  # SIPp stops its RTP too
         ("sendrecv", OLD_HOLD, "recvonly", "c=0.0.0.0 (old-style hold, a=sendrecv)", False),
     ],
+    ids=["sendonly", "inactive", "old-style-c0"],
 )
 def test_far_end_hold_and_resume(tmp_path: Path, offer: str, conn: str, answer: str,
                                  label: str, far_rtp_pauses: bool) -> None:  # fmt: skip
