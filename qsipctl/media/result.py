@@ -31,6 +31,26 @@ class Pacing:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldPeriod:
+    """A stretch of the call the far end held (or stopped sending) by a re-offer (RFC 3264 §8.4).
+
+    Times are seconds after media start; ``end_s`` is None when the call ended held.
+    """
+
+    start_s: float
+    end_s: float | None
+    offered: str  # how the far end said it: "a=sendonly", "a=inactive", "c=0.0.0.0 (...)"
+    answered: str  # our answer's direction: recvonly, inactive, sendonly
+
+    def describe(self) -> str:
+        until = f"to t={self.end_s:.1f} s" if self.end_s is not None else "to the end of the call"
+        who = "held the call" if self.answered in ("recvonly", "inactive") else "stopped sending"
+        sent = "sent no RTP" if self.answered in ("recvonly", "inactive") else "kept sending"
+        return (f"the far end {who} from t={self.start_s:.1f} s {until} ({self.offered}; "
+                f"we answered {self.answered} and {sent})")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class MediaResult:
     codec: str
     local: str
@@ -55,6 +75,7 @@ class MediaResult:
     round_trip_ms: float | None
     pacing: Pacing
     verdicts: tuple[str, ...]
+    held: tuple[HoldPeriod, ...] = ()  # far-end hold/resume by re-offer, in order
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

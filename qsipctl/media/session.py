@@ -38,7 +38,7 @@ from types import TracebackType
 from qsipctl.addr import host_port, same_ip
 from qsipctl.media.codec import Decoder, FrameSource
 from qsipctl.media.pacer import FRAME, Pacer
-from qsipctl.media.result import FarEndView, MediaResult, Pacing
+from qsipctl.media.result import FarEndView, HoldPeriod, MediaResult, Pacing
 from qsipctl.rtp import dtmf
 from qsipctl.rtp.errors import RtpError
 from qsipctl.rtp.packet import RtpPacket, is_rtcp
@@ -64,6 +64,7 @@ MAX_CATCH_UP = 5  # packets sent at once after a stall; beyond that the gap is s
 MARKER_HZ = 1400
 NO_RTP_SECONDS = 5.0
 MAX_STUN_QUEUED = 32  # STUN datagrams nobody reads yet (a flood is dropped, oldest first)
+MAX_HOLDS = 64  # hold periods kept: a far end re-INVITEing in a loop stays bounded
 _RTP_HEADER = struct.Struct("!BBHII")
 
 Address = tuple[str, int]
@@ -235,6 +236,16 @@ class MediaSession:
         self._marker_decoder: Decoder | None = None
         self._remote_ssrc: int | None = None
         self._round_trip: float | None = None
+        # hold (RFC 3264 §8.4): the "paused" switch of the sender, see set_direction()
+        self.paused = False
+        self._rtcp_muted = False
+        self._talkspurt = False  # the next packet starts a talkspurt: marker bit
+        self._paused_at = 0.0
+        self._pause_spans: collections.deque[tuple[float, float]] = collections.deque(
+            maxlen=MAX_HOLDS
+        )
+        self._holds: list[HoldPeriod] = []
+        self._open_hold: tuple[float, str, str] | None = None  # (start_s, offered, answered)
 
     # --- lifetime -------------------------------------------------------------------------
 
@@ -340,10 +351,11 @@ class MediaSession:
             self._n += 1
 
     def _send_frame(self, n: int, now: float) -> None:
-        if self.remote is None or self._rtp_t is None:
-            return
+        if self.remote is None or self._rtp_t is None or self.paused:
+            return  # paused (held): the grid and the timestamps run on, nothing is sent
         ts = (self._ts0 + n * self.cfg.codec.timestamp_step) & 0xFFFFFFFF
-        marker = n == 0
+        marker = n == 0 or self._talkspurt
+        self._talkspurt = False
         slot = self._slots.popleft() if self._slots else None
         if slot is not None and self.cfg.telephone_event_pt is not None:
             digit, packet, last = slot
@@ -411,6 +423,48 @@ class MediaSession:
         self._round_trip = self._marker_heard - self._marker_sent
         return self._round_trip
 
+    # --- hold / resume (RFC 3264 §8.4) -----------------------------------------------------
+
+    def set_direction(self, answered: str, offered: str = "", send_rtcp: bool = True) -> None:
+        """Apply the direction we answered a far-end re-offer with (``offered`` says how the
+        far end put it, for the report).
+
+        The sender's "paused" switch: while our answer says we must not send
+        (recvonly, inactive) no RTP leaves, but the 20 ms grid and the RTP
+        timestamps run on, so sending resumes on the grid with a timestamp gap
+        as long as the pause and the marker bit of a new talkspurt.  RTCP goes
+        on while held (RFC 3264 §5.1) unless the far end gave no address
+        (``c=0.0.0.0``).  A direction other than sendrecv opens a hold period;
+        the far end's silence in it is not judged as one-way audio.
+        """
+        now = asyncio.get_running_loop().time()
+        t = round(now - (self._started_at if self._started_at is not None else now), 3)
+        if self._open_hold is not None and self._open_hold[1:] != (offered, answered):
+            if len(self._holds) < MAX_HOLDS:
+                self._holds.append(HoldPeriod(self._open_hold[0], t, *self._open_hold[1:]))
+            self._open_hold = None
+            self.stats.restart_timing()  # their timestamps across the hold are no jitter
+        if answered != "sendrecv" and self._open_hold is None:
+            self._open_hold = (t, offered or f"a={answered}", answered)
+        paused = answered not in ("sendrecv", "sendonly")
+        if paused and not self.paused:
+            self._paused_at = now
+        elif self.paused and not paused:
+            self._pause_spans.append((self._paused_at, now))
+            self._talkspurt = True
+        self.paused = paused
+        self._rtcp_muted = not send_rtcp
+
+    def hold_periods(self) -> tuple[HoldPeriod, ...]:
+        """Every hold period so far; an open one ends "now" only in the held time, not here."""
+        if self._open_hold is None:
+            return tuple(self._holds)
+        return (*self._holds, HoldPeriod(self._open_hold[0], None, *self._open_hold[1:]))
+
+    def _held_seconds(self, elapsed: float) -> float:
+        return sum((h.end_s if h.end_s is not None else elapsed) - h.start_s
+                   for h in self.hold_periods())  # fmt: skip
+
     # --- RTCP ---------------------------------------------------------------------------
 
     def _rtcp_tick(self) -> None:
@@ -421,6 +475,8 @@ class MediaSession:
         self._rtcp_timer = loop.call_at(loop.time() + interval, self._rtcp_tick)
 
     def _send_rtcp(self, bye: bool = False) -> None:
+        if self._rtcp_muted:
+            return  # the far end's SDP gave no address (c=0.0.0.0): nothing goes there
         if self.remote_rtcp is None:
             if self.remote is None:
                 return
@@ -568,7 +624,7 @@ class MediaSession:
 
     def pacing(self) -> Pacing:
         times = list(self._send_times)
-        gaps = [b - a for a, b in itertools.pairwise(times)]
+        gaps = [b - a for a, b in itertools.pairwise(times) if not self._across_pause(a, b)]
         if not gaps:
             return Pacing(len(times), 0.0, 0.0, 0.0, 0.0)
         devs = sorted(abs(g - FRAME) * 1000 for g in gaps)
@@ -579,6 +635,10 @@ class MediaSession:
             round(devs[min(len(devs) - 1, math.ceil(0.99 * len(devs)) - 1)], 3),
             round(devs[-1], 3),
         )
+
+    def _across_pause(self, a: float, b: float) -> bool:
+        """The gap between two sends spans a hold pause: not a pacing interval."""
+        return any(a <= p0 and p1 <= b for p0, p1 in self._pause_spans)
 
     def heard(self) -> ToneAnalysis:
         if not self._kept:
@@ -622,23 +682,30 @@ class MediaSession:
             round_trip_ms=rt,
             pacing=self.pacing(),
             verdicts=self._verdicts(rx, audio),
+            held=self.hold_periods(),
         )
 
     def _verdicts(self, rx: object, audio: ToneAnalysis) -> tuple[str, ...]:
         out: list[str] = []
         started = self._started_at
-        waited = 0.0 if started is None else asyncio.get_running_loop().time() - started
+        elapsed = 0.0 if started is None else asyncio.get_running_loop().time() - started
+        held = self._held_seconds(elapsed)
+        waited = elapsed - held  # the far end may stay silent while it holds the call
         if self.stats.received == 0:
             out.append(
-                f"no RTP at all for {waited:.0f} s: one-way audio, the far end's audio does "
-                "not reach us (NAT/firewall on the way to us, or a wrong address in their SDP)"
+                f"no RTP at all for {waited:.0f} s"
+                + (f" (not counting the {held:.0f} s the far end held the call)" if held else "")
+                + ": one-way audio, the far end's audio does not reach us (NAT/firewall on "
+                "the way to us, or a wrong address in their SDP)"
                 if waited >= NO_RTP_SECONDS or waited > 1
                 else "no RTP received yet"
+                + (f" (the far end held the call for {held:.0f} s of it)" if held else "")
             )
         elif audio.kind == "silence":
             out.append("RTP arrives but carries silence")
         elif audio.kind in ("tone", "noise"):
             out.append(f"audio from the far end: {audio.describe()}")
+        out += [h.describe() for h in self.hold_periods()]
         if self.latched and self.actual_source and self.sdp_remote:
             out.append(
                 f"the far end's RTP comes from {host_port(*self.actual_source)}, not from "

@@ -43,6 +43,8 @@ from qsipctl.sdp import (
     negotiate,
     new_crypto,
     parse,
+    read_offer,
+    with_direction,
 )
 from qsipctl.sip.auth import AuthResult, ClientAuth
 from qsipctl.sip.dialog import ClientInvite, Dialog
@@ -50,6 +52,7 @@ from qsipctl.sip.digest import DigestCredentials
 from qsipctl.sip.endpoint import Peer, RequestReceived, ResponseReceived
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Request, Response
+from qsipctl.sip.session_timer import MAX_GLARE_RETRIES, SessionRefresher
 from qsipctl.sip.uri import parse_uri
 from qsipctl.site.model import CORE_RTP_RANGE
 from qsipctl.stun.client import binding
@@ -90,6 +93,8 @@ class CallOptions:
     # (None: half the interval the PBX set, as §10 recommends; tests make it short)
     refresh_after: float | None = None
     dtmf_info_ms: int = 160  # SIP INFO DTMF: Duration= of each digit, and the gap after it
+    # RFC 3261 §14.1: a refresh answered 491 is sent again after a random wait, this often
+    glare_retries: int = MAX_GLARE_RETRIES
 
 
 @dataclass(slots=True)
@@ -118,6 +123,11 @@ class CallReport:
     refresher: str | None = None  # "uac" (us) or "uas"
     refreshes: list[int] = field(default_factory=list)  # status of each session refresh we sent
     refresh_method: str | None = None  # UPDATE when the far end allows it, else INVITE
+    refresh_glare: int = 0  # 491 Request Pending answers to our refreshes (glare)
+    refresh_glare_waits: list[float] = field(default_factory=list)  # s before each retry
+    refresh_verdict: str | None = None  # set when we gave up after repeated 491s
+    glare_refused: int = 0  # far-end re-INVITE/UPDATE offers we answered 491 (crossed ours)
+    reoffers: list[str] = field(default_factory=list)  # far-end re-offers: "sendonly->recvonly"
     dtmf_info: list[tuple[str, int]] = field(default_factory=list)  # (digit, status) per INFO
     far_requests: list[str] = field(default_factory=list)  # in-dialog requests from the far end
     dtmf_info_received: str = ""  # digits the far end sent by SIP INFO (at most 64 kept)
@@ -167,7 +177,16 @@ class CallReport:
                                   if self.session_expires else "none"),
                 ("refreshes sent", ", ".join(map(str, self.refreshes)) or "-"),
             ]  # fmt: skip
-            rows += [("verdict", v) for v in m.verdicts]
+            if self.refresh_glare:
+                waits = ", ".join(f"{w:.2f} s" for w in self.refresh_glare_waits) or "-"
+                rows.append(("refresh glare", f"{self.refresh_glare} x 491 Request Pending "
+                                              f"(retried after {waits})"))  # fmt: skip
+            if self.glare_refused:
+                rows.append(("far-end glare", f"{self.glare_refused} re-offer(s) answered 491 "
+                                              "(they crossed our refresh)"))  # fmt: skip
+            rows += [("far-end hold", h.describe()) for h in m.held]
+            held = {h.describe() for h in m.held}
+            rows += [("verdict", v) for v in m.verdicts if v not in held]
         return tabulate(rows, tablefmt="plain")
 
     def _stun_rows(self) -> list[tuple[str, str]]:
@@ -329,13 +348,16 @@ async def _call(conv: Conversation, result: ProbeResult, opts: CallOptions, repo
                         "--echo: our marker tone did not come back within 3 s (no echo service "
                         "there, or it does not return our audio)"
                     )
-            call = InCall(conv, dialog, offer, opts, report, _info_type(resp), _allows_update(resp))
+            call = InCall(conv, dialog, offer, opts, report, _info_type(resp),
+                          _allows_update(resp), media=media)  # fmt: skip
             far_bye = await call.run(opts.duration, info_dtmf)
             if info_dtmf and _info_digits(report.dtmf_info) != info_dtmf:
                 result.warnings.append(
                     f"SIP INFO DTMF: not every digit was accepted ({_info_statuses(report)})"
                 )
-            if report.refreshes and any(not 200 <= st < 300 for st in report.refreshes):
+            if report.refresh_verdict:
+                result.warnings.append(report.refresh_verdict)
+            elif any(not 200 <= st < 300 and st != 491 for st in report.refreshes):
                 result.warnings.append(
                     f"a session refresh was refused ({', '.join(map(str, report.refreshes))}): "
                     "the PBX may cut the call when the session timer expires"
@@ -551,12 +573,14 @@ class InCall:
     refreshes) in the same dialog until the duration ends or the far end hangs up."""
 
     def __init__(self, conv: Conversation, dialog: Dialog, offer: SessionDescription,
-                 opts: CallOptions, report: CallReport, info_type: str, update: bool = False
-                 ) -> None:  # fmt: skip
+                 opts: CallOptions, report: CallReport, info_type: str, update: bool = False,
+                 media: MediaSession | None = None, owner: bool = True) -> None:  # fmt: skip
         self.conv, self.dialog, self.opts, self.report = conv, dialog, opts, report
         self.sdp = offer
         self.info_type = info_type
-        self.refresh_method = "UPDATE" if update else "INVITE"  # UPDATE: no ACK, no glare
+        self.refresh_method = "UPDATE" if update else "INVITE"  # UPDATE: no ACK
+        self.media = media
+        self.owner = owner  # we generated the Call-ID (placed the call): RFC 3261 §14.1 waits
 
     @property
     def peer(self) -> Peer:
@@ -579,8 +603,8 @@ class InCall:
                     await task
 
     async def _answer(self, seconds: float) -> bool:
-        """Answer requests in the dialog. A re-INVITE or UPDATE gets 200 with our SDP
-        unchanged (RFC 3264 §8: same version, the session goes on as is)."""
+        """Answer requests in the dialog: BYE, INFO, and re-offers (see :meth:`_reoffer`);
+        a re-INVITE or UPDATE crossing our pending refresh gets 491 (RFC 3261 §14.2)."""
         driver = self.conv.driver
         driver.endpoint.dialogs.add(self.dialog.key)
         loop = asyncio.get_running_loop()
@@ -590,9 +614,12 @@ class InCall:
                 ev = await asyncio.wait_for(driver.incoming.get(), left)
             except TimeoutError:
                 break
-            if not isinstance(ev, RequestReceived) or ev.tx is None:
+            if not isinstance(ev, RequestReceived):
                 continue
             req = ev.request
+            if ev.tx is None:  # the ACK of a re-INVITE we answered: that INVITE is over
+                self.dialog.receive_request(req)
+                continue
             if len(self.report.far_requests) < 64:  # a flood of requests stays bounded
                 self.report.far_requests.append(req.method)
             if req.method == "INFO" and len(self.report.dtmf_info_received) < 64:
@@ -600,17 +627,50 @@ class InCall:
                     req.headers.get("Content-Type"), req.body
                 )
             refuse = self.dialog.receive_request(req)
-            status = refuse or 200
-            answer = driver.endpoint.response_for(ev.tx, status, "OK" if status == 200 else "Error")
+            if refuse == 491:
+                self.report.glare_refused += 1
+            status, reason, body = refuse or 200, REASONS.get(refuse or 200, "Error"), b""
+            if refuse is None and req.method in ("INVITE", "UPDATE"):
+                status, reason, body = self._reoffer(req)
+            answer = driver.endpoint.response_for(ev.tx, status, reason)
             if status == 200 and req.method == "OPTIONS":  # a PBX's in-dialog keepalive
                 answer.headers.add("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS, INFO")
-            if status == 200 and req.method in ("INVITE", "UPDATE") and req.body:
+            if body:
                 answer.headers.add("Content-Type", "application/sdp")
-                answer.body = self.sdp.serialize()
+                answer.body = body
             driver.respond(ev.tx, answer)
+            self.dialog.answered(req, status)
             if req.method == "BYE" and refuse is None:
                 return True
         return False
+
+    def _reoffer(self, req: Request) -> tuple[int, str, bytes]:
+        """A far-end re-INVITE/UPDATE: hold and resume (RFC 3264 §8.4, RFC 6337).
+
+        The answer mirrors the offer's direction (sendonly -> recvonly,
+        inactive -> inactive, sendrecv -> sendrecv; ``c=0.0.0.0`` as sendonly)
+        in our SDP, its o= version one up when that changes it; the media
+        session pauses or resumes our RTP to match before the answer leaves.
+        An unreadable offer gets 488 and the session goes on as it was (§14.2);
+        an INVITE without SDP gets our current SDP as the offer in the 200.
+        """
+        if not req.body:
+            return 200, "OK", self.sdp.serialize() if req.method == "INVITE" else b""
+        try:
+            offer = parse(req.body)
+        except SdpError:
+            return 488, "Not Acceptable Here", b""
+        audio = offer.audio()
+        if audio is None or audio.port == 0:
+            return 488, "Not Acceptable Here", b""
+        direction = read_offer(offer)
+        self.sdp = with_direction(self.sdp, direction.answer)
+        if len(self.report.reoffers) < 64:
+            self.report.reoffers.append(f"{direction.describe()} -> a={direction.answer}")
+        if self.media is not None:
+            label = "" if direction.answer == "sendrecv" else direction.describe()
+            self.media.set_direction(direction.answer, label, direction.send_rtcp)
+        return 200, "OK", self.sdp.serialize()
 
     async def _send_info(self, digits: str) -> None:
         """SIP INFO DTMF (one INFO per digit, each awaited: the far end plays them in order)."""
@@ -630,18 +690,31 @@ class InCall:
 
     async def _refresh_loop(self, interval: int) -> None:
         """RFC 4028 §10: refresh at half the interval (or ``refresh_after``) with an UPDATE
-        when the far end allows it, else a re-INVITE, carrying our SDP with its version + 1
-        (RFC 3264 §8: a new offer, same session)."""
-        while True:
-            await asyncio.sleep(self.opts.refresh_after or max(1.0, interval / 2))
+        when the far end allows it, else a re-INVITE; after a 491 again at the RFC 3261
+        §14.1 wait, a bounded number of times (the schedule is :class:`SessionRefresher`)."""
+        loop = asyncio.get_running_loop()
+        timer = SessionRefresher(interval, self.owner, self.opts.refresh_after,
+                                 self.opts.glare_retries)  # fmt: skip
+        timer.start(loop.time())
+        while (due := timer.next_timer()) is not None:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            busy = self.refresh_method == "INVITE" and self.dialog.remote_invite_open
+            if not timer.poll(loop.time(), busy):
+                continue
             status, interval = await self._refresh(interval)
             self.report.refreshes.append(status)
             self.report.refresh_method = self.refresh_method
-            if not 200 <= status < 300:
-                return
+            wait = timer.on_answer(status, loop.time(), interval)
+            if status == 491:
+                self.report.refresh_glare += 1
+            if wait is not None:
+                self.report.refresh_glare_waits.append(wait)
+        self.report.refresh_verdict = timer.gave_up
 
     async def _refresh(self, interval: int) -> tuple[int, int]:
-        self.sdp = replace(self.sdp, session_version=self.sdp.session_version + 1)
+        """One refresh: our SDP with its version one up (RFC 3264 §8), kept only when the
+        far end accepts it (a retry after 491 offers the same version again)."""
+        sdp = replace(self.sdp, session_version=self.sdp.session_version + 1)
         contact = f"<{self.conv.target.scheme}:qsipctl@{host_port(*self.conv.local)}>"
         request = self.dialog.create_request(self.refresh_method, [
             ("Contact", contact),
@@ -649,22 +722,39 @@ class InCall:
             ("Supported", "timer"),
             ("Session-Expires", f"{interval};refresher=uac"),
             ("Content-Type", "application/sdp"),
-        ], self.sdp.serialize())  # fmt: skip
+        ], sdp.serialize())  # fmt: skip
+        driver = self.conv.driver
+        acks: list[Request] = []
+
+        def ack_each_2xx(ev: ResponseReceived) -> None:
+            """Every 2xx to our re-INVITE, repeats too (our ACK was lost), gets the ACK."""
+            if request.method == "INVITE" and 200 <= ev.response.status < 300:
+                if not acks:
+                    self.dialog.update(ev.response)  # a target refresh (§12.2.1.2) first
+                    acks.append(self.dialog.ack(request))
+                driver.send_stateless(acks[0], self.peer)
+
         try:
-            answer = await self.conv.driver.request(request, self.peer, 10.0)
+            tx = driver.start(request, self.peer, on_response=ack_each_2xx)
+            answer = await driver.final(tx, 10.0)
         except NetError:
             return 408, interval
+        finally:
+            self.dialog.request_done(request)
         resp = answer.response
         if 200 <= resp.status < 300:
+            self.sdp = sdp
             self.dialog.update(resp)
-            if request.method == "INVITE":
-                self.conv.driver.send_stateless(self.dialog.ack(request), self.peer)
             value = resp.headers.get("Session-Expires") or resp.headers.get("x") or ""
             head = value.partition(";")[0].strip()
             if head.isdigit() and int(head) > 0:
                 interval = int(head)
                 self.report.session_expires = interval
         return resp.status, interval
+
+
+REASONS = {200: "OK", 488: "Not Acceptable Here", 491: "Request Pending",
+           500: "Server Internal Error"}  # fmt: skip
 
 
 async def _bye(conv: Conversation, dialog: Dialog, report: CallReport) -> None:
@@ -679,4 +769,11 @@ def _summary(report: CallReport) -> str:
     media = report.media
     heard = media.audio.describe() if media else "no media"
     mos = f", MOS {media.mos}" if media and media.mos is not None else ""
-    return f"answered; {report.codec}; heard {heard}{mos}"
+    held = ""
+    if media and len(media.held) == 1:
+        h = media.held[0]
+        until = f"t={h.end_s:.1f} s" if h.end_s is not None else "the end"
+        held = f"; held by the far end from t={h.start_s:.1f} s to {until}"
+    elif media and media.held:
+        held = f"; held by the far end {len(media.held)} times"
+    return f"answered; {report.codec}; heard {heard}{mos}{held}"

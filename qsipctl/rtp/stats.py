@@ -65,6 +65,12 @@ class ReceiveStats:
         self._expected_prior = 0
         self._received_prior = 0
 
+    def restart_timing(self) -> None:
+        """Start a new jitter series with the next packet (the far end resumed after a hold:
+        its timestamps may have stood still or jumped across the pause; that is no network
+        jitter).  Sequence bookkeeping and the jitter so far are kept."""
+        self._transit = None
+
     def _ext_max(self) -> int:
         return self._cycles + self._max_seq
 

@@ -42,6 +42,10 @@ class Dialog:
     remote_seq: int | None = None
     state: str = "early"  # early | confirmed | terminated
     via: str = ""  # our Via without branch, e.g. "SIP/2.0/UDP 198.18.0.2:5060;rport"
+    # §14: offer/answer glare.  The CSeq of our re-INVITE (or UPDATE with an offer) that has
+    # no final answer yet, and whether the far end's re-INVITE awaits its ACK.
+    pending_offer: int | None = None
+    remote_invite_open: bool = False
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -97,7 +101,25 @@ class Dialog:
         """A request inside the dialog with the next CSeq (ACK and CANCEL reuse theirs)."""
         if method not in ("ACK", "CANCEL"):
             self.local_seq += 1
+        if method == "INVITE" or (method == "UPDATE" and body):
+            self.pending_offer = self.local_seq  # until request_done(): see receive_request
         return self._request(method, self.local_seq, headers, body)
+
+    def request_done(self, request: Request) -> None:
+        """Our re-INVITE/UPDATE got its final answer (or none will come): no longer pending."""
+        if self.pending_offer == request.cseq[0]:
+            self.pending_offer = None
+
+    def answered(self, request: Request, status: int) -> None:
+        """We gave the far end's in-dialog request its final answer; a non-2xx to an INVITE
+        ends that INVITE here (its ACK stays in the transaction layer, §17.2.1)."""
+        if request.method == "INVITE" and status >= 300:
+            self.remote_invite_open = False
+
+    @property
+    def invite_in_progress(self) -> bool:
+        """§14.1: no new re-INVITE while one is in progress in either direction."""
+        return self.pending_offer is not None or self.remote_invite_open
 
     def ack(self, invite: Request) -> Request:
         """The ACK for a 2xx (§13.2.2.4): the INVITE's CSeq number, a new branch,
@@ -145,14 +167,23 @@ class Dialog:
         """Check and absorb an in-dialog request (§12.2.2).
 
         Returns None when it is fine, else the status to refuse it with: 500
-        for a CSeq lower than the last one (an out-of-order or replayed request).
+        for a CSeq lower than the last one (an out-of-order or replayed request);
+        491 Request Pending for a re-INVITE, or an UPDATE with an offer, that
+        crosses our own pending re-INVITE/UPDATE offer (glare: RFC 3261 §14.2,
+        RFC 3311 §5.2); the sender retries after a random wait.
         """
         if request.method == "ACK":
+            self.remote_invite_open = False
             return None
         seq = request.cseq[0]
         if self.remote_seq is not None and seq <= self.remote_seq and request.method != "CANCEL":
             return 500
         self.remote_seq = seq
+        offer = request.method == "INVITE" or (request.method == "UPDATE" and bool(request.body))
+        if offer and self.pending_offer is not None:
+            return 491
+        if request.method == "INVITE":
+            self.remote_invite_open = True  # until its ACK
         if request.method in TARGET_REFRESH:
             target = _contact_uri(request)
             if target:

@@ -405,6 +405,36 @@ def test_repeated_200_after_a_lost_ack_is_acked_again(tmp_path: Path) -> None:
     assert rc == 0, errors  # SIPp got a second ACK for its repeated 200, then our BYE
 
 
+def test_repeated_200_to_our_refresh_reinvite_is_acked_again(tmp_path: Path) -> None:
+    timer = "Require: timer\nSession-Expires: 4;refresher=uac\n"
+    keep = (  # our refresh's own Via, From, To and CSeq, for its repeated 200
+        '<ereg regexp=".*" search_in="hdr" header="Via:" assign_to="rvia"/>'
+        '<ereg regexp=".*" search_in="hdr" header="From:" assign_to="rfrom"/>'
+        '<ereg regexp=".*" search_in="hdr" header="To:" assign_to="rto"/>'
+        '<ereg regexp=".*" search_in="hdr" header="CSeq:" assign_to="rcseq"/></action>'
+    )
+    refresh = (
+        _REFRESH.replace("{method}", "INVITE")
+        .replace("{ack}", '  <recv request="ACK" crlf="true"/>')
+        .replace("</action>", keep, 1)
+    )
+    repeat = (
+        _ACK_LOST.replace("Via:[$invvia]", "Via:[$rvia]")
+        .replace("From:[$caller]\nTo:[$callee];tag=[pid]SIPpTag01[call_number]",
+                 "From:[$rfrom]\nTo:[$rto]")
+        .replace("CSeq:[$invcseq]", "CSeq:[$rcseq]\n" + timer.rstrip("\n"))
+        .replace("o=pbx 1 1", "o=pbx 1 2")
+    )  # fmt: skip
+    assert "[$rto]" in repeat and "[$rcseq]" in repeat
+    scenario = _UAS_ANSWER.format(name="refresh ACK lost", timer=timer, middle=refresh + repeat,
+                                  refs="caller,se,ver")  # fmt: skip
+    opts = CallOptions(number="pbx", duration=3.5, port_range=(44000, 44999))
+    outcome, report, rc, errors = _call_sipp_uas(tmp_path, scenario, opts)
+    assert outcome.result.ok, (outcome.result.message, report)
+    assert report.refreshes == [200] and report.far_requests == ["OPTIONS"]
+    assert rc == 0, errors  # SIPp got a second ACK for its repeated 200 to our re-INVITE
+
+
 def test_far_end_reinvite_answered_with_our_sdp(tmp_path: Path) -> None:
     scenario = _UAS_ANSWER.format(name="re-INVITE", timer="", middle=_FAR_REINVITE, refs="ours")
     opts = CallOptions(number="pbx", duration=2.0, port_range=(44000, 44999))

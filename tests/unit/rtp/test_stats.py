@@ -91,3 +91,19 @@ def test_first_packets_reordered_still_count_from_the_lowest() -> None:
     w = ReceiveStats(8000)
     feed(w, [1, 65535, 0, 2])  # across the wrap
     assert (w.snapshot().expected, w.snapshot().lost) == (4, 0)
+
+
+def test_restart_timing_after_a_hold_takes_no_jitter_sample_across_it() -> None:
+    """A far end that resumes after 3 s of hold with its timestamps where it left them:
+    without the restart the first packet after would look like 3 s of jitter."""
+    held, plain = ReceiveStats(8000), ReceiveStats(8000)
+    for stats in (held, plain):
+        for i in range(50):
+            stats.feed(i, i * 160, 0, i * 0.02)
+    held.restart_timing()
+    for stats in (held, plain):
+        for i in range(50, 100):  # the timestamps go on from 50 * 160, the arrivals 3 s later
+            stats.feed(i, i * 160, 0, 3.0 + i * 0.02)
+    assert held.snapshot().jitter_ms == 0.0 and held.snapshot().max_jitter_ms == 0.0
+    assert plain.snapshot().max_jitter_ms > 100  # one sample of 3 s, / 16
+    assert held.snapshot().packets == 100 and held.snapshot().lost == 0
