@@ -517,6 +517,11 @@ class MediaSession:
 
     # --- results ------------------------------------------------------------------------
 
+    @property
+    def send_times(self) -> tuple[float, ...]:
+        """When the last (up to 3000) RTP packets left, on the loop's clock (for benchmarks)."""
+        return tuple(self._send_times)
+
     def pacing(self) -> Pacing:
         times = list(self._send_times)
         gaps = [b - a for a, b in itertools.pairwise(times)]
