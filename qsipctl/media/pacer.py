@@ -11,9 +11,10 @@ precise, and why:
 * The rest of the wait used to be a busy spin: about 2 ms of CPU per 20 ms
   whatever the number of streams, at the very moment a benchmark's peer
   process (or tcpdump, or the far end on the same host) wants the CPU on a
-  2-core machine.  Now the pacer sleeps (``time.sleep`` is a nanosleep, about
-  0.1 ms late) until ``SPIN`` before the grid time and spins only that last
-  bit.  The event loop is blocked for the same ``EARLY`` either way.
+  2-core machine.  Now the pacer sleeps (``time.sleep`` is a nanosleep:
+  0.1-0.4 ms late here, up to ~1 ms on a loaded machine) until ``SPIN``
+  before the grid time and spins only that last bit: about 1 ms less CPU
+  per 20 ms.  The event loop is blocked for the same ``EARLY`` either way.
 * A wake-up (or a tick) so late that the next grid time has passed is
   followed at once by that grid time, not by the one after it: skipping a
   grid time made every stream send two packets back to back 20 ms later
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 
 FRAME = 0.020
 EARLY = 0.0025  # the timer is set this long before the grid time (epoll rounds up to 1 ms)
-SPIN = 0.0005  # sleep until this long before it (nanosleep's lateness), then spin
+SPIN = 0.001  # sleep until this long before it (nanosleep can be ~1 ms late under load), then spin
 
 _PACERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pacer] = weakref.WeakKeyDictionary()
 
