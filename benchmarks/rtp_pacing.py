@@ -16,10 +16,17 @@
    ``exec rtp_stream``, 20 ms PCMU), captured and measured the same way;
    printed under ours with the ours/SIPp ratios of p99 and CPU.
 
+Each line also gives how long our process waited for a CPU (run-queue wait,
+Linux schedstat): on a shared machine that, not our code, sets the tail.
+--ticks adds, per N, where the pacer's ticks went (:func:`tick_report`):
+timer lateness, tick duration and CPU, run-queue wait inside ticks, garbage
+collections, and the cause of every interval off by more than 2 ms.
+
 Needs tcpdump (root) and sipp (Debian sip-tester; --no-sipp skips part 3).
 Everything stays on 127.0.0.1.
 
     python3 benchmarks/rtp_pacing.py [--seconds 10] [--calls 1,50,100,150,200] [--no-sipp]
+                                     [--ticks]
 """
 
 from __future__ import annotations
