@@ -270,6 +270,7 @@ class MediaSession:
         loop = asyncio.get_running_loop()
         self._pacer = Pacer.for_loop(loop)
         self._n = 0
+        self._source.encode_ahead(self.cfg.tone_hz, self.cfg.tone_dbfs)  # G.722: frame 0
         self._pace_token, self._t0 = self._pacer.add(self._tick)
         self._started_at = self._t0
         first_rtcp = min(1.0, self.cfg.rtcp_interval) * random.uniform(0.5, 1.0)
@@ -325,6 +326,7 @@ class MediaSession:
         pt = self.cfg.send_payload_type
         pt = self.cfg.codec.payload_type if pt is None else pt
         self._send_rtp(pt, marker, ts, self._source.next(frequency, level), now)
+        self._source.encode_ahead(frequency, level)  # G.722: the next frame, now it has left
 
     def _send_rtp(self, pt: int, marker: bool, ts: int, payload: bytes, now: float) -> None:
         header = _RTP_HEADER.pack(0x80, pt | (0x80 if marker else 0), self._seq, ts, self.ssrc)
