@@ -56,7 +56,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from qsipctl.media.pacer import EARLY  # noqa: E402
 
 OUR_BASE, PEER_BASE = 20000, 36000
 
@@ -134,7 +133,7 @@ def tick_report(ticks: list, gc_pauses: list[tuple[int, float, float]],
     return {
         "ticks": len(ticks),
         "skipped_grid_times": skipped,
-        "timer_late_ms": quantiles([t.woke - (t.grid - EARLY) for t in ticks]),
+        "timer_late_ms": quantiles([t.woke - t.scheduled for t in ticks]),
         "start_after_grid_ms": quantiles([t.late for t in ticks]),
         "duration_ms": quantiles([t.end - t.start for t in ticks]),
         "cpu_per_tick_ms": quantiles([t.cpu for t in ticks]),

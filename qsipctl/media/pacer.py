@@ -51,7 +51,8 @@ class Tick:
     """One wake-up: times on the loop's clock (s), CPU from this thread's CPU clock (s)."""
 
     grid: float  # the grid time the callbacks were due at
-    woke: float  # when the timer callback ran (it was scheduled for grid - EARLY)
+    scheduled: float  # when the timer was set to fire (grid - EARLY)
+    woke: float  # when the timer callback ran
     start: float  # when the spin ended and the first callback ran (grid, or later when woken late)
     end: float  # when the last callback returned
     callbacks: int
@@ -81,6 +82,7 @@ class Pacer:
         self.wakeups = 0
         self.ticks: collections.deque[Tick] | None = None
         self._cpu_mark = 0.0
+        self._due = 0.0
 
     @classmethod
     def for_loop(cls, loop: asyncio.AbstractEventLoop | None = None) -> Pacer:
@@ -112,7 +114,8 @@ class Pacer:
             self._timer = None
 
     def _schedule(self) -> None:
-        self._timer = self.loop.call_at(self.next - EARLY, self._wake)
+        self._due = self.next - EARLY
+        self._timer = self.loop.call_at(self._due, self._wake)
 
     def _wake(self) -> None:
         target = self.next
@@ -130,8 +133,8 @@ class Pacer:
         end = self.loop.time()
         if self.ticks is not None:
             cpu_end = time.thread_time()
-            self.ticks.append(Tick(target, woke, now, end, len(self._subs), cpu_end - cpu,
-                                   cpu_woke - self._cpu_mark))  # fmt: skip
+            self.ticks.append(Tick(target, self._due, woke, now, end, len(self._subs),
+                                   cpu_end - cpu, cpu_woke - self._cpu_mark))  # fmt: skip
             self._cpu_mark = cpu_end
         # The latest grid time already past (served at once), or the next one.
         self.next = target + FRAME * max(1, math.floor((end - target) / FRAME))
