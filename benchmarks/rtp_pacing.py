@@ -21,12 +21,14 @@ Linux schedstat): on a shared machine that, not our code, sets the tail.
 --ticks adds, per N, where the pacer's ticks went (:func:`tick_report`):
 timer lateness, tick duration and CPU, run-queue wait inside ticks, garbage
 collections, and the cause of every interval off by more than 2 ms.
+--peer-nice 19 runs the peer process at a low priority, to see whether it
+is what preempts our ticks on a 2-core machine.
 
 Needs tcpdump (root) and sipp (Debian sip-tester; --no-sipp skips part 3).
 Everything stays on 127.0.0.1.
 
     python3 benchmarks/rtp_pacing.py [--seconds 10] [--calls 1,50,100,150,200] [--no-sipp]
-                                     [--ticks]
+                                     [--ticks] [--peer-nice N]
 """
 
 from __future__ import annotations
@@ -296,7 +298,7 @@ def pacing_from_capture(packets: list[tuple[float, int, int, int, int]], ports: 
             "p99_ms": pick(0.99), "max_ms": round(devs[-1], 3), "lost_pct": lost_pct}  # fmt: skip
 
 
-def measure(calls: int, seconds: float, tmp: Path) -> dict:
+def measure(calls: int, seconds: float, tmp: Path, peer_nice: int = 0) -> dict:
     pcap = tmp / f"calls-{calls}.pcap"
     rendezvous = tmp / f"ports-{calls}"
     rendezvous.mkdir()
@@ -309,7 +311,8 @@ def measure(calls: int, seconds: float, tmp: Path) -> dict:
     dump.stderr.readline()  # "listening on lo"
     me = [sys.executable, __file__, "--role"]
     args = ["--calls", str(calls), "--seconds", str(seconds), "--rendezvous", str(rendezvous)]
-    peer = subprocess.Popen([*me, "peer", *args], stdout=subprocess.PIPE, text=True)
+    nice = ["nice", "-n", str(peer_nice)] if peer_nice else []
+    peer = subprocess.Popen([*nice, *me, "peer", *args], stdout=subprocess.PIPE, text=True)
     ours = subprocess.Popen([*me, "ours", *args], stdout=subprocess.PIPE, text=True)
     our_out, _ = ours.communicate(timeout=seconds + 120)
     peer_out, _ = peer.communicate(timeout=seconds + 120)
@@ -526,6 +529,8 @@ def main() -> None:
                     help="skip SIPp's own RTP playback of the same number of calls")  # fmt: skip
     ap.add_argument("--ticks", action="store_true",
                     help="print per-tick figures and what caused intervals > 2 ms")  # fmt: skip
+    ap.add_argument("--peer-nice", type=int, default=0, metavar="N",
+                    help="run the peer at nice N (does it preempt our ticks?)")  # fmt: skip
     ap.add_argument("--role", choices=("ours", "peer"))
     ap.add_argument("--rendezvous", type=Path)
     args = ap.parse_args()
@@ -542,7 +547,7 @@ def main() -> None:
         print(f"RTP pacing from a loopback capture, {args.seconds:.0f} s per run, "
               f"load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
         for calls in (int(c) for c in args.calls.split(",")):
-            r = measure(calls, args.seconds, Path(tmp))
+            r = measure(calls, args.seconds, Path(tmp), args.peer_nice)
             p = r["pacing"]
             ok = (r["our_streams_loss_pct"] < 0.1 and r["peer_streams_loss_pct"] < 0.1
                   and p.get("p99_ms", 99) < (1.0 if calls == 1 else 2.0))  # fmt: skip
