@@ -16,16 +16,28 @@
    ``exec rtp_stream``, 20 ms PCMU), captured and measured the same way;
    printed under ours with the ours/SIPp ratios of p99 and CPU.
 
+Each line also gives how long our process waited for a CPU (run-queue wait,
+Linux schedstat): on a shared machine that, not our code, sets the tail.
+--ticks adds, per N, where the pacer's ticks went (:func:`tick_report`):
+timer lateness, tick duration and CPU, run-queue wait inside ticks, garbage
+collections, and the cause of every interval off by more than 2 ms.
+--peer-nice 19 runs the peer process at a low priority, to see whether it
+is what preempts our ticks on a 2-core machine.
+
 Needs tcpdump (root) and sipp (Debian sip-tester; --no-sipp skips part 3).
 Everything stays on 127.0.0.1.
 
     python3 benchmarks/rtp_pacing.py [--seconds 10] [--calls 1,50,100,150,200] [--no-sipp]
+                                     [--ticks] [--peer-nice N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
+import collections
+import gc
 import itertools
 import json
 import math
@@ -46,11 +58,108 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+
 OUR_BASE, PEER_BASE = 20000, 36000
+
+
+def runqueue_wait() -> float:
+    """Seconds this thread has spent runnable but waiting for a CPU (Linux schedstat)."""
+    try:
+        return int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def quantiles(values: list[float], scale: float = 1000.0) -> dict:
+    """p50, p99 and max of ``values`` (seconds, printed in ms by default)."""
+    v = sorted(values)
+    if not v:
+        return {}
+    pick = lambda q: round(scale * v[min(len(v) - 1, math.ceil(q * len(v)) - 1)], 3)  # noqa: E731
+    return {"p50": pick(0.5), "p99": pick(0.99), "max": round(scale * v[-1], 3)}
+
+
+def tick_report(ticks: list, gc_pauses: list[tuple[int, float, float]],
+                send_times: list[tuple[float, ...]], waits: list[float],
+                waits_before: list[float]) -> dict:  # fmt: skip
+    """Where each tick's time went, and what caused each send interval off by more than 2 ms.
+
+    ``ticks`` are the pacer's :class:`~qsipctl.media.pacer.Tick` records,
+    ``gc_pauses`` (generation, start, end) from ``gc.callbacks``, ``send_times``
+    each stream's send times in the order the streams sit in the tick.  An
+    interval of stream k spans two ticks a and b; its deviation from 20 ms is
+    (start_b - start_a - 20 ms), the *tick start* part, plus the change of k's
+    offset inside the tick, the *in-tick* part.  The larger part names the cause;
+    an in-tick cause is further split by what stretched the tick: a garbage
+    collection in it, or time off the CPU.  ``waits`` is, per tick, how long
+    the process waited on a run queue during the tick (schedstat, read by
+    probe callbacks first and last in the tick): the kernel ran another task
+    on our CPU while we were ready to send.  ``waits_before`` is the same from
+    the previous tick's end to this tick's start: a late timer with no
+    run-queue wait before it was held up by the event loop itself (callbacks
+    for received packets run before a due timer in the same loop iteration).
+    """
+    if not ticks:
+        return {}
+    starts = [t.start for t in ticks]
+    skipped = sum(round((b.grid - a.grid) / 0.020) - 1 for a, b in itertools.pairwise(ticks))
+    off_cpu = [max(0.0, (t.end - t.start) - t.cpu) for t in ticks]
+    gc_in_tick = [0] * len(ticks)
+    for _, g0, g1 in gc_pauses:
+        i = bisect.bisect_right(starts, g1) - 1
+        if i >= 0 and g0 <= ticks[i].end:
+            gc_in_tick[i] = 1
+    late_timer = [i for i, t in enumerate(ticks) if t.late > 0.0005 and i < len(waits_before)]
+    causes = {"tick_start": 0, "in_tick_gc": 0, "in_tick_off_cpu": 0, "in_tick_other": 0}
+    by_position: list[list[float]] = [[], [], [], []]
+    for k, times in enumerate(send_times):
+        quarter = min(3, 4 * k // max(1, len(send_times)))
+        for t0, t1 in itertools.pairwise(times):
+            dev = (t1 - t0) - 0.020
+            by_position[quarter].append(abs(dev))
+            if abs(dev) <= 0.002:
+                continue
+            a, b = bisect.bisect_right(starts, t0) - 1, bisect.bisect_right(starts, t1) - 1
+            if a < 0 or b <= a:
+                continue
+            start_part = ticks[b].start - ticks[a].start - 0.020
+            if abs(start_part) >= abs(dev - start_part):
+                causes["tick_start"] += 1
+            elif gc_in_tick[a] or gc_in_tick[b]:
+                causes["in_tick_gc"] += 1
+            elif max(off_cpu[a], off_cpu[b]) > 0.5 * abs(dev - start_part):
+                causes["in_tick_off_cpu"] += 1
+            else:
+                causes["in_tick_other"] += 1
+    gens = collections.Counter(g for g, _, _ in gc_pauses)
+    return {
+        "ticks": len(ticks),
+        "skipped_grid_times": skipped,
+        "timer_late_ms": quantiles([t.woke - t.scheduled for t in ticks]),
+        "start_after_grid_ms": quantiles([t.late for t in ticks]),
+        "duration_ms": quantiles([t.end - t.start for t in ticks]),
+        "cpu_per_tick_ms": quantiles([t.cpu for t in ticks]),
+        "off_cpu_in_tick_ms": quantiles(off_cpu),
+        "runqueue_wait_in_tick_ms": quantiles(waits),
+        "late_starts": {
+            "count": len(late_timer),
+            "runqueue_wait_before_ms": quantiles([waits_before[i] for i in late_timer]),
+            "cpu_between_ticks_ms": quantiles([ticks[i].cpu_between for i in late_timer]),
+        },
+        "cpu_between_ticks_ms": quantiles([t.cpu_between for t in ticks]),
+        "gc": {
+            "collections": dict(sorted(gens.items())),
+            "ticks_with_gc": sum(gc_in_tick),
+            "pause_ms": quantiles([g1 - g0 for _, g0, g1 in gc_pauses]),
+        },
+        "intervals_over_2ms_by_cause": causes,
+        "p99_by_position_quarter_ms": [quantiles(q).get("p99") for q in by_position],
+    }
 
 
 async def run_sessions(role: str, calls: int, seconds: float, rendezvous: Path) -> dict:
     """N sessions; ports are exchanged through files (other jobs on the machine hold ports)."""
+    from qsipctl.media.pacer import Pacer
     from qsipctl.media.session import MediaConfig, MediaSession
     from qsipctl.sdp import CODECS
 
@@ -71,12 +180,45 @@ async def run_sessions(role: str, calls: int, seconds: float, rendezvous: Path) 
         await asyncio.sleep(0.01)
     for s, port in zip(sessions, json.loads(other_file.read_text()), strict=True):
         s.set_remote(("127.0.0.1", port))
-    start_cpu = resource.getrusage(resource.RUSAGE_SELF)
+    pacer = Pacer.for_loop()
+    ticks = pacer.record(limit=round(seconds * 50) + 100)
+    wait_marks: list[float] = []
+    waits: list[float] = []  # runqueue wait inside each tick, from probes at both its ends
+    waits_before: list[float] = []  # and from the previous tick's end to this one's start
+    end_mark = [runqueue_wait()]
+
+    def tick_begins(now: float) -> None:
+        wait_marks.append(runqueue_wait())
+        waits_before.append(wait_marks[-1] - end_mark[0])
+
+    def tick_ends(now: float) -> None:
+        end_mark[0] = runqueue_wait()
+        waits.append(end_mark[0] - wait_marks[-1])
+
+    first = pacer.add(tick_begins)[0]
+    gc_pauses: list[tuple[int, float, float]] = []
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[0] = time.monotonic()
+        else:
+            gc_pauses.append((info["generation"], gc_started[0], time.monotonic()))
+
+    gc.callbacks.append(on_gc)
+    start_cpu, start_wait = resource.getrusage(resource.RUSAGE_SELF), runqueue_wait()
     for s in sessions:
         s.start()
+    last = pacer.add(tick_ends)[0]
     await asyncio.sleep(seconds)
     for s in sessions:
         s.stop()
+    pacer.remove(first)
+    pacer.remove(last)
+    wait = runqueue_wait() - start_wait
+    gc.callbacks.remove(on_gc)
+    report = tick_report(list(ticks), gc_pauses, [s.send_times for s in sessions], waits,
+                         waits_before)  # fmt: skip
     await asyncio.sleep(0.3)  # what is in flight arrives
     end_cpu = resource.getrusage(resource.RUSAGE_SELF)
     results = [s.result() for s in sessions]
@@ -95,6 +237,8 @@ async def run_sessions(role: str, calls: int, seconds: float, rendezvous: Path) 
         "lost": lost,
         "received": sum(r.received.packets for r in results),
         "cpu_s": round(cpu, 2),
+        "runqueue_wait_s": round(wait, 3),
+        "ticks": report,
     }
 
 
@@ -154,7 +298,7 @@ def pacing_from_capture(packets: list[tuple[float, int, int, int, int]], ports: 
             "p99_ms": pick(0.99), "max_ms": round(devs[-1], 3), "lost_pct": lost_pct}  # fmt: skip
 
 
-def measure(calls: int, seconds: float, tmp: Path) -> dict:
+def measure(calls: int, seconds: float, tmp: Path, peer_nice: int = 0) -> dict:
     pcap = tmp / f"calls-{calls}.pcap"
     rendezvous = tmp / f"ports-{calls}"
     rendezvous.mkdir()
@@ -167,7 +311,8 @@ def measure(calls: int, seconds: float, tmp: Path) -> dict:
     dump.stderr.readline()  # "listening on lo"
     me = [sys.executable, __file__, "--role"]
     args = ["--calls", str(calls), "--seconds", str(seconds), "--rendezvous", str(rendezvous)]
-    peer = subprocess.Popen([*me, "peer", *args], stdout=subprocess.PIPE, text=True)
+    nice = ["nice", "-n", str(peer_nice)] if peer_nice else []
+    peer = subprocess.Popen([*nice, *me, "peer", *args], stdout=subprocess.PIPE, text=True)
     ours = subprocess.Popen([*me, "ours", *args], stdout=subprocess.PIPE, text=True)
     our_out, _ = ours.communicate(timeout=seconds + 120)
     peer_out, _ = peer.communicate(timeout=seconds + 120)
@@ -181,6 +326,7 @@ def measure(calls: int, seconds: float, tmp: Path) -> dict:
     return {"calls": calls, "pacing": pacing, "our_streams_loss_pct": round(loss_at_peer, 3),
             "peer_streams_loss_pct": round(loss_at_us, 3), "our_cpu_s": mine["cpu_s"],
             "own_clock": (mine["own_p99_median_ms"], mine["own_p99_max_ms"]),
+            "ticks": mine["ticks"], "runqueue_wait_s": mine["runqueue_wait_s"],
             "seconds": seconds}  # fmt: skip
 
 
@@ -381,6 +527,10 @@ def main() -> None:
     ap.add_argument("--calls", default="1,50,100,150,200")
     ap.add_argument("--no-sipp", action="store_true",
                     help="skip SIPp's own RTP playback of the same number of calls")  # fmt: skip
+    ap.add_argument("--ticks", action="store_true",
+                    help="print per-tick figures and what caused intervals > 2 ms")  # fmt: skip
+    ap.add_argument("--peer-nice", type=int, default=0, metavar="N",
+                    help="run the peer at nice N (does it preempt our ticks?)")  # fmt: skip
     ap.add_argument("--role", choices=("ours", "peer"))
     ap.add_argument("--rendezvous", type=Path)
     args = ap.parse_args()
@@ -397,7 +547,7 @@ def main() -> None:
         print(f"RTP pacing from a loopback capture, {args.seconds:.0f} s per run, "
               f"load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
         for calls in (int(c) for c in args.calls.split(",")):
-            r = measure(calls, args.seconds, Path(tmp))
+            r = measure(calls, args.seconds, Path(tmp), args.peer_nice)
             p = r["pacing"]
             ok = (r["our_streams_loss_pct"] < 0.1 and r["peer_streams_loss_pct"] < 0.1
                   and p.get("p99_ms", 99) < (1.0 if calls == 1 else 2.0))  # fmt: skip
@@ -405,9 +555,12 @@ def main() -> None:
                   f"p99 {p.get('p99_ms')} ms max {p.get('max_ms')} ms over "
                   f"{p.get('intervals')} intervals; loss ours->peer "
                   f"{r['our_streams_loss_pct']} %, peer->ours {r['peer_streams_loss_pct']} %; "
-                  f"our CPU {r['our_cpu_s']} s / {args.seconds:.0f} s; "
+                  f"our CPU {r['our_cpu_s']} s / {args.seconds:.0f} s, "
+                  f"waiting for a CPU {r['runqueue_wait_s']} s; "
                   f"p99 by our own clock (median/max stream) {r['own_clock']} ms; "
                   f"{'meets' if ok else 'MISSES'} the goal", flush=True)  # fmt: skip
+            if args.ticks:
+                print("        ticks: " + json.dumps(r["ticks"]), flush=True)
             if args.no_sipp:
                 continue
             sp = measure_sipp(calls, args.seconds, Path(tmp))

@@ -321,6 +321,7 @@ class MediaSession:
         loop = asyncio.get_running_loop()
         self._pacer = Pacer.for_loop(loop)
         self._n = 0
+        self._source.encode_ahead(self.cfg.tone_hz, self.cfg.tone_dbfs)  # G.722: frame 0
         self._pace_token, self._t0 = self._pacer.add(self._tick)
         self._started_at = self._t0
         first_rtcp = min(1.0, self.cfg.rtcp_interval) * random.uniform(0.5, 1.0)
@@ -377,6 +378,7 @@ class MediaSession:
         pt = self.cfg.send_payload_type
         pt = self.cfg.codec.payload_type if pt is None else pt
         self._send_rtp(pt, marker, ts, self._source.next(frequency, level), now)
+        self._source.encode_ahead(frequency, level)  # G.722: the next frame, now it has left
 
     def _send_rtp(self, pt: int, marker: bool, ts: int, payload: bytes, now: float) -> None:
         header = _RTP_HEADER.pack(0x80, pt | (0x80 if marker else 0), self._seq, ts, self.ssrc)
@@ -621,6 +623,11 @@ class MediaSession:
         self.captured.append(Captured(self.wall(), src, dst, bytes(data)))
 
     # --- results ------------------------------------------------------------------------
+
+    @property
+    def send_times(self) -> tuple[float, ...]:
+        """When the last (up to 3000) RTP packets left, on the loop's clock (for benchmarks)."""
+        return tuple(self._send_times)
 
     def pacing(self) -> Pacing:
         times = list(self._send_times)
