@@ -22,13 +22,15 @@ Linux schedstat): on a shared machine that, not our code, sets the tail.
 timer lateness, tick duration and CPU, run-queue wait inside ticks, garbage
 collections, and the cause of every interval off by more than 2 ms.
 --peer-nice 19 runs the peer process at a low priority, to see whether it
-is what preempts our ticks on a 2-core machine.
+is what preempts our ticks on a 2-core machine; --pin keeps our process on
+one CPU and the peer and tcpdump on the others (the usual separation of the
+system under test from its load generator).
 
 Needs tcpdump (root) and sipp (Debian sip-tester; --no-sipp skips part 3).
 Everything stays on 127.0.0.1.
 
     python3 benchmarks/rtp_pacing.py [--seconds 10] [--calls 1,50,100,150,200] [--no-sipp]
-                                     [--ticks] [--peer-nice N]
+                                     [--ticks] [--peer-nice N] [--pin]
 """
 
 from __future__ import annotations
@@ -298,8 +300,28 @@ def pacing_from_capture(packets: list[tuple[float, int, int, int, int]], ports: 
             "p99_ms": pick(0.99), "max_ms": round(devs[-1], 3), "lost_pct": lost_pct}  # fmt: skip
 
 
-def measure(calls: int, seconds: float, tmp: Path, peer_nice: int = 0) -> dict:
+def cpu_split(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(our CPU, everyone else's) with --pin on a machine with two or more CPUs.
+
+    The load generator (the peer process, tcpdump) then cannot take our CPU in
+    the middle of a tick; what is left in our tail is our own doing (and the
+    kernel's).  Without pinning, on 2 CPUs, the peer's wake-ups preempt our
+    ticks (see --ticks: the tick overrun equals the run-queue wait in it).
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        return None, None
+    return {cpus[0]}, set(cpus[1:])
+
+
+def _pin(pid: int, cpus: set[int] | None) -> None:
+    if cpus is not None:
+        os.sched_setaffinity(pid, cpus)
+
+
+def measure(calls: int, seconds: float, tmp: Path, peer_nice: int = 0, pin: bool = False) -> dict:
     pcap = tmp / f"calls-{calls}.pcap"
+    our_cpu, other_cpus = cpu_split(pin)
     rendezvous = tmp / f"ports-{calls}"
     rendezvous.mkdir()
     dump = subprocess.Popen(
@@ -308,12 +330,15 @@ def measure(calls: int, seconds: float, tmp: Path, peer_nice: int = 0) -> dict:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     assert dump.stderr is not None
+    _pin(dump.pid, other_cpus)
     dump.stderr.readline()  # "listening on lo"
     me = [sys.executable, __file__, "--role"]
     args = ["--calls", str(calls), "--seconds", str(seconds), "--rendezvous", str(rendezvous)]
     nice = ["nice", "-n", str(peer_nice)] if peer_nice else []
     peer = subprocess.Popen([*nice, *me, "peer", *args], stdout=subprocess.PIPE, text=True)
+    _pin(peer.pid, other_cpus)
     ours = subprocess.Popen([*me, "ours", *args], stdout=subprocess.PIPE, text=True)
+    _pin(ours.pid, our_cpu)
     our_out, _ = ours.communicate(timeout=seconds + 120)
     peer_out, _ = peer.communicate(timeout=seconds + 120)
     time.sleep(0.5)
@@ -448,8 +473,9 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def measure_sipp(calls: int, seconds: float, tmp: Path) -> dict:
+def measure_sipp(calls: int, seconds: float, tmp: Path, pin: bool = False) -> dict:
     """N SIPp calls, each side streaming the tone with SIPp's own rtp_stream, captured on lo."""
+    uac_cpu, other_cpus = cpu_split(pin)  # as ours: the UAC alone, the UAS and tcpdump apart
     work = tmp / f"sipp-{calls}"
     work.mkdir()
     write_tone_wav(work / "tone.wav")
@@ -464,6 +490,7 @@ def measure_sipp(calls: int, seconds: float, tmp: Path) -> dict:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     assert dump.stderr is not None
+    _pin(dump.pid, other_cpus)
     dump.stderr.readline()  # "listening on lo"
     common = ["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", str(calls), "-l", str(calls),
               "-nostdin", "-timeout", f"{round(seconds) + 120}s", "-timeout_error"]  # fmt: skip
@@ -474,6 +501,7 @@ def measure_sipp(calls: int, seconds: float, tmp: Path) -> dict:
             cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         procs.append(uas)
+        _pin(uas.pid, other_cpus)
         time.sleep(0.5)
         uac = subprocess.Popen(
             ["sipp", "-sf", "uac.xml", "-p", str(uac_sip), "-mp", str(uac_media), *common,
@@ -481,6 +509,7 @@ def measure_sipp(calls: int, seconds: float, tmp: Path) -> dict:
             cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         procs.append(uac)
+        _pin(uac.pid, uac_cpu)
         # wait4 gives each SIPp process's own CPU time (whole life: set-up, SIP, RTP)
         _, uac_status, uac_ru = os.wait4(uac.pid, 0)
         uac.returncode = os.waitstatus_to_exitcode(uac_status)
@@ -531,6 +560,8 @@ def main() -> None:
                     help="print per-tick figures and what caused intervals > 2 ms")  # fmt: skip
     ap.add_argument("--peer-nice", type=int, default=0, metavar="N",
                     help="run the peer at nice N (does it preempt our ticks?)")  # fmt: skip
+    ap.add_argument("--pin", action="store_true",
+                    help="our process on one CPU, the peer and tcpdump on the others")  # fmt: skip
     ap.add_argument("--role", choices=("ours", "peer"))
     ap.add_argument("--rendezvous", type=Path)
     args = ap.parse_args()
@@ -544,10 +575,11 @@ def main() -> None:
     if not args.no_sipp and shutil.which("sipp") is None:
         sys.exit("rtp_pacing.py: sipp (Debian sip-tester) is not installed; --no-sipp to skip it")
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"RTP pacing from a loopback capture, {args.seconds:.0f} s per run, "
+        pinned = " our process pinned to one CPU, peer and tcpdump to the rest;" if args.pin else ""
+        print(f"RTP pacing from a loopback capture, {args.seconds:.0f} s per run,{pinned} "
               f"load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
         for calls in (int(c) for c in args.calls.split(",")):
-            r = measure(calls, args.seconds, Path(tmp), args.peer_nice)
+            r = measure(calls, args.seconds, Path(tmp), args.peer_nice, args.pin)
             p = r["pacing"]
             ok = (r["our_streams_loss_pct"] < 0.1 and r["peer_streams_loss_pct"] < 0.1
                   and p.get("p99_ms", 99) < (1.0 if calls == 1 else 2.0))  # fmt: skip
@@ -563,7 +595,7 @@ def main() -> None:
                 print("        ticks: " + json.dumps(r["ticks"]), flush=True)
             if args.no_sipp:
                 continue
-            sp = measure_sipp(calls, args.seconds, Path(tmp))
+            sp = measure_sipp(calls, args.seconds, Path(tmp), args.pin)
             print(format_sipp(calls, args.seconds, sp, p, r["our_cpu_s"]), flush=True)
 
 
