@@ -58,6 +58,7 @@ from qsipctl.rtp.srtp import SrtpContext
 from qsipctl.rtp.stats import ReceiveStats, quality, rtt_seconds
 from qsipctl.rtp.tone import ToneAnalysis, analyse, goertzel_power
 from qsipctl.sdp.negotiate import Codec
+from qsipctl.stun.transport import SharedPort
 
 KEEP_FRAMES = 25  # 0.5 s of the far end's audio kept for analysis
 MAX_CATCH_UP = 5  # packets sent at once after a stall; beyond that the gap is skipped
@@ -144,40 +145,6 @@ def bind_pair(host: str, port_range: tuple[int, int], mux: bool) -> tuple[socket
     raise MediaError(f"no free even UDP port pair on {host} in {lo}-{hi}")
 
 
-class MediaStunPort:
-    """The STUN share of a media session's RTP socket, shaped as
-    :class:`qsipctl.stun.transport.DatagramPort`: a Binding sent through it leaves
-    from the RTP port, so its answer is that port's public mapping."""
-
-    def __init__(self, session: MediaSession) -> None:
-        self._session = session
-        self._queue: collections.deque[tuple[bytes, Address]] = collections.deque(
-            maxlen=MAX_STUN_QUEUED
-        )
-        self._waiter: asyncio.Future[None] | None = None
-
-    @property
-    def local(self) -> Address:
-        return self._session.local
-
-    def sendto(self, data: bytes, addr: Address) -> None:
-        self._session._send_stun(data, addr)
-
-    async def recv(self, timeout: float | None = None) -> tuple[bytes, Address] | None:
-        """The next STUN datagram that reached the RTP port, or None after ``timeout``."""
-        if not self._queue:
-            self._waiter = asyncio.get_running_loop().create_future()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._waiter, timeout)
-            self._waiter = None
-        return self._queue.popleft() if self._queue else None
-
-    def _put(self, data: bytes, source: Address) -> None:
-        self._queue.append((data, source))
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-
 class MediaSession:
     """``async with MediaSession(cfg) as media: media.start(); await media.run(5)``."""
 
@@ -209,7 +176,9 @@ class MediaSession:
         self.rtcp_received = 0
         self.captured: list[Captured] = []
         self.capture_dropped = 0
-        self.stun = MediaStunPort(self)  # STUN from/to the RTP port (RFC 7983 demultiplexing)
+        # STUN from/to the RTP port (RFC 7983): a Binding sent through it leaves from the
+        # RTP port, so its answer is that port's public mapping
+        self.stun = SharedPort(self, MAX_STUN_QUEUED)
         self._source = FrameSource(config.codec)
         for frequency, level in ((config.tone_hz, config.tone_dbfs), (0, 0.0), (MARKER_HZ, -10.0)):
             self._source.prepare(frequency, level)  # ~20 ms of table building, before t0
@@ -545,7 +514,8 @@ class MediaSession:
 
     # --- receiving ----------------------------------------------------------------------
 
-    def _send_stun(self, data: bytes, addr: Address) -> None:
+    def sendto(self, data: bytes, addr: Address) -> None:
+        """A datagram from the RTP port other than our RTP (the STUN share's sends)."""
         if self._rtp_t is None:  # closed: like any closed socket's share, nothing goes out
             return
         self._rtp_t.sendto(data, addr)

@@ -17,13 +17,10 @@ unless told not to (``verify=False``, which the CLI warns about).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import struct
 import sys
-import weakref
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,6 +36,7 @@ from qsipctl.net.errors import (
 )
 from qsipctl.sip.endpoint import Peer
 from qsipctl.sip.message import StreamParser
+from qsipctl.stun.transport import SharedPort
 
 if TYPE_CHECKING:
     import ssl
@@ -71,46 +69,8 @@ def family_of(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ip_version(host) == 6 else socket.AF_INET
 
 
-class DatagramPort:
-    """One demultiplexed class (STUN or RTP/RTCP) of the shared UDP port.
-
-    A STUN client or RTP consumer sends from and receives on the SIP port
-    through this, as the device does: ``sendto(data, addr)`` and
-    ``await recv()`` -> ``(data, addr)``.  Unread datagrams are capped.
-    """
-
-    MAX_QUEUED = 1024
-
-    def __init__(self, udp: UdpSocket) -> None:
-        # weak: the socket owns its ports, and a cycle would leave every closed
-        # socket to the cyclic GC (a thousand probes' worth was ~20 % of their time)
-        self._udp = weakref.ref(udp)
-        self._queue: deque[tuple[bytes, Address]] = deque(maxlen=self.MAX_QUEUED)
-        self._waiter: asyncio.Future[None] | None = None
-
-    @property
-    def local(self) -> Address:
-        udp = self._udp()
-        return ("", 0) if udp is None else udp.local
-
-    def sendto(self, data: bytes, addr: Address) -> None:
-        udp = self._udp()
-        if udp is not None:
-            udp.sendto(data, addr)
-
-    async def recv(self, timeout: float | None = None) -> tuple[bytes, Address] | None:
-        """The next datagram of this class, or None after ``timeout`` seconds."""
-        if not self._queue:
-            self._waiter = asyncio.get_running_loop().create_future()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._waiter, timeout)
-            self._waiter = None
-        return self._queue.popleft() if self._queue else None
-
-    def _put(self, data: bytes, addr: Address) -> None:
-        self._queue.append((data, addr))
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+# the most unread STUN or RTP datagrams a share of the SIP port keeps
+MAX_QUEUED = 1024
 
 
 class UdpSocket(asyncio.DatagramProtocol):
@@ -122,7 +82,7 @@ class UdpSocket(asyncio.DatagramProtocol):
         on_error: Callable[[Address, OSError], None],
     ) -> None:
         self.on_sip, self.on_error = on_sip, on_error
-        self.stun, self.rtp = DatagramPort(self), DatagramPort(self)
+        self.stun, self.rtp = SharedPort(self, MAX_QUEUED), SharedPort(self, MAX_QUEUED)
         self.sock: socket.socket | None = None
         self.transport: asyncio.DatagramTransport | None = None
         self.local: Address = ("", 0)

@@ -15,7 +15,10 @@ server's *other* address, which a connected socket would drop.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import socket
+import weakref
 from typing import Protocol, runtime_checkable
 
 Addr = tuple[str, int]
@@ -33,6 +36,57 @@ class DatagramPort(Protocol):
 
     @property
     def local(self) -> Addr: ...
+
+
+class _Owner(Protocol):
+    """A socket some other layer owns: it sends, and knows its local address."""
+
+    def sendto(self, data: bytes, addr: Addr) -> None: ...
+
+    @property
+    def local(self) -> Addr: ...
+
+
+class SharedPort:
+    """One demultiplexed class (STUN, or RTP/RTCP) of a socket another layer owns.
+
+    The SIP driver's one UDP port and a media session's RTP port each carry
+    STUN beside their own traffic (RFC 7983: told apart by the first byte), as
+    the device's ports do; the owner's demultiplexer hands this share what is
+    its (``_put``), and what it sends leaves from the owner's port, so a STUN
+    answer tells that very port's mapping.  Unread datagrams are capped
+    (oldest dropped).  The owner is held weakly: it owns its shares, and a
+    reference cycle would leave every closed socket to the cyclic GC.
+    """
+
+    def __init__(self, owner: _Owner, maxlen: int) -> None:
+        self._owner = weakref.ref(owner)
+        self._queue: collections.deque[tuple[bytes, Addr]] = collections.deque(maxlen=maxlen)
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def local(self) -> Addr:
+        owner = self._owner()
+        return ("", 0) if owner is None else owner.local
+
+    def sendto(self, data: bytes, addr: Addr) -> None:
+        owner = self._owner()
+        if owner is not None:
+            owner.sendto(data, addr)
+
+    async def recv(self, timeout: float | None = None) -> tuple[bytes, Addr] | None:
+        """The next datagram of this class, or None after ``timeout`` seconds."""
+        if not self._queue:
+            self._waiter = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._waiter, timeout)
+            self._waiter = None
+        return self._queue.popleft() if self._queue else None
+
+    def _put(self, data: bytes, addr: Addr) -> None:
+        self._queue.append((data, addr))
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 class _Queue(asyncio.DatagramProtocol):
