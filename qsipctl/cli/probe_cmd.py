@@ -571,6 +571,8 @@ def _run_and_report(
 
     if pcap:
         _check_writable(pcap)
+    if not (pcap or ladder):  # nobody will read the wire trace: do not keep it
+        jobs = [(name, target.replace(evidence=False)) for name, target in jobs]
     try:
         outcomes = run_probes(jobs, concurrency, False, _progress(len(jobs)), policy)
     except ProbesInterrupted as exc:

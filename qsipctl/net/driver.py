@@ -94,9 +94,13 @@ class SipDriver:
         endpoint: Endpoint | None = None,
         *,
         on_request: Callable[[RequestReceived | RequestCancelled], None] | None = None,
+        evidence: bool = True,
     ) -> None:
         self.endpoint = endpoint or Endpoint()
         self.on_request = on_request
+        # every message as sent and received (``traces``), for --pcap and --ladder; a
+        # thousand-phone run without them need not summarise and keep 8,000 of them
+        self.evidence = evidence
         self.incoming: asyncio.Queue[RequestReceived | RequestCancelled] = asyncio.Queue()
         self.udp: UdpSocket | None = None
         self.traces: list[Trace] = []
@@ -228,7 +232,8 @@ class SipDriver:
     # ------------------------------------------------------------ receiving
     def _udp_sip(self, data: bytes, addr: Address) -> None:
         peer = Peer("udp", addr[0], addr[1])
-        self._trace(peer).wire("in", data)
+        if self.evidence:
+            self._trace(peer).wire("in", data)
         self.endpoint.receive_datagram(data, peer, self._loop.time())
         self._pump()
 
@@ -293,12 +298,8 @@ class SipDriver:
         self._arm()
 
     def _transmit(self, tr: Transmit) -> None:
-        trace = self._trace(tr.peer)
-        line, cseq = summary(tr.message)
-        again = id(tr.data) in self._sent
-        self._sent[id(tr.data)] = tr.data
-        trace.message("out", line + (" (again)" if again else ""), cseq)
-        trace.wire("out", tr.data)
+        if self.evidence:
+            self._record_sent(tr)
         if tr.peer.transport == "udp":
             if self.udp is not None:
                 self.udp.sendto(tr.data, (tr.peer.host, tr.peer.port))
@@ -310,10 +311,19 @@ class SipDriver:
         else:
             conn.write(tr.data)
 
+    def _record_sent(self, tr: Transmit) -> None:
+        trace = self._trace(tr.peer)
+        line, cseq = summary(tr.message)
+        again = id(tr.data) in self._sent
+        self._sent[id(tr.data)] = tr.data
+        trace.message("out", line + (" (again)" if again else ""), cseq)
+        trace.wire("out", tr.data)
+
     def _dispatch(self, event: object) -> None:
         if isinstance(event, ResponseReceived):
-            line, cseq = summary(event.response)
-            self._trace(event.source).message("in", line, cseq)
+            if self.evidence:
+                line, cseq = summary(event.response)
+                self._trace(event.source).message("in", line, cseq)
             waiter = self._waiters.get(event.tx) if event.tx is not None else None
             if waiter is None:
                 return

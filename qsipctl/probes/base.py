@@ -221,7 +221,7 @@ async def _on_server(
     result.transport, result.server = server.transport, host_port(server.host, server.port)
     if server.transport == "tls" and not target.tls.verify:
         result.warnings.append("TLS certificate not verified (verify: false)")
-    driver = SipDriver(Endpoint(accept=accept))
+    driver = SipDriver(Endpoint(accept=accept), evidence=target.evidence)
     try:
         await open_driver(driver, target, server)
         conv = Conversation(driver, server, target)

@@ -42,6 +42,7 @@ class ProbeTarget:
     core: str | None = None
     softphone: str | None = None
     registrar_uri: str | None = None  # Request-URI when it is not derived from domain/host
+    evidence: bool = True  # keep the wire trace (--pcap, --ladder need it)
 
     def replace(self, **changes: Any) -> ProbeTarget:
         return replace(self, **changes)

@@ -67,6 +67,18 @@ def test_register_succeeds_and_reports_details(kamailio: Kamailio, transport: st
     assert f"127.0.0.1:{local_port}" in contact
 
 
+@pytest.mark.parametrize("evidence", [True, False])
+def test_wire_trace_kept_only_when_asked(kamailio: Kamailio, evidence: bool) -> None:
+    # --pcap and --ladder read the trace; without them a large run keeps none of it
+    t = target(kamailio, "1001", "secret-1001").replace(evidence=evidence)
+    outcome = register(t)
+    assert outcome.result.ok, outcome.result.message
+    assert kamailio.contacts("1001") == []  # bound and unbound either way
+    sent = [m.summary.split()[0] for tr in outcome.traces for m in tr.messages
+            if m.direction == "out"]  # fmt: skip
+    assert sent == (["REGISTER"] * 4 if evidence else [])
+
+
 def test_unregistration_removes_the_binding_on_the_server(kamailio: Kamailio) -> None:
     register(target(kamailio, "1002", "secret-1002"), keep=True)
     assert kamailio.contacts("1002"), "precondition: the kept registration is on the server"
