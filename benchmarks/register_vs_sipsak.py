@@ -221,7 +221,8 @@ from qsipctl.cli.diag_cmds import _site_jobs
 from qsipctl.probes.register_flow import BIND
 from qsipctl.probes.runner import run_probes
 _, cores = load_selected({str(site)!r}, None, ())
-jobs = _site_jobs(cores, True, False, 5.0, None, None)
+jobs = [(name, t.replace(evidence=False))  # as the CLI runs them without --pcap/--ladder
+        for name, t in _site_jobs(cores, True, False, 5.0, None, None)]
 t1 = time.perf_counter()
 outs = run_probes(jobs, 100, policy=BIND)
 t2 = time.perf_counter()
