@@ -72,7 +72,7 @@ async def receive_call(
     async def attempt(conv: Conversation, result: ProbeResult) -> None:
         await _attempt(conv, result, options, trigger, run)
 
-    accept = ("INVITE", "ACK", "BYE", "CANCEL", "UPDATE")
+    accept = ("INVITE", "ACK", "BYE", "CANCEL", "UPDATE", "OPTIONS")
     outcome = await probe_servers("inbound", target, attempt, accept=accept)
     return outcome, run
 

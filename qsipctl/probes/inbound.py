@@ -196,6 +196,24 @@ def _sid() -> int:
     return int.from_bytes(os.urandom(4), "big")
 
 
+ALLOW = "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS, INFO"
+
+
+def _answered_options(driver: SipDriver, ev: object) -> bool:
+    """An OPTIONS gets 200 and our Allow list, in or out of the call.
+
+    While we stand in for the softphone the PBX may ping the binding (Asterisk's
+    qualify, a session audit in the call): an unanswered ping marks the contact
+    unreachable and the test call never comes; a 405 ends some PBXs' calls.
+    """
+    if not (isinstance(ev, RequestReceived) and ev.request.method == "OPTIONS" and ev.tx):
+        return False
+    ok = driver.endpoint.response_for(ev.tx, 200, "OK")
+    ok.headers.add("Allow", ALLOW)
+    driver.respond(ev.tx, ok)
+    return True
+
+
 async def _next_invite(driver: SipDriver, wait: float) -> tuple[Request | None, Any, Peer | None]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
@@ -204,6 +222,8 @@ async def _next_invite(driver: SipDriver, wait: float) -> tuple[Request | None, 
             ev = await asyncio.wait_for(driver.incoming.get(), left)
         except TimeoutError:
             break
+        if _answered_options(driver, ev):
+            continue
         if isinstance(ev, RequestReceived) and ev.request.method == "INVITE" and ev.tx:
             return ev.request, ev.tx, ev.source
     return None, None, None
@@ -217,6 +237,8 @@ async def _ack(driver: SipDriver, dialog: Dialog, wait: float) -> Request | None
             ev = await asyncio.wait_for(driver.incoming.get(), left)
         except TimeoutError:
             return None
+        if _answered_options(driver, ev):
+            continue
         if isinstance(ev, RequestReceived) and ev.request.method == "ACK":
             return ev.request
     return None
@@ -232,9 +254,14 @@ async def _until_bye(driver: SipDriver, dialog: Dialog, seconds: float) -> bool:
             return False
         if not isinstance(ev, RequestReceived) or ev.tx is None:
             continue
+        if ev.dialog is None and _answered_options(driver, ev):
+            continue  # a ping of the binding, not of the call
         refuse = dialog.receive_request(ev.request)
         status = refuse or 200
-        driver.respond(ev.tx, driver.endpoint.response_for(ev.tx, status, "OK"))
+        answer = driver.endpoint.response_for(ev.tx, status, "OK")
+        if status == 200 and ev.request.method == "OPTIONS":
+            answer.headers.add("Allow", ALLOW)
+        driver.respond(ev.tx, answer)
         if ev.request.method == "BYE" and refuse is None:
             return True
     return False

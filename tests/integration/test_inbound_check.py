@@ -81,12 +81,14 @@ Content-Length: 0
 """
 
 
-def run_check(tmp_path: Path, scenario: list[str]) -> tuple[InboundReport, int]:
+def run_check(
+    tmp_path: Path, scenario: list[str], accept: tuple[str, ...] = ("INVITE", "BYE")
+) -> tuple[InboundReport, int]:
     if shutil.which("sipp") is None:
         pytest.fail("sipp is not installed (Debian sip-tester; scripts/test installs it)")
 
     async def scenario_run() -> tuple[InboundReport, int]:
-        driver = SipDriver(Endpoint(accept=("INVITE", "BYE")))
+        driver = SipDriver(Endpoint(accept=accept))
         await driver.open_udp("127.0.0.1")
         assert driver.udp is not None
         port = driver.udp.local[1]
@@ -130,3 +132,39 @@ def test_delayed_offer_invite(tmp_path: Path) -> None:
     assert "delayed offer" in a.verdict and "needs early offer" in a.verdict
     assert report.status_sent == 200 and report.codec == "PCMA"  # the answer came in the ACK
     assert report.hung_up_by == "caller" and rc == 0
+
+
+_OPTIONS = """  <send retrans="500"><![CDATA[
+OPTIONS sip:softphone@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:pbx@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:softphone@[remote_ip]:[remote_port]>{to_tag}
+Call-ID: [call_id]
+CSeq: {cseq} OPTIONS
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200">
+    <action><ereg regexp="OPTIONS" search_in="hdr" header="Allow:" check_it="true"
+                  assign_to="allow{cseq}"/></action>
+  </recv>
+"""
+
+
+def test_options_pings_answered_before_and_during_the_call(tmp_path: Path) -> None:
+    # A PBX pings the binding (Asterisk's qualify) and audits the call with OPTIONS:
+    # both get 200 with our Allow list, or the call never comes / is torn down.
+    ping = _OPTIONS.format(to_tag="", cseq=7)  # no To tag: outside any dialog
+    audit = _OPTIONS.format(to_tag="[peer_tag_param]", cseq=2)
+    scenario = (
+        DELAYED_OFFER.replace('<scenario name="delayed offer">\n',
+                              '<scenario name="pings">\n' + ping, 1)
+        .replace('  <pause milliseconds="1500"/>', audit + '  <pause milliseconds="1000"/>', 1)
+        .replace("CSeq: 2 BYE", "CSeq: 3 BYE", 1)
+        .replace("</scenario>", '  <Reference variables="allow7,allow2"/>\n</scenario>')
+    )  # fmt: skip
+    (tmp_path / "pings.xml").write_text(scenario)
+    report, rc = run_check(tmp_path, ["-sf", "pings.xml"], accept=("INVITE", "BYE", "OPTIONS"))
+    assert report.status_sent == 200 and report.hung_up_by == "caller"
+    assert rc == 0  # SIPp got 200 (with OPTIONS in Allow) to both OPTIONS, then to its BYE
