@@ -483,7 +483,7 @@ def _invite(conv: Conversation, uri: str, body: bytes) -> Request:
     contact = f"<{conv.target.scheme}:qsipctl@{host_port(*conv.local)}>"
     req = conv.build("INVITE", uri, uri, [
         ("Contact", contact),
-        ("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS, INFO"),
+        ("Allow", conv.driver.endpoint.allow),
         ("Supported", "timer"),
         ("Content-Type", "application/sdp"),
     ])  # fmt: skip
@@ -634,7 +634,7 @@ class InCall:
                 status, reason, body = self._reoffer(req)
             answer = driver.endpoint.response_for(ev.tx, status, reason)
             if status == 200 and req.method == "OPTIONS":  # a PBX's in-dialog keepalive
-                answer.headers.add("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS, INFO")
+                answer.headers.add("Allow", driver.endpoint.allow)
             if body:
                 answer.headers.add("Content-Type", "application/sdp")
                 answer.body = body
@@ -718,7 +718,7 @@ class InCall:
         contact = f"<{self.conv.target.scheme}:qsipctl@{host_port(*self.conv.local)}>"
         request = self.dialog.create_request(self.refresh_method, [
             ("Contact", contact),
-            ("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS, INFO"),
+            ("Allow", self.conv.driver.endpoint.allow),
             ("Supported", "timer"),
             ("Session-Expires", f"{interval};refresher=uac"),
             ("Content-Type", "application/sdp"),

@@ -196,9 +196,6 @@ def _sid() -> int:
     return int.from_bytes(os.urandom(4), "big")
 
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS, INFO"
-
-
 def _answered_options(driver: SipDriver, ev: object) -> bool:
     """An OPTIONS gets 200 and our Allow list, in or out of the call.
 
@@ -209,7 +206,7 @@ def _answered_options(driver: SipDriver, ev: object) -> bool:
     if not (isinstance(ev, RequestReceived) and ev.request.method == "OPTIONS" and ev.tx):
         return False
     ok = driver.endpoint.response_for(ev.tx, 200, "OK")
-    ok.headers.add("Allow", ALLOW)
+    ok.headers.add("Allow", driver.endpoint.allow)
     driver.respond(ev.tx, ok)
     return True
 
@@ -260,7 +257,7 @@ async def _until_bye(driver: SipDriver, dialog: Dialog, seconds: float) -> bool:
         status = refuse or 200
         answer = driver.endpoint.response_for(ev.tx, status, "OK")
         if status == 200 and ev.request.method == "OPTIONS":
-            answer.headers.add("Allow", ALLOW)
+            answer.headers.add("Allow", driver.endpoint.allow)
         driver.respond(ev.tx, answer)
         if ev.request.method == "BYE" and refuse is None:
             return True

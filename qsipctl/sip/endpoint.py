@@ -256,6 +256,15 @@ class Endpoint:
             self._accepted[_ack_key(tx.request)] = tx
         self._service_server(server)
 
+    @property
+    def allow(self) -> str:
+        """The Allow header value: the methods handed to the TU, and those §17 handles.
+
+        What a 405/501 lists, what an OPTIONS answer and our INVITE advertise:
+        one list, so a peer is never told of a method we would refuse.
+        """
+        return ", ".join(sorted(self.accept | {"ACK", "BYE", "CANCEL"}))
+
     def response_for(
         self, tx: ServerTransaction, status: int, reason: str, to_tag: str | None = None
     ) -> Response:
@@ -372,7 +381,7 @@ class Endpoint:
     ) -> None:
         response = self.response_for(server.tx, status, reason)
         if allow:
-            response.headers.add("Allow", ", ".join(sorted(self.accept | {"ACK", "BYE", "CANCEL"})))
+            response.headers.add("Allow", self.allow)
         server.tx.send_response(response, now)
         self._service_server(server)
 
