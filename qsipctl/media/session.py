@@ -11,7 +11,7 @@
 * Sends RTCP SR (with a report block once we receive) and reads SR/RR to
   compute the round-trip time and learn the far end's view of our stream.
 * RFC 4733 DTMF out, digits in; a marker burst for an echo service's round trip.
-* STUN on the media socket itself (:meth:`MediaSession.stun_port`): datagrams
+* STUN on the media socket itself (:attr:`MediaSession.stun`): datagrams
   whose first byte is 0-3 are STUN (RFC 7983 §7) and go to the STUN client,
   never to the RTP statistics or the latching, so the offer can carry the
   RTP port's own public mapping.
@@ -58,7 +58,7 @@ from qsipctl.rtp.srtp import SrtpContext
 from qsipctl.rtp.stats import ReceiveStats, quality, rtt_seconds
 from qsipctl.rtp.tone import ToneAnalysis, analyse, goertzel_power
 from qsipctl.sdp.negotiate import Codec
-from qsipctl.stun.transport import SharedPort
+from qsipctl.stun.transport import SharedPort, is_stun
 
 KEEP_FRAMES = 25  # 0.5 s of the far end's audio kept for analysis
 MAX_CATCH_UP = 5  # packets sent at once after a stall; beyond that the gap is skipped
@@ -523,7 +523,7 @@ class MediaSession:
 
     def _on_rtp_port(self, data: bytes, source: Address) -> None:
         self._capture(source, self.local, data)
-        if data and data[0] <= 3:  # RFC 7983 §7: STUN, e.g. the answer about our RTP port
+        if is_stun(data):  # e.g. the answer about our RTP port's public mapping
             self.stun._put(data, source)
             return
         if self.cfg.rtcp_mux and is_rtcp(data):

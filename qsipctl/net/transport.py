@@ -36,7 +36,7 @@ from qsipctl.net.errors import (
 )
 from qsipctl.sip.endpoint import Peer
 from qsipctl.sip.message import StreamParser
-from qsipctl.stun.transport import SharedPort
+from qsipctl.stun.transport import SharedPort, is_stun
 
 if TYPE_CHECKING:
     import ssl
@@ -123,10 +123,9 @@ class UdpSocket(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         """RFC 7983 §7: what a datagram on the shared port is, by its first byte."""
         source = (str(addr[0]), int(addr[1]))
-        first = data[0] if data else 64
-        if first <= 3:
+        if is_stun(data):
             self.stun._put(data, source)
-        elif 128 <= first <= 191:
+        elif data and 128 <= data[0] <= 191:
             self.rtp._put(data, source)
         else:
             self.on_sip(data, source)

@@ -698,7 +698,7 @@ class InCall:
         timer.start(loop.time())
         while (due := timer.next_timer()) is not None:
             await asyncio.sleep(max(0.0, due - loop.time()))
-            busy = self.refresh_method == "INVITE" and self.dialog.remote_invite_open
+            busy = self.refresh_method == "INVITE" and self.dialog.invite_in_progress
             if not timer.poll(loop.time(), busy):
                 continue
             status, interval = await self._refresh(interval)

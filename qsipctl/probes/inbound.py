@@ -254,11 +254,9 @@ async def _until_bye(driver: SipDriver, dialog: Dialog, seconds: float) -> bool:
         if ev.dialog is None and _answered_options(driver, ev):
             continue  # a ping of the binding, not of the call
         refuse = dialog.receive_request(ev.request)
-        status = refuse or 200
-        answer = driver.endpoint.response_for(ev.tx, status, "OK")
-        if status == 200 and ev.request.method == "OPTIONS":
-            answer.headers.add("Allow", driver.endpoint.allow)
-        driver.respond(ev.tx, answer)
+        if refuse is None and _answered_options(driver, ev):
+            continue  # the PBX's audit of the call
+        driver.respond(ev.tx, driver.endpoint.response_for(ev.tx, refuse or 200, "OK"))
         if ev.request.method == "BYE" and refuse is None:
             return True
     return False

@@ -38,6 +38,12 @@ class DatagramPort(Protocol):
     def local(self) -> Addr: ...
 
 
+def is_stun(data: bytes) -> bool:
+    """RFC 7983 §7: a datagram whose first byte is 0-3 is STUN (RTP/RTCP start at 128-191,
+    SIP with a letter), on any port that carries STUN beside something else."""
+    return bool(data) and data[0] <= 3
+
+
 class _Owner(Protocol):
     """A socket some other layer owns: it sends, and knows its local address."""
 
