@@ -542,12 +542,12 @@ def _adhoc(target_uri: str, opts: dict[str, Any], password: Any, need_user: bool
 
 def _check_ca_file(tls: Any) -> None:
     """An unusable --ca-file is bad input (exit 2), like a missing one, not a probe failure."""
-    from qsipctl.net.errors import TlsCertificateError
+    from qsipctl.net.errors import NetError
     from qsipctl.net.transport import make_ssl_context
 
     try:
         make_ssl_context(tls)
-    except TlsCertificateError as exc:
+    except NetError as exc:
         raise UsageError(f"--ca-file: {exc}") from None
 
 

@@ -21,21 +21,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from qsipctl.addr import host_port
-from qsipctl.net.errors import ConnectionLost, ConnectRefused, NetError, NoAnswer
+from qsipctl.addr import host_port, ip_version
+from qsipctl.net.errors import NetError, NoAnswer
 from qsipctl.net.trace import Trace
-from qsipctl.net.transport import (
-    Address,
-    StreamConnection,
-    TlsSettings,
-    UdpSocket,
-    family_of,
-    open_stream,
-)
+from qsipctl.net.transport import Address, StreamConnection, TlsSettings, UdpSocket, open_stream
 from qsipctl.sip.endpoint import (
     Endpoint,
     Peer,
@@ -61,7 +53,7 @@ def _route_source(host: str, port: int) -> str:
     try:
         return source_ip_towards(host, port)
     except OSError:
-        return "127.0.0.1" if family_of(host) == socket.AF_INET else "::1"
+        return "::1" if ip_version(host) == 6 else "127.0.0.1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +71,9 @@ class _Waiter:
     on_response: Callable[[ResponseReceived], None] | None = None
 
 
-def summary(msg: Message) -> tuple[str, str]:
-    """Start line and CSeq as a ladder names a message (the CSeq text as sent: a
-    ladder shows what was on the wire, and parsing it again costs every message)."""
-    line = f"{msg.method} {msg.uri}" if isinstance(msg, Request) else f"{msg.status} {msg.reason}"
-    return line, " ".join((msg.headers.get("CSeq") or "").split())
+def summary(msg: Message) -> str:
+    """The start line, as a ladder names a message."""
+    return f"{msg.method} {msg.uri}" if isinstance(msg, Request) else f"{msg.status} {msg.reason}"
 
 
 class SipDriver:
@@ -140,11 +130,11 @@ class SipDriver:
             return
         conn = self._new_conn()
         trace = self._trace(peer)  # the attempt is evidence even when it fails
-        wildcard = "::" if family_of(peer.host) == socket.AF_INET6 else "0.0.0.0"
+        wildcard = "::" if ip_version(peer.host) == 6 else "0.0.0.0"
         trace.local = (local_address or wildcard, 0)
         try:
             await open_stream(
-                peer, conn, local_address=local_address, tls=tls or TlsSettings(), timeout=timeout
+                peer, conn, local=local_address, tls=tls or TlsSettings(), timeout=timeout
             )
         except NetError as exc:
             trace.message("in", f"(no connection: {exc})")
@@ -201,14 +191,11 @@ class SipDriver:
     async def request(self, request: Request, peer: Peer, timeout: float) -> Answer:
         return await self.final(self.start(request, peer), timeout)
 
-    def cancel(self, tx: ClientTransaction) -> ClientTransaction:
-        """CANCEL a pending INVITE; its own answer comes as a separate transaction."""
-        peer = self._waiters[tx].peer if tx in self._waiters else None
-        cancel = self.endpoint.cancel(tx, self._loop.time())
-        if peer is not None:
-            self._waiters[cancel] = _Waiter(peer, self._loop.create_future())
+    def cancel(self, tx: ClientTransaction) -> None:
+        """CANCEL a pending INVITE: the INVITE's 487 is the answer that counts; the
+        CANCEL's own (a transaction of its own, §9.1) is only traced."""
+        self.endpoint.cancel(tx, self._loop.time())
         self._pump()
-        return cancel
 
     def respond(self, tx: ServerTransaction, response: Response) -> None:
         self.endpoint.respond(tx, response, self._loop.time())
@@ -241,15 +228,14 @@ class SipDriver:
         peer = Peer("udp", addr[0], addr[1])
         where = host_port(*addr)
         if exc.errno == errno.ECONNREFUSED:
-            err: NetError = ConnectRefused(
-                f"nothing listens on udp {where}", f"udp {where} (ICMP port unreachable)"
+            err = NetError(
+                f"nothing listens on udp {where}", f"udp {where} (ICMP port unreachable)", "refused"
             )
         else:
             err = NetError(f"udp {where}: {exc.strerror}")
-        self._errors[peer] = err
+        self._errors[peer] = err  # the latest error, where _fail_peer keeps the first
         self._trace(peer).message("in", f"({err.detail})")
-        self.endpoint.transport_error(peer, self._loop.time())
-        self._pump()
+        self._fail_peer(peer, err)
 
     def _new_conn(self) -> StreamConnection:
         return StreamConnection(self._stream_data, self._stream_lost)
@@ -280,8 +266,8 @@ class SipDriver:
     def _stream_lost(self, conn: StreamConnection) -> None:
         if conn.peer is not None:
             self._conns.pop(conn.peer, None)
-            lost = ConnectionLost(f"the server closed the {conn.peer.transport} connection")
-            self._fail_peer(conn.peer, lost)
+            lost = f"the server closed the {conn.peer.transport} connection"
+            self._fail_peer(conn.peer, NetError(lost, kind="closed"))
 
     def _fail_peer(self, peer: Peer, exc: NetError) -> None:
         self._errors.setdefault(peer, exc)
@@ -306,24 +292,22 @@ class SipDriver:
             return
         conn = self._conns.get(tr.peer)
         if conn is None:
-            lost = ConnectionLost(f"no {tr.peer} connection")
+            lost = NetError(f"no {tr.peer} connection", kind="closed")
             self._loop.call_soon(self._fail_peer, tr.peer, lost)
         else:
             conn.write(tr.data)
 
     def _record_sent(self, tr: Transmit) -> None:
         trace = self._trace(tr.peer)
-        line, cseq = summary(tr.message)
-        again = id(tr.data) in self._sent
+        again = " (again)" if id(tr.data) in self._sent else ""
         self._sent[id(tr.data)] = tr.data
-        trace.message("out", line + (" (again)" if again else ""), cseq)
+        trace.message("out", summary(tr.message) + again)
         trace.wire("out", tr.data)
 
     def _dispatch(self, event: object) -> None:
         if isinstance(event, ResponseReceived):
             if self.evidence:
-                line, cseq = summary(event.response)
-                self._trace(event.source).message("in", line, cseq)
+                self._trace(event.source).message("in", summary(event.response))
             waiter = self._waiters.get(event.tx) if event.tx is not None else None
             if waiter is None:
                 return
@@ -342,8 +326,7 @@ class SipDriver:
         elif isinstance(event, Unparsable):
             self._record_unparsable(event)
         elif isinstance(event, RequestReceived | RequestCancelled):
-            line, cseq = summary(event.request)
-            self._trace(event.source).message("in", line, cseq)
+            self._trace(event.source).message("in", summary(event.request))
             if self.on_request is not None:
                 self.on_request(event)
             else:
@@ -357,12 +340,10 @@ class SipDriver:
     def _arm(self) -> None:
         when = self.endpoint.next_timer()
         if self._timer is not None:
-            if when is not None and self._timer.when() == when:
-                return
+            if self._timer.when() == when:
+                return  # armed already: most messages leave the next timer as it was
             self._timer.cancel()
-            self._timer = None
-        if when is not None:
-            self._timer = self._loop.call_at(when, self._on_timer)
+        self._timer = None if when is None else self._loop.call_at(when, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -1,7 +1,9 @@
 """Why a transport could not carry our SIP traffic, in words an engineer can act on.
 
-Each failure the probes turn into a verdict has its own class, so the probe
-layer maps types to verdicts instead of parsing OS error strings.
+Each failure the probes turn into a verdict names it in ``kind`` ("refused",
+"timeout", "closed", "no-tls", "tls-certificate", "tls-hostname", "dns"), so
+the probe layer maps kinds to verdicts instead of parsing OS error strings.
+Only the failures a caller catches apart from the rest have a class of their own.
 """
 
 from __future__ import annotations
@@ -14,51 +16,16 @@ class NetError(QsipctlError):
 
     kind = "transport"
 
-    def __init__(self, message: str, detail: str | None = None) -> None:
+    def __init__(self, message: str, detail: str | None = None, kind: str | None = None) -> None:
         super().__init__(message)
         self.detail = detail if detail is not None else message
-
-
-class ConnectRefused(NetError):
-    """Nothing listens there: TCP RST, or ICMP port unreachable for UDP."""
-
-    kind = "refused"
-
-
-class ConnectTimeout(NetError):
-    """The connection (TCP handshake or TLS) did not complete in time."""
-
-    kind = "timeout"
-
-
-class TlsCertificateError(NetError):
-    """The server's certificate is not trusted (unknown CA, expired, self-signed)."""
-
-    kind = "tls-certificate"
-
-
-class TlsHostnameError(NetError):
-    """The certificate is trusted but names another host."""
-
-    kind = "tls-hostname"
+        self.kind = kind or self.kind  # the class's kind unless this failure names its own
 
 
 class DnsError(NetError):
     """The PBX's name does not resolve (no NAPTR/SRV/A/AAAA answer)."""
 
     kind = "dns"
-
-
-class ConnectionLost(NetError):
-    """The server closed a TCP/TLS connection before answering."""
-
-    kind = "closed"
-
-
-class NoTls(NetError):
-    """TCP connected, but the TLS handshake got plain text, a reset or silence."""
-
-    kind = "no-tls"
 
 
 class NoAnswer(NetError):

@@ -1,12 +1,14 @@
 """Locating a SIP server (RFC 3263 §4) with dnspython.
 
-An IP literal is used as is (and dnspython is never imported: the common
-probe path stays fast).  A name with an explicit port is looked up as
-A/AAAA only (§4.2).  A name without a port goes through SRV for the chosen
-transport (``_sip._udp``, ``_sip._tcp``, ``_sips._tcp``); when no transport
-is chosen, NAPTR first picks one (§4.1).  Without SRV records, A/AAAA on the
-transport's default port.  The name server can be given explicitly, which is
-how tests point the resolver at a dnsmasq on loopback.
+``host`` is a name: an IP literal is used as it is by the caller
+(:func:`qsipctl.probes.base.locate`), without importing this module, so the
+common probe path never loads dnspython.  A name with an explicit port is
+looked up as A/AAAA only (§4.2).  A name without a port goes through SRV for
+the chosen transport (``_sip._udp``, ``_sip._tcp``, ``_sips._tcp``); when no
+transport is chosen (nor implied by a SIPS URI), NAPTR first picks one
+(§4.1).  Without SRV records, A/AAAA on the transport's default port.  The
+name server can be given explicitly, which is how tests point the resolver at
+a dnsmasq on loopback.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 
 from qsipctl.addr import AddressError, is_ip, split_host_port
 from qsipctl.net.errors import DnsError
-from qsipctl.net.transport import DEFAULT_PORTS, ServerAddress
+from qsipctl.net.transport import DEFAULT_PORTS
+from qsipctl.sip.endpoint import Peer
 
 _NAPTR_SERVICES = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
 _SRV_PREFIX = {"udp": "_sip._udp", "tcp": "_sip._tcp", "tls": "_sips._tcp"}
@@ -29,39 +32,27 @@ async def resolve(
     secure: bool = False,
     nameserver: str | None = None,
     timeout: float = 5.0,
-) -> list[ServerAddress]:
+) -> list[Peer]:
     """Every address to try, in order; raise :class:`DnsError` when there is none."""
     chosen = transport or ("tls" if secure else None)
-    if is_ip(host):
-        t = chosen or "udp"
-        return [ServerAddress(t, host, port or DEFAULT_PORTS[t])]
     resolver = _resolver(nameserver, timeout)
     if port is not None:
-        t = chosen or "udp"
-        return [ServerAddress(t, ip, port) for ip in await _addresses(resolver, host)]
-    if chosen is None:
-        found = await _naptr(resolver, host, secure)
-        if found:
-            return found
-        chosen = "tls" if secure else "udp"
-    found = await _srv_records(resolver, f"{_SRV_PREFIX[chosen]}.{host}", chosen)
-    if found:
+        return [Peer(chosen or "udp", ip, port) for ip in await _addresses(resolver, host)]
+    if chosen is None and (found := await _naptr(resolver, host)):
         return found
-    return [
-        ServerAddress(chosen, ip, DEFAULT_PORTS[chosen]) for ip in await _addresses(resolver, host)
-    ]
+    chosen = chosen or "udp"
+    if found := await _srv_records(resolver, f"{_SRV_PREFIX[chosen]}.{host}", chosen):
+        return found
+    return [Peer(chosen, ip, DEFAULT_PORTS[chosen]) for ip in await _addresses(resolver, host)]
 
 
 def _resolver(nameserver: str | None, timeout: float) -> Any:
     import dns.asyncresolver
 
-    if nameserver is None:
-        r = dns.asyncresolver.Resolver()
-    else:
-        r = dns.asyncresolver.Resolver(configure=False)
+    r = dns.asyncresolver.Resolver(configure=nameserver is None)  # None: the system's
+    if nameserver is not None:
         addr, port = split_nameserver(nameserver)
-        r.nameservers = [addr]
-        r.port = port
+        r.nameservers, r.port = [addr], port
     r.lifetime = timeout
     return r
 
@@ -114,22 +105,21 @@ async def _addresses(resolver: Any, host: str) -> list[str]:
     raise problem or DnsError(f"{host} has no A or AAAA record", f"{host} has no address")
 
 
-async def _naptr(resolver: Any, host: str, secure: bool) -> list[ServerAddress]:
-    out: list[ServerAddress] = []
+async def _naptr(resolver: Any, host: str) -> list[Peer]:
+    out: list[Peer] = []
     for rec in await _query(resolver, host, "NAPTR"):
         transport = _NAPTR_SERVICES.get(rec.service.decode().upper())
-        if transport is None or (secure and transport != "tls"):
-            continue
-        out += await _srv_records(resolver, str(rec.replacement).rstrip("."), transport)
+        if transport is not None:
+            out += await _srv_records(resolver, str(rec.replacement).rstrip("."), transport)
     return out
 
 
-async def _srv_records(resolver: Any, name: str, transport: str) -> list[ServerAddress]:
-    out: list[ServerAddress] = []
+async def _srv_records(resolver: Any, name: str, transport: str) -> list[Peer]:
+    out: list[Peer] = []
     for rec in await _query(resolver, name, "SRV"):
         target = str(rec.target).rstrip(".")
         if target in ("", "."):
             continue
         ips = [target] if is_ip(target) else await _addresses(resolver, target)
-        out += [ServerAddress(transport, ip, int(rec.port)) for ip in ips]
+        out += [Peer(transport, ip, int(rec.port)) for ip in ips]
     return out

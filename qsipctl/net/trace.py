@@ -32,7 +32,6 @@ class MessageEvent:
     time: float
     direction: Direction
     summary: str  # start line, e.g. "REGISTER sip:pbx.test SIP/2.0" or "401 Unauthorized"
-    cseq: str = ""
 
 
 # A hostile or broken server may flood us for the whole timeout: keep the
@@ -61,8 +60,8 @@ class Trace:
         self.stored += len(data)
         self.segments.append(Segment(self.clock(), direction, bytes(data)))
 
-    def message(self, direction: Direction, summary: str, cseq: str = "") -> None:
+    def message(self, direction: Direction, summary: str) -> None:
         if len(self.messages) >= MAX_TRACE_EVENTS:
             self.dropped += 1
             return
-        self.messages.append(MessageEvent(self.clock(), direction, summary, cseq))
+        self.messages.append(MessageEvent(self.clock(), direction, summary))

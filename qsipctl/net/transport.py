@@ -26,14 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from qsipctl.addr import host_port, ip_version
-from qsipctl.net.errors import (
-    ConnectRefused,
-    ConnectTimeout,
-    NetError,
-    NoTls,
-    TlsCertificateError,
-    TlsHostnameError,
-)
+from qsipctl.net.errors import NetError
 from qsipctl.sip.endpoint import Peer
 from qsipctl.sip.message import StreamParser
 from qsipctl.stun.transport import SharedPort, is_stun
@@ -43,7 +36,6 @@ if TYPE_CHECKING:
 
 TRANSPORTS = ("udp", "tcp", "tls")
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
-ServerAddress = Peer  # RFC 3263's output is where a message goes: the endpoint's Peer
 # OpenSSL verify codes for "trusted, but not for this name" (X509_V_ERR_HOSTNAME_MISMATCH,
 # X509_V_ERR_IP_ADDRESS_MISMATCH)
 _NAME_MISMATCH_CODES = {62, 64}
@@ -54,6 +46,8 @@ _RECVERR = {socket.AF_INET: (socket.IPPROTO_IP, 11), socket.AF_INET6: (socket.IP
 _EXTENDED_ERR = struct.Struct("=IBBBBII")
 
 Address = tuple[str, int]
+OnSip = Callable[[bytes, Address], None]  # a SIP datagram and its source
+OnError = Callable[[Address, OSError], None]  # an ICMP error and the destination it concerns
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,40 +70,25 @@ MAX_QUEUED = 1024
 class UdpSocket(asyncio.DatagramProtocol):
     """The one unconnected UDP socket: SIP to ``on_sip``, STUN and RTP to their ports."""
 
-    def __init__(
-        self,
-        on_sip: Callable[[bytes, Address], None],
-        on_error: Callable[[Address, OSError], None],
-    ) -> None:
-        self.on_sip, self.on_error = on_sip, on_error
+    def __init__(self, sock: socket.socket, on_sip: OnSip, on_error: OnError) -> None:
+        self.sock, self.on_sip, self.on_error = sock, on_sip, on_error
+        self.local: Address = sock.getsockname()[:2]
         self.stun, self.rtp = SharedPort(self, MAX_QUEUED), SharedPort(self, MAX_QUEUED)
-        self.sock: socket.socket | None = None
         self.transport: asyncio.DatagramTransport | None = None
-        self.local: Address = ("", 0)
 
     @classmethod
-    async def bind(
-        cls,
-        host: str,
-        port: int,
-        on_sip: Callable[[bytes, Address], None],
-        on_error: Callable[[Address, OSError], None],
-    ) -> UdpSocket:
-        family = family_of(host)
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+    async def bind(cls, host: str, port: int, on_sip: OnSip, on_error: OnError) -> UdpSocket:
+        sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
         try:
             if sys.platform == "linux":
-                sock.setsockopt(*_RECVERR[family], 1)
+                sock.setsockopt(*_RECVERR[sock.family], 1)
             sock.bind((host, port))
-            sock.setblocking(False)
         except OSError as exc:
             sock.close()
             raise NetError(
                 f"cannot open a udp socket from {host_port(host, port)}: {exc.strerror}"
             ) from None
-        self = cls(on_sip, on_error)
-        self.sock = sock
-        self.local = sock.getsockname()[:2]
+        self = cls(sock, on_sip, on_error)
         await asyncio.get_running_loop().create_datagram_endpoint(lambda: self, sock=sock)
         return self
 
@@ -132,7 +111,7 @@ class UdpSocket(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         """The kernel queued ICMP errors: read each with the destination it concerns."""
-        if self.sock is None or sys.platform != "linux":
+        if sys.platform != "linux":
             return
         for _ in range(64):
             try:
@@ -194,77 +173,70 @@ class StreamConnection(asyncio.Protocol):
 
 
 async def open_stream(
-    peer: Peer,
-    conn: StreamConnection,
-    *,
-    local_address: str | None,
-    tls: TlsSettings,
-    timeout: float,
+    peer: Peer, conn: StreamConnection, *, local: str | None, tls: TlsSettings, timeout: float
 ) -> None:
-    """Connect ``conn`` to ``peer``; for TLS, the handshake is timed apart from TCP,
-    so a port that speaks plain SIP (or nothing) over TLS is named as such."""
-    loop = asyncio.get_running_loop()
-    where = f"{peer}" + (f" from {local_address}" if local_address else "")
+    """Connect ``conn`` to ``peer`` (from the address ``local``, if given); for TLS, the
+    handshake is timed apart from TCP, so a port that speaks plain SIP (or nothing) over
+    TLS is named as such."""
+    where = f"{peer}" + (f" from {local}" if local else "")
     try:
         transport, _ = await asyncio.wait_for(
-            loop.create_connection(
+            asyncio.get_running_loop().create_connection(
                 lambda: conn,
                 peer.host,
                 peer.port,
-                local_addr=(local_address, 0) if local_address else None,
+                local_addr=(local, 0) if local else None,
                 family=family_of(peer.host),
             ),
             timeout,
         )
     except TimeoutError:
-        raise ConnectTimeout(
-            f"no connection to {where} within {timeout:g} s", f"{where}: no connection"
+        raise NetError(
+            f"no connection to {where} within {timeout:g} s", f"{where}: no connection", "timeout"
         ) from None
     except ConnectionRefusedError:
-        raise ConnectRefused(f"connection refused by {where}", where) from None
+        raise NetError(f"connection refused by {where}", where, "refused") from None
     except OSError as exc:
         raise NetError(f"cannot connect to {where}: {exc.strerror or exc}") from None
     if peer.transport == "tls":
-        transport = await _start_tls(transport, conn, peer, tls, timeout, where)
+        transport = await _start_tls(transport, peer, tls, timeout, where)
     conn.transport = transport
     conn.peer = peer
     conn.local = transport.get_extra_info("sockname")[:2]
 
 
 async def _start_tls(
-    transport: asyncio.Transport,
-    conn: StreamConnection,
-    peer: Peer,
-    tls: TlsSettings,
-    timeout: float,
-    where: str,
+    transport: asyncio.Transport, peer: Peer, tls: TlsSettings, timeout: float, where: str
 ) -> asyncio.Transport:
     import ssl
 
     ctx = make_ssl_context(tls)
     name = tls.server_name or peer.host
-    error: NetError = NoTls(
+    error = NetError(
         f"{where}: this port speaks plain SIP or nothing over TLS; TLS is usually on 5061",
         f"{where}: TCP connected but the TLS handshake got no TLS answer"
         " (plain SIP or nothing on this port; TLS is usually on 5061)",
+        "no-tls",
     )
+    loop, conn = asyncio.get_running_loop(), transport.get_protocol()
     try:
         tls_transport = await asyncio.wait_for(
-            asyncio.get_running_loop().start_tls(transport, conn, ctx, server_hostname=name),
-            timeout,
+            loop.start_tls(transport, conn, ctx, server_hostname=name), timeout
         )
         if tls_transport is not None:
             return tls_transport
     except ssl.SSLCertVerificationError as exc:
         if exc.verify_code in _NAME_MISMATCH_CODES:
-            error = TlsHostnameError(
+            error = NetError(
                 f"{where}: the TLS certificate does not name {name}",
                 f"{where}: it does not name {name}",
+                "tls-hostname",
             )
         else:
-            error = TlsCertificateError(
+            error = NetError(
                 f"{where}: TLS certificate not trusted ({exc.verify_message})",
                 f"{where}: {exc.verify_message}",
+                "tls-certificate",
             )
     except ssl.SSLError as exc:
         if exc.reason not in _PLAIN_TEXT_REASONS:
@@ -287,4 +259,6 @@ def make_ssl_context(tls: TlsSettings) -> ssl.SSLContext:
     try:
         return ssl.create_default_context(cafile=tls.ca_file)
     except (OSError, ssl.SSLError) as exc:
-        raise TlsCertificateError(f"cannot load CA file {tls.ca_file}: {exc}") from None
+        raise NetError(
+            f"cannot load CA file {tls.ca_file}: {exc}", kind="tls-certificate"
+        ) from None

@@ -23,7 +23,7 @@ from qsipctl.addr import bracket, host_port, is_ip
 from qsipctl.net.driver import Answer, SipDriver
 from qsipctl.net.errors import NetError, NoAnswer
 from qsipctl.net.trace import Trace
-from qsipctl.net.transport import DEFAULT_PORTS, ServerAddress
+from qsipctl.net.transport import DEFAULT_PORTS
 from qsipctl.probes.result import VERDICTS, ProbeResult
 from qsipctl.probes.target import ProbeTarget
 from qsipctl.sip.endpoint import Endpoint, Peer
@@ -145,11 +145,11 @@ def fail_from_net(result: ProbeResult, exc: NetError) -> ProbeResult:
     return result.fail(verdict, exc.detail)
 
 
-async def locate(target: ProbeTarget) -> list[ServerAddress]:
+async def locate(target: ProbeTarget) -> list[Peer]:
     """RFC 3263 for names; an IP literal needs no resolver (nor dnspython's import)."""
     if is_ip(target.host):
         transport = target.transport or ("tls" if target.scheme == "sips" else "udp")
-        return [ServerAddress(transport, target.host, target.port or DEFAULT_PORTS[transport])]
+        return [Peer(transport, target.host, target.port or DEFAULT_PORTS[transport])]
     from qsipctl.net.resolve import resolve
 
     found = await resolve(
@@ -195,7 +195,7 @@ async def probe_servers(
     return outcome
 
 
-async def open_driver(driver: SipDriver, target: ProbeTarget, server: ServerAddress) -> None:
+async def open_driver(driver: SipDriver, target: ProbeTarget, server: Peer) -> None:
     """Give ``driver`` its socket to ``server``: the UDP port, or a TCP/TLS connection."""
     if server.transport == "udp":
         wildcard = "::" if ":" in server.host else "0.0.0.0"
@@ -212,7 +212,7 @@ async def open_driver(driver: SipDriver, target: ProbeTarget, server: ServerAddr
 
 async def _on_server(
     target: ProbeTarget,
-    server: ServerAddress,
+    server: Peer,
     result: ProbeResult,
     traces: list[Trace],
     attempt: Attempt,
@@ -251,7 +251,7 @@ def move_on(result: ProbeResult) -> bool:
     return result.status == 503
 
 
-def _tried(server: ServerAddress, result: ProbeResult) -> dict[str, str]:
+def _tried(server: Peer, result: ProbeResult) -> dict[str, str]:
     return {
         "server": host_port(server.host, server.port),
         "transport": server.transport,

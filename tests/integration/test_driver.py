@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from qsipctl.net.driver import SipDriver
+from qsipctl.net.errors import NetError
 from qsipctl.sip.auth import AuthResult, ClientAuth
 from qsipctl.sip.digest import DigestCredentials
 from qsipctl.sip.endpoint import Endpoint, Peer, RequestReceived
@@ -172,8 +173,6 @@ def test_icmp_port_unreachable_fails_only_the_transaction_sent_there(
     """One unconnected socket, two destinations: the ICMP error names the dead one."""
     import socket
 
-    from qsipctl.net.errors import ConnectRefused
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         dead = Peer("udp", "127.0.0.1", s.getsockname()[1])  # closed below: nothing listens
@@ -195,6 +194,6 @@ def test_icmp_port_unreachable_fails_only_the_transaction_sent_there(
         return results[0], results[1]
 
     refused, answer = asyncio.run(scenario())
-    assert isinstance(refused, ConnectRefused)
+    assert isinstance(refused, NetError) and refused.kind == "refused"
     assert f"udp 127.0.0.1:{dead.port}" in str(refused)
     assert not isinstance(answer, BaseException) and answer.response.status == 200
