@@ -10,14 +10,15 @@ pcapng because it carries comments: TLS connections are written as the
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 from collections.abc import Iterable
 from pathlib import Path
 
+from qsipctl.addr import packed
 from qsipctl.net.trace import Trace
 
 LINKTYPE_RAW = 101  # packets start with the IPv4 or IPv6 header
+Packet = tuple[float, bytes, str | None]  # timestamp, IP packet, comment
 TLS_NOTE = "qsipctl: TLS on the wire, shown decrypted as plain TCP"
 _SYN, _ACK, _PSH = 0x02, 0x10, 0x08
 
@@ -33,54 +34,45 @@ def _checksum(data: bytes) -> int:
 
 def _ip_packet(src: str, dst: str, proto: int, l4: bytes, ident: int) -> bytes:
     """Wrap ``l4`` (whose checksum field is zero) in an IP header; fill the L4 checksum."""
-    s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
-    if s.version == 4:
-        pseudo = s.packed + d.packed + struct.pack("!BBH", 0, proto, len(l4))
-    else:
-        pseudo = s.packed + d.packed + struct.pack("!I3xB", len(l4), proto)
-    offset = 6 if proto == 17 else 16
-    csum = _checksum(pseudo + l4) or (0xFFFF if proto == 17 else 0)
-    l4 = l4[:offset] + struct.pack("!H", csum) + l4[offset + 2 :]
-    if s.version == 4:
+    s, d = packed(src), packed(dst)
+    if len(s) == 4:
+        pseudo = s + d + struct.pack("!BBH", 0, proto, len(l4))
         head = struct.pack(
-            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident & 0xFFFF, 0x4000, 64, proto, 0,
-            s.packed, d.packed,
-        )  # fmt: skip
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident & 0xFFFF, 0x4000, 64, proto, 0, s, d
+        )
         head = head[:10] + struct.pack("!H", _checksum(head)) + head[12:]
-        return head + l4
-    return struct.pack("!IHBB16s16s", 0x60000000, len(l4), proto, 64, s.packed, d.packed) + l4
-
-
-def _udp(sport: int, dport: int, payload: bytes) -> bytes:
-    return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    else:
+        pseudo = s + d + struct.pack("!I3xB", len(l4), proto)
+        head = struct.pack("!IHBB16s16s", 0x60000000, len(l4), proto, 64, s, d)
+    offset = 6 if proto == 17 else 16  # where the UDP or TCP checksum sits
+    csum = _checksum(pseudo + l4) or (0xFFFF if proto == 17 else 0)
+    return head + l4[:offset] + struct.pack("!H", csum) + l4[offset + 2 :]
 
 
 def _tcp(sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes) -> bytes:
-    seq, ack = seq & 0xFFFFFFFF, ack & 0xFFFFFFFF
     return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
 
 
-def trace_packets(trace: Trace) -> list[tuple[float, bytes, str | None]]:
+def trace_packets(trace: Trace) -> list[Packet]:
     """(timestamp, IP packet, comment) for every segment of ``trace``."""
-    (lhost, lport), (rhost, rport) = trace.local, trace.remote
-    ends = {"out": (lhost, lport, rhost, rport), "in": (rhost, rport, lhost, lport)}
-    note = TLS_NOTE if trace.transport == "tls" else None
-    out: list[tuple[float, bytes, str | None]] = []
+    ends = {"out": (trace.local, trace.remote), "in": (trace.remote, trace.local)}
     if trace.transport == "udp":
-        for i, seg in enumerate(trace.segments):
-            src, sp, dst, dp = ends[seg.direction]
-            out.append((seg.time, _ip_packet(src, dst, 17, _udp(sp, dp, seg.data), i), None))
-        return out
+        return [
+            (seg.time, udp_datagram(*ends[seg.direction], seg.data, i), None)
+            for i, seg in enumerate(trace.segments)
+        ]
     if not trace.segments:
-        return _failed_connection(trace, ends["out"])
+        return _failed_connection(trace)
     # the handshake the connection had (initial sequence numbers 1000 and 5000), then
     # every segment; each side's sequence number grows by its bytes, and a SYN counts one
     t0 = trace.segments[0].time
     steps = [(t0, "out", _SYN, b""), (t0, "in", _SYN | _ACK, b""), (t0, "out", _ACK, b"")]
     steps += [(seg.time, seg.direction, _PSH | _ACK, seg.data) for seg in trace.segments]
     seq = {"out": 1000, "in": 5000}
+    note = TLS_NOTE if trace.transport == "tls" else None
+    out: list[Packet] = []
     for i, (when, direction, flags, data) in enumerate(steps):
-        src, sp, dst, dp = ends[direction]
+        (src, sp), (dst, dp) = ends[direction]
         ack = seq["in" if direction == "out" else "out"] if flags & _ACK else 0
         tcp = _tcp(sp, dp, seq[direction], ack, flags, data)
         out.append((when, _ip_packet(src, dst, 6, tcp, i), note))
@@ -88,18 +80,16 @@ def trace_packets(trace: Trace) -> list[tuple[float, bytes, str | None]]:
     return out
 
 
-def udp_datagram(src: tuple[str, int], dst: tuple[str, int], payload: bytes, ident: int = 0
-                 ) -> bytes:  # fmt: skip
+def udp_datagram(src: tuple[str, int], dst: tuple[str, int], payload: bytes, ident: int) -> bytes:
     """One UDP datagram (e.g. RTP/RTCP a media session sent or received) as an IP packet."""
-    return _ip_packet(src[0], dst[0], 17, _udp(src[1], dst[1], payload), ident)
+    udp = struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0) + payload
+    return _ip_packet(src[0], dst[0], 17, udp, ident)
 
 
-def _failed_connection(
-    trace: Trace, ends: tuple[str, int, str, int]
-) -> list[tuple[float, bytes, str | None]]:
+def _failed_connection(trace: Trace) -> list[Packet]:
     """A connection that never carried SIP: its SYN, with why it failed as the comment,
     so the capture of a refused or failed TLS attempt is not an empty file."""
-    src, sp, dst, dp = ends
+    (src, sp), (dst, dp) = trace.local, trace.remote
     why = "; ".join(m.summary for m in trace.messages) or "no connection"
     when = trace.messages[0].time if trace.messages else 0.0
     syn = _ip_packet(src, dst, 6, _tcp(sp, dp, 1000, 0, _SYN, b""), 0)
@@ -134,28 +124,19 @@ def _packet(ts: float, data: bytes, comment: str | None) -> bytes:
     return _block(6, body)
 
 
-def pcapng_bytes(
-    traces: Iterable[Trace], extra: Iterable[tuple[float, bytes, str | None]] = ()
-) -> bytes:
+def pcapng_bytes(traces: Iterable[Trace], extra: Iterable[Packet] = ()) -> bytes:
     """All traces, plus ``extra`` (timestamp, IP packet, comment) such as RTP and RTCP."""
     traces = list(traces)
-    packets = [p for trace in traces for p in trace_packets(trace)]
-    packets += list(extra)
+    packets = [p for trace in traces for p in trace_packets(trace)] + list(extra)
     packets.sort(key=lambda p: p[0])
     comment = "SIP messages sent and received by qsipctl"
     dropped = sum(t.dropped for t in traces)
     if dropped:
         comment += f" ({dropped} segments over the capture limit not kept)"
-    parts = [_section_header(comment), _interface()]
-    parts += [_packet(ts, data, comment) for ts, data, comment in packets]
-    return b"".join(parts)
+    return b"".join([_section_header(comment), _interface(), *(_packet(*p) for p in packets)])
 
 
-def write_pcap(
-    path: str | Path,
-    traces: Iterable[Trace],
-    extra: Iterable[tuple[float, bytes, str | None]] = (),
-) -> None:
+def write_pcap(path: str | Path, traces: Iterable[Trace], extra: Iterable[Packet] = ()) -> None:
     """Write all traces into one pcapng file (atomically: nothing half-written)."""
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
