@@ -118,24 +118,18 @@ class SipDriver:
         return int(server.sockets[0].getsockname()[1])
 
     async def connect(
-        self,
-        peer: Peer,
-        *,
-        tls: TlsSettings | None = None,
-        timeout: float = 5.0,
-        local_address: str | None = None,
+        self, peer: Peer, *, tls: TlsSettings, timeout: float, local: str | None
     ) -> None:
-        """A TCP/TLS connection to ``peer`` (UDP needs none); raises NetError."""
+        """A TCP/TLS connection to ``peer`` from ``local`` (None: the kernel's choice);
+        UDP needs none.  Raises NetError."""
         if peer.transport == "udp" or peer in self._conns:
             return
         conn = self._new_conn()
         trace = self._trace(peer)  # the attempt is evidence even when it fails
         wildcard = "::" if ip_version(peer.host) == 6 else "0.0.0.0"
-        trace.local = (local_address or wildcard, 0)
+        trace.local = (local or wildcard, 0)
         try:
-            await open_stream(
-                peer, conn, local=local_address, tls=tls or TlsSettings(), timeout=timeout
-            )
+            await open_stream(peer, conn, local=local, tls=tls, timeout=timeout)
         except NetError as exc:
             trace.message("in", f"(no connection: {exc})")
             raise
@@ -289,13 +283,11 @@ class SipDriver:
         if tr.peer.transport == "udp":
             if self.udp is not None:
                 self.udp.sendto(tr.data, (tr.peer.host, tr.peer.port))
-            return
-        conn = self._conns.get(tr.peer)
-        if conn is None:
+        elif (conn := self._conns.get(tr.peer)) is not None:
+            conn.write(tr.data)
+        else:
             lost = NetError(f"no {tr.peer} connection", kind="closed")
             self._loop.call_soon(self._fail_peer, tr.peer, lost)
-        else:
-            conn.write(tr.data)
 
     def _record_sent(self, tr: Transmit) -> None:
         trace = self._trace(tr.peer)

@@ -48,6 +48,8 @@ _EXTENDED_ERR = struct.Struct("=IBBBBII")
 Address = tuple[str, int]
 OnSip = Callable[[bytes, Address], None]  # a SIP datagram and its source
 OnError = Callable[[Address, OSError], None]  # an ICMP error and the destination it concerns
+OnData = Callable[["StreamConnection", bytes], None]  # bytes read from a connection
+OnLost = Callable[["StreamConnection"], None]  # the peer closed it (or it broke)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,18 +140,13 @@ def _ignore(*_: object) -> None:
 
 class StreamConnection(asyncio.Protocol):
     """One TCP or TLS connection, with the parser that frames its SIP messages;
-    bytes go to ``on_data``, its end to ``on_lost``."""
+    bytes go to ``on_data``, its end to ``on_lost`` (unless we closed it)."""
 
-    def __init__(
-        self,
-        on_data: Callable[[StreamConnection, bytes], None],
-        on_lost: Callable[[StreamConnection], None],
-    ) -> None:
+    def __init__(self, on_data: OnData, on_lost: OnLost) -> None:
         self.on_data, self.on_lost = on_data, on_lost
         self.transport: asyncio.Transport | None = None
         self.peer: Peer | None = None
         self.local: Address = ("", 0)
-        self.closing = False
         self.parser = StreamParser()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -159,15 +156,14 @@ class StreamConnection(asyncio.Protocol):
         self.on_data(self, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closing:
-            self.on_lost(self)
+        self.on_lost(self)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
     def close(self) -> None:
-        self.closing = True
+        self.on_data, self.on_lost = _ignore, _ignore  # as UdpSocket.close: no cycle, no news
         if self.transport is not None:
             self.transport.close()
 

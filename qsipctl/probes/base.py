@@ -205,9 +205,7 @@ async def open_driver(driver: SipDriver, target: ProbeTarget, server: Peer) -> N
     if tls.server_name is None and not is_ip(target.host):
         # RFC 5922: the certificate must name the domain we asked for, not the SRV target's IP
         tls = replace(tls, server_name=target.host)
-    await driver.connect(
-        server, tls=tls, timeout=target.timeout, local_address=target.local_address
-    )
+    await driver.connect(server, tls=tls, timeout=target.timeout, local=target.local_address)
 
 
 async def _on_server(
