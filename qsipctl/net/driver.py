@@ -87,11 +87,11 @@ class SipDriver:
         evidence: bool = True,
     ) -> None:
         self.endpoint = endpoint or Endpoint()
-        self.on_request = on_request
+        self.incoming: asyncio.Queue[RequestReceived | RequestCancelled] = asyncio.Queue()
+        self.on_request = on_request or self.incoming.put_nowait  # else queued for incoming
         # every message as sent and received (``traces``), for --pcap and --ladder; a
         # thousand-phone run without them need not summarise and keep 8,000 of them
         self.evidence = evidence
-        self.incoming: asyncio.Queue[RequestReceived | RequestCancelled] = asyncio.Queue()
         self.udp: UdpSocket | None = None
         self.traces: list[Trace] = []
         self.unparsable: list[Unparsable] = []
@@ -300,9 +300,8 @@ class SipDriver:
         if isinstance(event, ResponseReceived):
             if self.evidence:
                 self._trace(event.source).message("in", summary(event.response))
-            waiter = self._waiters.get(event.tx) if event.tx is not None else None
-            if waiter is None:
-                return
+            if event.tx is None or (waiter := self._waiters.get(event.tx)) is None:
+                return  # a 2xx its transaction outlived, or a CANCEL's answer: only traced
             if waiter.on_response is not None:
                 waiter.on_response(event)
             if event.response.status >= 200 and not waiter.final.done():
@@ -319,10 +318,7 @@ class SipDriver:
             self._record_unparsable(event)
         elif isinstance(event, RequestReceived | RequestCancelled):
             self._trace(event.source).message("in", summary(event.request))
-            if self.on_request is not None:
-                self.on_request(event)
-            else:
-                self.incoming.put_nowait(event)
+            self.on_request(event)
 
     def _record_unparsable(self, event: Unparsable) -> None:
         self.unparsable.append(event)

@@ -3,7 +3,9 @@
 Each failure the probes turn into a verdict names it in ``kind`` ("refused",
 "timeout", "closed", "no-tls", "tls-certificate", "tls-hostname", "dns"), so
 the probe layer maps kinds to verdicts instead of parsing OS error strings.
-Only the failures a caller catches apart from the rest have a class of their own.
+A name that does not resolve and a request nobody answered have classes of
+their own (the resolver raises one, callers catch the other); the rest are
+NetError with a kind.
 """
 
 from __future__ import annotations

@@ -175,17 +175,12 @@ async def open_stream(
     handshake is timed apart from TCP, so a port that speaks plain SIP (or nothing) over
     TLS is named as such."""
     where = f"{peer}" + (f" from {local}" if local else "")
+    bind = (local, 0) if local else None
+    connecting = asyncio.get_running_loop().create_connection(
+        lambda: conn, peer.host, peer.port, local_addr=bind, family=family_of(peer.host)
+    )
     try:
-        transport, _ = await asyncio.wait_for(
-            asyncio.get_running_loop().create_connection(
-                lambda: conn,
-                peer.host,
-                peer.port,
-                local_addr=(local, 0) if local else None,
-                family=family_of(peer.host),
-            ),
-            timeout,
-        )
+        transport, _ = await asyncio.wait_for(connecting, timeout)
     except TimeoutError:
         raise NetError(
             f"no connection to {where} within {timeout:g} s", f"{where}: no connection", "timeout"
