@@ -44,8 +44,6 @@ from qsipctl.sip.message import Message, Request, Response
 from qsipctl.sip.transaction import ClientTransaction, ServerTransaction
 from qsipctl.stun.transport import source_ip_towards
 
-_WILDCARD = {"0.0.0.0", "::"}
-
 
 @functools.cache  # routes do not change during one run: a thousand probes to one PBX ask once
 def _route_source(host: str, port: int) -> str:
@@ -56,18 +54,10 @@ def _route_source(host: str, port: int) -> str:
         return "::1" if ip_version(host) == 6 else "127.0.0.1"
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """The final response to one request, and where it came from."""
-
-    response: Response
-    source: Peer
-
-
 @dataclass(slots=True)
 class _Waiter:
     peer: Peer
-    final: asyncio.Future[Answer]
+    final: asyncio.Future[ResponseReceived]  # the final response, and where it came from
     on_response: Callable[[ResponseReceived], None] | None = None
 
 
@@ -120,8 +110,7 @@ class SipDriver:
     async def connect(
         self, peer: Peer, *, tls: TlsSettings, timeout: float, local: str | None
     ) -> None:
-        """A TCP/TLS connection to ``peer`` from ``local`` (None: the kernel's choice);
-        UDP needs none.  Raises NetError."""
+        """A TCP/TLS connection (UDP needs none) from ``local`` (None: any); raises NetError."""
         if peer.transport == "udp" or peer in self._conns:
             return
         conn = self._new_conn()
@@ -143,7 +132,7 @@ class SipDriver:
         if self.udp is None:
             return ("", 0)  # no socket yet (open_udp first)
         host, port = self.udp.local
-        if host in _WILDCARD:
+        if host in ("0.0.0.0", "::"):  # bound to any address: the route decides
             host = _route_source(peer.host, peer.port)
         return host, port
 
@@ -166,7 +155,7 @@ class SipDriver:
         self._pump()
         return tx
 
-    async def final(self, tx: ClientTransaction, timeout: float) -> Answer:
+    async def final(self, tx: ClientTransaction, timeout: float) -> ResponseReceived:
         """The final answer to ``tx``; NoAnswer after ``timeout`` (the caller's patience,
         a probe's --timeout, may run out before Timer B/F), NetError if unsendable."""
         waiter = self._waiters[tx]
@@ -182,12 +171,11 @@ class SipDriver:
             # and the dialog layer must ACK each one (RFC 3261 §13.2.2.4);
             # _on_timer forgets the waiter once the transaction has ended
 
-    async def request(self, request: Request, peer: Peer, timeout: float) -> Answer:
+    async def request(self, request: Request, peer: Peer, timeout: float) -> ResponseReceived:
         return await self.final(self.start(request, peer), timeout)
 
     def cancel(self, tx: ClientTransaction) -> None:
-        """CANCEL a pending INVITE: the INVITE's 487 is the answer that counts; the
-        CANCEL's own (a transaction of its own, §9.1) is only traced."""
+        """CANCEL a pending INVITE: its 487 is what counts; the CANCEL's own answer is traced."""
         self.endpoint.cancel(tx, self._loop.time())
         self._pump()
 
@@ -305,7 +293,7 @@ class SipDriver:
             if waiter.on_response is not None:
                 waiter.on_response(event)
             if event.response.status >= 200 and not waiter.final.done():
-                waiter.final.set_result(Answer(event.response, event.source))
+                waiter.final.set_result(event)
         elif isinstance(event, TransactionTimedOut | TransactionFailed):
             waiter = self._waiters.get(event.tx)
             if waiter is not None and not waiter.final.done():

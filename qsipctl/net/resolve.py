@@ -118,8 +118,7 @@ async def _srv_records(resolver: Any, name: str, transport: str) -> list[Peer]:
     out: list[Peer] = []
     for rec in await _query(resolver, name, "SRV"):
         target = str(rec.target).rstrip(".")
-        if target in ("", "."):
-            continue
-        ips = [target] if is_ip(target) else await _addresses(resolver, target)
-        out += [Peer(transport, ip, int(rec.port)) for ip in ips]
+        if target:  # "." (now empty) says the service is not offered (RFC 2782)
+            ips = [target] if is_ip(target) else await _addresses(resolver, target)
+            out += [Peer(transport, ip, int(rec.port)) for ip in ips]
     return out

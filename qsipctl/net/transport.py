@@ -171,9 +171,8 @@ class StreamConnection(asyncio.Protocol):
 async def open_stream(
     peer: Peer, conn: StreamConnection, *, local: str | None, tls: TlsSettings, timeout: float
 ) -> None:
-    """Connect ``conn`` to ``peer`` (from the address ``local``, if given); for TLS, the
-    handshake is timed apart from TCP, so a port that speaks plain SIP (or nothing) over
-    TLS is named as such."""
+    """Connect ``conn`` to ``peer`` from ``local``; for TLS, the handshake is timed apart
+    from TCP, so a port that speaks plain SIP (or nothing) over TLS is named as such."""
     where = f"{peer}" + (f" from {local}" if local else "")
     bind = (local, 0) if local else None
     connecting = asyncio.get_running_loop().create_connection(

@@ -20,13 +20,13 @@ from importlib import import_module
 
 from qsipctl import __version__
 from qsipctl.addr import bracket, host_port, is_ip
-from qsipctl.net.driver import Answer, SipDriver
+from qsipctl.net.driver import SipDriver
 from qsipctl.net.errors import NetError, NoAnswer
 from qsipctl.net.trace import Trace
 from qsipctl.net.transport import DEFAULT_PORTS
 from qsipctl.probes.result import VERDICTS, ProbeResult
 from qsipctl.probes.target import ProbeTarget
-from qsipctl.sip.endpoint import Endpoint, Peer
+from qsipctl.sip.endpoint import Endpoint, Peer, ResponseReceived
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.headers import Headers, Via
 from qsipctl.sip.message import Request
@@ -96,7 +96,7 @@ class Conversation:
         h.add("User-Agent", USER_AGENT)
         return Request(method, uri, h)
 
-    async def send(self, request: Request) -> Answer:
+    async def send(self, request: Request) -> ResponseReceived:
         """The final answer within the probe's --timeout (raises NetError)."""
         answer = await self.driver.request(request, self.peer, self.target.timeout)
         if answer.source != self.peer:
