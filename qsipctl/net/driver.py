@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from qsipctl.addr import host_port, ip_version
 from qsipctl.net.errors import NetError, NoAnswer
 from qsipctl.net.trace import Trace
-from qsipctl.net.transport import Address, StreamConnection, TlsSettings, UdpSocket, open_stream
+from qsipctl.net.transport import StreamConnection, TlsSettings, UdpSocket, open_stream
 from qsipctl.sip.endpoint import (
     Endpoint,
     Peer,
@@ -42,7 +42,7 @@ from qsipctl.sip.endpoint import (
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Message, Request, Response
 from qsipctl.sip.transaction import ClientTransaction, ServerTransaction
-from qsipctl.stun.transport import source_ip_towards
+from qsipctl.stun.transport import Addr, source_ip_towards
 
 
 @functools.cache  # routes do not change during one run: a thousand probes to one PBX ask once
@@ -54,11 +54,14 @@ def _route_source(host: str, port: int) -> str:
         return "::1" if ip_version(host) == 6 else "127.0.0.1"
 
 
+OnResponse = Callable[[ResponseReceived], None]
+
+
 @dataclass(slots=True)
 class _Waiter:
     peer: Peer
     final: asyncio.Future[ResponseReceived]  # the final response, and where it came from
-    on_response: Callable[[ResponseReceived], None] | None = None
+    on_response: OnResponse | None = None
 
 
 def summary(msg: Message) -> str:
@@ -91,7 +94,7 @@ class SipDriver:
         self._waiters: dict[ClientTransaction, _Waiter] = {}
         self._errors: dict[Peer, NetError] = {}
         self._sent: dict[int, bytes] = {}  # id -> bytes sent once: the rest are "(again)"
-        self._stream_local: dict[Peer, Address] = {}
+        self._stream_local: dict[Peer, Addr] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
 
@@ -125,7 +128,7 @@ class SipDriver:
         trace.local = self._stream_local[peer] = conn.local
         self._conns[peer] = conn
 
-    def local_for(self, peer: Peer) -> Address:
+    def local_for(self, peer: Peer) -> Addr:
         """Our address as ``peer`` sees it unless a NAT rewrites it (for Via and Contact)."""
         if peer.transport != "udp":
             return self._stream_local.get(peer, ("", 0))  # kept after the connection closes
@@ -138,10 +141,7 @@ class SipDriver:
 
     # ------------------------------------------------------------ requests
     def start(
-        self,
-        request: Request,
-        peer: Peer,
-        on_response: Callable[[ResponseReceived], None] | None = None,
+        self, request: Request, peer: Peer, on_response: OnResponse | None = None
     ) -> ClientTransaction:
         """Send ``request`` in a new client transaction; await :meth:`final` for its answer.
 
@@ -199,14 +199,14 @@ class SipDriver:
         return NoAnswer(f"no answer to {request.method}")
 
     # ------------------------------------------------------------ receiving
-    def _udp_sip(self, data: bytes, addr: Address) -> None:
+    def _udp_sip(self, data: bytes, addr: Addr) -> None:
         peer = Peer("udp", addr[0], addr[1])
         if self.evidence:
             self._trace(peer).wire("in", data)
         self.endpoint.receive_datagram(data, peer, self._loop.time())
         self._pump()
 
-    def _udp_error(self, addr: Address, exc: OSError) -> None:
+    def _udp_error(self, addr: Addr, exc: OSError) -> None:
         peer = Peer("udp", addr[0], addr[1])
         where = host_port(*addr)
         if exc.errno == errno.ECONNREFUSED:
@@ -236,9 +236,8 @@ class SipDriver:
             messages = conn.parser.feed(data)
         except SipError as exc:
             self._record_unparsable(Unparsable(data, peer, str(exc)))
-            self._fail_peer(
-                peer, NetError(f"unparsable data from the server on {peer.transport}: {exc}")
-            )
+            why = f"unparsable data from the server on {peer.transport}: {exc}"
+            self._fail_peer(peer, NetError(why))
             conn.close()
             return
         for msg in messages:
@@ -325,8 +324,7 @@ class SipDriver:
         self._timer = None
         self.endpoint.handle_timer(self._loop.time())
         self._pump()
-        ended = [tx for tx, w in self._waiters.items() if tx.terminated and w.final.done()]
-        for tx in ended:
+        for tx in [tx for tx, w in self._waiters.items() if tx.terminated and w.final.done()]:
             del self._waiters[tx]
 
     def _trace(self, peer: Peer) -> Trace:

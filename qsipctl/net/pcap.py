@@ -24,8 +24,7 @@ _SYN, _ACK, _PSH = 0x02, 0x10, 0x08
 
 
 def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
+    data += b"\0" * (len(data) % 2)  # an odd length is padded with a zero byte
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
@@ -97,8 +96,7 @@ def _failed_connection(trace: Trace) -> list[Packet]:
 
 
 def _option(code: int, value: bytes) -> bytes:
-    pad = (-len(value)) % 4
-    return struct.pack("<HH", code, len(value)) + value + b"\0" * pad
+    return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
 
 
 def _block(block_type: int, body: bytes) -> bytes:

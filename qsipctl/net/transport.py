@@ -29,7 +29,7 @@ from qsipctl.addr import host_port, ip_version
 from qsipctl.net.errors import NetError
 from qsipctl.sip.endpoint import Peer
 from qsipctl.sip.message import StreamParser
-from qsipctl.stun.transport import SharedPort, is_stun
+from qsipctl.stun.transport import Addr, SharedPort, is_stun
 
 if TYPE_CHECKING:
     import ssl
@@ -45,9 +45,8 @@ _PLAIN_TEXT_REASONS = {"WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD
 _RECVERR = {socket.AF_INET: (socket.IPPROTO_IP, 11), socket.AF_INET6: (socket.IPPROTO_IPV6, 25)}
 _EXTENDED_ERR = struct.Struct("=IBBBBII")
 
-Address = tuple[str, int]
-OnSip = Callable[[bytes, Address], None]  # a SIP datagram and its source
-OnError = Callable[[Address, OSError], None]  # an ICMP error and the destination it concerns
+OnSip = Callable[[bytes, Addr], None]  # a SIP datagram and its source
+OnError = Callable[[Addr, OSError], None]  # an ICMP error and the destination it concerns
 OnData = Callable[["StreamConnection", bytes], None]  # bytes read from a connection
 OnLost = Callable[["StreamConnection"], None]  # the peer closed it (or it broke)
 
@@ -74,7 +73,7 @@ class UdpSocket(asyncio.DatagramProtocol):
 
     def __init__(self, sock: socket.socket, on_sip: OnSip, on_error: OnError) -> None:
         self.sock, self.on_sip, self.on_error = sock, on_sip, on_error
-        self.local: Address = sock.getsockname()[:2]
+        self.local: Addr = sock.getsockname()[:2]
         self.stun, self.rtp = SharedPort(self, MAX_QUEUED), SharedPort(self, MAX_QUEUED)
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -97,7 +96,7 @@ class UdpSocket(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def sendto(self, data: bytes, addr: Address) -> None:
+    def sendto(self, data: bytes, addr: Addr) -> None:
         if self.transport is not None:
             self.transport.sendto(data, addr)
 
@@ -146,7 +145,7 @@ class StreamConnection(asyncio.Protocol):
         self.on_data, self.on_lost = on_data, on_lost
         self.transport: asyncio.Transport | None = None
         self.peer: Peer | None = None
-        self.local: Address = ("", 0)
+        self.local: Addr = ("", 0)
         self.parser = StreamParser()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
