@@ -117,7 +117,7 @@ class UdpSocket(asyncio.DatagramProtocol):
         for _ in range(64):
             try:
                 _, ancdata, _, addr = self.sock.recvmsg(512, 512, socket.MSG_ERRQUEUE)
-            except (BlockingIOError, InterruptedError, OSError):
+            except OSError:  # EAGAIN: the queue is empty
                 return
             for _level, _type, data in ancdata:
                 if len(data) >= _EXTENDED_ERR.size and addr:
@@ -189,8 +189,7 @@ async def open_stream(
         raise NetError(f"cannot connect to {where}: {exc.strerror or exc}") from None
     if peer.transport == "tls":
         transport = await _start_tls(transport, peer, tls, timeout, where)
-    conn.transport = transport
-    conn.peer = peer
+    conn.transport, conn.peer = transport, peer
     conn.local = transport.get_extra_info("sockname")[:2]
 
 
@@ -247,7 +246,7 @@ def make_ssl_context(tls: TlsSettings) -> ssl.SSLContext:
         return ctx
     try:
         return ssl.create_default_context(cafile=tls.ca_file)
-    except (OSError, ssl.SSLError) as exc:
+    except OSError as exc:  # ssl.SSLError is one: a file that is not PEM certificates
         raise NetError(
             f"cannot load CA file {tls.ca_file}: {exc}", kind="tls-certificate"
         ) from None
