@@ -100,6 +100,12 @@ def packed(host: str) -> bytes:
     return netaddr.IPAddress(normalize_ip(host)).packed
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8 or ::1: reachable from this machine only."""
+    version = ip_version(unbracket(host))
+    return version is not None and netaddr.IPAddress(unbracket(host), version).is_loopback()
+
+
 # Where a device behind a NAT lives.  RFC 2544's 198.18.0.0/15 is deliberately
 # not here: it is the lab's stand-in for the internet (198.19.x is "public" in
 # every test topology), and no real site numbers its LAN from it.
