@@ -187,7 +187,8 @@ class SipDriver:
         a probe's --timeout, may run out before Timer B/F), NetError if unsendable."""
         waiter = self._waiters[tx]
         try:
-            return await asyncio.wait_for(waiter.final, timeout)
+            async with asyncio.timeout(timeout):
+                return await waiter.final
         except TimeoutError:
             raise self._no_answer(tx.request, waiter.peer) from None
         finally:
