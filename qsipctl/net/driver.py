@@ -356,9 +356,16 @@ class SipDriver:
         self._trace(event.source).message("in", f"unparsable: {first!r} ({event.reason})")
 
     def _arm(self) -> None:
+        """Have :meth:`_on_timer` run by the endpoint's next deadline.
+
+        A timer already set no later than that is kept: firing early only
+        finds nothing due and re-arms, while cancelling and setting a timer
+        at every message (a response moves the earliest deadline from
+        Timer E to Timer K) costs the event loop's heap twice per request.
+        """
         when = self.endpoint.next_timer()
         if self._timer is not None:
-            if when is not None and self._timer.when() == when:
+            if when is not None and self._timer.when() <= when:
                 return
             self._timer.cancel()
             self._timer = None
