@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from qsipctl.site.model import Core, Site
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 site_argument = click.argument("site_path", metavar="SITE.yml", type=click.Path(path_type=str))
 
@@ -121,3 +122,26 @@ def load_selected(
         others = ", ".join(site.others[:5])
         raise UsageError(f"--limit {limit!r} selects no Q-SYS cores, only other hosts: {others}")
     return site, list(site.cores)
+
+
+def run_cancellable(main: Callable[[], Awaitable[T]]) -> T:
+    """``asyncio.run(main())`` with SIGTERM taken like Ctrl-C: the work is cancelled.
+
+    A cancelled probe or call still runs its ``finally`` (unbind, BYE or
+    CANCEL, closing its ports) before the process ends, where SIGTERM's
+    default action would kill it with a binding left on the PBX.  Signals
+    are the CLI's business: the engine only ever sees a cancellation.
+    """
+    import asyncio
+    import signal
+
+    async def guarded() -> T:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return await main()
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    return asyncio.run(guarded())

@@ -69,8 +69,8 @@ def run_inbound(
     ``pcap`` keeps the SIP exchanges (registration, the INVITE and its answer) and the
     answered call's RTP/RTCP both ways (up to ``media.capture.CAPTURE_LIMIT`` packets)."""
     import asyncio
-    import signal
 
+    from qsipctl.cli.common import run_cancellable
     from qsipctl.probes.answer import InboundRun, receive_call
     from qsipctl.probes.base import ProbeOutcome
     from qsipctl.probes.register_flow import LEDGER, Cleanup
@@ -85,24 +85,18 @@ def run_inbound(
 
     async def all_checks() -> list[tuple[ProbeOutcome, InboundRun]]:
         LEDGER.set(ledger)
-        loop, task = asyncio.get_running_loop(), asyncio.current_task()
-        assert task is not None
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        try:
-            done = []
-            for job in jobs:
-                trigger = job.trigger
-                if trigger is None and job.caller is not None:
-                    trigger = caller_trigger(*job.caller)
-                if trigger is None:
-                    trigger = engineer_trigger(job.target, job.options.ring_timeout)
-                done.append(await receive_call(job.target, job.options, trigger))
-            return done
-        finally:
-            loop.remove_signal_handler(signal.SIGTERM)
+        done = []
+        for job in jobs:
+            trigger = job.trigger
+            if trigger is None and job.caller is not None:
+                trigger = caller_trigger(*job.caller)
+            if trigger is None:
+                trigger = engineer_trigger(job.target, job.options.ring_timeout)
+            done.append(await receive_call(job.target, job.options, trigger))
+        return done
 
     try:
-        done = asyncio.run(all_checks())
+        done = run_cancellable(all_checks)
     except (KeyboardInterrupt, asyncio.CancelledError):
         for cleanup in ledger:
             click.echo(f"qsipctl: interrupted: {cleanup.describe()}", err=True)

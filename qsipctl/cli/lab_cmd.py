@@ -7,7 +7,6 @@ sees.  Heavy modules (asyncio, the SIP stack) are imported only when it runs.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,13 +116,12 @@ def _load_accounts(specs: tuple[str, ...], path: Path | None) -> list[LabAccount
 
 
 def _check_host(host: str) -> None:
+    from qsipctl.addr import is_ip, is_loopback
     from qsipctl.errors import UsageError
 
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise UsageError(f"--listen: {host!r} is not an IP address") from None
-    if not address.is_loopback:
+    if not is_ip(host):
+        raise UsageError(f"--listen: {host!r} is not an IP address")
+    if not is_loopback(host):
         click.echo(
             f"qsipctl: warning: the lab registrar on {host} is reachable from the network",
             err=True,

@@ -441,26 +441,19 @@ def run_calls(calls: list[tuple[ProbeTarget, Any]], pcap: str | None, ladder: bo
     """Place the calls one after the other (each a real call: never several on one
     account at once), then report them all; exit 1 when any failed."""
     import asyncio
-    import signal
 
+    from qsipctl.cli.common import run_cancellable
     from qsipctl.probes.call import place_call
 
     if pcap:
         _check_writable(pcap)
 
     async def all_calls() -> list[Any]:
-        # SIGTERM cancels like Ctrl-C does, so each call's finally still hangs up (BYE or
-        # CANCEL) and closes its media port before the process ends.
-        loop, task = asyncio.get_running_loop(), asyncio.current_task()
-        assert task is not None
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        try:
-            return [await place_call(caller, options) for caller, options in calls]
-        finally:
-            loop.remove_signal_handler(signal.SIGTERM)
+        # each call's finally hangs up (BYE or CANCEL) and closes its media port
+        return [await place_call(caller, options) for caller, options in calls]
 
     try:
-        done = asyncio.run(all_calls())
+        done = run_cancellable(all_calls)
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None  # the CLI's "interrupted" (exit 130)
     outcomes = [outcome for outcome, _ in done]
@@ -567,14 +560,17 @@ def _run_and_report(
     fmt: str,
     junit: str | None = None,
 ) -> None:
-    from qsipctl.probes.runner import ProbesInterrupted, run_probes
+    from qsipctl.cli.common import run_cancellable
+    from qsipctl.probes.runner import ProbesInterrupted, run_probes_async
 
     if pcap:
         _check_writable(pcap)
     if not (pcap or ladder):  # nobody will read the wire trace: do not keep it
         jobs = [(name, target.replace(evidence=False)) for name, target in jobs]
     try:
-        outcomes = run_probes(jobs, concurrency, False, _progress(len(jobs)), policy)
+        outcomes = run_cancellable(
+            lambda: run_probes_async(jobs, concurrency, False, _progress(len(jobs)), policy)
+        )
     except ProbesInterrupted as exc:
         _report_interrupted(exc, len(jobs), fmt)
     for warning in sorted({w for o in outcomes for w in o.result.warnings}):

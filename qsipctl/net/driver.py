@@ -160,7 +160,8 @@ class SipDriver:
         a probe's --timeout, may run out before Timer B/F), NetError if unsendable."""
         waiter = self._waiters[tx]
         try:
-            return await asyncio.wait_for(waiter.final, timeout)
+            async with asyncio.timeout(timeout):
+                return await waiter.final
         except TimeoutError:
             raise self._no_answer(tx.request, waiter.peer) from None
         finally:
@@ -313,10 +314,17 @@ class SipDriver:
         self._trace(event.source).message("in", f"unparsable: {first!r} ({event.reason})")
 
     def _arm(self) -> None:
+        """Have :meth:`_on_timer` run by the endpoint's next deadline.
+
+        A timer already set no later than that is kept: firing early only
+        finds nothing due and re-arms, while cancelling and setting a timer
+        at every message (a response moves the earliest deadline from
+        Timer E to Timer K) costs the event loop's heap twice per request.
+        """
         when = self.endpoint.next_timer()
         if self._timer is not None:
-            if self._timer.when() == when:
-                return  # armed already: most messages leave the next timer as it was
+            if when is not None and self._timer.when() <= when:
+                return
             self._timer.cancel()
         self._timer = None if when is None else self._loop.call_at(when, self._on_timer)
 

@@ -51,8 +51,8 @@ async def run_probes_async(
 ) -> list[ProbeOutcome]:
     """The probes' outcomes in job order; :class:`ProbesInterrupted` when cancelled.
 
-    SIGTERM is handled like Ctrl-C (the run is cancelled and every temporary
-    binding removed) instead of killing the process with bindings in place.
+    Cancelled (Ctrl-C, or SIGTERM as the CLI maps it), every probe first
+    removes what it bound; the exception carries what had finished.
     """
     if policy is None:
         policy = RegisterPolicy.from_flags(keep=keep_registered)
@@ -60,34 +60,12 @@ async def run_probes_async(
     ledger: list[Cleanup] = []
     LEDGER.set(ledger)  # the tasks below copy this context: they share the list
     tasks = [asyncio.ensure_future(_run_one(k, t, sem, policy, on_done)) for k, t in jobs]
-    undo = _cancel_on_sigterm()
     try:
         return list(await asyncio.gather(*tasks))
     except asyncio.CancelledError:
         await asyncio.gather(*tasks, return_exceptions=True)  # let every cleanup finish
         done = [t.result() for t in tasks if t.done() and not t.cancelled() and not t.exception()]
         raise ProbesInterrupted(done, ledger) from None
-    finally:
-        undo()
-
-
-def _cancel_on_sigterm() -> Callable[[], None]:
-    """Turn SIGTERM into a cancellation of the current task; returns the undo."""
-    import signal
-
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    if task is None:
-        return lambda: None
-    try:
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    except (RuntimeError, NotImplementedError, ValueError):  # not the main thread, or Windows
-        return lambda: None
-
-    def undo() -> None:
-        loop.remove_signal_handler(signal.SIGTERM)
-
-    return undo
 
 
 def run_probes(

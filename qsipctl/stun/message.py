@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
 import struct
 import zlib
@@ -25,6 +24,8 @@ from dataclasses import dataclass, field
 from aiostun import attribute as aattr
 from aiostun import constants as C
 from aiostun import stun as astun
+
+from qsipctl.addr import packed
 
 MAGIC_COOKIE: int = C.MAGIC_COOKIE
 HEADER_SIZE = 20
@@ -148,16 +149,16 @@ def decode_xor_address(value: bytes, transaction_id: bytes) -> TransportAddress:
 
 def encode_xor_address(addr: TransportAddress, transaction_id: bytes) -> bytes:
     """The inverse aiostun does not have (a server's, or a test's, side)."""
-    ip = ipaddress.ip_address(addr.ip)
-    key = struct.pack("!I", MAGIC_COOKIE) + (transaction_id if ip.version == 6 else b"")
-    xip = bytes(a ^ b for a, b in zip(ip.packed, key, strict=True))
-    family = 1 if ip.version == 4 else 2
+    ip = packed(addr.ip)
+    key = struct.pack("!I", MAGIC_COOKIE) + (transaction_id if len(ip) == 16 else b"")
+    xip = bytes(a ^ b for a, b in zip(ip, key, strict=True))
+    family = 1 if len(ip) == 4 else 2
     return struct.pack("!BBH", 0, family, addr.port ^ (MAGIC_COOKIE >> 16)) + xip
 
 
 def encode_address(addr: TransportAddress) -> bytes:
-    ip = ipaddress.ip_address(addr.ip)
-    return struct.pack("!BBH", 0, 1 if ip.version == 4 else 2, addr.port) + ip.packed
+    ip = packed(addr.ip)
+    return struct.pack("!BBH", 0, 1 if len(ip) == 4 else 2, addr.port) + ip
 
 
 def parse(data: bytes) -> StunMessage:

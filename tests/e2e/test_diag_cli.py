@@ -397,3 +397,14 @@ def test_no_secret_anywhere_in_diagnose_evidence(kamailio: Kamailio, tmp_path: P
     assert "Authorization: Digest" in evidence  # the answers are there, as hashes
     for secret in env.values():
         assert secret not in evidence
+
+
+def test_lab_listen_wants_an_ip_and_takes_all_of_127_8_as_loopback() -> None:
+    bad = run_cli("lab", "--listen", "lab.example", "--duration", "0.2")
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert "--listen: 'lab.example' is not an IP address" in bad.stderr
+    # 127.0.0.2 is loopback too (the whole /8): no warning; the lab stops after --duration
+    ok = run_cli("lab", "--listen", "127.0.0.2", "--port", str(free_port(socket.SOCK_DGRAM)),
+                 "--duration", "0.2", "--format", "json")  # fmt: skip
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "reachable from the network" not in ok.stderr
