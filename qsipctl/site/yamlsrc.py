@@ -43,6 +43,7 @@ class SourceTag(str):
     __slots__ = ()
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
 MAX_NODES = 200_000  # aliases can make a small file expand exponentially ("billion laughs")
 
 
@@ -159,6 +160,8 @@ def _compose(text: str) -> yaml.Node | None:
 
 
 def _reject_tabs(text: str, name: str) -> None:
+    if "\t" not in text:  # the usual file: no line to look at
+        return
     for lineno, line in enumerate(text.splitlines(), 1):
         indent = line[: len(line) - len(line.lstrip(" \t"))]
         if "\t" in indent:
@@ -236,7 +239,8 @@ class _Builder:
             raise InvalidInput.single(
                 f"document expands to more than {MAX_NODES} values (alias bomb?)", self._loc(node)
             )
-        self.doc.positions.setdefault(path, self._loc(node))
+        if path not in self.doc.positions:  # a mapping value's path has its key's already
+            self.doc.positions[path] = self._loc(node)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
         if isinstance(node, yaml.SequenceNode):
@@ -250,6 +254,8 @@ class _Builder:
             return self._vault(node)
         if node.tag == "!unsafe":
             return UnsafeStr(node.value)
+        if node.tag == _STR_TAG:  # SafeConstructor.construct_yaml_str returns the text itself
+            return VaultStr(node.value) if self.secret else node.value
         try:
             value = self.constructor.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
@@ -283,19 +289,20 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise InvalidInput.single("mapping keys must be plain scalars", self._loc(key_node))
             key = str(self._scalar(key_node))
+            keypath = (*path, key)
             if key in result:
-                first = self.doc.positions[(*path, key)]
+                first = self.doc.positions[keypath]
                 raise InvalidInput(
                     [
                         Diagnostic(
                             f"duplicate key {key!r} (first defined at line {first.line})",
                             self._loc(key_node),
-                            format_keypath((*path, key)),
+                            format_keypath(keypath),
                         )
                     ]
                 )
-            self.doc.positions[(*path, key)] = self._loc(key_node)
-            result[key] = self.build(value_node, (*path, key))
+            self.doc.positions[keypath] = self._loc(key_node)
+            result[key] = self.build(value_node, keypath)
         for merge in merges:
             self._merge(result, merge, path)
         return result
