@@ -232,6 +232,12 @@ class _Builder:
         return Location(self.doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def build(self, node: yaml.Node, path: KeyPath) -> Any:
+        """The value of ``node``, its position recorded under ``path`` unless one is."""
+        if path not in self.doc.positions:
+            self.doc.positions[path] = self._loc(node)
+        return self._value(node, path)
+
+    def _value(self, node: yaml.Node, path: KeyPath) -> Any:
         if len(path) > MAX_DEPTH:
             raise InvalidInput.single("document nests too deeply", self._loc(node))
         self.nodes += 1
@@ -239,8 +245,6 @@ class _Builder:
             raise InvalidInput.single(
                 f"document expands to more than {MAX_NODES} values (alias bomb?)", self._loc(node)
             )
-        if path not in self.doc.positions:  # a mapping value's path has its key's already
-            self.doc.positions[path] = self._loc(node)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
         if isinstance(node, yaml.SequenceNode):
@@ -301,8 +305,8 @@ class _Builder:
                         )
                     ]
                 )
-            self.doc.positions[keypath] = self._loc(key_node)
-            result[key] = self.build(value_node, keypath)
+            self.doc.positions[keypath] = self._loc(key_node)  # a value is where its key is
+            result[key] = self._value(value_node, keypath)
         for merge in merges:
             self._merge(result, merge, path)
         return result
