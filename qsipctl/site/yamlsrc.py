@@ -72,8 +72,9 @@ class YamlDoc:
         """Location of ``keypath``, or of its nearest ancestor that has one."""
         key = tuple(keypath)
         while key:
-            if key in self.positions:
-                return self.positions[key]
+            found = self.positions.get(key)
+            if found is not None:
+                return found
             key = key[:-1]
         return self.positions.get((), Location(self.path, 1, 1))
 
