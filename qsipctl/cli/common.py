@@ -102,15 +102,17 @@ def load_selected(
     cores (switches, servers in the same inventory) are skipped.
     """
     from qsipctl.errors import UsageError
-    from qsipctl.site.load import load_site
 
     # The loaded site lives until the command ends, so the cyclic collector
     # is kept out of it: off while loading (every object built survives, so
     # each collection only walks the growing site again), then the site is
     # frozen out of its generations so later full collections skip it.  A
-    # 1,000-phone diagnose spent ~0.15 s of CPU collecting nothing.
+    # 1,000-phone diagnose spent ~0.15 s of CPU collecting nothing.  The
+    # loader's modules are imported in the same window, for the same reason.
     gc.disable()
     try:
+        from qsipctl.site.load import load_site
+
         site = load_site(
             site_path, profile_dirs, check_secrets=check_secrets, limit=limit, vault=vault_keys()
         )

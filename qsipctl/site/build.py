@@ -507,7 +507,7 @@ def _secret_shape(value: str | int) -> str | None:
         return None
     if value in ("env:", "file:"):
         return f"{value} needs a name after it ({value}NAME_OR_PATH)"
-    if any(m in value for m in ("{{", "{%")):
+    if "{{" in value or "{%" in value:
         return (
             "the password is an unexpanded template (marked !unsafe?); it would be pushed as "
             "literal text"
