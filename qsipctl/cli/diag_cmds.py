@@ -16,6 +16,8 @@ import click
 from qsipctl.cli.common import (
     format_option,
     limit_option,
+    load_selected,
+    long_lived,
     profiles_dir_option,
     site_argument,
 )
@@ -163,10 +165,11 @@ def diagnose(
         raise UsageError(
             "choose at least one probe: --register, --options, --call, --nat or --via-core"
         )
-    policy = register_policy(bind, force, keep_registered)
-    from qsipctl.cli.common import load_selected
-
-    _, cores = load_selected(site_path, limit, profile_dirs)
+    with long_lived():  # the probe stack's modules, the site and its jobs
+        policy = register_policy(bind, force, keep_registered)
+        _, cores = load_selected(site_path, limit, profile_dirs)
+        jobs = [] if do_call else _site_jobs(cores, do_register, do_options, timeout,
+                                             local_address, dns_server)  # fmt: skip
     if do_call:
         calls = _call_jobs(cores, via_core_opts, timeout, local_address, dns_server, bool(pcap))
         if not calls:
@@ -175,7 +178,6 @@ def diagnose(
 
         run_calls(calls, pcap, ladder, fmt, junit)
         return
-    jobs = _site_jobs(cores, do_register, do_options, timeout, local_address, dns_server)
     if not jobs:
         raise UsageError("no softphones selected (check --limit)")
     _run_and_report(jobs, concurrency, policy, pcap, ladder, fmt, junit)

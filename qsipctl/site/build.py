@@ -69,6 +69,10 @@ class _Ctx:
         self.ca_checked: dict[str, str | None] = {}  # path -> problem, each file read once
         self.secret_errors: set[int] = set()  # ids of diagnostics about unresolvable secrets
         self.push_checks = False  # also check what only a push needs (SSH key files)
+        # (leaf, text) -> (value, IPv6 port hint) or the FieldError's message: a site's
+        # thousand softphones naming one registrar parse it once
+        self.parsed: dict[tuple[str, str], tuple[Any, str | None] | str] = {}
+        self.profiles: dict[str, dict[str, Sourced]] = {}  # see profile_values
 
     def failed(self, since: int) -> bool:
         """Errors since ``since``, other than unresolvable secrets (which hide nothing else)."""
@@ -78,6 +82,35 @@ class _Ctx:
 
     def error(self, kp: KeyPath, message: str) -> None:
         self.diags.append(self.doc.diag(kp, message))
+
+    def profile_values(self, name: str) -> dict[str, Sourced]:
+        """Every field's default overlaid with profile ``name``: built once, copied per phone."""
+        if name not in self.profiles:
+            values = dict(_defaults())
+            values.update(self.lib.resolve(name).values)
+            self.profiles[name] = values
+        return self.profiles[name]
+
+    def parse_field(self, leaf: str, value: Any) -> tuple[Any, str | None]:
+        """``FIELDS[leaf]``'s parse of ``value`` and its IPv6 port hint; raises FieldError.
+
+        The parsers are pure and return immutable values, so plain text is
+        parsed once per site; anything else (numbers that remember their
+        spelling, vault strings, mappings) is parsed where it is met.
+        """
+        if type(value) is not str:
+            return _parse_field(leaf, value)
+        key = (leaf, value)
+        known = self.parsed.get(key)
+        if known is None:
+            try:
+                known = _parse_field(leaf, value)
+            except v.FieldError as exc:
+                known = str(exc)
+            self.parsed[key] = known
+        if isinstance(known, str):
+            raise v.FieldError(known)
+        return known
 
     def warn(self, kp: KeyPath, message: str) -> None:
         d = self.doc.diag(kp, message)
@@ -474,7 +507,7 @@ def _secret_shape(value: str | int) -> str | None:
         return None
     if value in ("env:", "file:"):
         return f"{value} needs a name after it ({value}NAME_OR_PATH)"
-    if any(m in value for m in ("{{", "{%")):
+    if "{{" in value or "{%" in value:
         return (
             "the password is an unexpanded template (marked !unsafe?); it would be pushed as "
             "literal text"
@@ -537,20 +570,19 @@ def _phone(
         leaf: host.var_keypaths[f"softphone_defaults.{leaf}"] for leaf in host.defaults
     }
     name = str(entry.get("name") or f"Softphone {index}")
+    origin = f"softphone {name!r} of {host.name}"
     misspelt = False
     for leaf, value, lkp in flatten(entry, kp, ACCOUNT_KEYS):
         if leaf is None:
             ctx.error(lkp, str(value))
             misspelt = True
         else:
-            layers[leaf] = Sourced(value, ctx.doc.where(lkp), f"softphone {name!r} of {host.name}")
+            layers[leaf] = Sourced(value, ctx.doc.where(lkp), origin)
             keypaths[leaf] = lkp
     profile_name = _profile_name(ctx, layers, keypaths, kp)
     if profile_name is None:
         return None
-    profile = ctx.lib.resolve(profile_name)
-    values = dict(_defaults())
-    values.update(profile.values)
+    values = dict(ctx.profile_values(profile_name))
     for leaf, src in layers.items():
         values[leaf] = _parse_layer(ctx, leaf, src, keypaths[leaf], check)
     if not misspelt:  # "missing 'username'" would only repeat "unknown key 'usrname'"
@@ -623,18 +655,22 @@ def _parse_layer(ctx: _Ctx, leaf: str, src: Sourced, kp: KeyPath, check: bool) -
         except v.FieldError as exc:
             ctx.error(kp, str(exc))
             return src
-    spec = FIELDS[leaf]
-    if src.value is None and spec.nullable:
+    if src.value is None and FIELDS[leaf].nullable:
         return src
     try:
-        parsed = Sourced(spec.parse(src.value), src.location, src.origin)
+        value, hint = ctx.parse_field(leaf, src.value)
     except v.FieldError as exc:
         ctx.error(kp, str(exc))
         return src
-    hint = v.ipv6_port_hint(src.value, PORT_HINTS[leaf]) if leaf in PORT_HINTS else None
     if hint:
         ctx.warn(kp, hint)
-    return parsed
+    return Sourced(value, src.location, src.origin)
+
+
+def _parse_field(leaf: str, value: Any) -> tuple[Any, str | None]:
+    parsed = FIELDS[leaf].parse(value)
+    hint = v.ipv6_port_hint(value, PORT_HINTS[leaf]) if leaf in PORT_HINTS else None
+    return parsed, hint
 
 
 def _phone_rules(

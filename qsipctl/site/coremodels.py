@@ -7,6 +7,7 @@ set explicitly on the host or group.
 
 from __future__ import annotations
 
+import functools
 import re
 
 SOFTPHONE_LIMITS: dict[str, int] = {
@@ -29,6 +30,7 @@ def _key(name: str) -> str:
 _BY_KEY = {_key(name): name for name in SOFTPHONE_LIMITS}
 
 
+@functools.cache  # a site names a handful of models for its hundreds of cores
 def canonical_model(name: str) -> str | None:
     """``core110f`` / ``Core 110f`` / ``110F`` -> ``Core 110f``; None when unknown."""
     return _BY_KEY.get(_key(name))

@@ -26,6 +26,8 @@ Scope = Literal["core", "phone", "expect", "meta"]
 
 @dataclass(frozen=True)
 class Field:
+    """One settable leaf: its parser, where it lands (``scope``) and its default."""
+
     name: str
     parse: Callable[[Any], Any]
     scope: Scope

@@ -97,6 +97,8 @@ SETTINGS = frozenset(OUR_VARS) - {"ansible_group_priority"}
 
 @dataclass
 class VarDef:
+    """One variable as written, with where and by whom, for precedence and messages."""
+
     value: Any
     keypath: KeyPath
     location: Location
@@ -108,6 +110,8 @@ Vars = dict[tuple[str, ...], VarDef]
 
 @dataclass
 class Group:
+    """An inventory group as parsed: its own variables, its place in the group tree."""
+
     name: str
     location: Location
     vars: Vars = field(default_factory=dict)  # from the inventory file(s)
@@ -122,6 +126,8 @@ class Group:
 
 @dataclass
 class HostDef:
+    """A host as parsed, before its groups' variables are merged into it."""
+
     name: str
     location: Location
     keypath: KeyPath
@@ -151,6 +157,8 @@ class HostVars:
 
 @dataclass
 class Inventory:
+    """The parsed inventory: selected hosts resolved, groups in Ansible's order."""
+
     doc: YamlDoc
     hosts: list[HostVars]  # resolved: the selected hosts, in Ansible's order
     groups: dict[str, tuple[str, ...]]  # every group -> its hosts, in Ansible's order

@@ -29,6 +29,8 @@ CORE_RTP_RANGE = (RTP_PORT_MIN, RTP_PORT_MAX)  # where a test call's media binds
 
 @dataclass(frozen=True)
 class HostPort:
+    """A host (name or bare IP address) and an optional port; ``str()`` brackets IPv6."""
+
     host: str
     port: int | None = None  # None: use the transport default / RFC 3263
 
@@ -58,6 +60,8 @@ class Connection:
 
 @dataclass(frozen=True)
 class TlsOptions:
+    """How a softphone checks the PBX certificate when its transport is TLS."""
+
     ca_file: str | None = None  # absolute, on the machine running qsipctl (probes open it)
     verify: bool = True
     server_name: str | None = None
@@ -129,6 +133,8 @@ class QrcAccess:
 
 @dataclass(frozen=True)
 class Core:
+    """One Q-SYS core of the site, validated: what provision pushes and probes test."""
+
     name: str  # inventory hostname
     model: str  # e.g. "Core 110f"
     groups: tuple[str, ...]
@@ -187,6 +193,8 @@ def masked(key: str, value: Any, depth: int = 0) -> Any:
 
 @dataclass(frozen=True)
 class Site:
+    """A loaded, validated site: the selected cores and what the inventory says about them."""
+
     path: str
     cores: tuple[Core, ...]
     groups: dict[str, tuple[str, ...]]  # group -> host names (transitively), Ansible's order

@@ -39,6 +39,8 @@ class Sourced:
 
 @dataclass
 class ProfileFile:
+    """One profile file, its fields parsed when first used."""
+
     name: str
     path: Path
     doc: YamlDoc | None = None
@@ -52,6 +54,8 @@ class ProfileFile:
 
 @dataclass
 class ResolvedProfile:
+    """A profile merged with what it extends: the values a softphone starts from."""
+
     name: str
     chain: tuple[str, ...]  # this profile first, then what it extends
     values: dict[str, Sourced]

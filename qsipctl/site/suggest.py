@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 # Words other phones and PBXs use for our keys, which spelling distance misses.
@@ -31,6 +30,8 @@ def did_you_mean(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> s
     synonym = SYNONYMS.get(word.lower().replace("-", "_"))
     if synonym in pool:
         return f" (did you mean {synonym!r}?)"
+    import difflib  # only a misspelling pays for it
+
     matches = difflib.get_close_matches(word, pool, n=1, cutoff=cutoff)
     if not matches:
         lowered = {c.lower(): c for c in pool}

@@ -49,7 +49,10 @@ class TemplateProblem(ValueError):
 
 def has_template(value: Any, depth: int = 0) -> bool:
     if isinstance(value, str):
-        return not isinstance(value, UnsafeStr) and any(m in value for m in _MARKERS)
+        # every marker starts with "{": most values are ruled out by one scan
+        return (
+            "{" in value and not isinstance(value, UnsafeStr) and any(m in value for m in _MARKERS)
+        )
     if depth > MAX_DEPTH:
         return False
     if isinstance(value, dict):

@@ -10,12 +10,12 @@ site.
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 import netaddr
 
 from qsipctl.site.model import RTP_PORT_MAX, RTP_PORT_MIN, HostPort
+from qsipctl.site.secrets import CONTROL_CHAR
 
 
 class FieldError(ValueError):
@@ -95,9 +95,11 @@ def as_str(value: Any, what: str = "a string") -> str:
     text = str(value)
     if not text.strip():
         raise FieldError(f"expected {what}, got an empty string")
-    bad = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+    bad = CONTROL_CHAR.search(text)
     if bad is not None:
-        raise FieldError(f"contains a control character (U+{ord(bad):04X}); {what} is one line")
+        raise FieldError(
+            f"contains a control character (U+{ord(bad.group()):04X}); {what} is one line"
+        )
     return text
 
 

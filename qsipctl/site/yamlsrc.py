@@ -43,6 +43,7 @@ class SourceTag(str):
     __slots__ = ()
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
 MAX_NODES = 200_000  # aliases can make a small file expand exponentially ("billion laughs")
 
 
@@ -71,8 +72,9 @@ class YamlDoc:
         """Location of ``keypath``, or of its nearest ancestor that has one."""
         key = tuple(keypath)
         while key:
-            if key in self.positions:
-                return self.positions[key]
+            found = self.positions.get(key)
+            if found is not None:
+                return found
             key = key[:-1]
         return self.positions.get((), Location(self.path, 1, 1))
 
@@ -159,6 +161,8 @@ def _compose(text: str) -> yaml.Node | None:
 
 
 def _reject_tabs(text: str, name: str) -> None:
+    if "\t" not in text:  # the usual file: no line to look at
+        return
     for lineno, line in enumerate(text.splitlines(), 1):
         indent = line[: len(line) - len(line.lstrip(" \t"))]
         if "\t" in indent:
@@ -229,6 +233,12 @@ class _Builder:
         return Location(self.doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def build(self, node: yaml.Node, path: KeyPath) -> Any:
+        """The value of ``node``, its position recorded under ``path`` unless one is."""
+        if path not in self.doc.positions:
+            self.doc.positions[path] = self._loc(node)
+        return self._value(node, path)
+
+    def _value(self, node: yaml.Node, path: KeyPath) -> Any:
         if len(path) > MAX_DEPTH:
             raise InvalidInput.single("document nests too deeply", self._loc(node))
         self.nodes += 1
@@ -236,7 +246,6 @@ class _Builder:
             raise InvalidInput.single(
                 f"document expands to more than {MAX_NODES} values (alias bomb?)", self._loc(node)
             )
-        self.doc.positions.setdefault(path, self._loc(node))
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
         if isinstance(node, yaml.SequenceNode):
@@ -250,6 +259,8 @@ class _Builder:
             return self._vault(node)
         if node.tag == "!unsafe":
             return UnsafeStr(node.value)
+        if node.tag == _STR_TAG:  # SafeConstructor.construct_yaml_str returns the text itself
+            return VaultStr(node.value) if self.secret else node.value
         try:
             value = self.constructor.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
@@ -283,19 +294,20 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise InvalidInput.single("mapping keys must be plain scalars", self._loc(key_node))
             key = str(self._scalar(key_node))
+            keypath = (*path, key)
             if key in result:
-                first = self.doc.positions[(*path, key)]
+                first = self.doc.positions[keypath]
                 raise InvalidInput(
                     [
                         Diagnostic(
                             f"duplicate key {key!r} (first defined at line {first.line})",
                             self._loc(key_node),
-                            format_keypath((*path, key)),
+                            format_keypath(keypath),
                         )
                     ]
                 )
-            self.doc.positions[(*path, key)] = self._loc(key_node)
-            result[key] = self.build(value_node, (*path, key))
+            self.doc.positions[keypath] = self._loc(key_node)  # a value is where its key is
+            result[key] = self._value(value_node, keypath)
         for merge in merges:
             self._merge(result, merge, path)
         return result
