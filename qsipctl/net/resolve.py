@@ -5,10 +5,10 @@
 common probe path never loads dnspython.  A name with an explicit port is
 looked up as A/AAAA only (§4.2).  A name without a port goes through SRV for
 the chosen transport (``_sip._udp``, ``_sip._tcp``, ``_sips._tcp``); when no
-transport is chosen (nor implied by a SIPS URI), NAPTR first picks one
-(§4.1).  Without SRV records, A/AAAA on the transport's default port.  The
-name server can be given explicitly, which is how tests point the resolver at
-a dnsmasq on loopback.
+transport is chosen, NAPTR first picks one (§4.1; for a SIPS URI only its
+SIPS+D2T services, else ``_sips._tcp``).  Without SRV records, A/AAAA on
+the transport's default port.  The name server can be given explicitly,
+which is how tests point the resolver at a dnsmasq on loopback.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ async def resolve(
     resolver = _resolver(nameserver, timeout)
     if port is not None:
         return [Peer(chosen or "udp", ip, port) for ip in await _addresses(resolver, host)]
-    if chosen is None and (found := await _naptr(resolver, host)):
+    if transport is None and (found := await _naptr(resolver, host, secure)):
         return found
     chosen = chosen or "udp"
     if found := await _srv_records(resolver, f"{_SRV_PREFIX[chosen]}.{host}", chosen):
@@ -105,11 +105,12 @@ async def _addresses(resolver: Any, host: str) -> list[str]:
     raise problem or DnsError(f"{host} has no A or AAAA record", f"{host} has no address")
 
 
-async def _naptr(resolver: Any, host: str) -> list[Peer]:
+async def _naptr(resolver: Any, host: str, secure: bool) -> list[Peer]:
+    """§4.1: the services NAPTR offers, in its order; a SIPS URI keeps only SIPS+D2T."""
     out: list[Peer] = []
     for rec in await _query(resolver, host, "NAPTR"):
         transport = _NAPTR_SERVICES.get(rec.service.decode().upper())
-        if transport is not None:
+        if transport is not None and (transport == "tls" or not secure):
             out += await _srv_records(resolver, str(rec.replacement).rstrip("."), transport)
     return out
 

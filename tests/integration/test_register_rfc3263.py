@@ -45,6 +45,13 @@ def test_sips_without_sips_naptr_falls_back_to_sips_srv(
     ]
 
 
+def test_sips_follows_a_sips_naptr_to_its_srv(sip_dns: Dnsmasq, kamailio: Kamailio) -> None:
+    # tlsfirst.test has no SRV of its own: only its NAPTR (SIPS+D2T) leads to pbx.test's
+    assert _resolve(sip_dns, "tlsfirst.test", None, None, secure=True) == [
+        f"tls 127.0.0.1:{kamailio.tls_port}"
+    ]
+
+
 def test_explicit_port_skips_srv(sip_dns: Dnsmasq) -> None:
     assert _resolve(sip_dns, "sip1.pbx.test", 5999, "tcp") == ["tcp 127.0.0.1:5999"]
 
