@@ -45,7 +45,7 @@ UNAUTHORIZED = (
 def test_register_request_fields():
     msg = parse_message(REGISTER)
     assert isinstance(msg, Request)
-    assert (msg.method, msg.uri, msg.version) == ("REGISTER", "sip:pbx.example.com", "SIP/2.0")
+    assert (msg.method, msg.uri) == ("REGISTER", "sip:pbx.example.com")
     assert msg.call_id == "a84b4c76e66710@192.0.2.10"
     assert msg.cseq == (1, "REGISTER")
     assert msg.from_tag == "f00"

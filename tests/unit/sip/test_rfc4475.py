@@ -60,6 +60,11 @@ def load(name: str) -> bytes:
     return (vectors() / name).read_bytes()
 
 
+def all_vias(m):
+    """Every via-parm, top first (a Via line may hold several)."""
+    return [parse_via(v) for v in m.headers.get_all("Via")]
+
+
 # --- valid (§3.1.1) and valid-semantic (§3.2-3.4): field checks ---------------
 
 
@@ -72,7 +77,7 @@ def check_wsinv(m):
     assert frm.tag == "98asjd8"
     assert m.headers.get("Max-Forwards") == "0068"
     assert m.cseq == (9, "INVITE")
-    vias = m.vias
+    vias = all_vias(m)
     assert [(v.transport, v.host, v.branch) for v in vias] == [
         ("UDP", "192.0.2.2", "390skdjuw"),
         ("TCP", "spindle.example.com", "z9hG4bK9ikj8"),
@@ -137,7 +142,7 @@ def check_lwsdisp(m):
 
 
 def check_longreq(m):
-    vias = m.vias
+    vias = all_vias(m)
     assert len(vias) == 34  # sip33 ... sip1 and host.example.com in the archive
     assert vias[0].host == "sip33.example.com"
     last = vias[-1]
@@ -165,7 +170,7 @@ def check_semiuri(m):
 
 
 def check_transports(m):
-    assert [v.transport for v in m.vias] == ["UDP", "SCTP", "TLS", "UNKNOWN", "TCP"]
+    assert [v.transport for v in all_vias(m)] == ["UDP", "SCTP", "TLS", "UNKNOWN", "TCP"]
 
 
 def check_mpart01(m):
@@ -240,7 +245,7 @@ def check_regaut01(m):
 
 
 def check_bcast(m):
-    assert [v.host for v in m.vias] == ["192.0.2.198", "255.255.255.255"]
+    assert [v.host for v in all_vias(m)] == ["192.0.2.198", "255.255.255.255"]
 
 
 def check_zeromf(m):
@@ -378,4 +383,6 @@ def test_valid_messages_survive_serialize_and_reparse(name):
     msg = parse_message(load(name))
     again = parse_message(msg.to_bytes())
     assert again == msg
-    assert [str(v) for v in again.vias] == [str(parse_via(v)) for v in msg.headers.get_all("Via")]
+    assert [str(v) for v in all_vias(again)] == [
+        str(parse_via(v)) for v in msg.headers.get_all("Via")
+    ]
