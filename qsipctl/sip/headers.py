@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -172,15 +172,12 @@ class Headers:
     def get(self, name: str) -> str | None:
         """The first value; for list headers the first list element (``get_all()[0]``)."""
         key = _key(name)
-        is_list = key in LIST_HEADERS
         for _, k, v in self._items:
-            if k != key:
-                continue
-            if not is_list:
-                return v
-            first = next((e for e in split_list(v) if e), None)
-            if first is not None:
-                return first
+            if k == key:
+                if key not in LIST_HEADERS:
+                    return v
+                if first := next((e for e in split_list(v) if e), None):
+                    return first
         return None
 
     def get_all(self, name: str) -> list[str]:
@@ -205,18 +202,10 @@ class Headers:
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name, keeping the first one's position."""
         canon, key = _checked_name(name)
-        value = _check_value(value)
-        out: list[tuple[str, str, str]] = []
-        placed = False
-        for item in self._items:
-            if item[1] != key:
-                out.append(item)
-            elif not placed:
-                out.append((canon, key, value))
-                placed = True
-        if not placed:
-            out.append((canon, key, value))
-        self._items = out
+        keys = [k for _, k, _ in self._items]
+        at = keys.index(key) if key in keys else len(keys)
+        rest = [item for item in self._items[at:] if item[1] != key]
+        self._items[at:] = [(canon, key, _check_value(value)), *rest]
         self._parsed.pop(key, None)
 
     def remove(self, name: str) -> None:
@@ -237,12 +226,6 @@ class Headers:
             return False
         key = _key(name)
         return any(item[1] == key for item in self._items)
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self.items())
-
-    def __len__(self) -> int:
-        return len(self._items)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
@@ -292,7 +275,7 @@ def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict
         m = pattern.match(text, pos)
         if m is None:
             raise SipParseError(f"{what}: unexpected {clip(text[pos:])} where ';param' should be")
-        pos = _skip_sws(text, m.end())
+        pos = m.end()
         name = m.group(1)
         if name is None:
             continue  # liberal: ";;"
@@ -304,12 +287,6 @@ def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict
         value = m.group(2)
         params[name] = value if value is None or strict else value.rstrip(" \t")
     return params
-
-
-def _skip_sws(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t":
-        pos += 1
-    return pos
 
 
 def format_params(params: dict[str, str | None]) -> str:
@@ -382,14 +359,11 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
     These are the parameters a client acts on (NAT detection, where to send
     responses), so a malformed one must not slip through as an opaque string.
     """
-    received = param_lookup(params, "received")
-    if received is not None:
+    if (received := param_lookup(params, "received")) is not None:
         check_host(addr.bracket(received), "Via received in", value)
-    rport = param_lookup(params, "rport")
-    if rport is not None:
+    if (rport := param_lookup(params, "rport")) is not None:
         check_port(rport, "Via rport in", value)
-    maddr = param_lookup(params, "maddr")
-    if maddr is not None:
+    if (maddr := param_lookup(params, "maddr")) is not None:
         check_host(maddr, "Via maddr in", value)
     ttl = param_lookup(params, "ttl")
     if ttl is not None and not (g.digits_re.fullmatch(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
@@ -535,11 +509,3 @@ def parse_uint(text: str, what: str, maximum: int) -> int:
     if len(stripped) > len(str(maximum)) or int(stripped) > maximum:
         raise SipParseError(f"{what} {clip(text)}: larger than {maximum}")
     return int(stripped)
-
-
-def date_is_valid(value: str) -> bool:
-    """Whether a Date value is the RFC 1123 form in GMT that RFC 3261 §20.17 requires.
-
-    Not checked at parse time (see qsipctl.sip.message); for callers that use Date.
-    """
-    return g.rfc1123_date_re.fullmatch(value.strip(" \t")) is not None
