@@ -221,9 +221,7 @@ class Headers:
     def copy(self) -> Headers:
         return Headers._trusted(list(self._items), dict(self._parsed))
 
-    def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
+    def __contains__(self, name: str) -> bool:
         key = _key(name)
         return any(item[1] == key for item in self._items)
 
@@ -289,10 +287,6 @@ def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict
     return params
 
 
-def format_params(params: dict[str, str | None]) -> str:
-    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
-
-
 # --- Via -----------------------------------------------------------------------
 
 
@@ -330,8 +324,8 @@ class Via:
 
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
-        head = f"{self.protocol}/{self.transport} {addr.bracket(self.host)}{port}"
-        return head + format_params(self.params)
+        params = (f";{k}" if v is None else f";{k}={v}" for k, v in self.params.items())
+        return f"{self.protocol}/{self.transport} {addr.bracket(self.host)}{port}{''.join(params)}"
 
 
 def parse_via(value: str) -> Via:
@@ -383,14 +377,6 @@ class NameAddr:
     uri: SipUri
     params: dict[str, str | None] = field(default_factory=dict)
 
-    @property
-    def tag(self) -> str | None:
-        return param_lookup(self.params, "tag")
-
-    def __str__(self) -> str:
-        head = "" if self.display_name is None else quote(self.display_name) + " "
-        return f"{head}<{self.uri}>{format_params(self.params)}"
-
 
 @dataclass(frozen=True, slots=True)
 class RawNameAddr:
@@ -399,7 +385,6 @@ class RawNameAddr:
     display_name: str | None
     uri: str
     params: dict[str, str | None]
-    bracketed: bool
 
 
 # quoted-pair is needed for '"', backslash and the controls qdtext leaves out (HTAB is allowed)
@@ -418,9 +403,7 @@ def unquote(quoted: str) -> str:
     return g.quoted_pair_re.sub(lambda m: m.group(1), quoted[1:-1])
 
 
-def split_name_addr(
-    value: str, *, require_brackets: bool = False, check_uri: bool = True
-) -> RawNameAddr:
+def split_name_addr(value: str, *, check_uri: bool = True) -> RawNameAddr:
     """Check ``(name-addr / addr-spec) *(SEMI generic-param)``; any URI scheme.
 
     Liberal where nothing rests on it (issue 8): unquoted display names of any
@@ -433,14 +416,14 @@ def split_name_addr(
     if (m := g.name_addr_re.match(text)) is not None:
         display = _display(m)
         uri = g.scheme_space_re.sub(r"\1", m.group("uri").strip(" \t"), count=1)
-        pos, bracketed = m.end(), True
-    elif require_brackets or "<" in text or text.startswith('"'):
+        pos = m.end()
+    elif "<" in text or text.startswith('"'):
         raise SipParseError(_name_addr_problem(text, value))
     else:
         m2 = g.addr_spec_re.match(text)
         if m2 is None:
             raise SipParseError(f"{clip(value)}: expected a URI")
-        display, uri, pos, bracketed = None, m2.group(0), m2.end(), False
+        display, uri, pos = None, m2.group(0), m2.end()
         if "?" in uri or "," in uri:
             raise SipParseError(f"{clip(value)}: a URI with '?' or ',' must be enclosed in <>")
     if check_uri:
@@ -451,7 +434,7 @@ def split_name_addr(
     tag = param_lookup(params, "tag")
     if has_param(params, "tag") and (tag is None or not g.token_re.fullmatch(tag)):
         raise SipParseError(f"{clip(value)}: tag must be a token")
-    return RawNameAddr(display, uri, params, bracketed)
+    return RawNameAddr(display, uri, params)
 
 
 def _display(m: re.Match[str]) -> str | None:

@@ -74,7 +74,7 @@ def check_wsinv(m):
     assert m.to_tag == "1918181833n"
     frm = parse_name_addr(m.headers.get("From"))
     assert frm.display_name == 'J Rosenberg \\"'
-    assert frm.tag == "98asjd8"
+    assert frm.params["tag"] == "98asjd8"
     assert m.headers.get("Max-Forwards") == "0068"
     assert m.cseq == (9, "INVITE")
     vias = all_vias(m)
@@ -138,7 +138,7 @@ def check_esc02(m):
 
 def check_lwsdisp(m):
     frm = parse_name_addr(m.headers.get("From"))
-    assert (frm.display_name, frm.uri.user, frm.tag) == ("caller", "caller", "323")
+    assert (frm.display_name, frm.uri.user, frm.params["tag"]) == ("caller", "caller", "323")
 
 
 def check_longreq(m):
@@ -361,7 +361,7 @@ def test_rfc4475_extra_files():
     expect_rejected("extra/test.dat")
     msg = parse_message(load("variants/baddn.dat"))
     frm, to = (parse_name_addr(msg.headers.get(h)) for h in ("From", "To"))
-    assert (frm.display_name, frm.tag, to.display_name) == (
+    assert (frm.display_name, frm.params["tag"], to.display_name) == (
         "Bell, Alexander",
         "43",
         "Watson, Thomas",
