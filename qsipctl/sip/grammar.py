@@ -63,8 +63,6 @@ SCHEME = r"[A-Za-z][A-Za-z0-9+\-.]*"
 ABSOLUTE_URI = f"{SCHEME}:{URIC}+"
 
 # --- header-level rules ------------------------------------------------------
-HEADER_NAME = TOKEN
-METHOD = TOKEN
 # gen-value = token / host / quoted-string; Via received and maddr also carry
 # bare IPv6 addresses (RFC 3261 via-received), tried first since "2001" is a token.
 GEN_VALUE = f"(?:{IPV6ADDRESS}|{TOKEN}|{IPV6REFERENCE}|{QUOTED_STRING})"
@@ -93,9 +91,9 @@ hname_re = re.compile(f"{HNV}+")
 hvalue_re = re.compile(f"{HNV}*")
 absolute_uri_re = re.compile(ABSOLUTE_URI)
 quoted_string_prefix_re = re.compile(QUOTED_STRING)  # match()
-cseq_re = re.compile(f"([0-9]+){LWS}({METHOD})")
+cseq_re = re.compile(f"([0-9]+){LWS}({TOKEN})")  # 1*DIGIT LWS Method
 # "Name: value" after unfolding; HCOLON = *( SP / HTAB ) ":" SWS.
-header_line_re = re.compile(f"({HEADER_NAME})[ \\t]*:[ \\t]*(.*)", re.S)
+header_line_re = re.compile(f"({TOKEN})[ \\t]*:[ \\t]*(.*)", re.S)
 # A CTL anywhere in a header value, except where a quoted-pair escapes it (search()).
 bad_ctl_re = re.compile(r"(?<!\\)[\x00-\x08\x0a-\x1f\x7f]")
 reason_bad_re = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # search()
