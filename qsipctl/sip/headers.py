@@ -58,36 +58,28 @@ COMPACT = {
     "y": "Identity",
 }
 
-_KNOWN = [
-    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow",
-    "Allow-Events", "Authentication-Info", "Authorization", "Call-ID", "Call-Info", "Contact",
-    "Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length",
-    "Content-Type", "CSeq", "Date", "Error-Info", "Event", "Expires", "From", "History-Info",
-    "Identity", "In-Reply-To", "Max-Forwards", "MIME-Version", "Min-Expires", "Min-SE",
-    "Organization", "P-Asserted-Identity", "P-Associated-URI", "Path", "Priority", "Privacy",
-    "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Require", "RAck", "Reason",
-    "Record-Route", "Refer-To", "Referred-By", "Reject-Contact", "Reply-To",
-    "Request-Disposition", "Require", "Retry-After", "Route", "RSeq", "Security-Client",
-    "Security-Server", "Security-Verify", "Server", "Service-Route", "Session-Expires",
-    "SIP-ETag", "SIP-If-Match", "Subject", "Subscription-State", "Supported", "Timestamp",
-    "To", "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
-]  # fmt: skip
-_CANONICAL = {name.lower(): name for name in _KNOWN}
-_CANONICAL.update(COMPACT)
-
 # Headers whose grammar is a comma-separated list (RFC 3261 §7.3.1: these,
 # and only these, may be split or combined).  Not the auth headers or Date.
-LIST_HEADERS = frozenset(
-    name.lower()
-    for name in [
-        "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow",
-        "Allow-Events", "Call-Info", "Contact", "Content-Encoding", "Content-Language",
-        "Error-Info", "History-Info", "In-Reply-To", "P-Asserted-Identity", "P-Associated-URI",
-        "Path", "Proxy-Require", "Reason", "Record-Route", "Reject-Contact",
-        "Request-Disposition", "Require", "Route", "Security-Client", "Security-Server",
-        "Security-Verify", "Service-Route", "Supported", "Unsupported", "Via", "Warning",
-    ]
-)  # fmt: skip
+_LIST_NAMES = [
+    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow",
+    "Allow-Events", "Call-Info", "Contact", "Content-Encoding", "Content-Language", "Error-Info",
+    "History-Info", "In-Reply-To", "P-Asserted-Identity", "P-Associated-URI", "Path",
+    "Proxy-Require", "Reason", "Record-Route", "Reject-Contact", "Request-Disposition", "Require",
+    "Route", "Security-Client", "Security-Server", "Security-Verify", "Service-Route", "Supported",
+    "Unsupported", "Via", "Warning",
+]  # fmt: skip
+# The other names we know, for their conventional spelling (``CSeq``, ``WWW-Authenticate``).
+_SINGLE_NAMES = [
+    "Authentication-Info", "Authorization", "Call-ID", "Content-Disposition", "Content-Length",
+    "Content-Type", "CSeq", "Date", "Event", "Expires", "From", "Identity", "Max-Forwards",
+    "MIME-Version", "Min-Expires", "Min-SE", "Organization", "Priority", "Privacy",
+    "Proxy-Authenticate", "Proxy-Authorization", "RAck", "Refer-To", "Referred-By", "Reply-To",
+    "Retry-After", "RSeq", "Server", "Session-Expires", "SIP-ETag", "SIP-If-Match", "Subject",
+    "Subscription-State", "Timestamp", "To", "User-Agent", "WWW-Authenticate",
+]  # fmt: skip
+LIST_HEADERS = frozenset(name.lower() for name in _LIST_NAMES)
+_CANONICAL = {name.lower(): name for name in _LIST_NAMES + _SINGLE_NAMES}
+_CANONICAL.update(COMPACT)
 
 
 def _key(name: str) -> str:
@@ -135,14 +127,12 @@ class Headers:
             self.add(name, value)
 
     @classmethod
-    def _trusted(
-        cls, items: list[tuple[str, str, str]], parsed: dict[str, Any] | None = None
-    ) -> Headers:
+    def _trusted(cls, items: list[tuple[str, str, str]], parsed: dict[str, Any]) -> Headers:
         """Build from already-checked (name, key, value) triples (the parser's path),
         with what the checks already parsed (see :meth:`parsed`)."""
         h = cls.__new__(cls)
         h._items = items
-        h._parsed = parsed or {}
+        h._parsed = parsed
         return h
 
     def parsed(self, name: str, parse: Callable[[Headers], T]) -> T:
@@ -222,8 +212,7 @@ class Headers:
         return Headers._trusted(list(self._items), dict(self._parsed))
 
     def __contains__(self, name: str) -> bool:
-        key = _key(name)
-        return any(item[1] == key for item in self._items)
+        return _key(name) in (k for _, k, _ in self._items)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):

@@ -22,6 +22,7 @@ and time on hostile input; numbers are length-checked before ``int()``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,10 +87,8 @@ class _MessageBase:
         start = self._start_line()
         if "\r" in start or "\n" in start:
             raise SipError(f"start line must not contain CR or LF: {clip(start)}")
-        lines = [start]
-        lines += [f"{name}: {value}" for name, value in self.headers.items()]
-        lines += ["", ""]
-        return "\r\n".join(lines).encode("utf-8") + self.body
+        fields = [f"{name}: {value}" for name, value in self.headers.items()]
+        return "\r\n".join([start, *fields, "", ""]).encode("utf-8") + self.body
 
     def _single(self, name: str) -> str:
         """A header that identifies the dialog or transaction: exactly one, or an error."""
@@ -281,11 +280,6 @@ def _check_callid(value: str) -> None:
         raise SipParseError(f"{clip(value)} is not 'word[@word]'")
 
 
-def _check_from_to(value: str) -> None:
-    """The name-addr's shape and its tag; the URI is read only when someone asks."""
-    split_name_addr(value, check_uri=False)
-
-
 # Checked at parse time: what matches a response to its request and frames it
 # (Via, CSeq, Call-ID, From/To with their tags, Content-Length), strictly.
 # Every other header is kept as text and parsed when someone reads it, as
@@ -295,8 +289,9 @@ def _check_from_to(value: str) -> None:
 # authentication headers are parsed strictly where they are used (digest.py).
 _CHECKS: dict[str, Callable[[str], object]] = {
     "via": _check_via,
-    "from": _check_from_to,
-    "to": _check_from_to,
+    # From/To: the name-addr's shape and its tag; the URI is read when someone asks
+    "from": functools.partial(split_name_addr, check_uri=False),
+    "to": functools.partial(split_name_addr, check_uri=False),
     "call-id": _check_callid,
     "cseq": parse_cseq,
     "content-length": lambda v: parse_uint(v, "Content-Length", MAX_BODY_BYTES),
