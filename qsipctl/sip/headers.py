@@ -358,22 +358,17 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
 # --- name-addr / addr-spec -------------------------------------------------------
 
 
-@dataclass(slots=True)
-class NameAddr:
-    """A From/To/Contact/Route value: optional display name, URI, header params."""
-
-    display_name: str | None
-    uri: SipUri
-    params: dict[str, str | None] = field(default_factory=dict)
-
-
 @dataclass(frozen=True, slots=True)
-class RawNameAddr:
-    """A checked name-addr whose URI may use any scheme (``isbn:``, ``tel:``)."""
+class NameAddr:
+    """A From/To/Contact/Route value: display name, URI as written (any scheme), params."""
 
     display_name: str | None
     uri: str
     params: dict[str, str | None]
+
+    def sip_uri(self) -> SipUri:
+        """The URI parsed, for a reader that needs a SIP one (any other scheme raises)."""
+        return parse_uri(self.uri)
 
 
 # quoted-pair is needed for '"', backslash and the controls qdtext leaves out (HTAB is allowed)
@@ -392,7 +387,7 @@ def unquote(quoted: str) -> str:
     return g.quoted_pair_re.sub(lambda m: m.group(1), quoted[1:-1])
 
 
-def split_name_addr(value: str, *, check_uri: bool = True) -> RawNameAddr:
+def parse_name_addr(value: str, *, check_uri: bool = True) -> NameAddr:
     """Check ``(name-addr / addr-spec) *(SEMI generic-param)``; any URI scheme.
 
     Liberal where nothing rests on it (issue 8): unquoted display names of any
@@ -423,7 +418,7 @@ def split_name_addr(value: str, *, check_uri: bool = True) -> RawNameAddr:
     tag = param_lookup(params, "tag")
     if has_param(params, "tag") and (tag is None or not g.token_re.fullmatch(tag)):
         raise SipParseError(f"{clip(value)}: tag must be a token")
-    return RawNameAddr(display, uri, params)
+    return NameAddr(display, uri, params)
 
 
 def _display(m: re.Match[str]) -> str | None:
@@ -450,14 +445,6 @@ def check_any_uri(uri: str, value: str) -> None:
         parse_uri(uri)
     elif not g.absolute_uri_re.fullmatch(uri):
         raise SipParseError(f"{clip(value)}: {clip(uri)} is not a valid URI")
-
-
-def parse_name_addr(value: str) -> NameAddr:
-    """Parse a name-addr or addr-spec with a SIP/SIPS URI."""
-    raw = split_name_addr(value)
-    if not is_sip_uri(raw.uri):
-        raise SipParseError(f"{clip(value)}: only sip: and sips: URIs are supported here")
-    return NameAddr(raw.display_name, parse_uri(raw.uri), raw.params)
 
 
 # --- scalar headers ---------------------------------------------------------------

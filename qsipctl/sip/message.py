@@ -36,10 +36,10 @@ from qsipctl.sip.headers import (
     canonical_name,
     param_lookup,
     parse_cseq,
+    parse_name_addr,
     parse_uint,
     parse_via,
     split_list,
-    split_name_addr,
 )
 from qsipctl.sip.uri import is_sip_uri, parse_uri
 
@@ -129,7 +129,7 @@ def _top_via(headers: Headers) -> Via:
 
 
 def _tag(name_addr: str) -> str | None:
-    return param_lookup(split_name_addr(name_addr).params, "tag")
+    return param_lookup(parse_name_addr(name_addr).params, "tag")
 
 
 @dataclass(slots=True)
@@ -290,8 +290,8 @@ def _check_callid(value: str) -> None:
 _CHECKS: dict[str, Callable[[str], object]] = {
     "via": _check_via,
     # From/To: the name-addr's shape and its tag; the URI is read when someone asks
-    "from": functools.partial(split_name_addr, check_uri=False),
-    "to": functools.partial(split_name_addr, check_uri=False),
+    "from": functools.partial(parse_name_addr, check_uri=False),
+    "to": functools.partial(parse_name_addr, check_uri=False),
     "call-id": _check_callid,
     "cseq": parse_cseq,
     "content-length": lambda v: parse_uint(v, "Content-Length", MAX_BODY_BYTES),

@@ -21,7 +21,6 @@ from qsipctl.sip.headers import (
     parse_via,
     quote,
     split_list,
-    split_name_addr,
 )
 from qsipctl.sip.message import Request, Response, StreamParser, parse_message
 from qsipctl.sip.uri import SipUri, parse_uri
@@ -123,7 +122,7 @@ def test_stream_parser_on_mutated_chunks(data, cuts):
 @FUZZ
 @given(st.text(max_size=200))
 def test_header_level_parsers_on_arbitrary_text(text):
-    for fn in (parse_uri, parse_via, split_name_addr, parse_name_addr, parse_cseq, split_list):
+    for fn in (parse_uri, parse_via, parse_name_addr, parse_cseq, split_list):
         only_parse_errors(fn, text)
 
 
@@ -133,7 +132,7 @@ def test_header_level_parsers_on_arbitrary_text(text):
     st.text(max_size=60),
 )
 def test_uri_like_prefixes(prefix, rest):
-    for fn in (parse_uri, split_name_addr, parse_via):
+    for fn in (parse_uri, parse_name_addr, parse_via):
         only_parse_errors(fn, prefix + rest)
 
 
@@ -193,7 +192,7 @@ header_params = st.one_of(
 name_addrs = st.builds(
     NameAddr,
     display_name=st.none() | any_text.filter(lambda s: "\r" not in s and "\n" not in s),
-    uri=sip_uris.map(lambda u: SipUri(u.scheme, u.user, None, u.host, u.port, u.params, {})),
+    uri=sip_uris.map(lambda u: str(SipUri(u.scheme, u.user, None, u.host, u.port, u.params, {}))),
     params=header_params,
 )
 
@@ -329,7 +328,6 @@ def test_mutated_via_values(value):
 @FUZZ
 @given(mutated_text(name_addr_seeds))
 def test_mutated_name_addr_values(value):
-    only_parse_errors(split_name_addr, value)
     na = only_parse_errors(parse_name_addr, value)
     if na is not None:
         assert parse_name_addr(write(na)) == na

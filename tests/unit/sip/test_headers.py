@@ -13,9 +13,7 @@ from qsipctl.sip.headers import (
     parse_via,
     quote,
     split_list,
-    split_name_addr,
 )
-from qsipctl.sip.uri import parse_uri
 
 
 def test_compact_forms_and_case_map_to_canonical_names():
@@ -141,10 +139,10 @@ def test_name_addr_forms():
         '"Room \\"1\\"" <sip:1001@pbx.example.com;transport=tls>;tag=abc;expires=60'
     )
     assert na.display_name == 'Room "1"'
-    assert na.uri == parse_uri("sip:1001@pbx.example.com;transport=tls")
+    assert na.uri == "sip:1001@pbx.example.com;transport=tls"
     assert (na.params["tag"], na.params["expires"]) == ("abc", "60")
     bare = parse_name_addr("sip:1001@pbx.example.com;tag=x")
-    assert (bare.display_name, bare.uri.params, bare.params["tag"]) == (None, {}, "x")
+    assert (bare.display_name, bare.sip_uri().params, bare.params["tag"]) == (None, {}, "x")
     tokens = parse_name_addr("Room  One <sip:a@h>")
     assert tokens.display_name == "Room  One"
 
@@ -156,8 +154,8 @@ def test_quoted_display_names_round_trip():
         quote("a\nb")
 
 
-def test_split_name_addr_accepts_any_scheme():
-    raw = split_name_addr("<tel:+15551234;phone-context=x>;tag=1")
+def test_parse_name_addr_accepts_any_scheme():
+    raw = parse_name_addr("<tel:+15551234;phone-context=x>;tag=1")
     assert (raw.uri, raw.params) == ("tel:+15551234;phone-context=x", {"tag": "1"})
 
 
@@ -180,7 +178,7 @@ def test_split_name_addr_accepts_any_scheme():
 )
 def test_name_addr_invalid(value, problem):
     with pytest.raises(SipParseError, match=problem):
-        split_name_addr(value)
+        parse_name_addr(value)
 
 
 def test_cseq():
