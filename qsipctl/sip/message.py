@@ -224,8 +224,7 @@ def _header_lines(lines: list[str]) -> list[tuple[int, str]]:
         if line[:1] in (" ", "\t"):
             if not out:
                 raise SipParseError(f"line {number}: continuation line before any header")
-            piece = line.strip(" \t")
-            if piece:
+            if piece := line.strip(" \t"):
                 out[-1][1].append(piece)
         else:
             out.append((number, [line.rstrip(" \t")]))

@@ -141,9 +141,7 @@ class SipUri:
             if self.password is not None:
                 parts += [":", escape(self.password, _SAFE_PASSWORD)]
             parts.append("@")
-        parts.append(addr.bracket(self.host))
-        if self.port is not None:
-            parts.append(f":{self.port}")
+        parts.append(addr.host_port(self.host, self.port))
         for name, value in self.params.items():
             parts += [";", escape(name, _SAFE_PARAM)]
             if value is not None:
@@ -163,10 +161,7 @@ def param_lookup(params: dict[str, str | None], name: str) -> str | None:
     if name in params:
         return params[name]
     lname = name.lower()
-    for key, value in params.items():
-        if key.lower() == lname:
-            return value
-    return None
+    return next((value for key, value in params.items() if key.lower() == lname), None)
 
 
 def has_param(params: dict[str, str | None], name: str) -> bool:
@@ -188,15 +183,8 @@ def parse_uri(text: str) -> SipUri:
         raise SipParseError(f"{clip(text)} is not a sip: or sips: URI")
     user, password = _userinfo(m["userinfo"], text)
     host, port = _hostport(m["hostport"], text)
-    return SipUri(
-        scheme=m["scheme"].lower(),
-        user=user,
-        password=password,
-        host=host,
-        port=port,
-        params=_uri_params(m["params"], text),
-        headers=_uri_headers(m["headers"], text),
-    )
+    params, headers = _uri_params(m["params"], text), _uri_headers(m["headers"], text)
+    return SipUri(m["scheme"].lower(), user, password, host, port, params, headers)
 
 
 def _userinfo(info: str | None, text: str) -> tuple[str | None, str | None]:
