@@ -263,7 +263,7 @@ def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict
         if m is None:
             raise SipParseError(f"{what}: unexpected {clip(text[pos:])} where ';param' should be")
         pos = m.end()
-        name = m.group(1)
+        name, value = m.groups()
         if name is None:
             continue  # liberal: ";;"
         if name.lower() in seen:
@@ -271,7 +271,6 @@ def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict
                 raise SipParseError(f"{what}: parameter {clip(name)} appears twice")
             continue
         seen.add(name.lower())
-        value = m.group(2)
         params[name] = value if value is None or strict else value.rstrip(" \t")
     return params
 

@@ -189,11 +189,10 @@ def _check_request_uri(uri: str) -> None:
 
 
 def _check_version(version: str) -> None:
-    if version.upper() == SIP_2_0:
-        return
-    if not g.sip_version_re.fullmatch(version):
+    if version != SIP_2_0 and not g.sip_version_re.fullmatch(version):
         raise SipParseError(f"{clip(version)} is not a SIP-Version")
-    raise SipParseError(f"unsupported SIP version {clip(version)}", status=505)
+    if version.upper() != SIP_2_0:  # ASCII: the grammar matched
+        raise SipParseError(f"unsupported SIP version {clip(version)}", status=505)
 
 
 def _parse_status_line(line: str) -> Response:
