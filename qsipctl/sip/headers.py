@@ -148,8 +148,7 @@ class Headers:
         key = _key(name)
         if key not in self._parsed:
             self._parsed[key] = parse(self)
-        value: T = self._parsed[key]
-        return value
+        return self._parsed[key]
 
     def remember(self, name: str, value: object) -> None:
         """Record what :meth:`parsed` would compute for ``name``, when the builder has it.

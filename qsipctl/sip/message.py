@@ -412,14 +412,11 @@ class StreamParser:
         if self._error is not None:
             raise self._error
         self._buffer += data
-        out: list[Message] = []
         try:
-            while (msg := self._next()) is not None:
-                out.append(msg)
+            return list(iter(self._next, None))  # _next() until it returns None
         except SipParseError as exc:
             self._error = exc
             raise
-        return out
 
     def _next(self) -> Message | None:
         if self._pending is None and not self._read_head():
