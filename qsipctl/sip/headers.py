@@ -191,10 +191,18 @@ class Headers:
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name, keeping the first one's position."""
         canon, key = _checked_name(name)
-        keys = [k for _, k, _ in self._items]
-        at = keys.index(key) if key in keys else len(keys)
-        rest = [item for item in self._items[at:] if item[1] != key]
-        self._items[at:] = [(canon, key, _check_value(value)), *rest]
+        value = _check_value(value)
+        out: list[tuple[str, str, str]] = []
+        placed = False
+        for item in self._items:
+            if item[1] != key:
+                out.append(item)
+            elif not placed:
+                out.append((canon, key, value))
+                placed = True
+        if not placed:
+            out.append((canon, key, value))
+        self._items = out
         self._parsed.pop(key, None)
 
     def remove(self, name: str) -> None:
