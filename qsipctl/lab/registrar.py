@@ -238,7 +238,7 @@ def _reason(problem: str) -> str:
 
 def _to_user(request: Request) -> str | None:
     try:
-        return parse_name_addr(request.headers.get("To") or "").uri.user
+        return parse_name_addr(request.headers.get("To") or "").sip_uri().user
     except SipParseError:
         return None
 
@@ -264,7 +264,7 @@ def _requested_contacts(request: Request) -> list[tuple[str, int]] | None:
     for value in values:
         na = parse_name_addr(value)
         expires = _int(na.params.get("expires"), header_expires)
-        out.append((str(na.uri), min(expires, DEFAULT_EXPIRES)))
+        out.append((str(na.sip_uri()), min(expires, DEFAULT_EXPIRES)))
     return out
 
 

@@ -237,14 +237,14 @@ def _contact_uri(msg: Request | Response) -> str | None:
     """The first Contact's URI (``get`` gives the first element of the list)."""
     try:
         value = msg.headers.get("Contact")
-        return None if value is None or value == "*" else str(parse_name_addr(value).uri)
+        return None if value is None or value == "*" else str(parse_name_addr(value).sip_uri())
     except SipError:
         return None
 
 
 def _route_uri(route: str) -> str:
     try:
-        return str(parse_name_addr(route).uri)
+        return str(parse_name_addr(route).sip_uri())
     except SipError:
         return route.strip().strip("<>")
 

@@ -26,6 +26,4 @@ class SipParseError(SipError):
 
 def clip(text: str, limit: int = 60) -> str:
     """repr() of a peer-supplied value, cut short: error lines must stay one line."""
-    if len(text) <= limit:
-        return repr(text)
-    return repr(text[:limit]) + "..."
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."

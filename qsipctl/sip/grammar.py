@@ -63,16 +63,11 @@ SCHEME = r"[A-Za-z][A-Za-z0-9+\-.]*"
 ABSOLUTE_URI = f"{SCHEME}:{URIC}+"
 
 # --- header-level rules ------------------------------------------------------
-HEADER_NAME = TOKEN
-METHOD = TOKEN
 # gen-value = token / host / quoted-string; Via received and maddr also carry
 # bare IPv6 addresses (RFC 3261 via-received), tried first since "2001" is a token.
 GEN_VALUE = f"(?:{IPV6ADDRESS}|{TOKEN}|{IPV6REFERENCE}|{QUOTED_STRING})"
 CALLID = f"{WORD}(?:@{WORD})?"
 SIP_VERSION = r"[Ss][Ii][Pp]/[0-9]+\.[0-9]+"
-WKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
-MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
-RFC1123_DATE = f"{WKDAY}, [0-9]{{2}} {MONTH} [0-9]{{4}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}} GMT"
 
 
 # Where a host ends, so it can be cut out cheaply and then checked against
@@ -95,16 +90,16 @@ password_re = re.compile(PASSWORD)
 hname_re = re.compile(f"{HNV}+")
 hvalue_re = re.compile(f"{HNV}*")
 absolute_uri_re = re.compile(ABSOLUTE_URI)
-rfc1123_date_re = re.compile(RFC1123_DATE)
 quoted_string_prefix_re = re.compile(QUOTED_STRING)  # match()
-cseq_re = re.compile(f"([0-9]+){LWS}({METHOD})")
+cseq_re = re.compile(f"([0-9]+){LWS}({TOKEN})")  # 1*DIGIT LWS Method
 # "Name: value" after unfolding; HCOLON = *( SP / HTAB ) ":" SWS.
-header_line_re = re.compile(f"({HEADER_NAME})[ \\t]*:[ \\t]*(.*)", re.S)
+header_line_re = re.compile(f"({TOKEN})[ \\t]*:[ \\t]*(.*)", re.S)
 # A CTL anywhere in a header value, except where a quoted-pair escapes it (search()).
 bad_ctl_re = re.compile(r"(?<!\\)[\x00-\x08\x0a-\x1f\x7f]")
 reason_bad_re = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # search()
-# One ";name[=value]" header parameter (generic-param), match() at a position.
-generic_param_re = re.compile(f"{SWS};{SWS}({TOKEN})(?:{SWS}={SWS}({GEN_VALUE}))?")
+# One ";name[=value]" header parameter (generic-param) and the SWS after it,
+# match() at a position.
+generic_param_re = re.compile(f"{SWS};{SWS}({TOKEN})(?:{SWS}={SWS}({GEN_VALUE}))?{SWS}")
 # The same, read liberally (From/To/Contact parameters the verdict does not
 # rest on): any run of characters up to the next ";" as an unquoted value,
 # an empty value, or nothing at all between two ";" (group 1 is then None).

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -58,36 +58,28 @@ COMPACT = {
     "y": "Identity",
 }
 
-_KNOWN = [
-    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow",
-    "Allow-Events", "Authentication-Info", "Authorization", "Call-ID", "Call-Info", "Contact",
-    "Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length",
-    "Content-Type", "CSeq", "Date", "Error-Info", "Event", "Expires", "From", "History-Info",
-    "Identity", "In-Reply-To", "Max-Forwards", "MIME-Version", "Min-Expires", "Min-SE",
-    "Organization", "P-Asserted-Identity", "P-Associated-URI", "Path", "Priority", "Privacy",
-    "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Require", "RAck", "Reason",
-    "Record-Route", "Refer-To", "Referred-By", "Reject-Contact", "Reply-To",
-    "Request-Disposition", "Require", "Retry-After", "Route", "RSeq", "Security-Client",
-    "Security-Server", "Security-Verify", "Server", "Service-Route", "Session-Expires",
-    "SIP-ETag", "SIP-If-Match", "Subject", "Subscription-State", "Supported", "Timestamp",
-    "To", "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
-]  # fmt: skip
-_CANONICAL = {name.lower(): name for name in _KNOWN}
-_CANONICAL.update(COMPACT)
-
 # Headers whose grammar is a comma-separated list (RFC 3261 §7.3.1: these,
 # and only these, may be split or combined).  Not the auth headers or Date.
-LIST_HEADERS = frozenset(
-    name.lower()
-    for name in [
-        "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow",
-        "Allow-Events", "Call-Info", "Contact", "Content-Encoding", "Content-Language",
-        "Error-Info", "History-Info", "In-Reply-To", "P-Asserted-Identity", "P-Associated-URI",
-        "Path", "Proxy-Require", "Reason", "Record-Route", "Reject-Contact",
-        "Request-Disposition", "Require", "Route", "Security-Client", "Security-Server",
-        "Security-Verify", "Service-Route", "Supported", "Unsupported", "Via", "Warning",
-    ]
-)  # fmt: skip
+_LIST_NAMES = [
+    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow",
+    "Allow-Events", "Call-Info", "Contact", "Content-Encoding", "Content-Language", "Error-Info",
+    "History-Info", "In-Reply-To", "P-Asserted-Identity", "P-Associated-URI", "Path",
+    "Proxy-Require", "Reason", "Record-Route", "Reject-Contact", "Request-Disposition", "Require",
+    "Route", "Security-Client", "Security-Server", "Security-Verify", "Service-Route", "Supported",
+    "Unsupported", "Via", "Warning",
+]  # fmt: skip
+# The other names we know, for their conventional spelling (``CSeq``, ``WWW-Authenticate``).
+_SINGLE_NAMES = [
+    "Authentication-Info", "Authorization", "Call-ID", "Content-Disposition", "Content-Length",
+    "Content-Type", "CSeq", "Date", "Event", "Expires", "From", "Identity", "Max-Forwards",
+    "MIME-Version", "Min-Expires", "Min-SE", "Organization", "Priority", "Privacy",
+    "Proxy-Authenticate", "Proxy-Authorization", "RAck", "Refer-To", "Referred-By", "Reply-To",
+    "Retry-After", "RSeq", "Server", "Session-Expires", "SIP-ETag", "SIP-If-Match", "Subject",
+    "Subscription-State", "Timestamp", "To", "User-Agent", "WWW-Authenticate",
+]  # fmt: skip
+LIST_HEADERS = frozenset(name.lower() for name in _LIST_NAMES)
+_CANONICAL = {name.lower(): name for name in _LIST_NAMES + _SINGLE_NAMES}
+_CANONICAL.update(COMPACT)
 
 
 def _key(name: str) -> str:
@@ -135,14 +127,12 @@ class Headers:
             self.add(name, value)
 
     @classmethod
-    def _trusted(
-        cls, items: list[tuple[str, str, str]], parsed: dict[str, Any] | None = None
-    ) -> Headers:
+    def _trusted(cls, items: list[tuple[str, str, str]], parsed: dict[str, Any]) -> Headers:
         """Build from already-checked (name, key, value) triples (the parser's path),
         with what the checks already parsed (see :meth:`parsed`)."""
         h = cls.__new__(cls)
         h._items = items
-        h._parsed = parsed or {}
+        h._parsed = parsed
         return h
 
     def parsed(self, name: str, parse: Callable[[Headers], T]) -> T:
@@ -158,8 +148,7 @@ class Headers:
         key = _key(name)
         if key not in self._parsed:
             self._parsed[key] = parse(self)
-        value: T = self._parsed[key]
-        return value
+        return self._parsed[key]
 
     def remember(self, name: str, value: object) -> None:
         """Record what :meth:`parsed` would compute for ``name``, when the builder has it.
@@ -172,15 +161,12 @@ class Headers:
     def get(self, name: str) -> str | None:
         """The first value; for list headers the first list element (``get_all()[0]``)."""
         key = _key(name)
-        is_list = key in LIST_HEADERS
         for _, k, v in self._items:
-            if k != key:
-                continue
-            if not is_list:
-                return v
-            first = next((e for e in split_list(v) if e), None)
-            if first is not None:
-                return first
+            if k == key:
+                if key not in LIST_HEADERS:
+                    return v
+                if first := next((e for e in split_list(v) if e), None):
+                    return first
         return None
 
     def get_all(self, name: str) -> list[str]:
@@ -232,17 +218,8 @@ class Headers:
     def copy(self) -> Headers:
         return Headers._trusted(list(self._items), dict(self._parsed))
 
-    def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        key = _key(name)
-        return any(item[1] == key for item in self._items)
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self.items())
-
-    def __len__(self) -> int:
-        return len(self._items)
+    def __contains__(self, name: str) -> bool:
+        return _key(name) in (k for _, k, _ in self._items)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
@@ -292,8 +269,8 @@ def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict
         m = pattern.match(text, pos)
         if m is None:
             raise SipParseError(f"{what}: unexpected {clip(text[pos:])} where ';param' should be")
-        pos = _skip_sws(text, m.end())
-        name = m.group(1)
+        pos = m.end()
+        name, value = m.groups()
         if name is None:
             continue  # liberal: ";;"
         if name.lower() in seen:
@@ -301,19 +278,8 @@ def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict
                 raise SipParseError(f"{what}: parameter {clip(name)} appears twice")
             continue
         seen.add(name.lower())
-        value = m.group(2)
         params[name] = value if value is None or strict else value.rstrip(" \t")
     return params
-
-
-def _skip_sws(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t":
-        pos += 1
-    return pos
-
-
-def format_params(params: dict[str, str | None]) -> str:
-    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
 
 
 # --- Via -----------------------------------------------------------------------
@@ -353,8 +319,8 @@ class Via:
 
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
-        head = f"{self.protocol}/{self.transport} {addr.bracket(self.host)}{port}"
-        return head + format_params(self.params)
+        params = (f";{k}" if v is None else f";{k}={v}" for k, v in self.params.items())
+        return f"{self.protocol}/{self.transport} {addr.bracket(self.host)}{port}{''.join(params)}"
 
 
 def parse_via(value: str) -> Via:
@@ -382,14 +348,11 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
     These are the parameters a client acts on (NAT detection, where to send
     responses), so a malformed one must not slip through as an opaque string.
     """
-    received = param_lookup(params, "received")
-    if received is not None:
+    if (received := param_lookup(params, "received")) is not None:
         check_host(addr.bracket(received), "Via received in", value)
-    rport = param_lookup(params, "rport")
-    if rport is not None:
+    if (rport := param_lookup(params, "rport")) is not None:
         check_port(rport, "Via rport in", value)
-    maddr = param_lookup(params, "maddr")
-    if maddr is not None:
+    if (maddr := param_lookup(params, "maddr")) is not None:
         check_host(maddr, "Via maddr in", value)
     ttl = param_lookup(params, "ttl")
     if ttl is not None and not (g.digits_re.fullmatch(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
@@ -401,31 +364,17 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
 # --- name-addr / addr-spec -------------------------------------------------------
 
 
-@dataclass(slots=True)
-class NameAddr:
-    """A From/To/Contact/Route value: optional display name, URI, header params."""
-
-    display_name: str | None
-    uri: SipUri
-    params: dict[str, str | None] = field(default_factory=dict)
-
-    @property
-    def tag(self) -> str | None:
-        return param_lookup(self.params, "tag")
-
-    def __str__(self) -> str:
-        head = "" if self.display_name is None else quote(self.display_name) + " "
-        return f"{head}<{self.uri}>{format_params(self.params)}"
-
-
 @dataclass(frozen=True, slots=True)
-class RawNameAddr:
-    """A checked name-addr whose URI may use any scheme (``isbn:``, ``tel:``)."""
+class NameAddr:
+    """A From/To/Contact/Route value: display name, URI as written (any scheme), params."""
 
     display_name: str | None
     uri: str
     params: dict[str, str | None]
-    bracketed: bool
+
+    def sip_uri(self) -> SipUri:
+        """The URI parsed, for a reader that needs a SIP one (any other scheme raises)."""
+        return parse_uri(self.uri)
 
 
 # quoted-pair is needed for '"', backslash and the controls qdtext leaves out (HTAB is allowed)
@@ -444,9 +393,7 @@ def unquote(quoted: str) -> str:
     return g.quoted_pair_re.sub(lambda m: m.group(1), quoted[1:-1])
 
 
-def split_name_addr(
-    value: str, *, require_brackets: bool = False, check_uri: bool = True
-) -> RawNameAddr:
+def parse_name_addr(value: str, *, check_uri: bool = True) -> NameAddr:
     """Check ``(name-addr / addr-spec) *(SEMI generic-param)``; any URI scheme.
 
     Liberal where nothing rests on it (issue 8): unquoted display names of any
@@ -459,14 +406,14 @@ def split_name_addr(
     if (m := g.name_addr_re.match(text)) is not None:
         display = _display(m)
         uri = g.scheme_space_re.sub(r"\1", m.group("uri").strip(" \t"), count=1)
-        pos, bracketed = m.end(), True
-    elif require_brackets or "<" in text or text.startswith('"'):
+        pos = m.end()
+    elif "<" in text or text.startswith('"'):
         raise SipParseError(_name_addr_problem(text, value))
     else:
         m2 = g.addr_spec_re.match(text)
         if m2 is None:
             raise SipParseError(f"{clip(value)}: expected a URI")
-        display, uri, pos, bracketed = None, m2.group(0), m2.end(), False
+        display, uri, pos = None, m2.group(0), m2.end()
         if "?" in uri or "," in uri:
             raise SipParseError(f"{clip(value)}: a URI with '?' or ',' must be enclosed in <>")
     if check_uri:
@@ -477,7 +424,7 @@ def split_name_addr(
     tag = param_lookup(params, "tag")
     if has_param(params, "tag") and (tag is None or not g.token_re.fullmatch(tag)):
         raise SipParseError(f"{clip(value)}: tag must be a token")
-    return RawNameAddr(display, uri, params, bracketed)
+    return NameAddr(display, uri, params)
 
 
 def _display(m: re.Match[str]) -> str | None:
@@ -506,14 +453,6 @@ def check_any_uri(uri: str, value: str) -> None:
         raise SipParseError(f"{clip(value)}: {clip(uri)} is not a valid URI")
 
 
-def parse_name_addr(value: str) -> NameAddr:
-    """Parse a name-addr or addr-spec with a SIP/SIPS URI."""
-    raw = split_name_addr(value)
-    if not is_sip_uri(raw.uri):
-        raise SipParseError(f"{clip(value)}: only sip: and sips: URIs are supported here")
-    return NameAddr(raw.display_name, parse_uri(raw.uri), raw.params)
-
-
 # --- scalar headers ---------------------------------------------------------------
 
 
@@ -535,11 +474,3 @@ def parse_uint(text: str, what: str, maximum: int) -> int:
     if len(stripped) > len(str(maximum)) or int(stripped) > maximum:
         raise SipParseError(f"{what} {clip(text)}: larger than {maximum}")
     return int(stripped)
-
-
-def date_is_valid(value: str) -> bool:
-    """Whether a Date value is the RFC 1123 form in GMT that RFC 3261 §20.17 requires.
-
-    Not checked at parse time (see qsipctl.sip.message); for callers that use Date.
-    """
-    return g.rfc1123_date_re.fullmatch(value.strip(" \t")) is not None

@@ -22,6 +22,7 @@ and time on hostile input; numbers are length-checked before ``int()``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,10 +36,10 @@ from qsipctl.sip.headers import (
     canonical_name,
     param_lookup,
     parse_cseq,
+    parse_name_addr,
     parse_uint,
     parse_via,
     split_list,
-    split_name_addr,
 )
 from qsipctl.sip.uri import is_sip_uri, parse_uri
 
@@ -51,10 +52,15 @@ SIP_2_0 = "SIP/2.0"
 # pjsip and tshark accept LF too, and over TCP refusing it looks like a
 # silent server).
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_LEADING_CRLF = re.compile(rb"(?:\r?\n)*")
 
 # Headers that must not appear twice: picking one of two values is guessing,
 # and guessing about framing or dialog identity is how smuggling starts.
+# Each has a check in _CHECKS, so a second line finds the first one's result.
 _ONCE = frozenset(("call-id", "cseq", "from", "to", "content-length"))
+# The parse-time results that are what Headers.parsed() would compute for that
+# header (the From/To checks only validate: the tags are read with the URI).
+_KEPT = frozenset(("via", "cseq", "content-length"))
 
 
 class _MessageBase:
@@ -63,7 +69,6 @@ class _MessageBase:
     __slots__ = ()
     headers: Headers
     body: bytes
-    version: str
 
     def _start_line(self) -> str:
         raise NotImplementedError
@@ -82,10 +87,8 @@ class _MessageBase:
         start = self._start_line()
         if "\r" in start or "\n" in start:
             raise SipError(f"start line must not contain CR or LF: {clip(start)}")
-        lines = [start]
-        lines += [f"{name}: {value}" for name, value in self.headers.items()]
-        lines += ["", ""]
-        return "\r\n".join(lines).encode("utf-8") + self.body
+        fields = [f"{name}: {value}" for name, value in self.headers.items()]
+        return "\r\n".join([start, *fields, "", ""]).encode("utf-8") + self.body
 
     def _single(self, name: str) -> str:
         """A header that identifies the dialog or transaction: exactly one, or an error."""
@@ -103,11 +106,6 @@ class _MessageBase:
     def cseq(self) -> tuple[int, str]:
         """(sequence number, method): what matches a response to its request."""
         return self.headers.parsed("CSeq", lambda h: parse_cseq(self._single("CSeq")))
-
-    @property
-    def vias(self) -> list[Via]:
-        """Every Via value, top first (a Via line may hold several)."""
-        return [parse_via(v) for v in self.headers.get_all("Via")]
 
     @property
     def top_via(self) -> Via:
@@ -131,7 +129,7 @@ def _top_via(headers: Headers) -> Via:
 
 
 def _tag(name_addr: str) -> str | None:
-    return param_lookup(split_name_addr(name_addr).params, "tag")
+    return param_lookup(parse_name_addr(name_addr).params, "tag")
 
 
 @dataclass(slots=True)
@@ -142,10 +140,9 @@ class Request(_MessageBase):
     uri: str
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
-    version: str = SIP_2_0
 
     def _start_line(self) -> str:
-        return f"{self.method} {self.uri} {self.version}"
+        return f"{self.method} {self.uri} {SIP_2_0}"
 
 
 @dataclass(slots=True)
@@ -156,10 +153,9 @@ class Response(_MessageBase):
     reason: str
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
-    version: str = SIP_2_0
 
     def _start_line(self) -> str:
-        return f"{self.version} {self.status} {self.reason}"
+        return f"{SIP_2_0} {self.status} {self.reason}"
 
 
 Message = Request | Response
@@ -168,14 +164,8 @@ Message = Request | Response
 # --- start line ----------------------------------------------------------------
 
 
-def _parse_start(line: str) -> Message:
-    """Request-Line or Status-Line; exactly one SP between elements."""
-    if line[:4].upper() == "SIP/":
-        return _parse_status_line(line)
-    return _parse_request_line(line)
-
-
 def _parse_request_line(line: str) -> Request:
+    """``Method SP Request-URI SP SIP-Version``: exactly one SP between elements."""
     parts = line.split(" ")
     if len(parts) != 3 or not all(parts):
         raise SipParseError(
@@ -185,7 +175,8 @@ def _parse_request_line(line: str) -> Request:
     if not g.token_re.fullmatch(method):
         raise SipParseError(f"Request-Line {clip(line)}: method {clip(method)} is not a token")
     _check_request_uri(uri)
-    return Request(method, uri, Headers(), b"", _check_version(version))
+    _check_version(version)
+    return Request(method, uri)
 
 
 def _check_request_uri(uri: str) -> None:
@@ -197,14 +188,11 @@ def _check_request_uri(uri: str) -> None:
         raise SipParseError(f"Request-URI {clip(uri)} is not a valid URI")
 
 
-def _check_version(version: str) -> str:
-    if version == SIP_2_0:
-        return SIP_2_0
-    if not g.sip_version_re.fullmatch(version):
+def _check_version(version: str) -> None:
+    if version != SIP_2_0 and not g.sip_version_re.fullmatch(version):
         raise SipParseError(f"{clip(version)} is not a SIP-Version")
-    if version.upper() != SIP_2_0:
+    if version.upper() != SIP_2_0:  # ASCII: the grammar matched
         raise SipParseError(f"unsupported SIP version {clip(version)}", status=505)
-    return SIP_2_0
 
 
 def _parse_status_line(line: str) -> Response:
@@ -212,13 +200,13 @@ def _parse_status_line(line: str) -> Response:
     if len(parts) != 3:
         raise SipParseError(f"Status-Line {clip(line)}: expected 'SIP/2.0 SP code SP reason'")
     version, code, reason = parts
-    version = _check_version(version)
+    _check_version(version)
     if not (len(code) == 3 and code.isdigit() and code.isascii()) or not 100 <= int(code) <= 699:
         raise SipParseError(f"Status-Line {clip(line)}: status code must be 3 digits, 100-699")
     # Reason-Phrase: liberal (any text but CTLs): it is only shown to people.
     if g.reason_bad_re.search(reason):
         raise SipParseError(f"Status-Line {clip(line)}: control character in Reason-Phrase")
-    return Response(int(code), reason, Headers(), b"", version)
+    return Response(int(code), reason)
 
 
 # --- header section -------------------------------------------------------------
@@ -235,8 +223,7 @@ def _header_lines(lines: list[str]) -> list[tuple[int, str]]:
         if line[:1] in (" ", "\t"):
             if not out:
                 raise SipParseError(f"line {number}: continuation line before any header")
-            piece = line.strip(" \t")
-            if piece:
+            if piece := line.strip(" \t"):
                 out[-1][1].append(piece)
         else:
             out.append((number, [line.rstrip(" \t")]))
@@ -246,34 +233,24 @@ def _header_lines(lines: list[str]) -> list[tuple[int, str]]:
 
 
 def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
+    """Each ``token *WSP ":" value`` line, checked; what the checks parsed is kept."""
     items: list[tuple[str, str, str]] = []
-    seen: set[str] = set()
     checked: dict[str, Any] = {}  # the first line's result per checked header
     for number, line in lines:
-        canon, value = _split_header_line(line, number)
+        m = g.header_line_re.fullmatch(line)
+        if m is None:
+            raise SipParseError(f"line {number}: {clip(line)} is not 'Name: value'")
+        canon, value = canonical_name(m[1]), m[2].strip(" \t")
         if g.bad_ctl_re.search(value):
             raise SipParseError(f"line {number}: {canon}: control character in value")
         key = canon.lower()
-        if key in _ONCE:
-            _check_once(key, seen, number, canon)
-        check = _CHECKS.get(key)
-        if check is not None:
+        if key in _ONCE and key in checked:
+            raise SipParseError(f"line {number}: {canon} header appears again; it must appear once")
+        if (check := _CHECKS.get(key)) is not None:
             checked.setdefault(key, _run_check(check, value, number, canon))
         items.append((canon, key, value))
-    # the top Via and CSeq just parsed are kept: the transaction layer reads them next
-    parsed = {"via": checked["via"][0]} if "via" in checked else {}
-    if "cseq" in checked:
-        parsed["cseq"] = checked["cseq"]
-    return Headers._trusted(items, parsed)
-
-
-def _split_header_line(line: str, number: int) -> tuple[str, str]:
-    """(canonical name, value) of ``token *WSP ":" value``."""
-    m = g.header_line_re.fullmatch(line)
-    if m is None:
-        raise SipParseError(f"line {number}: {clip(line)} is not 'Name: value'")
-    name, value = m.groups()
-    return canonical_name(name), value.strip(" \t")
+    # the top Via, CSeq and Content-Length just parsed are what gets read next
+    return Headers._trusted(items, {k: v for k, v in checked.items() if k in _KEPT})
 
 
 def _run_check(check: Callable[[str], object], value: str, number: int, name: str) -> object:
@@ -284,31 +261,21 @@ def _run_check(check: Callable[[str], object], value: str, number: int, name: st
         raise SipParseError(f"line {number}: {name}: {detail}", exc.status) from None
 
 
-def _check_once(key: str, seen: set[str], number: int, name: str) -> None:
-    if key in seen:
-        raise SipParseError(f"line {number}: {name} header appears again; it must appear once")
-    seen.add(key)
-
-
 # --- per-header grammar checks ---------------------------------------------------
 
 
-def _check_via(value: str) -> list[Via]:
-    """Every via-parm; an empty element (``a,,b``, a trailing comma) is an error here."""
+def _check_via(value: str) -> Via:
+    """Every via-parm, the top one returned; an empty element (``a,,b``) is an error here."""
     parts = split_list(value)
     if not all(parts):
         raise SipParseError(f"{clip(value)}: empty list element (stray ',')")
-    return [parse_via(element) for element in parts]
+    top, *_ = [parse_via(element) for element in parts]  # every one checked
+    return top
 
 
 def _check_callid(value: str) -> None:
     if not g.callid_re.fullmatch(value):
         raise SipParseError(f"{clip(value)} is not 'word[@word]'")
-
-
-def _check_from_to(value: str) -> None:
-    """The name-addr's shape and its tag; the URI is read only when someone asks."""
-    split_name_addr(value, check_uri=False)
 
 
 # Checked at parse time: what matches a response to its request and frames it
@@ -320,8 +287,9 @@ def _check_from_to(value: str) -> None:
 # authentication headers are parsed strictly where they are used (digest.py).
 _CHECKS: dict[str, Callable[[str], object]] = {
     "via": _check_via,
-    "from": _check_from_to,
-    "to": _check_from_to,
+    # From/To: the name-addr's shape and its tag; the URI is read when someone asks
+    "from": functools.partial(parse_name_addr, check_uri=False),
+    "to": functools.partial(parse_name_addr, check_uri=False),
     "call-id": _check_callid,
     "cseq": parse_cseq,
     "content-length": lambda v: parse_uint(v, "Content-Length", MAX_BODY_BYTES),
@@ -338,10 +306,13 @@ def _parse_head(head: bytes) -> Message:
     lines = [line.removesuffix("\r") for line in _decode(head).split("\n")]
     if g.reason_bad_re.search(lines[0]):
         raise SipParseError(f"start line {clip(lines[0])}: control character")
-    msg = _parse_start(lines[0])
+    start = lines[0]
+    msg = _parse_status_line(start) if start[:4].upper() == "SIP/" else _parse_request_line(start)
     msg.headers = _parse_headers(_header_lines(lines))
-    if isinstance(msg, Request):
-        _check_cseq_method(msg)
+    if isinstance(msg, Request) and "CSeq" in msg.headers and msg.cseq[1] != msg.method:
+        raise SipParseError(
+            f"CSeq method {clip(msg.cseq[1])} does not match the {clip(msg.method)} request"
+        )
     return msg
 
 
@@ -365,30 +336,17 @@ def _decode_line(line: bytes) -> str:
         return line.decode("latin-1")
 
 
-def _check_cseq_method(req: Request) -> None:
-    value = req.headers.get("CSeq")
-    method = None if value is None else parse_cseq(value)[1]
-    if method is not None and method != req.method:
-        raise SipParseError(
-            f"CSeq method {clip(method)} does not match the {clip(req.method)} request"
-        )
-
-
-def _content_length(msg: Message) -> int | None:
-    value = msg.headers.get("Content-Length")
+def _content_length(headers: Headers) -> int | None:
+    """Read through Headers.parsed(): on a message just parsed, the check's result (_KEPT)."""
+    value = headers.get("Content-Length")
     return None if value is None else parse_uint(value, "Content-Length", MAX_BODY_BYTES)
 
 
 def _skip_crlf(data: bytes | bytearray) -> int:
     """RFC 3261 §7.5: CRLFs (or bare LFs) before a start line are ignored (keep-alives)."""
-    pos = 0
-    while True:
-        if data[pos : pos + 2] == b"\r\n":
-            pos += 2
-        elif data[pos : pos + 1] == b"\n":
-            pos += 1
-        else:
-            return pos
+    m = _LEADING_CRLF.match(data)
+    assert m is not None  # the pattern matches the empty string
+    return m.end()
 
 
 def find_head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:
@@ -415,7 +373,7 @@ def parse_message(data: bytes) -> Message:
         raise SipParseError(_no_end_problem(data, start))
     msg = _parse_head(data[start : found[0]])
     rest = data[found[1] :]
-    length = _content_length(msg)
+    length = msg.headers.parsed("Content-Length", _content_length)
     if length is None:
         length = len(rest)
         if length > MAX_BODY_BYTES:
@@ -454,14 +412,11 @@ class StreamParser:
         if self._error is not None:
             raise self._error
         self._buffer += data
-        out: list[Message] = []
         try:
-            while (msg := self._next()) is not None:
-                out.append(msg)
+            return list(iter(self._next, None))  # _next() until it returns None
         except SipParseError as exc:
             self._error = exc
             raise
-        return out
 
     def _next(self) -> Message | None:
         if self._pending is None and not self._read_head():
@@ -492,7 +447,7 @@ class StreamParser:
             return False
         self._scanned = 0
         msg = _parse_head(bytes(self._buffer[: found[0]]))
-        length = _content_length(msg)
+        length = msg.headers.parsed("Content-Length", _content_length)
         if length is None:
             raise SipParseError("Content-Length header missing (required on TCP/TLS)")
         del self._buffer[: found[1]]

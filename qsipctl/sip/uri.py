@@ -45,8 +45,7 @@ def unescape(text: str) -> str:
     """Decode ``%HH`` escapes once; invalid UTF-8 becomes surrogate escapes."""
     if "%" not in text:
         return text
-    raw = g.escaped_re.sub(_octet, text)
-    data = raw.encode("utf-8", "surrogateescape")
+    data = g.escaped_re.sub(_octet, text).encode("utf-8", "surrogateescape")
     return data.decode("utf-8", "surrogateescape")
 
 
@@ -59,11 +58,8 @@ def escape(text: str, safe: frozenset[str]) -> str:
     """Percent-escape every octet of ``text`` that ``safe`` does not allow."""
     if all(c in safe for c in text):
         return text
-    out = []
-    for byte in text.encode("utf-8", "surrogateescape"):
-        c = chr(byte)
-        out.append(c if c in safe else f"%{byte:02X}")
-    return "".join(out)
+    data = text.encode("utf-8", "surrogateescape")
+    return "".join(chr(b) if chr(b) in safe else f"%{b:02X}" for b in data)
 
 
 def _where(what: str, context: str | None) -> str:
@@ -97,12 +93,10 @@ def _host_check(host: str) -> tuple[str, str | None]:
         return host, f"{clip(host)} is not a valid host"
     if g.ipv4_re.fullmatch(host) and any(int(octet) > 255 for octet in host.split(".")):
         return host, f"{clip(host)} is not a valid IPv4 address"
-    if host.startswith("["):
-        inner = addr.unbracket(host)
-        if not is_ipv6_liberal(inner):
-            return inner, f"[{clip(inner)}] is not a valid IPv6 reference"
-        return inner, None
-    return host, None
+    inner = addr.unbracket(host)  # host_re: only an IPv6 reference has brackets
+    if host.startswith("[") and not is_ipv6_liberal(inner):
+        return inner, f"[{clip(inner)}] is not a valid IPv6 reference"
+    return inner, None
 
 
 def is_ipv6_liberal(text: str) -> bool:
@@ -140,10 +134,6 @@ class SipUri:
         """A URI parameter by case-insensitive name (RFC 3261 §19.1.4)."""
         return param_lookup(self.params, name)
 
-    def has_param(self, name: str) -> bool:
-        """Whether a parameter is present at all (``;lr`` has no value)."""
-        return has_param(self.params, name)
-
     def __str__(self) -> str:
         parts = [self.scheme, ":"]
         if self.user is not None:
@@ -151,9 +141,7 @@ class SipUri:
             if self.password is not None:
                 parts += [":", escape(self.password, _SAFE_PASSWORD)]
             parts.append("@")
-        parts.append(addr.bracket(self.host))
-        if self.port is not None:
-            parts.append(f":{self.port}")
+        parts.append(addr.host_port(self.host, self.port))
         for name, value in self.params.items():
             parts += [";", escape(name, _SAFE_PARAM)]
             if value is not None:
@@ -173,10 +161,7 @@ def param_lookup(params: dict[str, str | None], name: str) -> str | None:
     if name in params:
         return params[name]
     lname = name.lower()
-    for key, value in params.items():
-        if key.lower() == lname:
-            return value
-    return None
+    return next((value for key, value in params.items() if key.lower() == lname), None)
 
 
 def has_param(params: dict[str, str | None], name: str) -> bool:
@@ -198,15 +183,8 @@ def parse_uri(text: str) -> SipUri:
         raise SipParseError(f"{clip(text)} is not a sip: or sips: URI")
     user, password = _userinfo(m["userinfo"], text)
     host, port = _hostport(m["hostport"], text)
-    return SipUri(
-        scheme=m["scheme"].lower(),
-        user=user,
-        password=password,
-        host=host,
-        port=port,
-        params=_uri_params(m["params"], text),
-        headers=_uri_headers(m["headers"], text),
-    )
+    params, headers = _uri_params(m["params"], text), _uri_headers(m["headers"], text)
+    return SipUri(m["scheme"].lower(), user, password, host, port, params, headers)
 
 
 def _userinfo(info: str | None, text: str) -> tuple[str | None, str | None]:

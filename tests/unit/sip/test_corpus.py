@@ -63,7 +63,7 @@ def test_quirks_read_as_a_production_stack_reads_them():
     assert allow.headers.get_all("Allow")[-1] == "MESSAGE"
     assert allow.headers.get_all("Supported") == ["replaces", "timer"]
     hosts = {
-        name: [parse_name_addr(c).uri for c in _message(name).headers.get_all("Contact")][-1]
+        name: [parse_name_addr(c).sip_uri() for c in _message(name).headers.get_all("Contact")][-1]
         for name in (
             "derived-contact-underscore-digit-label-params.sip",
             "derived-contact-ipv6-zone-id.sip",
