@@ -82,11 +82,17 @@ _CANONICAL = {name.lower(): name for name in _LIST_NAMES + _SINGLE_NAMES}
 _CANONICAL.update(COMPACT)
 
 
+@functools.lru_cache(maxsize=512)
 def _key(name: str) -> str:
-    """The lookup key: compact forms expanded, then case folded."""
+    """The lookup key: compact forms expanded, then case folded.
+
+    Remembered per spelling: every header lookup and every header parsed asks
+    (~20 times a message), and a message uses a few dozen spellings at most.
+    """
     return _CANONICAL.get(name.lower(), name).lower()
 
 
+@functools.lru_cache(maxsize=512)
 def canonical_name(name: str) -> str:
     """The long, conventionally cased name (``v`` and ``VIA`` become ``Via``)."""
     return _CANONICAL.get(name.lower(), name)
@@ -348,17 +354,21 @@ def _check_via_params(params: dict[str, str | None], value: str) -> None:
     These are the parameters a client acts on (NAT detection, where to send
     responses), so a malformed one must not slip through as an opaque string.
     """
-    if (received := param_lookup(params, "received")) is not None:
-        check_host(addr.bracket(received), "Via received in", value)
-    if (rport := param_lookup(params, "rport")) is not None:
-        check_port(rport, "Via rport in", value)
-    if (maddr := param_lookup(params, "maddr")) is not None:
-        check_host(maddr, "Via maddr in", value)
-    ttl = param_lookup(params, "ttl")
-    if ttl is not None and not (g.digits_re.fullmatch(ttl) and len(ttl) <= 3 and int(ttl) <= 255):
-        raise SipParseError(f"Via {clip(value)}: ttl must be 0-255")
-    if has_param(params, "branch") and param_lookup(params, "branch") is None:
-        raise SipParseError(f"Via {clip(value)}: branch needs a value")
+    for key, param in params.items():  # every spelling of a name is checked (case-insensitive)
+        name = key.lower()
+        if param is None:
+            if name == "branch":
+                raise SipParseError(f"Via {clip(value)}: branch needs a value")
+        elif name == "received":
+            check_host(addr.bracket(param), "Via received in", value)
+        elif name == "rport":
+            check_port(param, "Via rport in", value)
+        elif name == "maddr":
+            check_host(param, "Via maddr in", value)
+        elif name == "ttl" and not (
+            g.digits_re.fullmatch(param) and len(param) <= 3 and int(param) <= 255
+        ):
+            raise SipParseError(f"Via {clip(value)}: ttl must be 0-255")
 
 
 # --- name-addr / addr-spec -------------------------------------------------------
