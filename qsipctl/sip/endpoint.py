@@ -36,16 +36,11 @@ from qsipctl.sip.transaction import (
     DEFAULT,
     ClientTransaction,
     ServerTransaction,
-    TimedOut,
     Timers,
-    TransportFailed,
     client_key,
     make_response,
     same_transaction,
     server_key,
-)
-from qsipctl.sip.transaction import (
-    ResponseReceived as _TxResponse,
 )
 
 # RFC 3261 and the extensions a UA meets: known here means 405, not 501
@@ -226,18 +221,12 @@ class Endpoint:
                 server.tx.transport_error(now)
                 self._service_server(server)
 
-    @property
-    def busy(self) -> bool:
-        """Any transaction still alive (lingering ones included)."""
-        return bool(self._clients or self._servers)
-
     # ------------------------------------------------------------ sending
     def send_request(self, request: Request, peer: Peer, now: float) -> ClientTransaction:
         """Start a client transaction; its responses come back as events."""
         tx = ClientTransaction(request, peer.reliable, now, self.timers)
         client = _Client(tx, peer)
         self._clients[tx.key] = client
-        tx.start()
         self._service_client(client)
         return tx
 
@@ -247,8 +236,7 @@ class Endpoint:
 
     def respond(self, tx: ServerTransaction, response: Response, now: float) -> None:
         """Answer a request from a :class:`RequestReceived` event."""
-        key = tx.key
-        server = self._servers.get(key)
+        server = self._servers.get(tx.key)
         if server is None:
             return  # the transaction already ended (e.g. CANCELled): nothing to answer
         tx.send_response(response, now)
@@ -333,7 +321,6 @@ class Endpoint:
         tx = self._accepted.pop(_ack_key(ack), None)
         if tx is not None:
             tx.receive(ack, now)
-            tx.events()
         dialog = self._dialog_of(ack)
         if dialog is not None:
             self._events.append(RequestReceived(ack, source, None, dialog))
@@ -372,7 +359,6 @@ class Endpoint:
         tx = ServerTransaction(req, source.reliable, now, self.timers)
         server = _Server(tx, source, self._tag())
         self._servers[tx.key] = server
-        tx.start()
         self._service_server(server)
         return server
 
@@ -391,21 +377,19 @@ class Endpoint:
         for data in tx.datagrams_to_send():
             msg = tx.request if data is tx.request_bytes else (tx.ack or tx.request)
             self._out.append(Transmit(data, client.peer, msg))
-        for event in tx.events():
-            if isinstance(event, _TxResponse):
-                self._events.append(ResponseReceived(tx, event.response, source or client.peer))
-            elif isinstance(event, TimedOut):
-                self._events.append(TransactionTimedOut(tx))
-            elif isinstance(event, TransportFailed):
-                self._events.append(TransactionFailed(tx))
+        for response in tx.responses():
+            self._events.append(ResponseReceived(tx, response, source or client.peer))
         if tx.terminated:
             self._clients.pop(tx.key, None)
+            if tx.failure == "timeout":
+                self._events.append(TransactionTimedOut(tx))
+            elif tx.failure == "transport":
+                self._events.append(TransactionFailed(tx))
 
     def _service_server(self, server: _Server) -> None:
         tx = server.tx
         for data in tx.datagrams_to_send():
             self._out.append(Transmit(data, server.peer, tx.last_response or tx.request))
-        tx.events()  # ACKs are routed by _receive_ack; Timer H needs no TU action here
         if tx.terminated:
             self._servers.pop(tx.key, None)
             if tx.invite:

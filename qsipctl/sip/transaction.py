@@ -5,7 +5,9 @@ the interesting cases (Timer B after 32 s, Timer H, retransmission doubling up
 to T2) must be testable without waiting.  So, aioquic style, a transaction
 never sleeps and never touches a socket: the owner feeds it messages and the
 current time, asks :meth:`next_timer` when to call :meth:`handle_timer`, sends
-whatever :meth:`datagrams_to_send` returns and reads :meth:`events`.
+whatever :meth:`datagrams_to_send` returns, and hands a client transaction's
+:meth:`~ClientTransaction.responses` to the TU (:attr:`failure` says why one
+ended early).
 
 Reliable transports (TCP/TLS) get no retransmissions and zero-length
 "wait" timers (D, I, J, K), as §17 prescribes; the transaction still absorbs
@@ -19,6 +21,7 @@ and a retransmitted 2xx still reaches the TU.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,38 +54,6 @@ def new_branch(rand: Callable[[int], bytes] | None = None) -> str:
     """A Via branch that is unique in space and time (RFC 3261 §8.1.1.7)."""
     raw = (rand or os.urandom)(10)
     return MAGIC_COOKIE + raw.hex()
-
-
-# ---------------------------------------------------------------- events
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseReceived:
-    """A response the TU must see (retransmissions are absorbed)."""
-
-    response: Response
-
-
-@dataclass(frozen=True, slots=True)
-class AckReceived:
-    """The ACK for our final response to an INVITE arrived."""
-
-    request: Request
-
-
-@dataclass(frozen=True, slots=True)
-class TimedOut:
-    """Timer B, F or H fired: the peer never answered (or never ACKed)."""
-
-    timer: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class TransportFailed:
-    """The transport reported an error sending for this transaction."""
-
-
-TransactionEvent = ResponseReceived | AckReceived | TimedOut | TransportFailed
 
 
 # ---------------------------------------------------------------- matching
@@ -126,16 +97,18 @@ def server_key(request: Request, method: str | None = None) -> tuple[object, ...
 
 
 class _Transaction:
-    """Timers, output queue and event queue shared by all four machines."""
+    """Timers and output queue shared by all four machines."""
 
-    def __init__(self, reliable: bool, timers: Timers) -> None:
+    def __init__(self, request: Request, reliable: bool, timers: Timers) -> None:
+        self.request = request
+        self.invite = request.method == "INVITE"
         self.reliable = reliable
         self.timers = timers
         self.state = "init"
+        self.failure: str | None = None  # "timeout" (Timer B, F or H) or "transport"
         self._deadlines: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
         self._out: list[bytes] = []
-        self._events: list[TransactionEvent] = []
 
     # -- the owner's side
     def next_timer(self) -> float | None:
@@ -144,11 +117,10 @@ class _Transaction:
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer due at ``now`` (earliest first)."""
-        while self.state != "terminated":
-            due = [(t, name) for name, t in self._deadlines.items() if t <= now]
-            if not due:
+        while self._deadlines:
+            when, name = min((t, n) for n, t in self._deadlines.items())
+            if when > now:
                 return
-            _, name = min(due)
             del self._deadlines[name]
             self._fire(name, now)
 
@@ -156,15 +128,10 @@ class _Transaction:
         out, self._out = self._out, []
         return out
 
-    def events(self) -> list[TransactionEvent]:
-        out, self._events = self._events, []
-        return out
-
     def transport_error(self, now: float) -> None:
         """RFC 3261 §17.1.4/§17.2.4: a send failure ends the transaction."""
-        if self.state != "terminated":
-            self._events.append(TransportFailed())
-            self._terminate()
+        if not self.terminated:
+            self._terminate("transport")
 
     @property
     def terminated(self) -> bool:
@@ -182,10 +149,9 @@ class _Transaction:
         for name in names:
             self._deadlines.pop(name, None)
 
-    def _backoff(self, name: str, now: float, cap: float | None) -> None:
-        """Restart a retransmit timer with double its last interval, capped at T2."""
-        interval = self._intervals[name] * 2
-        self._start_timer(name, now, min(interval, cap) if cap is not None else interval)
+    def _backoff(self, name: str, now: float, cap: float) -> None:
+        """Restart a retransmit timer with double its last interval, at most ``cap``."""
+        self._start_timer(name, now, min(self._intervals[name] * 2, cap))
 
     def _wait(self, name: str, now: float, unreliable_interval: float) -> None:
         """Timers D/I/J/K: linger for retransmissions, or not at all over TCP/TLS."""
@@ -194,8 +160,9 @@ class _Transaction:
         else:
             self._start_timer(name, now, unreliable_interval)
 
-    def _terminate(self) -> None:
+    def _terminate(self, failure: str | None = None) -> None:
         self.state = "terminated"  # the owner sees :attr:`terminated` and forgets it
+        self.failure = failure
         self._deadlines.clear()
 
 
@@ -203,33 +170,35 @@ class _Transaction:
 
 
 class ClientTransaction(_Transaction):
-    """INVITE (§17.1.1) and non-INVITE (§17.1.2) client transactions."""
+    """INVITE (§17.1.1) and non-INVITE (§17.1.2) client transactions.
+
+    Created when the request is sent: the request is queued and the
+    retransmit and timeout timers armed at once.
+    """
 
     def __init__(
         self, request: Request, reliable: bool, now: float, timers: Timers = DEFAULT
     ) -> None:
-        super().__init__(reliable, timers)
-        self.request = request
-        self.invite = request.method == "INVITE"
+        super().__init__(request, reliable, timers)
         self.key = client_key(request)
         self.ack: Request | None = None
-        self._now = now
+        self._ack_bytes = b""
+        self._responses: list[Response] = []
         self.request_bytes = request.to_bytes()
-        self._ack_bytes: bytes | None = None
-
-    def start(self) -> None:
-        """Send the request and arm the retransmit and timeout timers."""
-        now, t = self._now, self.timers
         self._out.append(self.request_bytes)
         self.state = "calling" if self.invite else "trying"
-        retransmit = "A" if self.invite else "E"
-        if not self.reliable:
-            self._start_timer(retransmit, now, t.t1)
-        self._start_timer("B" if self.invite else "F", now, t.timeout)
+        if not reliable:
+            self._start_timer("A" if self.invite else "E", now, timers.t1)
+        self._start_timer("B" if self.invite else "F", now, timers.timeout)
+
+    def responses(self) -> list[Response]:
+        """The responses the TU must see since the last call (retransmissions are absorbed)."""
+        out, self._responses = self._responses, []
+        return out
 
     def receive(self, response: Response, now: float) -> None:
         """Feed a response that matched :attr:`key`."""
-        if self.state in ("init", "terminated"):
+        if self.terminated:
             return
         if self.invite:
             self._receive_invite(response, now)
@@ -240,66 +209,47 @@ class ClientTransaction(_Transaction):
         status = response.status
         if self.state == "accepted":
             if 200 <= status < 300:
-                self._events.append(ResponseReceived(response))
+                self._responses.append(response)
             return
         if self.state == "completed":
-            if status >= 300 and self._ack_bytes is not None:
+            if status >= 300:
                 self._out.append(self._ack_bytes)  # our ACK was lost: send it again
             return
-        self._stop_timer("A")
+        self._stop_timer("A", "B")
+        self._responses.append(response)
         if status < 200:
-            self._stop_timer("B")
             self.state = "proceeding"
-            self._events.append(ResponseReceived(response))
         elif status < 300:
             # RFC 6026 §8.4: linger in "accepted" so 2xx retransmissions (and
             # forked 2xx) still reach the TU, which ACKs each one itself.
-            self._stop_timer("B")
             self.state = "accepted"
-            self._events.append(ResponseReceived(response))
             self._start_timer("M", now, self.timers.timeout)
         else:
-            self._stop_timer("B")
+            # §17.1.1.3: the ACK for a non-2xx takes To from the response (its tag)
             self.state = "completed"
-            self.ack = make_ack(self.request, response)
+            self.ack = same_transaction(self.request, "ACK", response.headers.get("To"))
             self._ack_bytes = self.ack.to_bytes()
             self._out.append(self._ack_bytes)
-            self._events.append(ResponseReceived(response))
             self._wait("D", now, 32.0)
 
     def _receive_non_invite(self, response: Response, now: float) -> None:
         if self.state == "completed":
             return
-        self._events.append(ResponseReceived(response))
+        self._responses.append(response)
         if response.status < 200:
             self.state = "proceeding"
+            self._intervals["E"] = self.timers.t2  # §17.1.2.2: from now on E fires every T2
             return
         self._stop_timer("E", "F")
         self.state = "completed"
         self._wait("K", now, self.timers.t4)
 
     def _fire(self, name: str, now: float) -> None:
-        t = self.timers
-        if name == "A":
+        if name in ("A", "E"):  # retransmit: A doubles, E doubles up to T2
             self._out.append(self.request_bytes)
-            self._backoff("A", now, None)
-        elif name == "E":
-            self._out.append(self.request_bytes)
-            if self.state == "proceeding":
-                self._start_timer("E", now, t.t2)
-            else:
-                self._backoff("E", now, t.t2)
-        elif name in ("B", "F"):
-            self._events.append(TimedOut(name))
-            self._terminate()
-        elif name in ("D", "K", "M"):
-            self._terminate()
-
-
-def make_ack(request: Request, response: Response) -> Request:
-    """The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): To from the
-    response, so it carries the tag the server chose."""
-    return same_transaction(request, "ACK", response.headers.get("To"))
+            self._backoff(name, now, math.inf if name == "A" else self.timers.t2)
+        else:  # B or F: no final answer; D, K or M: the wait for retransmissions is over
+            self._terminate("timeout" if name in ("B", "F") else None)
 
 
 def same_transaction(request: Request, method: str, to: str | None = None) -> Request:
@@ -330,45 +280,38 @@ class ServerTransaction(_Transaction):
     The owner creates one per new request (see :func:`server_key`), passes
     retransmissions and ACKs to :meth:`receive`, and answers through
     :meth:`send_response` so the transaction can repeat the last response.
+    An INVITE gets 100 Trying at once, so the client stops retransmitting.
     """
 
     def __init__(
         self, request: Request, reliable: bool, now: float, timers: Timers = DEFAULT
     ) -> None:
-        super().__init__(reliable, timers)
-        self.request = request
-        self.invite = request.method == "INVITE"
+        super().__init__(request, reliable, timers)
         self.key = server_key(request)
         self.state = "proceeding" if self.invite else "trying"
-        self._last: bytes | None = None
+        self._last = b""
         self.last_response: Response | None = None
-        self._now = now
-
-    def start(self) -> None:
-        """An INVITE gets 100 Trying at once, so the client stops retransmitting."""
         if self.invite:
-            self.send_response(make_response(self.request, 100, "Trying"), self._now)
+            self.send_response(make_response(request, 100, "Trying"), now)
 
     def receive(self, request: Request, now: float) -> None:
-        """A retransmission of our request, or the ACK for our INVITE answer."""
+        """A retransmission of our request, or the ACK for our INVITE answer.
+
+        In "accepted" a retransmitted INVITE is absorbed: the TU's 2xx
+        retransmissions cover it (RFC 6026 §8.7).
+        """
         if request.method == "ACK":
-            self._receive_ack(request, now)
-        elif self.state == "accepted":
-            return  # RFC 6026 §8.7: the TU's 2xx retransmissions cover it
-        elif self.state in ("proceeding", "completed") and self._last is not None:
+            self._receive_ack(now)
+        elif self.state in ("proceeding", "completed") and self._last:
             self._out.append(self._last)
 
-    def _receive_ack(self, request: Request, now: float) -> None:
+    def _receive_ack(self, now: float) -> None:
         if self.state == "accepted":
-            self._stop_timer("G")  # our 2xx arrived: stop repeating it
-            self._events.append(AckReceived(request))  # the ACK for a 2xx: TU's business
-            return
-        if not self.invite or self.state != "completed":
-            return
-        self._stop_timer("G", "H")
-        self.state = "confirmed"
-        self._events.append(AckReceived(request))
-        self._wait("I", now, self.timers.t4)
+            self._stop_timer("G")  # our 2xx arrived: stop repeating it (the ACK is the TU's)
+        elif self.invite and self.state == "completed":
+            self._stop_timer("G", "H")
+            self.state = "confirmed"
+            self._wait("I", now, self.timers.t4)
 
     def send_response(self, response: Response, now: float) -> None:
         """Send a response from the TU and move the state machine on."""
@@ -395,24 +338,20 @@ class ServerTransaction(_Transaction):
             self._complete(now)
 
     def _complete(self, now: float) -> None:
-        t = self.timers
         self.state = "completed"
         if not self.invite:
-            self._wait("J", now, t.timeout)
+            self._wait("J", now, self.timers.timeout)
             return
         if not self.reliable:
-            self._start_timer("G", now, t.t1)
-        self._start_timer("H", now, t.timeout)
+            self._start_timer("G", now, self.timers.t1)
+        self._start_timer("H", now, self.timers.timeout)
 
     def _fire(self, name: str, now: float) -> None:
-        if name == "G" and self._last is not None:
+        if name == "G":  # repeat the final answer, doubling up to T2, until the ACK
             self._out.append(self._last)
             self._backoff("G", now, self.timers.t2)
-        elif name == "H":
-            self._events.append(TimedOut("H"))
-            self._terminate()
-        elif name in ("I", "J", "L"):
-            self._terminate()
+        else:  # H: no ACK came; I, J or L: the wait for retransmissions is over
+            self._terminate("timeout" if name == "H" else None)
 
 
 def make_response(
