@@ -17,6 +17,7 @@ correct auth-int answer).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,11 +44,10 @@ class AuthResult(Enum):
 
 @dataclass(frozen=True, slots=True)
 class AuthDecision:
-    """What a 401/407 means; ``reason`` says why we give up, in words for a verdict."""
+    """What a 401/407 means, and the challenge it was about."""
 
     result: AuthResult
     challenge: Challenge | None = None  # its ``stale`` says whether only the nonce was old
-    reason: str = ""
 
 
 @dataclass(slots=True)
@@ -82,16 +82,14 @@ class ClientAuth:
         """Take in a 401/407; RETRY means :meth:`authorize` the request again."""
         header = CHALLENGE_HEADERS.get(response.status)
         if header is None:
-            return AuthDecision(AuthResult.UNSUPPORTED, reason=f"{response.status} is no challenge")
-        offered, problems = [], []
+            return AuthDecision(AuthResult.UNSUPPORTED)
+        offered: list[Challenge] = []
         for value in response.headers.get_all(header):
-            try:
+            with contextlib.suppress(DigestError):  # a malformed header spoils only itself
                 offered += parse_challenges([value], header)
-            except DigestError as exc:
-                problems.append(str(exc))
         challenge = choose_challenge(offered)
         if challenge is None:
-            return AuthDecision(AuthResult.UNSUPPORTED, reason=_why_not(offered, problems))
+            return AuthDecision(AuthResult.UNSUPPORTED)
         key = (header, challenge.realm)
         old = self.realms.get(key)
         if old is not None and old.answered and not challenge.stale:
@@ -111,12 +109,3 @@ class ClientAuth:
             state.challenge, self.credentials, method, uri,
             nc=state.nc, cnonce=state.cnonce, body=body,
         )  # fmt: skip
-
-
-def _why_not(offered: list[Challenge], problems: list[str]) -> str:
-    if offered:
-        kinds = ", ".join(sorted({f"{c.scheme} {c.algorithm}" for c in offered}))
-        return f"server offers only {kinds}, which qsipctl cannot answer"
-    if problems:
-        return f"malformed challenge: {problems[0]}"
-    return "no Digest challenge in the response"

@@ -16,27 +16,23 @@ import hmac
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.headers import quote, unquote
 
-# Canonical spellings; the wire value is matched case-insensitively.
-ALGORITHMS: tuple[str, ...] = (
-    "MD5",
-    "MD5-sess",
-    "SHA-256",
-    "SHA-256-sess",
-    "SHA-512-256",
-    "SHA-512-256-sess",
-)
+# hashlib's name for each Digest algorithm (RFC 7616 §3.2, RFC 8760), weakest first
+_HASHES: dict[str, str] = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
+# Canonical spellings, each with its -sess variant; the wire value is matched case-insensitively.
+ALGORITHMS = tuple(name + sess for name in _HASHES for sess in ("", "-sess"))
 # Higher is stronger; the -sess variant is ranked just above its base so that
 # two otherwise equal offers resolve deterministically.
 _STRENGTH = {name: rank for rank, name in enumerate(ALGORITHMS)}
-_HASHES: dict[str, str] = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
 _CANONICAL = {name.lower(): name for name in ALGORITHMS}
+# Credentials' parameters sent as tokens; the others are quoted strings (RFC 7616 §3.4).
+_TOKEN_PARAMS = frozenset({"algorithm", "qop", "nc", "userhash"})
 
 
 class DigestError(SipError):
@@ -197,24 +193,21 @@ def compute_ha2(algorithm: str, method: str, uri: str, qop: str | None, body: by
 
 
 def compute_response(
-    *,
-    algorithm: str,
-    username: str,
-    realm: str,
-    password: str,
-    method: str,
-    uri: str,
-    nonce: str,
-    nc: str | None = None,
-    cnonce: str | None = None,
-    qop: str | None = None,
-    body: bytes = b"",
+    algorithm: str, password: str, method: str, params: Mapping[str, str], body: bytes = b""
 ) -> str:
-    """The ``response`` parameter; without qop it is the RFC 2069 form."""
-    ha1 = compute_ha1(algorithm, username, realm, password, nonce, cnonce or "")
-    ha2 = compute_ha2(algorithm, method, uri, qop, body)
+    """The ``response`` parameter for the credentials' other parameters.
+
+    ``params`` is what the Authorization carries (or will): username (the real
+    one, not a userhash), realm, nonce, uri and, with a qop, nc and cnonce.
+    The client and the server compute from the same mapping, so they cannot
+    disagree about which value goes where.  Without qop it is the RFC 2069 form.
+    """
+    nonce, qop = params["nonce"], params.get("qop")
+    username, realm, cnonce = params["username"], params["realm"], params.get("cnonce", "")
+    ha1 = compute_ha1(algorithm, username, realm, password, nonce, cnonce)
+    ha2 = compute_ha2(algorithm, method, params["uri"], qop, body)
     if qop:
-        return hash_hex(algorithm, f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+        return hash_hex(algorithm, f"{ha1}:{nonce}:{params['nc']}:{cnonce}:{qop}:{ha2}")
     return hash_hex(algorithm, f"{ha1}:{nonce}:{ha2}")
 
 
@@ -251,32 +244,23 @@ def answer_challenge(
     ``auth`` is chosen when both qops are offered: many registrars (Kamailio
     among them) offer auth-int but reject even a correct answer to it.
     """
-    if not challenge.supported:
-        raise DigestError(f"cannot answer a {challenge.scheme} {challenge.algorithm} challenge")
-    ch = challenge
-    qop = None if not ch.qop else ("auth" if "auth" in ch.qop else "auth-int")
-    nc_text = f"{nc:08x}" if qop else None
-    used_cnonce = cnonce if qop or ch.algorithm.endswith("-sess") else None
-    user = credentials.username
-    response = compute_response(
-        algorithm=ch.algorithm, username=user, realm=ch.realm, password=credentials.password,
-        method=method, uri=uri, nonce=ch.nonce, nc=nc_text, cnonce=used_cnonce, qop=qop,
-        body=body,
-    )  # fmt: skip
-    shown = compute_userhash(ch.algorithm, user, ch.realm) if ch.userhash else user
-    parts = [
-        f"username={quote(shown)}", f"realm={quote(ch.realm)}", f"nonce={quote(ch.nonce)}",
-        f"uri={quote(uri)}", f"response={quote(response)}", f"algorithm={ch.algorithm}",
-    ]  # fmt: skip
-    if used_cnonce is not None:
-        parts.append(f"cnonce={quote(used_cnonce)}")
+    ch, user = challenge, credentials.username
+    if not ch.supported:
+        raise DigestError(f"cannot answer a {ch.scheme} {ch.algorithm} challenge")
+    params = {"username": user, "realm": ch.realm, "nonce": ch.nonce, "uri": uri}
+    if ch.qop:
+        qop = "auth" if "auth" in ch.qop else "auth-int"
+        params |= {"cnonce": cnonce, "qop": qop, "nc": f"{nc:08x}"}
+    elif ch.algorithm.endswith("-sess"):
+        params["cnonce"] = cnonce
+    params["response"] = compute_response(ch.algorithm, credentials.password, method, params, body)
+    params["algorithm"] = ch.algorithm
     if ch.opaque is not None:
-        parts.append(f"opaque={quote(ch.opaque)}")
-    if qop:
-        parts += [f"qop={qop}", f"nc={nc_text}"]
-    if ch.userhash:
-        parts.append("userhash=true")
-    return ch.answer_header, "Digest " + ", ".join(parts)
+        params["opaque"] = ch.opaque
+    if ch.userhash:  # the response above used the real name
+        params |= {"username": compute_userhash(ch.algorithm, user, ch.realm), "userhash": "true"}
+    fields = (f"{k}={v if k in _TOKEN_PARAMS else quote(v)}" for k, v in params.items())
+    return ch.answer_header, "Digest " + ", ".join(fields)
 
 
 # --------------------------------------------------------------------------
@@ -318,13 +302,8 @@ class VerifyResult:
 
     verdict: Verdict
     username: str | None = None
-    realm: str | None = None
     algorithm: str | None = None
     reason: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.verdict is Verdict.OK
 
 
 def parse_authorization(header_value: str) -> dict[str, str]:
@@ -362,7 +341,7 @@ def verify_authorization(
     password = password_for(username, realm)
 
     def result(verdict: Verdict, reason: str = "") -> VerifyResult:
-        return VerifyResult(verdict, username, realm, algorithm, reason)
+        return VerifyResult(verdict, username, algorithm, reason)
 
     if password is None:
         return result(Verdict.UNKNOWN_USER, "unknown user")
@@ -371,19 +350,7 @@ def verify_authorization(
         return result(Verdict.MALFORMED, f"unknown qop {qop}")
     if qop is not None and ("nc" not in params or "cnonce" not in params):
         return result(Verdict.MALFORMED, "qop without nc/cnonce")
-    expected = compute_response(
-        algorithm=algorithm,
-        username=username,
-        realm=realm,
-        password=password,
-        method=method,
-        uri=params["uri"],
-        nonce=params["nonce"],
-        nc=params.get("nc"),
-        cnonce=params.get("cnonce"),
-        qop=qop,
-        body=body,
-    )
+    expected = compute_response(algorithm, password, method, params, body)
     if not hmac.compare_digest(expected, params["response"].lower()):
         return result(Verdict.BAD_PASSWORD, "response does not match")
     if not nonce_ok(params["nonce"]):
@@ -413,19 +380,15 @@ class NonceIssuer:
         stamp = f"{int(self._clock() * 1000):x}"
         return f"{stamp}.{self._sign(stamp)}"
 
-    def is_genuine(self, nonce: str) -> bool:
-        stamp, _, sig = nonce.partition(".")
-        return bool(stamp) and hmac.compare_digest(sig, self._sign(stamp))
-
     def is_fresh(self, nonce: str) -> bool:
-        """Genuine and younger than ``lifetime``: what ``nonce_ok`` should be."""
-        if not self.is_genuine(nonce):
+        """Genuine and younger than ``lifetime``: what ``nonce_ok`` should be.
+
+        A stamp with our signature is one :meth:`issue` wrote, so it is hex.
+        """
+        stamp, _, sig = nonce.partition(".")
+        if not stamp or not hmac.compare_digest(sig, self._sign(stamp)):
             return False
-        try:
-            issued = int(nonce.partition(".")[0], 16) / 1000
-        except ValueError:
-            return False
-        return 0 <= self._clock() - issued <= self.lifetime
+        return 0 <= self._clock() - int(stamp, 16) / 1000 <= self.lifetime
 
     def _sign(self, stamp: str) -> str:
         return hmac.new(self._key, stamp.encode(), hashlib.sha256).hexdigest()[:32]
