@@ -155,9 +155,7 @@ class Dialog:
         """A later 1xx/2xx of our INVITE: confirm, refresh target (§12.1.2, §12.2.1.2)."""
         if 200 <= response.status < 300:
             self.state = "confirmed"
-        target = _contact_uri(response)
-        if target:
-            self.remote_target = target
+        self.remote_target = _contact_uri(response) or self.remote_target
         if self.state == "early" or 200 <= response.status < 300:
             routes = response.headers.get_all("Record-Route")
             if routes:
@@ -185,9 +183,7 @@ class Dialog:
         if request.method == "INVITE":
             self.remote_invite_open = True  # until its ACK
         if request.method in TARGET_REFRESH:
-            target = _contact_uri(request)
-            if target:
-                self.remote_target = target
+            self.remote_target = _contact_uri(request) or self.remote_target
         if request.method == "BYE":
             self.state = "terminated"
         return None
@@ -217,10 +213,9 @@ class ClientInvite:
             dialog.update(response)
         if response.status < 200:
             return dialog, None
-        ack = self.acks.get(tag)
-        if ack is None:
-            ack = self.acks[tag] = dialog.ack(self.invite)
-        return dialog, ack
+        if tag not in self.acks:  # a retransmitted 2xx gets the same ACK again
+            self.acks[tag] = dialog.ack(self.invite)
+        return dialog, self.acks[tag]
 
 
 def _without_tag(value: str) -> str:

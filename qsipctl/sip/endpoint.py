@@ -253,12 +253,10 @@ class Endpoint:
         """
         return ", ".join(sorted(self.accept | {"ACK", "BYE", "CANCEL"}))
 
-    def response_for(
-        self, tx: ServerTransaction, status: int, reason: str, to_tag: str | None = None
-    ) -> Response:
+    def response_for(self, tx: ServerTransaction, status: int, reason: str) -> Response:
         """A response to ``tx``'s request, with the same To tag on every answer."""
         server = self._servers.get(tx.key)
-        tag = to_tag or (server.to_tag if server is not None else self._tag())
+        tag = server.to_tag if server is not None else self._tag()
         return make_response(tx.request, status, reason, to_tag=tag)
 
     def cancel(self, tx: ClientTransaction, now: float) -> ClientTransaction:

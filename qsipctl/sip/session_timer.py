@@ -48,7 +48,6 @@ class SessionRefresher:
     in_flight: bool = False
     done: bool = False
     glare_in_row: int = 0  # 491s since the last success
-    glare_waits: list[float] = field(default_factory=list)  # each wait after a 491, s
     gave_up: str | None = None  # the verdict when the PBX kept answering 491
     _busy_since: float | None = None
 
@@ -95,7 +94,6 @@ class SessionRefresher:
         if status == 491 and self.glare_in_row < self.max_glare_retries:
             self.glare_in_row += 1
             wait = glare_wait(self.owner, self.rng)
-            self.glare_waits.append(wait)
             self.due = now + wait
             return wait
         self.done = True

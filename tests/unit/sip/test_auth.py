@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from qsipctl.sip.auth import AuthResult, ClientAuth
 from qsipctl.sip.digest import (
+    AuthResult,
+    ClientAuth,
     DigestCredentials,
     compute_response,
     make_challenge_header,
