@@ -26,6 +26,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from qsipctl.addr import host_port
 from qsipctl.sip.headers import Headers
 from qsipctl.sip.message import Request, Response
 
@@ -54,6 +55,22 @@ def new_branch(rand: Callable[[int], bytes] | None = None) -> str:
     """A Via branch that is unique in space and time (RFC 3261 §8.1.1.7)."""
     raw = (rand or os.urandom)(10)
     return MAGIC_COOKIE + raw.hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Where a message comes from or goes to: transport, IP address, port."""
+
+    transport: str  # "udp" | "tcp" | "tls"
+    host: str  # an IP address, without brackets
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.transport} {host_port(self.host, self.port)}"
+
+    @property
+    def reliable(self) -> bool:
+        return self.transport != "udp"
 
 
 # ---------------------------------------------------------------- matching
@@ -99,10 +116,11 @@ def server_key(request: Request, method: str | None = None) -> tuple[object, ...
 class _Transaction:
     """Timers and output queue shared by all four machines."""
 
-    def __init__(self, request: Request, reliable: bool, timers: Timers) -> None:
+    def __init__(self, request: Request, peer: Peer, timers: Timers) -> None:
         self.request = request
         self.invite = request.method == "INVITE"
-        self.reliable = reliable
+        self.peer = peer  # where the request goes (client) or came from (server)
+        self.reliable = peer.reliable
         self.timers = timers
         self.state = "init"
         self.failure: str | None = None  # "timeout" (Timer B, F or H) or "transport"
@@ -176,10 +194,8 @@ class ClientTransaction(_Transaction):
     retransmit and timeout timers armed at once.
     """
 
-    def __init__(
-        self, request: Request, reliable: bool, now: float, timers: Timers = DEFAULT
-    ) -> None:
-        super().__init__(request, reliable, timers)
+    def __init__(self, request: Request, peer: Peer, now: float, timers: Timers = DEFAULT) -> None:
+        super().__init__(request, peer, timers)
         self.key = client_key(request)
         self.ack: Request | None = None
         self._ack_bytes = b""
@@ -187,7 +203,7 @@ class ClientTransaction(_Transaction):
         self.request_bytes = request.to_bytes()
         self._out.append(self.request_bytes)
         self.state = "calling" if self.invite else "trying"
-        if not reliable:
+        if not self.reliable:
             self._start_timer("A" if self.invite else "E", now, timers.t1)
         self._start_timer("B" if self.invite else "F", now, timers.timeout)
 
@@ -284,10 +300,11 @@ class ServerTransaction(_Transaction):
     """
 
     def __init__(
-        self, request: Request, reliable: bool, now: float, timers: Timers = DEFAULT
+        self, request: Request, peer: Peer, now: float, timers: Timers = DEFAULT, to_tag: str = ""
     ) -> None:
-        super().__init__(request, reliable, timers)
+        super().__init__(request, peer, timers)
         self.key = server_key(request)
+        self.to_tag = to_tag  # the endpoint's: the same To tag on every answer
         self.state = "proceeding" if self.invite else "trying"
         self._last = b""
         self.last_response: Response | None = None

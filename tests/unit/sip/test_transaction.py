@@ -9,6 +9,7 @@ import pytest
 from qsipctl.sip.message import Request, Response, parse_message
 from qsipctl.sip.transaction import (
     ClientTransaction,
+    Peer,
     ServerTransaction,
     Timers,
     client_key,
@@ -18,6 +19,8 @@ from qsipctl.sip.transaction import (
 )
 
 BRANCH = "z9hG4bKabc123"
+UDP = Peer("udp", "127.0.0.1", 5060)  # retransmissions and lingering
+TCP = Peer("tcp", "127.0.0.1", 5060)  # reliable: neither
 
 
 def request(method="INVITE", branch=BRANCH, cseq=1, cseq_method=None, extra="") -> Request:
@@ -60,7 +63,7 @@ def test_new_branch_has_magic_cookie_and_uses_injected_randomness():
 
 
 def test_invite_client_timer_a_doubles_and_timer_b_times_out_after_64_t1():
-    tx = ClientTransaction(request(), reliable=False, now=0.0)
+    tx = ClientTransaction(request(), peer=UDP, now=0.0)
     assert tx.state == "calling" and len(tx.datagrams_to_send()) == 1
     sent = run_timers(tx, 100.0)
     assert [t for t, _ in sent] == [0.5, 1.5, 3.5, 7.5, 15.5, 31.5]
@@ -69,7 +72,7 @@ def test_invite_client_timer_a_doubles_and_timer_b_times_out_after_64_t1():
 
 
 def test_invite_client_over_tcp_never_retransmits():
-    tx = ClientTransaction(request(), reliable=True, now=0.0)
+    tx = ClientTransaction(request(), peer=TCP, now=0.0)
     tx.datagrams_to_send()
     assert run_timers(tx, 100.0) == []
     assert tx.failure == "timeout" and tx.terminated
@@ -77,7 +80,7 @@ def test_invite_client_over_tcp_never_retransmits():
 
 def test_invite_client_provisional_stops_retransmission_and_timeout():
     req = request()
-    tx = ClientTransaction(req, reliable=False, now=0.0)
+    tx = ClientTransaction(req, peer=UDP, now=0.0)
     tx.receive(response(req, 180), 0.2)
     assert tx.state == "proceeding"
     assert tx.next_timer() is None
@@ -86,7 +89,7 @@ def test_invite_client_provisional_stops_retransmission_and_timeout():
 
 def test_invite_client_non_2xx_generates_ack_and_waits_timer_d():
     req = request()
-    tx = ClientTransaction(req, reliable=False, now=0.0)
+    tx = ClientTransaction(req, peer=UDP, now=0.0)
     tx.datagrams_to_send()
     final = response(req, 486)
     tx.receive(final, 1.0)
@@ -110,7 +113,7 @@ def test_invite_client_non_2xx_generates_ack_and_waits_timer_d():
 
 def test_invite_client_reliable_completes_at_once():
     req = request()
-    tx = ClientTransaction(req, reliable=True, now=0.0)
+    tx = ClientTransaction(req, peer=TCP, now=0.0)
     tx.receive(response(req, 404), 0.1)
     assert tx.state == "terminated"
     assert len(tx.datagrams_to_send()) == 2  # INVITE and ACK
@@ -118,7 +121,7 @@ def test_invite_client_reliable_completes_at_once():
 
 def test_invite_client_2xx_is_accepted_per_rfc6026_and_leaves_ack_to_the_tu():
     req = request()
-    tx = ClientTransaction(req, reliable=False, now=0.0)
+    tx = ClientTransaction(req, peer=UDP, now=0.0)
     tx.datagrams_to_send()
     ok = response(req, 200)
     tx.receive(ok, 0.1)
@@ -133,7 +136,7 @@ def test_invite_client_2xx_is_accepted_per_rfc6026_and_leaves_ack_to_the_tu():
 
 
 def test_non_invite_client_timer_e_caps_at_t2_and_timer_f():
-    tx = ClientTransaction(request("REGISTER"), reliable=False, now=0.0)
+    tx = ClientTransaction(request("REGISTER"), peer=UDP, now=0.0)
     assert tx.state == "trying"
     tx.datagrams_to_send()
     times = [t for t, _ in run_timers(tx, 100.0)]
@@ -145,7 +148,7 @@ def test_non_invite_client_timer_e_caps_at_t2_and_timer_f():
 
 def test_non_invite_client_proceeding_retransmits_every_t2():
     req = request("REGISTER")
-    tx = ClientTransaction(req, reliable=False, now=0.0)
+    tx = ClientTransaction(req, peer=UDP, now=0.0)
     tx.receive(response(req, 100, None), 0.1)
     assert tx.state == "proceeding"
     tx.datagrams_to_send()
@@ -156,7 +159,7 @@ def test_non_invite_client_proceeding_retransmits_every_t2():
 def test_non_invite_client_final_then_timer_k():
     req = request("REGISTER")
     timers = Timers(t1=0.1, t2=1.0, t4=2.0)
-    tx = ClientTransaction(req, reliable=False, now=0.0, timers=timers)
+    tx = ClientTransaction(req, peer=UDP, now=0.0, timers=timers)
     tx.receive(response(req, 401), 0.05)
     assert tx.state == "completed"
     tx.receive(response(req, 401), 0.06)  # retransmission: absorbed
@@ -167,12 +170,12 @@ def test_non_invite_client_final_then_timer_k():
 
 
 def test_configurable_t1_scales_timeout():
-    tx = ClientTransaction(request("OPTIONS"), reliable=True, now=10.0, timers=Timers(t1=0.01))
+    tx = ClientTransaction(request("OPTIONS"), peer=TCP, now=10.0, timers=Timers(t1=0.01))
     assert tx.next_timer() == pytest.approx(10.64)
 
 
 def test_transport_error_terminates():
-    tx = ClientTransaction(request("OPTIONS"), reliable=False, now=0.0)
+    tx = ClientTransaction(request("OPTIONS"), peer=UDP, now=0.0)
     tx.transport_error(0.1)
     assert tx.failure == "transport" and tx.terminated
     assert tx.next_timer() is None
@@ -201,7 +204,7 @@ def test_server_key_rfc2543_fallback():
 
 def test_invite_server_sends_trying_then_retransmits_final_with_timer_g_until_ack():
     req = request()
-    tx = ServerTransaction(req, reliable=False, now=0.0)
+    tx = ServerTransaction(req, peer=UDP, now=0.0)
     (trying,) = tx.datagrams_to_send()
     assert parse_message(trying).status == 100
     tx.receive(req, 0.2)  # INVITE retransmission: repeat the provisional
@@ -220,7 +223,7 @@ def test_invite_server_sends_trying_then_retransmits_final_with_timer_g_until_ac
 
 def test_invite_server_timer_h_without_ack():
     req = request()
-    tx = ServerTransaction(req, reliable=False, now=0.0)
+    tx = ServerTransaction(req, peer=UDP, now=0.0)
     tx.send_response(response(req, 500), 0.0)
     run_timers(tx, 100.0)
     assert tx.failure == "timeout" and tx.terminated
@@ -228,7 +231,7 @@ def test_invite_server_timer_h_without_ack():
 
 def test_invite_server_2xx_is_accepted_per_rfc6026_until_timer_l():
     req = request()
-    tx = ServerTransaction(req, reliable=True, now=0.0)
+    tx = ServerTransaction(req, peer=TCP, now=0.0)
     tx.datagrams_to_send()
     ok = response(req, 200)
     tx.send_response(ok, 0.0)
@@ -245,7 +248,7 @@ def test_invite_server_2xx_is_accepted_per_rfc6026_until_timer_l():
 
 def test_non_invite_server_absorbs_retransmissions_and_repeats_final_until_timer_j():
     req = request("REGISTER")
-    tx = ServerTransaction(req, reliable=False, now=0.0)
+    tx = ServerTransaction(req, peer=UDP, now=0.0)
     assert tx.state == "trying" and tx.datagrams_to_send() == []
     tx.receive(req, 0.1)
     assert tx.datagrams_to_send() == []
@@ -262,7 +265,7 @@ def test_non_invite_server_absorbs_retransmissions_and_repeats_final_until_timer
 
 def test_non_invite_server_reliable_terminates_on_final():
     req = request("OPTIONS")
-    tx = ServerTransaction(req, reliable=True, now=0.0)
+    tx = ServerTransaction(req, peer=TCP, now=0.0)
     tx.send_response(response(req, 200), 0.0)
     assert tx.terminated and len(tx.datagrams_to_send()) == 1
 
