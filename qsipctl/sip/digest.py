@@ -452,6 +452,7 @@ def verify_authorization(
     return result(Verdict.OK)
 
 
+@dataclass(slots=True)
 class NonceIssuer:
     """Stateless server nonces: a timestamp signed with a per-process key.
 
@@ -460,18 +461,12 @@ class NonceIssuer:
     nonce yields ``stale=true`` instead of a wrong-password verdict.
     """
 
-    def __init__(
-        self,
-        lifetime: float = 300.0,
-        clock: Callable[[], float] | None = None,
-        key: bytes | None = None,
-    ) -> None:
-        self.lifetime = lifetime
-        self._clock = clock or time.time
-        self._key = key if key is not None else os.urandom(32)
+    lifetime: float = 300.0  # s
+    clock: Callable[[], float] = time.time
+    key: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
 
     def issue(self) -> str:
-        stamp = f"{int(self._clock() * 1000):x}"
+        stamp = f"{int(self.clock() * 1000):x}"
         return f"{stamp}.{self._sign(stamp)}"
 
     def is_fresh(self, nonce: str) -> bool:
@@ -482,7 +477,7 @@ class NonceIssuer:
         stamp, _, sig = nonce.partition(".")
         if not stamp or not hmac.compare_digest(sig, self._sign(stamp)):
             return False
-        return 0 <= self._clock() - int(stamp, 16) / 1000 <= self.lifetime
+        return 0 <= self.clock() - int(stamp, 16) / 1000 <= self.lifetime
 
     def _sign(self, stamp: str) -> str:
-        return hmac.new(self._key, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self.key, stamp.encode(), hashlib.sha256).hexdigest()[:32]

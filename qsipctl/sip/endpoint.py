@@ -32,11 +32,9 @@ from dataclasses import dataclass
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Message, Request, Response, parse_message
 from qsipctl.sip.transaction import (
-    DEFAULT,
     ClientTransaction,
     Peer,
     ServerTransaction,
-    Timers,
     client_key,
     make_response,
     same_transaction,
@@ -142,14 +140,8 @@ def _ack_key(request: Request) -> tuple[str, int, str | None]:
 class Endpoint:
     """All transactions of one local SIP port; no sockets, no clock of its own."""
 
-    def __init__(
-        self,
-        accept: Iterable[str] = (),
-        timers: Timers = DEFAULT,
-        tag: Callable[[], str] = _tag,
-    ) -> None:
+    def __init__(self, accept: Iterable[str] = (), tag: Callable[[], str] = _tag) -> None:
         self.accept = frozenset(m.upper() for m in accept)
-        self.timers = timers
         self._tag = tag
         self._clients: dict[tuple[str, str], ClientTransaction] = {}
         self._servers: dict[tuple[object, ...], ServerTransaction] = {}
@@ -195,7 +187,7 @@ class Endpoint:
     # ------------------------------------------------------------ sending
     def send_request(self, request: Request, peer: Peer, now: float) -> ClientTransaction:
         """Start a client transaction; its responses come back as events."""
-        tx = ClientTransaction(request, peer, now, self.timers)
+        tx = ClientTransaction(request, peer, now)
         self._clients[tx.key] = tx
         self._service_client(tx)
         return tx
@@ -320,7 +312,7 @@ class Endpoint:
         return key if key in self.dialogs else None
 
     def _open_server(self, req: Request, source: Peer, now: float) -> ServerTransaction:
-        tx = ServerTransaction(req, source, now, self.timers, to_tag=self._tag())
+        tx = ServerTransaction(req, source, now, to_tag=self._tag())
         self._servers[tx.key] = tx
         self._service_server(tx)
         return tx

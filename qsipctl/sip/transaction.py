@@ -317,13 +317,10 @@ class ServerTransaction(_Transaction):
         In "accepted" a retransmitted INVITE is absorbed: the TU's 2xx
         retransmissions cover it (RFC 6026 §8.7).
         """
-        if request.method == "ACK":
-            self._receive_ack(now)
-        elif self.state in ("proceeding", "completed") and self._last:
-            self._out.append(self._last)
-
-    def _receive_ack(self, now: float) -> None:
-        if self.state == "accepted":
+        if request.method != "ACK":
+            if self.state in ("proceeding", "completed") and self._last:
+                self._out.append(self._last)  # our last answer was lost: repeat it
+        elif self.state == "accepted":
             self._stop_timer("G")  # our 2xx arrived: stop repeating it (the ACK is the TU's)
         elif self.invite and self.state == "completed":
             self._stop_timer("G", "H")
