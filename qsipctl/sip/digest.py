@@ -32,6 +32,9 @@ ALGORITHMS = tuple(name + sess for name in _HASHES for sess in ("", "-sess"))
 # two otherwise equal offers resolve deterministically.
 _STRENGTH = {name: rank for rank, name in enumerate(ALGORITHMS)}
 _CANONICAL = {name.lower(): name for name in ALGORITHMS}
+# what an Authorization must carry, whatever its qop (RFC 7616 §3.4)
+_REQUIRED = ("username", "realm", "nonce", "uri", "response")
+_QOPS = frozenset({"auth", "auth-int"})  # the qop values we can answer (RFC 7616 §3.3)
 # Credentials' parameters sent as tokens; the others are quoted strings (RFC 7616 §3.4).
 _TOKEN_PARAMS = frozenset({"algorithm", "qop", "nc", "userhash"})
 
@@ -153,12 +156,8 @@ def choose_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
     RFC 8760 §2.4 lets the UAC follow local policy; ours is "strongest wins", so
     a server listing MD5 before SHA-256 for old phones still gets SHA-256 from us.
     """
-    best: Challenge | None = None
-    for ch in challenges:
-        usable = ch.supported and (not ch.qop or "auth" in ch.qop or "auth-int" in ch.qop)
-        if usable and (best is None or _STRENGTH[ch.algorithm] > _STRENGTH[best.algorithm]):
-            best = ch
-    return best
+    usable = [ch for ch in challenges if ch.supported and (not ch.qop or _QOPS & set(ch.qop))]
+    return max(usable, key=lambda ch: _STRENGTH[ch.algorithm], default=None)  # first of equals
 
 
 # --------------------------------------------------------------------------
@@ -168,8 +167,7 @@ def choose_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
 
 def hash_hex(algorithm: str, data: str | bytes) -> str:
     """H(data) for a Digest algorithm name (with or without ``-sess``)."""
-    base = algorithm.removesuffix("-sess")
-    name = _HASHES.get(base)
+    name = _HASHES.get(algorithm.removesuffix("-sess"))
     if name is None:
         raise DigestError(f"unsupported digest algorithm {algorithm}")
     raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -397,7 +395,6 @@ class VerifyResult:
     verdict: Verdict
     username: str | None = None
     algorithm: str | None = None
-    reason: str = ""
 
 
 def parse_authorization(header_value: str) -> dict[str, str]:
@@ -423,33 +420,26 @@ def verify_authorization(
     """
     try:
         params = parse_authorization(header_value)
-    except DigestError as exc:
-        return VerifyResult(Verdict.MALFORMED, reason=str(exc))
-    missing = [k for k in ("username", "realm", "nonce", "uri", "response") if k not in params]
-    if missing:
-        return VerifyResult(Verdict.MALFORMED, reason=f"missing {', '.join(missing)}")
+    except DigestError:
+        return VerifyResult(Verdict.MALFORMED)
     algorithm = _CANONICAL.get(params.get("algorithm", "MD5").lower())
-    if algorithm is None:
-        return VerifyResult(Verdict.MALFORMED, reason="unsupported algorithm")
-    username, realm = params["username"], params["realm"]
-    password = password_for(username, realm)
-
-    def result(verdict: Verdict, reason: str = "") -> VerifyResult:
-        return VerifyResult(verdict, username, algorithm, reason)
-
+    if algorithm is None or any(k not in params for k in _REQUIRED):
+        return VerifyResult(Verdict.MALFORMED)
+    username, qop = params["username"], params.get("qop")
+    password = password_for(username, params["realm"])
     if password is None:
-        return result(Verdict.UNKNOWN_USER, "unknown user")
-    qop = params.get("qop")
-    if qop not in (None, "auth", "auth-int"):
-        return result(Verdict.MALFORMED, f"unknown qop {qop}")
-    if qop is not None and ("nc" not in params or "cnonce" not in params):
-        return result(Verdict.MALFORMED, "qop without nc/cnonce")
-    expected = compute_response(algorithm, password, method, params, body)
-    if not hmac.compare_digest(expected, params["response"].lower()):
-        return result(Verdict.BAD_PASSWORD, "response does not match")
-    if not nonce_ok(params["nonce"]):
-        return result(Verdict.STALE, "nonce expired")
-    return result(Verdict.OK)
+        verdict = Verdict.UNKNOWN_USER
+    elif qop not in (None, *_QOPS) or (qop and not {"nc", "cnonce"} <= params.keys()):
+        verdict = Verdict.MALFORMED  # an unknown qop, or a qop without nc and cnonce
+    elif not hmac.compare_digest(
+        compute_response(algorithm, password, method, params, body), params["response"].lower()
+    ):
+        verdict = Verdict.BAD_PASSWORD
+    elif not nonce_ok(params["nonce"]):
+        verdict = Verdict.STALE
+    else:
+        verdict = Verdict.OK
+    return VerifyResult(verdict, username, algorithm)
 
 
 @dataclass(slots=True)
