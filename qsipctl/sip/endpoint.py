@@ -35,6 +35,7 @@ from qsipctl.sip.transaction import (
     ClientTransaction,
     Peer,
     ServerTransaction,
+    Transmit,
     client_key,
     make_response,
     same_transaction,
@@ -49,15 +50,6 @@ KNOWN_METHODS = frozenset(
 
 # a To tag on these does not name a dialog we should know (RFC 3261 §10, §11)
 _DIALOGLESS = frozenset({"REGISTER", "OPTIONS"})
-
-
-@dataclass(frozen=True, slots=True)
-class Transmit:
-    """Bytes to send to a peer; ``message`` names them for traces and ladders."""
-
-    data: bytes
-    peer: Peer
-    message: Message
 
 
 # ---------------------------------------------------------------- events
@@ -161,35 +153,27 @@ class Endpoint:
         return out
 
     def next_timer(self) -> float | None:
-        times = [t for c in self._clients.values() if (t := c.next_timer()) is not None]
-        times += [t for s in self._servers.values() if (t := s.next_timer()) is not None]
-        return min(times, default=None)
+        times = (tx.next_timer() for tx in self._transactions())
+        return min((t for t in times if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
-        for client in list(self._clients.values()):
-            client.handle_timer(now)
-            self._service_client(client)
-        for server in list(self._servers.values()):
-            server.handle_timer(now)
-            self._service_server(server)
+        for tx in self._transactions():
+            tx.handle_timer(now)
+            self._service(tx)
 
     def transport_error(self, peer: Peer, now: float) -> None:
         """The network refused traffic to ``peer``: end every transaction bound there."""
-        for client in list(self._clients.values()):
-            if client.peer == peer:
-                client.transport_error(now)
-                self._service_client(client)
-        for server in list(self._servers.values()):
-            if server.peer == peer:
-                server.transport_error(now)
-                self._service_server(server)
+        for tx in self._transactions():
+            if tx.peer == peer:
+                tx.transport_error(now)
+                self._service(tx)
 
     # ------------------------------------------------------------ sending
     def send_request(self, request: Request, peer: Peer, now: float) -> ClientTransaction:
         """Start a client transaction; its responses come back as events."""
         tx = ClientTransaction(request, peer, now)
         self._clients[tx.key] = tx
-        self._service_client(tx)
+        self._service(tx)
         return tx
 
     def send_stateless(self, request: Request, peer: Peer) -> None:
@@ -203,7 +187,7 @@ class Endpoint:
         tx.send_response(response, now)
         if tx.invite and 200 <= response.status < 300 and tx.state == "accepted":
             self._accepted[_ack_key(tx.request)] = tx
-        self._service_server(tx)
+        self._service(tx)
 
     @property
     def allow(self) -> str:
@@ -254,16 +238,15 @@ class Endpoint:
         client = self._clients.get(client_key(resp))
         if client is not None:
             client.receive(resp, now)
-            self._service_client(client, source)
+            self._service(client, source)
         elif resp.cseq[1] == "INVITE" and 200 <= resp.status < 300:
             self._events.append(ResponseReceived(None, resp, source))  # RFC 6026 §8.4
 
     def _receive_request(self, req: Request, source: Peer, now: float) -> None:
-        key = server_key(req)
-        server = self._servers.get(key)
+        server = self._servers.get(server_key(req))
         if server is not None and not (req.method == "ACK" and server.state == "accepted"):
             server.receive(req, now)  # a retransmission, or the ACK for a non-2xx
-            self._service_server(server)
+            self._service(server)
             return
         if req.method == "ACK":
             self._receive_ack(req, source, now)
@@ -314,7 +297,7 @@ class Endpoint:
     def _open_server(self, req: Request, source: Peer, now: float) -> ServerTransaction:
         tx = ServerTransaction(req, source, now, to_tag=self._tag())
         self._servers[tx.key] = tx
-        self._service_server(tx)
+        self._service(tx)
         return tx
 
     def _answer(
@@ -324,13 +307,23 @@ class Endpoint:
         if allow:
             response.headers.add("Allow", self.allow)
         tx.send_response(response, now)
-        self._service_server(tx)
+        self._service(tx)
 
     # ------------------------------------------------------------ plumbing
-    def _service_client(self, tx: ClientTransaction, source: Peer | None = None) -> None:
-        for data in tx.datagrams_to_send():
-            msg = tx.request if data is tx.request_bytes else (tx.ack or tx.request)
-            self._out.append(Transmit(data, tx.peer, msg))
+    def _transactions(self) -> list[ClientTransaction | ServerTransaction]:
+        return [*self._clients.values(), *self._servers.values()]  # a copy: they may end
+
+    def _service(
+        self, tx: ClientTransaction | ServerTransaction, source: Peer | None = None
+    ) -> None:
+        """Queue what ``tx`` sends, hand a client's responses up, forget ``tx`` once it ended."""
+        self._out += tx.datagrams_to_send()
+        if isinstance(tx, ServerTransaction):
+            if tx.terminated:
+                self._servers.pop(tx.key, None)
+                if tx.invite:
+                    self._accepted.pop(_ack_key(tx.request), None)
+            return
         for response in tx.responses():
             self._events.append(ResponseReceived(tx, response, source or tx.peer))
         if tx.terminated:
@@ -339,11 +332,3 @@ class Endpoint:
                 self._events.append(TransactionTimedOut(tx))
             elif tx.failure == "transport":
                 self._events.append(TransactionFailed(tx))
-
-    def _service_server(self, tx: ServerTransaction) -> None:
-        for data in tx.datagrams_to_send():
-            self._out.append(Transmit(data, tx.peer, tx.last_response or tx.request))
-        if tx.terminated:
-            self._servers.pop(tx.key, None)
-            if tx.invite:
-                self._accepted.pop(_ack_key(tx.request), None)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from qsipctl.addr import host_port
 from qsipctl.sip.headers import Headers
-from qsipctl.sip.message import Request, Response
+from qsipctl.sip.message import Message, Request, Response
 
 MAGIC_COOKIE = "z9hG4bK"
 
@@ -71,6 +71,15 @@ class Peer:
     @property
     def reliable(self) -> bool:
         return self.transport != "udp"
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    """Bytes to send to a peer; ``message`` names them for traces and ladders."""
+
+    data: bytes
+    peer: Peer
+    message: Message
 
 
 # ---------------------------------------------------------------- matching
@@ -120,13 +129,12 @@ class _Transaction:
         self.request = request
         self.invite = request.method == "INVITE"
         self.peer = peer  # where the request goes (client) or came from (server)
-        self.reliable = peer.reliable
         self.timers = timers
         self.state = "init"
         self.failure: str | None = None  # "timeout" (Timer B, F or H) or "transport"
         self._deadlines: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
-        self._out: list[bytes] = []
+        self._out: list[Transmit] = []
 
     # -- the owner's side
     def next_timer(self) -> float | None:
@@ -142,7 +150,7 @@ class _Transaction:
             del self._deadlines[name]
             self._fire(name, now)
 
-    def datagrams_to_send(self) -> list[bytes]:
+    def datagrams_to_send(self) -> list[Transmit]:
         out, self._out = self._out, []
         return out
 
@@ -173,7 +181,7 @@ class _Transaction:
 
     def _wait(self, name: str, now: float, unreliable_interval: float) -> None:
         """Timers D/I/J/K: linger for retransmissions, or not at all over TCP/TLS."""
-        if self.reliable:
+        if self.peer.reliable:
             self._terminate()
         else:
             self._start_timer(name, now, unreliable_interval)
@@ -197,13 +205,12 @@ class ClientTransaction(_Transaction):
     def __init__(self, request: Request, peer: Peer, now: float, timers: Timers = DEFAULT) -> None:
         super().__init__(request, peer, timers)
         self.key = client_key(request)
-        self.ack: Request | None = None
-        self._ack_bytes = b""
+        self._ack: Transmit | None = None
         self._responses: list[Response] = []
-        self.request_bytes = request.to_bytes()
-        self._out.append(self.request_bytes)
+        self._sent = Transmit(request.to_bytes(), peer, request)  # every copy is these bytes
+        self._out.append(self._sent)
         self.state = "calling" if self.invite else "trying"
-        if not self.reliable:
+        if not self.peer.reliable:
             self._start_timer("A" if self.invite else "E", now, timers.t1)
         self._start_timer("B" if self.invite else "F", now, timers.timeout)
 
@@ -228,8 +235,8 @@ class ClientTransaction(_Transaction):
                 self._responses.append(response)
             return
         if self.state == "completed":
-            if status >= 300:
-                self._out.append(self._ack_bytes)  # our ACK was lost: send it again
+            if status >= 300 and self._ack is not None:
+                self._out.append(self._ack)  # our ACK was lost: send it again
             return
         self._stop_timer("A", "B")
         self._responses.append(response)
@@ -243,9 +250,9 @@ class ClientTransaction(_Transaction):
         else:
             # §17.1.1.3: the ACK for a non-2xx takes To from the response (its tag)
             self.state = "completed"
-            self.ack = same_transaction(self.request, "ACK", response.headers.get("To"))
-            self._ack_bytes = self.ack.to_bytes()
-            self._out.append(self._ack_bytes)
+            ack = same_transaction(self.request, "ACK", response.headers.get("To"))
+            self._ack = Transmit(ack.to_bytes(), self.peer, ack)
+            self._out.append(self._ack)
             self._wait("D", now, 32.0)
 
     def _receive_non_invite(self, response: Response, now: float) -> None:
@@ -262,7 +269,7 @@ class ClientTransaction(_Transaction):
 
     def _fire(self, name: str, now: float) -> None:
         if name in ("A", "E"):  # retransmit: A doubles, E doubles up to T2
-            self._out.append(self.request_bytes)
+            self._out.append(self._sent)
             self._backoff(name, now, math.inf if name == "A" else self.timers.t2)
         else:  # B or F: no final answer; D, K or M: the wait for retransmissions is over
             self._terminate("timeout" if name in ("B", "F") else None)
@@ -306,8 +313,7 @@ class ServerTransaction(_Transaction):
         self.key = server_key(request)
         self.to_tag = to_tag  # the endpoint's: the same To tag on every answer
         self.state = "proceeding" if self.invite else "trying"
-        self._last = b""
-        self.last_response: Response | None = None
+        self._last: Transmit | None = None  # our last answer, repeated as needed
         if self.invite:
             self.send_response(make_response(request, 100, "Trying"), now)
 
@@ -318,7 +324,7 @@ class ServerTransaction(_Transaction):
         retransmissions cover it (RFC 6026 §8.7).
         """
         if request.method != "ACK":
-            if self.state in ("proceeding", "completed") and self._last:
+            if self.state in ("proceeding", "completed") and self._last is not None:
                 self._out.append(self._last)  # our last answer was lost: repeat it
         elif self.state == "accepted":
             self._stop_timer("G")  # our 2xx arrived: stop repeating it (the ACK is the TU's)
@@ -331,12 +337,12 @@ class ServerTransaction(_Transaction):
         """Send a response from the TU and move the state machine on."""
         status = response.status
         if self.state == "accepted" and 200 <= status < 300:
-            self._out.append(response.to_bytes())  # the TU retransmits its 2xx (§13.3.1.4)
+            # the TU retransmits its 2xx (§13.3.1.4)
+            self._out.append(Transmit(response.to_bytes(), self.peer, response))
             return
         if self.state not in ("trying", "proceeding"):
             return  # §17.2: the TU may not answer twice with a final response
-        self._last = response.to_bytes()
-        self.last_response = response
+        self._last = Transmit(response.to_bytes(), self.peer, response)
         self._out.append(self._last)
         if status < 200:
             self.state = "proceeding"
@@ -346,7 +352,7 @@ class ServerTransaction(_Transaction):
             # §13.3.1.4 gives that to the UAS core; here it costs one timer.
             self.state = "accepted"
             self._start_timer("L", now, self.timers.timeout)
-            if not self.reliable:
+            if not self.peer.reliable:
                 self._start_timer("G", now, self.timers.t1)
         else:
             self._complete(now)
@@ -356,16 +362,16 @@ class ServerTransaction(_Transaction):
         if not self.invite:
             self._wait("J", now, self.timers.timeout)
             return
-        if not self.reliable:
+        if not self.peer.reliable:
             self._start_timer("G", now, self.timers.t1)
         self._start_timer("H", now, self.timers.timeout)
 
     def _fire(self, name: str, now: float) -> None:
-        if name == "G":  # repeat the final answer, doubling up to T2, until the ACK
+        if name != "G":  # H: no ACK came; I, J or L: the wait for retransmissions is over
+            self._terminate("timeout" if name == "H" else None)
+        elif self._last is not None:  # repeat our final answer, doubling up to T2, until the ACK
             self._out.append(self._last)
             self._backoff("G", now, self.timers.t2)
-        else:  # H: no ACK came; I, J or L: the wait for retransmissions is over
-            self._terminate("timeout" if name == "H" else None)
 
 
 def make_response(

@@ -95,7 +95,7 @@ def test_invite_client_non_2xx_generates_ack_and_waits_timer_d():
     tx.receive(final, 1.0)
     assert tx.state == "completed"
     (ack_bytes,) = tx.datagrams_to_send()
-    ack = parse_message(ack_bytes)
+    ack = parse_message(ack_bytes.data)
     assert ack.method == "ACK" and ack.uri == req.uri
     assert ack.cseq == (1, "ACK")
     assert ack.top_via.params["branch"] == BRANCH and len(ack.vias) == 1
@@ -206,7 +206,7 @@ def test_invite_server_sends_trying_then_retransmits_final_with_timer_g_until_ac
     req = request()
     tx = ServerTransaction(req, peer=UDP, now=0.0)
     (trying,) = tx.datagrams_to_send()
-    assert parse_message(trying).status == 100
+    assert parse_message(trying.data).status == 100
     tx.receive(req, 0.2)  # INVITE retransmission: repeat the provisional
     assert tx.datagrams_to_send() == [trying]
     tx.send_response(response(req, 486), 1.0)
@@ -238,7 +238,7 @@ def test_invite_server_2xx_is_accepted_per_rfc6026_until_timer_l():
     assert tx.state == "accepted"
     tx.receive(req, 0.5)  # a retransmitted INVITE is absorbed, not a new call
     tx.send_response(ok, 0.5)  # the TU's own 2xx retransmission goes out
-    assert tx.datagrams_to_send() == [ok.to_bytes(), ok.to_bytes()]
+    assert [t.data for t in tx.datagrams_to_send()] == [ok.to_bytes(), ok.to_bytes()]
     tx.receive(request("ACK", cseq_method="ACK"), 0.6)
     assert tx.state == "accepted" and tx.datagrams_to_send() == []
     assert tx.next_timer() == pytest.approx(32.0)  # Timer L
