@@ -157,9 +157,7 @@ class Dialog:
             self.state = "confirmed"
         self.remote_target = _contact_uri(response) or self.remote_target
         if self.state == "early" or 200 <= response.status < 300:
-            routes = response.headers.get_all("Record-Route")
-            if routes:
-                self.route_set = list(reversed(routes))
+            self.route_set = response.headers.get_all("Record-Route")[::-1] or self.route_set
 
     def receive_request(self, request: Request) -> int | None:
         """Check and absorb an in-dialog request (§12.2.2).

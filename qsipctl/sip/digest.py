@@ -201,9 +201,8 @@ def compute_response(
     The client and the server compute from the same mapping, so they cannot
     disagree about which value goes where.  Without qop it is the RFC 2069 form.
     """
-    nonce, qop = params["nonce"], params.get("qop")
-    username, realm, cnonce = params["username"], params["realm"], params.get("cnonce", "")
-    ha1 = compute_ha1(algorithm, username, realm, password, nonce, cnonce)
+    nonce, qop, cnonce = params["nonce"], params.get("qop"), params.get("cnonce", "")
+    ha1 = compute_ha1(algorithm, params["username"], params["realm"], password, nonce, cnonce)
     ha2 = compute_ha2(algorithm, method, params["uri"], qop, body)
     if qop:
         return hash_hex(algorithm, f"{ha1}:{nonce}:{params['nc']}:{cnonce}:{qop}:{ha2}")

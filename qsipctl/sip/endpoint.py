@@ -185,7 +185,7 @@ class Endpoint:
         if tx.key not in self._servers:
             return  # the transaction already ended (e.g. CANCELled): nothing to answer
         tx.send_response(response, now)
-        if tx.invite and 200 <= response.status < 300 and tx.state == "accepted":
+        if tx.state == "accepted":  # an INVITE's 2xx: its ACK comes with a new branch
             self._accepted[_ack_key(tx.request)] = tx
         self._service(tx)
 

@@ -53,8 +53,7 @@ DEFAULT = Timers()
 
 def new_branch(rand: Callable[[int], bytes] | None = None) -> str:
     """A Via branch that is unique in space and time (RFC 3261 §8.1.1.7)."""
-    raw = (rand or os.urandom)(10)
-    return MAGIC_COOKIE + raw.hex()
+    return MAGIC_COOKIE + (rand or os.urandom)(10).hex()
 
 
 @dataclass(frozen=True, slots=True)
