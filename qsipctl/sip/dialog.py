@@ -64,7 +64,7 @@ class Dialog:
             remote_tag=tag,
             local_uri=_without_tag(request.headers.get("From") or ""),
             remote_uri=_without_tag(request.headers.get("To") or ""),
-            remote_target=_contact_uri(response) or request.uri,
+            remote_target=_uri(response.headers.get("Contact")) or request.uri,
             route_set=response.headers.get_all("Record-Route")[::-1],
             local_seq=request.cseq[0],
             state="confirmed" if 200 <= response.status < 300 else "early",
@@ -83,7 +83,7 @@ class Dialog:
             remote_tag=request.from_tag,
             local_uri=_without_tag(request.headers.get("To") or ""),
             remote_uri=_without_tag(request.headers.get("From") or ""),
-            remote_target=_contact_uri(request) or "",
+            remote_target=_uri(request.headers.get("Contact")) or "",
             route_set=request.headers.get_all("Record-Route"),
             remote_seq=request.cseq[0],
             state="confirmed" if 200 <= response.status < 300 else "early",
@@ -155,7 +155,7 @@ class Dialog:
         """A later 1xx/2xx of our INVITE: confirm, refresh target (§12.1.2, §12.2.1.2)."""
         if 200 <= response.status < 300:
             self.state = "confirmed"
-        self.remote_target = _contact_uri(response) or self.remote_target
+        self.remote_target = _uri(response.headers.get("Contact")) or self.remote_target
         if self.state == "early" or 200 <= response.status < 300:
             self.route_set = response.headers.get_all("Record-Route")[::-1] or self.route_set
 
@@ -181,7 +181,7 @@ class Dialog:
         if request.method == "INVITE":
             self.remote_invite_open = True  # until its ACK
         if request.method in TARGET_REFRESH:
-            self.remote_target = _contact_uri(request) or self.remote_target
+            self.remote_target = _uri(request.headers.get("Contact")) or self.remote_target
         if request.method == "BYE":
             self.state = "terminated"
         return None
@@ -226,20 +226,16 @@ def _without_tag(value: str) -> str:
     return value[:cut] + _TAG_PARAM.sub("", value[cut:])
 
 
-def _contact_uri(msg: Request | Response) -> str | None:
-    """The first Contact's URI (``get`` gives the first element of the list)."""
+def _route_uri(route: str) -> str:
+    return _uri(route) or route.strip().strip("<>")
+
+
+def _uri(value: str | None) -> str | None:
+    """The URI of a name-addr (a Contact's first) or None: absent, ``*`` or unreadable."""
     try:
-        value = msg.headers.get("Contact")
         return None if value is None or value == "*" else str(parse_name_addr(value).uri)
     except SipError:
         return None
-
-
-def _route_uri(route: str) -> str:
-    try:
-        return str(parse_name_addr(route).uri)
-    except SipError:
-        return route.strip().strip("<>")
 
 
 def _via_without_branch(request: Request) -> str:

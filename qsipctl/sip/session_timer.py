@@ -87,8 +87,7 @@ class SessionRefresher:
         self.in_flight = False
         if 200 <= status < 300:
             self.glare_in_row = 0
-            if interval:
-                self.interval = interval
+            self.interval = interval or self.interval
             self.due = now + self._period()
             return None
         if status == 491 and self.glare_in_row < self.max_glare_retries:
