@@ -153,8 +153,9 @@ class Endpoint:
         return out
 
     def next_timer(self) -> float | None:
-        times = (tx.next_timer() for tx in self._transactions())
-        return min((t for t in times if t is not None), default=None)
+        times = [t for tx in self._clients.values() if (t := tx.next_timer()) is not None]
+        times += [t for tx in self._servers.values() if (t := tx.next_timer()) is not None]
+        return min(times, default=None)
 
     def handle_timer(self, now: float) -> None:
         for tx in self._transactions():
