@@ -183,7 +183,7 @@ class Endpoint:
 
     def respond(self, tx: ServerTransaction, response: Response, now: float) -> None:
         """Answer a request from a :class:`RequestReceived` event."""
-        if tx.key not in self._servers:
+        if self._servers.get(tx.key) is not tx:
             return  # the transaction already ended (e.g. CANCELled): nothing to answer
         tx.send_response(response, now)
         if tx.state == "accepted":  # an INVITE's 2xx: its ACK comes with a new branch
@@ -209,7 +209,7 @@ class Endpoint:
         Call it once a provisional response came (§9.1 says not before); its
         answer comes as the CANCEL transaction's own ResponseReceived.
         """
-        if tx.key not in self._clients:
+        if self._clients.get(tx.key) is not tx:
             raise SipError("the INVITE transaction to cancel is over")
         return self.send_request(same_transaction(tx.request, "CANCEL"), tx.peer, now)
 
