@@ -98,9 +98,8 @@ class Dialog:
     def create_request(
         self, method: str, headers: Sequence[tuple[str, str]] = (), body: bytes = b""
     ) -> Request:
-        """A request inside the dialog with the next CSeq (ACK and CANCEL reuse theirs)."""
-        if method not in ("ACK", "CANCEL"):
-            self.local_seq += 1
+        """A request inside the dialog with the next CSeq (a 2xx's ACK is :meth:`ack`'s)."""
+        self.local_seq += 1
         if method == "INVITE" or (method == "UPDATE" and body):
             self.pending_offer = self.local_seq  # until request_done(): see receive_request
         return self._request(method, self.local_seq, headers, body)
