@@ -1,7 +1,7 @@
 """The ``call`` probe: a real test call with the softphone's own settings (issue 9).
 
 Assembles the SIP endpoint/dialog layer (``net.driver``, ``sip.dialog``,
-``sip.auth``) with the media half (``sdp``, ``media``): INVITE with our SDP
+``sip.digest``) with the media half (``sdp``, ``media``): INVITE with our SDP
 offer, digest auth on 401/407, 1xx noted (183 with SDP = early media), CANCEL
 after the ring timeout, 200 -> ACK along the dialog's route, audio both
 ways for ``duration`` with RFC 4733 DTMF, a far-end BYE answered, BYE at the
@@ -46,9 +46,8 @@ from qsipctl.sdp import (
     read_offer,
     with_direction,
 )
-from qsipctl.sip.auth import AuthResult, ClientAuth
 from qsipctl.sip.dialog import ClientInvite, Dialog
-from qsipctl.sip.digest import DigestCredentials
+from qsipctl.sip.digest import AuthResult, ClientAuth, DigestCredentials
 from qsipctl.sip.endpoint import Peer, RequestReceived, ResponseReceived
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Request, Response

@@ -31,8 +31,7 @@ from qsipctl.probes.register_flow import (
 )
 from qsipctl.probes.result import ProbeResult
 from qsipctl.probes.target import ProbeTarget
-from qsipctl.sip.auth import AuthResult, ClientAuth
-from qsipctl.sip.digest import Challenge, DigestCredentials
+from qsipctl.sip.digest import AuthResult, Challenge, ClientAuth, DigestCredentials
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Response
 

@@ -64,7 +64,7 @@ class Dialog:
             remote_tag=tag,
             local_uri=_without_tag(request.headers.get("From") or ""),
             remote_uri=_without_tag(request.headers.get("To") or ""),
-            remote_target=_contact_uri(response) or request.uri,
+            remote_target=_uri(response.headers.get("Contact")) or request.uri,
             route_set=response.headers.get_all("Record-Route")[::-1],
             local_seq=request.cseq[0],
             state="confirmed" if 200 <= response.status < 300 else "early",
@@ -83,7 +83,7 @@ class Dialog:
             remote_tag=request.from_tag,
             local_uri=_without_tag(request.headers.get("To") or ""),
             remote_uri=_without_tag(request.headers.get("From") or ""),
-            remote_target=_contact_uri(request) or "",
+            remote_target=_uri(request.headers.get("Contact")) or "",
             route_set=request.headers.get_all("Record-Route"),
             remote_seq=request.cseq[0],
             state="confirmed" if 200 <= response.status < 300 else "early",
@@ -98,9 +98,8 @@ class Dialog:
     def create_request(
         self, method: str, headers: Sequence[tuple[str, str]] = (), body: bytes = b""
     ) -> Request:
-        """A request inside the dialog with the next CSeq (ACK and CANCEL reuse theirs)."""
-        if method not in ("ACK", "CANCEL"):
-            self.local_seq += 1
+        """A request inside the dialog with the next CSeq (a 2xx's ACK is :meth:`ack`'s)."""
+        self.local_seq += 1
         if method == "INVITE" or (method == "UPDATE" and body):
             self.pending_offer = self.local_seq  # until request_done(): see receive_request
         return self._request(method, self.local_seq, headers, body)
@@ -155,13 +154,9 @@ class Dialog:
         """A later 1xx/2xx of our INVITE: confirm, refresh target (§12.1.2, §12.2.1.2)."""
         if 200 <= response.status < 300:
             self.state = "confirmed"
-        target = _contact_uri(response)
-        if target:
-            self.remote_target = target
+        self.remote_target = _uri(response.headers.get("Contact")) or self.remote_target
         if self.state == "early" or 200 <= response.status < 300:
-            routes = response.headers.get_all("Record-Route")
-            if routes:
-                self.route_set = list(reversed(routes))
+            self.route_set = response.headers.get_all("Record-Route")[::-1] or self.route_set
 
     def receive_request(self, request: Request) -> int | None:
         """Check and absorb an in-dialog request (§12.2.2).
@@ -185,9 +180,7 @@ class Dialog:
         if request.method == "INVITE":
             self.remote_invite_open = True  # until its ACK
         if request.method in TARGET_REFRESH:
-            target = _contact_uri(request)
-            if target:
-                self.remote_target = target
+            self.remote_target = _uri(request.headers.get("Contact")) or self.remote_target
         if request.method == "BYE":
             self.state = "terminated"
         return None
@@ -217,10 +210,9 @@ class ClientInvite:
             dialog.update(response)
         if response.status < 200:
             return dialog, None
-        ack = self.acks.get(tag)
-        if ack is None:
-            ack = self.acks[tag] = dialog.ack(self.invite)
-        return dialog, ack
+        if tag not in self.acks:  # a retransmitted 2xx gets the same ACK again
+            self.acks[tag] = dialog.ack(self.invite)
+        return dialog, self.acks[tag]
 
 
 def _without_tag(value: str) -> str:
@@ -233,20 +225,16 @@ def _without_tag(value: str) -> str:
     return value[:cut] + _TAG_PARAM.sub("", value[cut:])
 
 
-def _contact_uri(msg: Request | Response) -> str | None:
-    """The first Contact's URI (``get`` gives the first element of the list)."""
+def _route_uri(route: str) -> str:
+    return _uri(route) or route.strip().strip("<>")
+
+
+def _uri(value: str | None) -> str | None:
+    """The URI of a name-addr (a Contact's first) or None: absent, ``*`` or unreadable."""
     try:
-        value = msg.headers.get("Contact")
         return None if value is None or value == "*" else str(parse_name_addr(value).sip_uri())
     except SipError:
         return None
-
-
-def _route_uri(route: str) -> str:
-    try:
-        return str(parse_name_addr(route).sip_uri())
-    except SipError:
-        return route.strip().strip("<>")
 
 
 def _via_without_branch(request: Request) -> str:

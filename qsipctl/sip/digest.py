@@ -1,42 +1,42 @@
 """HTTP Digest authentication as SIP uses it (RFC 2617, RFC 7616, RFC 8760).
 
 Sans-IO: strings in, strings out.  The client side parses challenges, picks
-one and answers it; the server side (the embedded lab registrar, tests)
-issues challenges and checks answers.  Randomness (cnonce) is injectable so
-that tests reproduce the RFCs' published examples byte for byte.
-
-The client's state across requests (nonce-counts, realms, what a second
-challenge means) lives in :mod:`qsipctl.sip.auth`; this module only computes.
+one and answers it, and :class:`ClientAuth` keeps its state across requests
+(nonce-counts, realms, what a second challenge means); the server side (the
+embedded lab registrar, tests) issues challenges and checks answers.
+Randomness (cnonce) is injectable so that tests reproduce the RFCs'
+published examples byte for byte.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.headers import quote, unquote
+from qsipctl.sip.message import Request, Response
 
-# Canonical spellings; the wire value is matched case-insensitively.
-ALGORITHMS: tuple[str, ...] = (
-    "MD5",
-    "MD5-sess",
-    "SHA-256",
-    "SHA-256-sess",
-    "SHA-512-256",
-    "SHA-512-256-sess",
-)
+# hashlib's name for each Digest algorithm (RFC 7616 §3.2, RFC 8760), weakest first
+_HASHES: dict[str, str] = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
+# Canonical spellings, each with its -sess variant; the wire value is matched case-insensitively.
+ALGORITHMS = tuple(name + sess for name in _HASHES for sess in ("", "-sess"))
 # Higher is stronger; the -sess variant is ranked just above its base so that
 # two otherwise equal offers resolve deterministically.
 _STRENGTH = {name: rank for rank, name in enumerate(ALGORITHMS)}
-_HASHES: dict[str, str] = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
 _CANONICAL = {name.lower(): name for name in ALGORITHMS}
+# what an Authorization must carry, whatever its qop (RFC 7616 §3.4)
+_REQUIRED = ("username", "realm", "nonce", "uri", "response")
+_QOPS = frozenset({"auth", "auth-int"})  # the qop values we can answer (RFC 7616 §3.3)
+# Credentials' parameters sent as tokens; the others are quoted strings (RFC 7616 §3.4).
+_TOKEN_PARAMS = frozenset({"algorithm", "qop", "nc", "userhash"})
 
 
 class DigestError(SipError):
@@ -156,12 +156,8 @@ def choose_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
     RFC 8760 §2.4 lets the UAC follow local policy; ours is "strongest wins", so
     a server listing MD5 before SHA-256 for old phones still gets SHA-256 from us.
     """
-    best: Challenge | None = None
-    for ch in challenges:
-        usable = ch.supported and (not ch.qop or "auth" in ch.qop or "auth-int" in ch.qop)
-        if usable and (best is None or _STRENGTH[ch.algorithm] > _STRENGTH[best.algorithm]):
-            best = ch
-    return best
+    usable = [ch for ch in challenges if ch.supported and (not ch.qop or _QOPS & set(ch.qop))]
+    return max(usable, key=lambda ch: _STRENGTH[ch.algorithm], default=None)  # first of equals
 
 
 # --------------------------------------------------------------------------
@@ -171,8 +167,7 @@ def choose_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
 
 def hash_hex(algorithm: str, data: str | bytes) -> str:
     """H(data) for a Digest algorithm name (with or without ``-sess``)."""
-    base = algorithm.removesuffix("-sess")
-    name = _HASHES.get(base)
+    name = _HASHES.get(algorithm.removesuffix("-sess"))
     if name is None:
         raise DigestError(f"unsupported digest algorithm {algorithm}")
     raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -197,24 +192,20 @@ def compute_ha2(algorithm: str, method: str, uri: str, qop: str | None, body: by
 
 
 def compute_response(
-    *,
-    algorithm: str,
-    username: str,
-    realm: str,
-    password: str,
-    method: str,
-    uri: str,
-    nonce: str,
-    nc: str | None = None,
-    cnonce: str | None = None,
-    qop: str | None = None,
-    body: bytes = b"",
+    algorithm: str, password: str, method: str, params: Mapping[str, str], body: bytes = b""
 ) -> str:
-    """The ``response`` parameter; without qop it is the RFC 2069 form."""
-    ha1 = compute_ha1(algorithm, username, realm, password, nonce, cnonce or "")
-    ha2 = compute_ha2(algorithm, method, uri, qop, body)
+    """The ``response`` parameter for the credentials' other parameters.
+
+    ``params`` is what the Authorization carries (or will): username (the real
+    one, not a userhash), realm, nonce, uri and, with a qop, nc and cnonce.
+    The client and the server compute from the same mapping, so they cannot
+    disagree about which value goes where.  Without qop it is the RFC 2069 form.
+    """
+    nonce, qop, cnonce = params["nonce"], params.get("qop"), params.get("cnonce", "")
+    ha1 = compute_ha1(algorithm, params["username"], params["realm"], password, nonce, cnonce)
+    ha2 = compute_ha2(algorithm, method, params["uri"], qop, body)
     if qop:
-        return hash_hex(algorithm, f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+        return hash_hex(algorithm, f"{ha1}:{nonce}:{params['nc']}:{cnonce}:{qop}:{ha2}")
     return hash_hex(algorithm, f"{ha1}:{nonce}:{ha2}")
 
 
@@ -251,32 +242,120 @@ def answer_challenge(
     ``auth`` is chosen when both qops are offered: many registrars (Kamailio
     among them) offer auth-int but reject even a correct answer to it.
     """
-    if not challenge.supported:
-        raise DigestError(f"cannot answer a {challenge.scheme} {challenge.algorithm} challenge")
-    ch = challenge
-    qop = None if not ch.qop else ("auth" if "auth" in ch.qop else "auth-int")
-    nc_text = f"{nc:08x}" if qop else None
-    used_cnonce = cnonce if qop or ch.algorithm.endswith("-sess") else None
-    user = credentials.username
-    response = compute_response(
-        algorithm=ch.algorithm, username=user, realm=ch.realm, password=credentials.password,
-        method=method, uri=uri, nonce=ch.nonce, nc=nc_text, cnonce=used_cnonce, qop=qop,
-        body=body,
-    )  # fmt: skip
-    shown = compute_userhash(ch.algorithm, user, ch.realm) if ch.userhash else user
-    parts = [
-        f"username={quote(shown)}", f"realm={quote(ch.realm)}", f"nonce={quote(ch.nonce)}",
-        f"uri={quote(uri)}", f"response={quote(response)}", f"algorithm={ch.algorithm}",
-    ]  # fmt: skip
-    if used_cnonce is not None:
-        parts.append(f"cnonce={quote(used_cnonce)}")
+    ch, user = challenge, credentials.username
+    if not ch.supported:
+        raise DigestError(f"cannot answer a {ch.scheme} {ch.algorithm} challenge")
+    params = {"username": user, "realm": ch.realm, "nonce": ch.nonce, "uri": uri}
+    if ch.qop:
+        qop = "auth" if "auth" in ch.qop else "auth-int"
+        params |= {"cnonce": cnonce, "qop": qop, "nc": f"{nc:08x}"}
+    elif ch.algorithm.endswith("-sess"):
+        params["cnonce"] = cnonce
+    params["response"] = compute_response(ch.algorithm, credentials.password, method, params, body)
+    params["algorithm"] = ch.algorithm
     if ch.opaque is not None:
-        parts.append(f"opaque={quote(ch.opaque)}")
-    if qop:
-        parts += [f"qop={qop}", f"nc={nc_text}"]
-    if ch.userhash:
-        parts.append("userhash=true")
-    return ch.answer_header, "Digest " + ", ".join(parts)
+        params["opaque"] = ch.opaque
+    if ch.userhash:  # the response above used the real name
+        params |= {"username": compute_userhash(ch.algorithm, user, ch.realm), "userhash": "true"}
+    fields = (f"{k}={v if k in _TOKEN_PARAMS else quote(v)}" for k, v in params.items())
+    return ch.answer_header, "Digest " + ", ".join(fields)
+
+
+# --------------------------------------------------------------------------
+# Client state across requests
+# --------------------------------------------------------------------------
+
+CHALLENGE_HEADERS = {401: "WWW-Authenticate", 407: "Proxy-Authenticate"}
+
+
+class AuthResult(Enum):
+    RETRY = "retry"  # send the request again: answers were added for the new challenges
+    REJECTED = "rejected"  # challenged afresh after answering: wrong password or unknown user
+    UNSUPPORTED = "unsupported"  # nothing in the challenge that we can answer
+
+
+@dataclass(frozen=True, slots=True)
+class AuthDecision:
+    """What a 401/407 means, and the challenge it was about."""
+
+    result: AuthResult
+    challenge: Challenge | None = None  # its ``stale`` says whether only the nonce was old
+
+
+@dataclass(slots=True)
+class _RealmState:
+    challenge: Challenge
+    cnonce: str
+    nc: int = 0
+    answered: bool = False  # a request went out with an answer to this nonce
+
+
+@dataclass(slots=True)
+class ClientAuth:
+    """Digest state of one user agent, across every request and realm (RFC 3261 §22).
+
+    Why per realm, not per request: a call meets a proxy's 407 and a
+    registrar's or UAS's 401, for INVITE, then BYE, INFO or a re-INVITE.  Each
+    realm (and header: WWW- or Proxy-) keeps its last challenge, a nonce-count
+    that grows with every use of the same nonce, and a cnonce (fixed per nonce,
+    so ``-sess`` keeps one H(A1), RFC 7616 §3.4.2).  Later requests carry
+    answers for every realm met so far, which saves a round trip and is what a
+    proxy checking every request wants (§22.3).
+
+    A fresh, non-stale challenge for a realm we just answered means the server
+    rejected our credentials; ``stale=true`` only asks for the new nonce
+    (§22.4, RFC 7616 §3.3).  When both ``auth`` and ``auth-int`` are offered we
+    answer ``auth``, as sipsak and most UAs do (and Kamailio 5.6 rejects even a
+    correct auth-int answer).
+    """
+
+    credentials: DigestCredentials
+    cnonce: Callable[[], str] = field(default=lambda: os.urandom(8).hex())
+    realms: dict[tuple[str, str], _RealmState] = field(default_factory=dict)
+
+    def headers(self, method: str, uri: str, body: bytes = b"") -> list[tuple[str, str]]:
+        """Authorization / Proxy-Authorization for every realm met so far."""
+        return [self._answer(state, method, uri, body) for state in self.realms.values()]
+
+    def authorize(self, request: Request) -> Request:
+        """Replace ``request``'s credentials with fresh answers for every realm."""
+        for name in ("Authorization", "Proxy-Authorization"):
+            request.headers.remove(name)
+        for name, value in self.headers(request.method, request.uri, request.body):
+            request.headers.add(name, value)
+        return request
+
+    def on_challenge(self, response: Response) -> AuthDecision:
+        """Take in a 401/407; RETRY means :meth:`authorize` the request again."""
+        header = CHALLENGE_HEADERS.get(response.status)
+        if header is None:
+            return AuthDecision(AuthResult.UNSUPPORTED)
+        offered: list[Challenge] = []
+        for value in response.headers.get_all(header):
+            with contextlib.suppress(DigestError):  # a malformed header spoils only itself
+                offered += parse_challenges([value], header)
+        challenge = choose_challenge(offered)
+        if challenge is None:
+            return AuthDecision(AuthResult.UNSUPPORTED)
+        key = (header, challenge.realm)
+        old = self.realms.get(key)
+        if old is not None and old.answered and not challenge.stale:
+            return AuthDecision(AuthResult.REJECTED, challenge)
+        self.realms[key] = _RealmState(challenge, self.cnonce())
+        return AuthDecision(AuthResult.RETRY, challenge)
+
+    def forget_answers(self) -> None:
+        """A reused nonce was challenged afresh (one-time nonces): not a wrong password."""
+        for state in self.realms.values():
+            state.answered = False
+
+    def _answer(self, state: _RealmState, method: str, uri: str, body: bytes) -> tuple[str, str]:
+        state.nc += 1
+        state.answered = True
+        return answer_challenge(
+            state.challenge, self.credentials, method, uri,
+            nc=state.nc, cnonce=state.cnonce, body=body,
+        )  # fmt: skip
 
 
 # --------------------------------------------------------------------------
@@ -289,14 +368,10 @@ def make_challenge_header(
     nonce: str,
     algorithm: str = "MD5",
     qop: tuple[str, ...] = ("auth",),
-    opaque: str | None = None,
     stale: bool = False,
 ) -> str:
     """The value of a WWW-Authenticate/Proxy-Authenticate header we issue."""
-    parts = [f"realm={quote(realm)}", f"nonce={quote(nonce)}"]
-    if opaque is not None:
-        parts.append(f"opaque={quote(opaque)}")
-    parts.append(f"algorithm={algorithm}")
+    parts = [f"realm={quote(realm)}", f"nonce={quote(nonce)}", f"algorithm={algorithm}"]
     if qop:
         parts.append(f"qop={quote(','.join(qop))}")
     if stale:
@@ -318,13 +393,7 @@ class VerifyResult:
 
     verdict: Verdict
     username: str | None = None
-    realm: str | None = None
     algorithm: str | None = None
-    reason: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.verdict is Verdict.OK
 
 
 def parse_authorization(header_value: str) -> dict[str, str]:
@@ -350,47 +419,29 @@ def verify_authorization(
     """
     try:
         params = parse_authorization(header_value)
-    except DigestError as exc:
-        return VerifyResult(Verdict.MALFORMED, reason=str(exc))
-    missing = [k for k in ("username", "realm", "nonce", "uri", "response") if k not in params]
-    if missing:
-        return VerifyResult(Verdict.MALFORMED, reason=f"missing {', '.join(missing)}")
+    except DigestError:
+        return VerifyResult(Verdict.MALFORMED)
     algorithm = _CANONICAL.get(params.get("algorithm", "MD5").lower())
-    if algorithm is None:
-        return VerifyResult(Verdict.MALFORMED, reason="unsupported algorithm")
-    username, realm = params["username"], params["realm"]
-    password = password_for(username, realm)
-
-    def result(verdict: Verdict, reason: str = "") -> VerifyResult:
-        return VerifyResult(verdict, username, realm, algorithm, reason)
-
+    if algorithm is None or any(k not in params for k in _REQUIRED):
+        return VerifyResult(Verdict.MALFORMED)
+    username, qop = params["username"], params.get("qop")
+    password = password_for(username, params["realm"])
     if password is None:
-        return result(Verdict.UNKNOWN_USER, "unknown user")
-    qop = params.get("qop")
-    if qop not in (None, "auth", "auth-int"):
-        return result(Verdict.MALFORMED, f"unknown qop {qop}")
-    if qop is not None and ("nc" not in params or "cnonce" not in params):
-        return result(Verdict.MALFORMED, "qop without nc/cnonce")
-    expected = compute_response(
-        algorithm=algorithm,
-        username=username,
-        realm=realm,
-        password=password,
-        method=method,
-        uri=params["uri"],
-        nonce=params["nonce"],
-        nc=params.get("nc"),
-        cnonce=params.get("cnonce"),
-        qop=qop,
-        body=body,
-    )
-    if not hmac.compare_digest(expected, params["response"].lower()):
-        return result(Verdict.BAD_PASSWORD, "response does not match")
-    if not nonce_ok(params["nonce"]):
-        return result(Verdict.STALE, "nonce expired")
-    return result(Verdict.OK)
+        verdict = Verdict.UNKNOWN_USER
+    elif qop not in (None, *_QOPS) or (qop and not {"nc", "cnonce"} <= params.keys()):
+        verdict = Verdict.MALFORMED  # an unknown qop, or a qop without nc and cnonce
+    elif not hmac.compare_digest(
+        compute_response(algorithm, password, method, params, body), params["response"].lower()
+    ):
+        verdict = Verdict.BAD_PASSWORD
+    elif not nonce_ok(params["nonce"]):
+        verdict = Verdict.STALE
+    else:
+        verdict = Verdict.OK
+    return VerifyResult(verdict, username, algorithm)
 
 
+@dataclass(slots=True)
 class NonceIssuer:
     """Stateless server nonces: a timestamp signed with a per-process key.
 
@@ -399,33 +450,23 @@ class NonceIssuer:
     nonce yields ``stale=true`` instead of a wrong-password verdict.
     """
 
-    def __init__(
-        self,
-        lifetime: float = 300.0,
-        clock: Callable[[], float] | None = None,
-        key: bytes | None = None,
-    ) -> None:
-        self.lifetime = lifetime
-        self._clock = clock or time.time
-        self._key = key if key is not None else os.urandom(32)
+    lifetime: float = 300.0  # s
+    clock: Callable[[], float] = time.time
+    key: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
 
     def issue(self) -> str:
-        stamp = f"{int(self._clock() * 1000):x}"
+        stamp = f"{int(self.clock() * 1000):x}"
         return f"{stamp}.{self._sign(stamp)}"
 
-    def is_genuine(self, nonce: str) -> bool:
-        stamp, _, sig = nonce.partition(".")
-        return bool(stamp) and hmac.compare_digest(sig, self._sign(stamp))
-
     def is_fresh(self, nonce: str) -> bool:
-        """Genuine and younger than ``lifetime``: what ``nonce_ok`` should be."""
-        if not self.is_genuine(nonce):
+        """Genuine and younger than ``lifetime``: what ``nonce_ok`` should be.
+
+        A stamp with our signature is one :meth:`issue` wrote, so it is hex.
+        """
+        stamp, _, sig = nonce.partition(".")
+        if not stamp or not hmac.compare_digest(sig, self._sign(stamp)):
             return False
-        try:
-            issued = int(nonce.partition(".")[0], 16) / 1000
-        except ValueError:
-            return False
-        return 0 <= self._clock() - issued <= self.lifetime
+        return 0 <= self.clock() - int(stamp, 16) / 1000 <= self.lifetime
 
     def _sign(self, stamp: str) -> str:
-        return hmac.new(self._key, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self.key, stamp.encode(), hashlib.sha256).hexdigest()[:32]

@@ -27,25 +27,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from qsipctl.addr import host_port
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.message import Message, Request, Response, parse_message
 from qsipctl.sip.transaction import (
-    DEFAULT,
     ClientTransaction,
+    Peer,
     ServerTransaction,
-    TimedOut,
-    Timers,
-    TransportFailed,
+    Transmit,
     client_key,
     make_response,
     same_transaction,
     server_key,
-)
-from qsipctl.sip.transaction import (
-    ResponseReceived as _TxResponse,
 )
 
 # RFC 3261 and the extensions a UA meets: known here means 405, not 501
@@ -56,31 +50,6 @@ KNOWN_METHODS = frozenset(
 
 # a To tag on these does not name a dialog we should know (RFC 3261 §10, §11)
 _DIALOGLESS = frozenset({"REGISTER", "OPTIONS"})
-
-
-@dataclass(frozen=True, slots=True)
-class Peer:
-    """Where a message comes from or goes to: transport, IP address, port."""
-
-    transport: str  # "udp" | "tcp" | "tls"
-    host: str  # an IP address, without brackets
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.transport} {host_port(self.host, self.port)}"
-
-    @property
-    def reliable(self) -> bool:
-        return self.transport != "udp"
-
-
-@dataclass(frozen=True, slots=True)
-class Transmit:
-    """Bytes to send to a peer; ``message`` names them for traces and ladders."""
-
-    data: bytes
-    peer: Peer
-    message: Message
 
 
 # ---------------------------------------------------------------- events
@@ -160,33 +129,14 @@ def _ack_key(request: Request) -> tuple[str, int, str | None]:
     return request.call_id, request.cseq[0], request.from_tag
 
 
-@dataclass(slots=True)
-class _Client:
-    tx: ClientTransaction
-    peer: Peer
-
-
-@dataclass(slots=True)
-class _Server:
-    tx: ServerTransaction
-    peer: Peer
-    to_tag: str = field(default_factory=_tag)
-
-
 class Endpoint:
     """All transactions of one local SIP port; no sockets, no clock of its own."""
 
-    def __init__(
-        self,
-        accept: Iterable[str] = (),
-        timers: Timers = DEFAULT,
-        tag: Callable[[], str] = _tag,
-    ) -> None:
+    def __init__(self, accept: Iterable[str] = (), tag: Callable[[], str] = _tag) -> None:
         self.accept = frozenset(m.upper() for m in accept)
-        self.timers = timers
         self._tag = tag
-        self._clients: dict[tuple[str, str], _Client] = {}
-        self._servers: dict[tuple[object, ...], _Server] = {}
+        self._clients: dict[tuple[str, str], ClientTransaction] = {}
+        self._servers: dict[tuple[object, ...], ServerTransaction] = {}
         # INVITEs we answered 2xx, by _ack_key: the ACK for a 2xx has a new branch
         self._accepted: dict[tuple[str, int, str | None], ServerTransaction] = {}
         self.dialogs: set[tuple[str, str, str]] = set()  # (Call-ID, local tag, remote tag)
@@ -203,42 +153,28 @@ class Endpoint:
         return out
 
     def next_timer(self) -> float | None:
-        times = [t for c in self._clients.values() if (t := c.tx.next_timer()) is not None]
-        times += [t for s in self._servers.values() if (t := s.tx.next_timer()) is not None]
+        times = [t for tx in self._clients.values() if (t := tx.next_timer()) is not None]
+        times += [t for tx in self._servers.values() if (t := tx.next_timer()) is not None]
         return min(times, default=None)
 
     def handle_timer(self, now: float) -> None:
-        for client in list(self._clients.values()):
-            client.tx.handle_timer(now)
-            self._service_client(client)
-        for server in list(self._servers.values()):
-            server.tx.handle_timer(now)
-            self._service_server(server)
+        for tx in self._transactions():
+            tx.handle_timer(now)
+            self._service(tx)
 
     def transport_error(self, peer: Peer, now: float) -> None:
         """The network refused traffic to ``peer``: end every transaction bound there."""
-        for client in list(self._clients.values()):
-            if client.peer == peer:
-                client.tx.transport_error(now)
-                self._service_client(client)
-        for server in list(self._servers.values()):
-            if server.peer == peer:
-                server.tx.transport_error(now)
-                self._service_server(server)
-
-    @property
-    def busy(self) -> bool:
-        """Any transaction still alive (lingering ones included)."""
-        return bool(self._clients or self._servers)
+        for tx in self._transactions():
+            if tx.peer == peer:
+                tx.transport_error(now)
+                self._service(tx)
 
     # ------------------------------------------------------------ sending
     def send_request(self, request: Request, peer: Peer, now: float) -> ClientTransaction:
         """Start a client transaction; its responses come back as events."""
-        tx = ClientTransaction(request, peer.reliable, now, self.timers)
-        client = _Client(tx, peer)
-        self._clients[tx.key] = client
-        tx.start()
-        self._service_client(client)
+        tx = ClientTransaction(request, peer, now)
+        self._clients[tx.key] = tx
+        self._service(tx)
         return tx
 
     def send_stateless(self, request: Request, peer: Peer) -> None:
@@ -247,14 +183,12 @@ class Endpoint:
 
     def respond(self, tx: ServerTransaction, response: Response, now: float) -> None:
         """Answer a request from a :class:`RequestReceived` event."""
-        key = tx.key
-        server = self._servers.get(key)
-        if server is None:
+        if self._servers.get(tx.key) is not tx:
             return  # the transaction already ended (e.g. CANCELled): nothing to answer
         tx.send_response(response, now)
-        if tx.invite and 200 <= response.status < 300 and tx.state == "accepted":
+        if tx.state == "accepted":  # an INVITE's 2xx: its ACK comes with a new branch
             self._accepted[_ack_key(tx.request)] = tx
-        self._service_server(server)
+        self._service(tx)
 
     @property
     def allow(self) -> str:
@@ -265,13 +199,9 @@ class Endpoint:
         """
         return ", ".join(sorted(self.accept | {"ACK", "BYE", "CANCEL"}))
 
-    def response_for(
-        self, tx: ServerTransaction, status: int, reason: str, to_tag: str | None = None
-    ) -> Response:
+    def response_for(self, tx: ServerTransaction, status: int, reason: str) -> Response:
         """A response to ``tx``'s request, with the same To tag on every answer."""
-        server = self._servers.get(tx.key)
-        tag = to_tag or (server.to_tag if server is not None else self._tag())
-        return make_response(tx.request, status, reason, to_tag=tag)
+        return make_response(tx.request, status, reason, to_tag=tx.to_tag)
 
     def cancel(self, tx: ClientTransaction, now: float) -> ClientTransaction:
         """CANCEL a pending INVITE (§9.1): same branch, Call-ID, From, To, CSeq number.
@@ -279,10 +209,9 @@ class Endpoint:
         Call it once a provisional response came (§9.1 says not before); its
         answer comes as the CANCEL transaction's own ResponseReceived.
         """
-        client = self._clients.get(tx.key)
-        if client is None:
+        if self._clients.get(tx.key) is not tx:
             raise SipError("the INVITE transaction to cancel is over")
-        return self.send_request(same_transaction(tx.request, "CANCEL"), client.peer, now)
+        return self.send_request(same_transaction(tx.request, "CANCEL"), tx.peer, now)
 
     # ------------------------------------------------------------ receiving
     def receive_datagram(self, data: bytes, source: Peer, now: float) -> None:
@@ -309,17 +238,16 @@ class Endpoint:
     def _receive_response(self, resp: Response, source: Peer, now: float) -> None:
         client = self._clients.get(client_key(resp))
         if client is not None:
-            client.tx.receive(resp, now)
-            self._service_client(client, source)
+            client.receive(resp, now)
+            self._service(client, source)
         elif resp.cseq[1] == "INVITE" and 200 <= resp.status < 300:
             self._events.append(ResponseReceived(None, resp, source))  # RFC 6026 §8.4
 
     def _receive_request(self, req: Request, source: Peer, now: float) -> None:
-        key = server_key(req)
-        server = self._servers.get(key)
-        if server is not None and not (req.method == "ACK" and server.tx.state == "accepted"):
-            server.tx.receive(req, now)  # a retransmission, or the ACK for a non-2xx
-            self._service_server(server)
+        server = self._servers.get(server_key(req))
+        if server is not None and not (req.method == "ACK" and server.state == "accepted"):
+            server.receive(req, now)  # a retransmission, or the ACK for a non-2xx
+            self._service(server)
             return
         if req.method == "ACK":
             self._receive_ack(req, source, now)
@@ -333,7 +261,6 @@ class Endpoint:
         tx = self._accepted.pop(_ack_key(ack), None)
         if tx is not None:
             tx.receive(ack, now)
-            tx.events()
         dialog = self._dialog_of(ack)
         if dialog is not None:
             self._events.append(RequestReceived(ack, source, None, dialog))
@@ -345,9 +272,9 @@ class Endpoint:
             self._answer(server, 481, "Call/Transaction Does Not Exist", now)
             return
         self._answer(server, 200, "OK", now)  # §9.2: it matched, whatever happens next
-        if target.tx.state == "proceeding":  # no final answer yet: the CANCEL takes effect
+        if target.state == "proceeding":  # no final answer yet: the CANCEL takes effect
             self._answer(target, 487, "Request Terminated", now)
-            self._events.append(RequestCancelled(target.tx.request, target.peer))
+            self._events.append(RequestCancelled(target.request, target.peer))
 
     def _new_request(self, req: Request, source: Peer, now: float) -> None:
         server = self._open_server(req, source, now)
@@ -356,9 +283,9 @@ class Endpoint:
             if dialog is None:
                 self._answer(server, 481, "Call/Transaction Does Not Exist", now)
             else:
-                self._events.append(RequestReceived(req, source, server.tx, dialog))
+                self._events.append(RequestReceived(req, source, server, dialog))
         elif req.method in self.accept:
-            self._events.append(RequestReceived(req, source, server.tx))
+            self._events.append(RequestReceived(req, source, server))
         elif req.method in KNOWN_METHODS:
             self._answer(server, 405, "Method Not Allowed", now, allow=True)
         else:
@@ -368,45 +295,41 @@ class Endpoint:
         key = (req.call_id, req.to_tag or "", req.from_tag or "")
         return key if key in self.dialogs else None
 
-    def _open_server(self, req: Request, source: Peer, now: float) -> _Server:
-        tx = ServerTransaction(req, source.reliable, now, self.timers)
-        server = _Server(tx, source, self._tag())
-        self._servers[tx.key] = server
-        tx.start()
-        self._service_server(server)
-        return server
+    def _open_server(self, req: Request, source: Peer, now: float) -> ServerTransaction:
+        tx = ServerTransaction(req, source, now, to_tag=self._tag())
+        self._servers[tx.key] = tx
+        self._service(tx)
+        return tx
 
     def _answer(
-        self, server: _Server, status: int, reason: str, now: float, allow: bool = False
+        self, tx: ServerTransaction, status: int, reason: str, now: float, allow: bool = False
     ) -> None:
-        response = self.response_for(server.tx, status, reason)
+        response = self.response_for(tx, status, reason)
         if allow:
             response.headers.add("Allow", self.allow)
-        server.tx.send_response(response, now)
-        self._service_server(server)
+        tx.send_response(response, now)
+        self._service(tx)
 
     # ------------------------------------------------------------ plumbing
-    def _service_client(self, client: _Client, source: Peer | None = None) -> None:
-        tx = client.tx
-        for data in tx.datagrams_to_send():
-            msg = tx.request if data is tx.request_bytes else (tx.ack or tx.request)
-            self._out.append(Transmit(data, client.peer, msg))
-        for event in tx.events():
-            if isinstance(event, _TxResponse):
-                self._events.append(ResponseReceived(tx, event.response, source or client.peer))
-            elif isinstance(event, TimedOut):
-                self._events.append(TransactionTimedOut(tx))
-            elif isinstance(event, TransportFailed):
-                self._events.append(TransactionFailed(tx))
+    def _transactions(self) -> list[ClientTransaction | ServerTransaction]:
+        return [*self._clients.values(), *self._servers.values()]  # a copy: they may end
+
+    def _service(
+        self, tx: ClientTransaction | ServerTransaction, source: Peer | None = None
+    ) -> None:
+        """Queue what ``tx`` sends, hand a client's responses up, forget ``tx`` once it ended."""
+        self._out += tx.datagrams_to_send()
+        if isinstance(tx, ServerTransaction):
+            if tx.terminated:
+                self._servers.pop(tx.key, None)
+                if tx.invite:
+                    self._accepted.pop(_ack_key(tx.request), None)
+            return
+        for response in tx.responses():
+            self._events.append(ResponseReceived(tx, response, source or tx.peer))
         if tx.terminated:
             self._clients.pop(tx.key, None)
-
-    def _service_server(self, server: _Server) -> None:
-        tx = server.tx
-        for data in tx.datagrams_to_send():
-            self._out.append(Transmit(data, server.peer, tx.last_response or tx.request))
-        tx.events()  # ACKs are routed by _receive_ack; Timer H needs no TU action here
-        if tx.terminated:
-            self._servers.pop(tx.key, None)
-            if tx.invite:
-                self._accepted.pop(_ack_key(tx.request), None)
+            if tx.failure == "timeout":
+                self._events.append(TransactionTimedOut(tx))
+            elif tx.failure == "transport":
+                self._events.append(TransactionFailed(tx))

@@ -48,7 +48,6 @@ class SessionRefresher:
     in_flight: bool = False
     done: bool = False
     glare_in_row: int = 0  # 491s since the last success
-    glare_waits: list[float] = field(default_factory=list)  # each wait after a 491, s
     gave_up: str | None = None  # the verdict when the PBX kept answering 491
     _busy_since: float | None = None
 
@@ -88,14 +87,12 @@ class SessionRefresher:
         self.in_flight = False
         if 200 <= status < 300:
             self.glare_in_row = 0
-            if interval:
-                self.interval = interval
+            self.interval = interval or self.interval
             self.due = now + self._period()
             return None
         if status == 491 and self.glare_in_row < self.max_glare_retries:
             self.glare_in_row += 1
             wait = glare_wait(self.owner, self.rng)
-            self.glare_waits.append(wait)
             self.due = now + wait
             return wait
         self.done = True

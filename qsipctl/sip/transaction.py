@@ -5,7 +5,9 @@ the interesting cases (Timer B after 32 s, Timer H, retransmission doubling up
 to T2) must be testable without waiting.  So, aioquic style, a transaction
 never sleeps and never touches a socket: the owner feeds it messages and the
 current time, asks :meth:`next_timer` when to call :meth:`handle_timer`, sends
-whatever :meth:`datagrams_to_send` returns and reads :meth:`events`.
+whatever :meth:`datagrams_to_send` returns, and hands a client transaction's
+:meth:`~ClientTransaction.responses` to the TU (:attr:`failure` says why one
+ended early).
 
 Reliable transports (TCP/TLS) get no retransmissions and zero-length
 "wait" timers (D, I, J, K), as §17 prescribes; the transaction still absorbs
@@ -19,12 +21,14 @@ and a retransmitted 2xx still reaches the TU.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from qsipctl.addr import host_port
 from qsipctl.sip.headers import Headers
-from qsipctl.sip.message import Request, Response
+from qsipctl.sip.message import Message, Request, Response
 
 MAGIC_COOKIE = "z9hG4bK"
 
@@ -49,40 +53,32 @@ DEFAULT = Timers()
 
 def new_branch(rand: Callable[[int], bytes] | None = None) -> str:
     """A Via branch that is unique in space and time (RFC 3261 §8.1.1.7)."""
-    raw = (rand or os.urandom)(10)
-    return MAGIC_COOKIE + raw.hex()
-
-
-# ---------------------------------------------------------------- events
+    return MAGIC_COOKIE + (rand or os.urandom)(10).hex()
 
 
 @dataclass(frozen=True, slots=True)
-class ResponseReceived:
-    """A response the TU must see (retransmissions are absorbed)."""
+class Peer:
+    """Where a message comes from or goes to: transport, IP address, port."""
 
-    response: Response
+    transport: str  # "udp" | "tcp" | "tls"
+    host: str  # an IP address, without brackets
+    port: int
 
+    def __str__(self) -> str:
+        return f"{self.transport} {host_port(self.host, self.port)}"
 
-@dataclass(frozen=True, slots=True)
-class AckReceived:
-    """The ACK for our final response to an INVITE arrived."""
-
-    request: Request
-
-
-@dataclass(frozen=True, slots=True)
-class TimedOut:
-    """Timer B, F or H fired: the peer never answered (or never ACKed)."""
-
-    timer: str = ""
+    @property
+    def reliable(self) -> bool:
+        return self.transport != "udp"
 
 
 @dataclass(frozen=True, slots=True)
-class TransportFailed:
-    """The transport reported an error sending for this transaction."""
+class Transmit:
+    """Bytes to send to a peer; ``message`` names them for traces and ladders."""
 
-
-TransactionEvent = ResponseReceived | AckReceived | TimedOut | TransportFailed
+    data: bytes
+    peer: Peer
+    message: Message
 
 
 # ---------------------------------------------------------------- matching
@@ -126,16 +122,18 @@ def server_key(request: Request, method: str | None = None) -> tuple[object, ...
 
 
 class _Transaction:
-    """Timers, output queue and event queue shared by all four machines."""
+    """Timers and output queue shared by all four machines."""
 
-    def __init__(self, reliable: bool, timers: Timers) -> None:
-        self.reliable = reliable
+    def __init__(self, request: Request, peer: Peer, timers: Timers) -> None:
+        self.request = request
+        self.invite = request.method == "INVITE"
+        self.peer = peer  # where the request goes (client) or came from (server)
         self.timers = timers
         self.state = "init"
+        self.failure: str | None = None  # "timeout" (Timer B, F or H) or "transport"
         self._deadlines: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
-        self._out: list[bytes] = []
-        self._events: list[TransactionEvent] = []
+        self._out: list[Transmit] = []
 
     # -- the owner's side
     def next_timer(self) -> float | None:
@@ -144,27 +142,21 @@ class _Transaction:
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer due at ``now`` (earliest first)."""
-        while self.state != "terminated":
-            due = [(t, name) for name, t in self._deadlines.items() if t <= now]
-            if not due:
+        while self._deadlines:
+            when, name = min((t, n) for n, t in self._deadlines.items())
+            if when > now:
                 return
-            _, name = min(due)
             del self._deadlines[name]
             self._fire(name, now)
 
-    def datagrams_to_send(self) -> list[bytes]:
+    def datagrams_to_send(self) -> list[Transmit]:
         out, self._out = self._out, []
-        return out
-
-    def events(self) -> list[TransactionEvent]:
-        out, self._events = self._events, []
         return out
 
     def transport_error(self, now: float) -> None:
         """RFC 3261 §17.1.4/§17.2.4: a send failure ends the transaction."""
-        if self.state != "terminated":
-            self._events.append(TransportFailed())
-            self._terminate()
+        if not self.terminated:
+            self._terminate("transport")
 
     @property
     def terminated(self) -> bool:
@@ -182,20 +174,20 @@ class _Transaction:
         for name in names:
             self._deadlines.pop(name, None)
 
-    def _backoff(self, name: str, now: float, cap: float | None) -> None:
-        """Restart a retransmit timer with double its last interval, capped at T2."""
-        interval = self._intervals[name] * 2
-        self._start_timer(name, now, min(interval, cap) if cap is not None else interval)
+    def _backoff(self, name: str, now: float, cap: float) -> None:
+        """Restart a retransmit timer with double its last interval, at most ``cap``."""
+        self._start_timer(name, now, min(self._intervals[name] * 2, cap))
 
     def _wait(self, name: str, now: float, unreliable_interval: float) -> None:
         """Timers D/I/J/K: linger for retransmissions, or not at all over TCP/TLS."""
-        if self.reliable:
+        if self.peer.reliable:
             self._terminate()
         else:
             self._start_timer(name, now, unreliable_interval)
 
-    def _terminate(self) -> None:
+    def _terminate(self, failure: str | None = None) -> None:
         self.state = "terminated"  # the owner sees :attr:`terminated` and forgets it
+        self.failure = failure
         self._deadlines.clear()
 
 
@@ -203,33 +195,32 @@ class _Transaction:
 
 
 class ClientTransaction(_Transaction):
-    """INVITE (§17.1.1) and non-INVITE (§17.1.2) client transactions."""
+    """INVITE (§17.1.1) and non-INVITE (§17.1.2) client transactions.
 
-    def __init__(
-        self, request: Request, reliable: bool, now: float, timers: Timers = DEFAULT
-    ) -> None:
-        super().__init__(reliable, timers)
-        self.request = request
-        self.invite = request.method == "INVITE"
+    Created when the request is sent: the request is queued and the
+    retransmit and timeout timers armed at once.
+    """
+
+    def __init__(self, request: Request, peer: Peer, now: float, timers: Timers = DEFAULT) -> None:
+        super().__init__(request, peer, timers)
         self.key = client_key(request)
-        self.ack: Request | None = None
-        self._now = now
-        self.request_bytes = request.to_bytes()
-        self._ack_bytes: bytes | None = None
-
-    def start(self) -> None:
-        """Send the request and arm the retransmit and timeout timers."""
-        now, t = self._now, self.timers
-        self._out.append(self.request_bytes)
+        self._ack: Transmit | None = None
+        self._responses: list[Response] = []
+        self._sent = Transmit(request.to_bytes(), peer, request)  # every copy is these bytes
+        self._out.append(self._sent)
         self.state = "calling" if self.invite else "trying"
-        retransmit = "A" if self.invite else "E"
-        if not self.reliable:
-            self._start_timer(retransmit, now, t.t1)
-        self._start_timer("B" if self.invite else "F", now, t.timeout)
+        if not self.peer.reliable:
+            self._start_timer("A" if self.invite else "E", now, timers.t1)
+        self._start_timer("B" if self.invite else "F", now, timers.timeout)
+
+    def responses(self) -> list[Response]:
+        """The responses the TU must see since the last call (retransmissions are absorbed)."""
+        out, self._responses = self._responses, []
+        return out
 
     def receive(self, response: Response, now: float) -> None:
         """Feed a response that matched :attr:`key`."""
-        if self.state in ("init", "terminated"):
+        if self.terminated:
             return
         if self.invite:
             self._receive_invite(response, now)
@@ -240,66 +231,47 @@ class ClientTransaction(_Transaction):
         status = response.status
         if self.state == "accepted":
             if 200 <= status < 300:
-                self._events.append(ResponseReceived(response))
+                self._responses.append(response)
             return
         if self.state == "completed":
-            if status >= 300 and self._ack_bytes is not None:
-                self._out.append(self._ack_bytes)  # our ACK was lost: send it again
+            if status >= 300 and self._ack is not None:
+                self._out.append(self._ack)  # our ACK was lost: send it again
             return
-        self._stop_timer("A")
+        self._stop_timer("A", "B")
+        self._responses.append(response)
         if status < 200:
-            self._stop_timer("B")
             self.state = "proceeding"
-            self._events.append(ResponseReceived(response))
         elif status < 300:
             # RFC 6026 §8.4: linger in "accepted" so 2xx retransmissions (and
             # forked 2xx) still reach the TU, which ACKs each one itself.
-            self._stop_timer("B")
             self.state = "accepted"
-            self._events.append(ResponseReceived(response))
             self._start_timer("M", now, self.timers.timeout)
         else:
-            self._stop_timer("B")
+            # §17.1.1.3: the ACK for a non-2xx takes To from the response (its tag)
             self.state = "completed"
-            self.ack = make_ack(self.request, response)
-            self._ack_bytes = self.ack.to_bytes()
-            self._out.append(self._ack_bytes)
-            self._events.append(ResponseReceived(response))
+            ack = same_transaction(self.request, "ACK", response.headers.get("To"))
+            self._ack = Transmit(ack.to_bytes(), self.peer, ack)
+            self._out.append(self._ack)
             self._wait("D", now, 32.0)
 
     def _receive_non_invite(self, response: Response, now: float) -> None:
         if self.state == "completed":
             return
-        self._events.append(ResponseReceived(response))
+        self._responses.append(response)
         if response.status < 200:
             self.state = "proceeding"
+            self._intervals["E"] = self.timers.t2  # §17.1.2.2: from now on E fires every T2
             return
         self._stop_timer("E", "F")
         self.state = "completed"
         self._wait("K", now, self.timers.t4)
 
     def _fire(self, name: str, now: float) -> None:
-        t = self.timers
-        if name == "A":
-            self._out.append(self.request_bytes)
-            self._backoff("A", now, None)
-        elif name == "E":
-            self._out.append(self.request_bytes)
-            if self.state == "proceeding":
-                self._start_timer("E", now, t.t2)
-            else:
-                self._backoff("E", now, t.t2)
-        elif name in ("B", "F"):
-            self._events.append(TimedOut(name))
-            self._terminate()
-        elif name in ("D", "K", "M"):
-            self._terminate()
-
-
-def make_ack(request: Request, response: Response) -> Request:
-    """The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): To from the
-    response, so it carries the tag the server chose."""
-    return same_transaction(request, "ACK", response.headers.get("To"))
+        if name in ("A", "E"):  # retransmit: A doubles, E doubles up to T2
+            self._out.append(self._sent)
+            self._backoff(name, now, math.inf if name == "A" else self.timers.t2)
+        else:  # B or F: no final answer; D, K or M: the wait for retransmissions is over
+            self._terminate("timeout" if name in ("B", "F") else None)
 
 
 def same_transaction(request: Request, method: str, to: str | None = None) -> Request:
@@ -330,56 +302,46 @@ class ServerTransaction(_Transaction):
     The owner creates one per new request (see :func:`server_key`), passes
     retransmissions and ACKs to :meth:`receive`, and answers through
     :meth:`send_response` so the transaction can repeat the last response.
+    An INVITE gets 100 Trying at once, so the client stops retransmitting.
     """
 
     def __init__(
-        self, request: Request, reliable: bool, now: float, timers: Timers = DEFAULT
+        self, request: Request, peer: Peer, now: float, timers: Timers = DEFAULT, to_tag: str = ""
     ) -> None:
-        super().__init__(reliable, timers)
-        self.request = request
-        self.invite = request.method == "INVITE"
+        super().__init__(request, peer, timers)
         self.key = server_key(request)
+        self.to_tag = to_tag  # the endpoint's: the same To tag on every answer
         self.state = "proceeding" if self.invite else "trying"
-        self._last: bytes | None = None
-        self.last_response: Response | None = None
-        self._now = now
-
-    def start(self) -> None:
-        """An INVITE gets 100 Trying at once, so the client stops retransmitting."""
+        self._last: Transmit | None = None  # our last answer, repeated as needed
         if self.invite:
-            self.send_response(make_response(self.request, 100, "Trying"), self._now)
+            self.send_response(make_response(request, 100, "Trying"), now)
 
     def receive(self, request: Request, now: float) -> None:
-        """A retransmission of our request, or the ACK for our INVITE answer."""
-        if request.method == "ACK":
-            self._receive_ack(request, now)
-        elif self.state == "accepted":
-            return  # RFC 6026 §8.7: the TU's 2xx retransmissions cover it
-        elif self.state in ("proceeding", "completed") and self._last is not None:
-            self._out.append(self._last)
+        """A retransmission of our request, or the ACK for our INVITE answer.
 
-    def _receive_ack(self, request: Request, now: float) -> None:
-        if self.state == "accepted":
-            self._stop_timer("G")  # our 2xx arrived: stop repeating it
-            self._events.append(AckReceived(request))  # the ACK for a 2xx: TU's business
-            return
-        if not self.invite or self.state != "completed":
-            return
-        self._stop_timer("G", "H")
-        self.state = "confirmed"
-        self._events.append(AckReceived(request))
-        self._wait("I", now, self.timers.t4)
+        In "accepted" a retransmitted INVITE is absorbed: the TU's 2xx
+        retransmissions cover it (RFC 6026 §8.7).
+        """
+        if request.method != "ACK":
+            if self.state in ("proceeding", "completed") and self._last is not None:
+                self._out.append(self._last)  # our last answer was lost: repeat it
+        elif self.state == "accepted":
+            self._stop_timer("G")  # our 2xx arrived: stop repeating it (the ACK is the TU's)
+        elif self.invite and self.state == "completed":
+            self._stop_timer("G", "H")
+            self.state = "confirmed"
+            self._wait("I", now, self.timers.t4)
 
     def send_response(self, response: Response, now: float) -> None:
         """Send a response from the TU and move the state machine on."""
         status = response.status
         if self.state == "accepted" and 200 <= status < 300:
-            self._out.append(response.to_bytes())  # the TU retransmits its 2xx (§13.3.1.4)
+            # the TU retransmits its 2xx (§13.3.1.4)
+            self._out.append(Transmit(response.to_bytes(), self.peer, response))
             return
         if self.state not in ("trying", "proceeding"):
             return  # §17.2: the TU may not answer twice with a final response
-        self._last = response.to_bytes()
-        self.last_response = response
+        self._last = Transmit(response.to_bytes(), self.peer, response)
         self._out.append(self._last)
         if status < 200:
             self.state = "proceeding"
@@ -389,30 +351,26 @@ class ServerTransaction(_Transaction):
             # §13.3.1.4 gives that to the UAS core; here it costs one timer.
             self.state = "accepted"
             self._start_timer("L", now, self.timers.timeout)
-            if not self.reliable:
+            if not self.peer.reliable:
                 self._start_timer("G", now, self.timers.t1)
         else:
             self._complete(now)
 
     def _complete(self, now: float) -> None:
-        t = self.timers
         self.state = "completed"
         if not self.invite:
-            self._wait("J", now, t.timeout)
+            self._wait("J", now, self.timers.timeout)
             return
-        if not self.reliable:
-            self._start_timer("G", now, t.t1)
-        self._start_timer("H", now, t.timeout)
+        if not self.peer.reliable:
+            self._start_timer("G", now, self.timers.t1)
+        self._start_timer("H", now, self.timers.timeout)
 
     def _fire(self, name: str, now: float) -> None:
-        if name == "G" and self._last is not None:
+        if name != "G":  # H: no ACK came; I, J or L: the wait for retransmissions is over
+            self._terminate("timeout" if name == "H" else None)
+        elif self._last is not None:  # repeat our final answer, doubling up to T2, until the ACK
             self._out.append(self._last)
             self._backoff("G", now, self.timers.t2)
-        elif name == "H":
-            self._events.append(TimedOut("H"))
-            self._terminate()
-        elif name in ("I", "J", "L"):
-            self._terminate()
 
 
 def make_response(

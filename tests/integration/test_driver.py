@@ -17,8 +17,7 @@ import pytest
 
 from qsipctl.net.driver import SipDriver
 from qsipctl.net.errors import NetError
-from qsipctl.sip.auth import AuthResult, ClientAuth
-from qsipctl.sip.digest import DigestCredentials
+from qsipctl.sip.digest import AuthResult, ClientAuth, DigestCredentials
 from qsipctl.sip.endpoint import Endpoint, Peer, RequestReceived
 from qsipctl.sip.headers import Headers
 from qsipctl.sip.message import Request

@@ -7,8 +7,9 @@ import itertools
 import pytest
 
 from qsipctl.lab.registrar import LabAccount, Registrar
-from qsipctl.sip.auth import AuthResult, ClientAuth
 from qsipctl.sip.digest import (
+    AuthResult,
+    ClientAuth,
     DigestCredentials,
     NonceIssuer,
     parse_challenges,

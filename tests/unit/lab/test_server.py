@@ -15,8 +15,7 @@ import pytest
 
 from qsipctl.lab.registrar import LabAccount
 from qsipctl.lab.server import LabRegistrar
-from qsipctl.sip.auth import AuthResult, ClientAuth
-from qsipctl.sip.digest import DigestCredentials
+from qsipctl.sip.digest import AuthResult, ClientAuth, DigestCredentials
 from qsipctl.sip.message import Response, StreamParser, parse_message
 
 

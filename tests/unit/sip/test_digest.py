@@ -35,18 +35,7 @@ def _vectors() -> dict[str, dict]:
 
 
 def _response(inputs: dict) -> str:
-    return compute_response(
-        algorithm=inputs["algorithm"],
-        username=inputs["username"],
-        realm=inputs["realm"],
-        password=inputs["password"],
-        method=inputs["method"],
-        uri=inputs["uri"],
-        nonce=inputs["nonce"],
-        nc=inputs["nc"],
-        cnonce=inputs["cnonce"],
-        qop=inputs["qop"],
-    )
+    return compute_response(inputs["algorithm"], inputs["password"], inputs["method"], inputs)
 
 
 @pytest.mark.parametrize("vid", ["rfc2617-3.5", "rfc7616-3.9.1-md5", "rfc7616-3.9.1-sha256"])
@@ -138,7 +127,7 @@ def test_token68_scheme_is_skipped():
 @pytest.mark.parametrize("qop", [("auth",), ("auth-int",), ()])
 def test_client_and_server_agree(algorithm, qop):
     issuer = NonceIssuer(clock=lambda: 1000.0, key=b"k")
-    header = make_challenge_header("lab", issuer.issue(), algorithm, qop, opaque="op")
+    header = make_challenge_header("lab", issuer.issue(), algorithm, qop)
     (ch,) = parse_challenges([header])
     assert ch.algorithm == algorithm and ch.qop == qop
     creds = DigestCredentials("1001", "pw")
@@ -146,7 +135,7 @@ def test_client_and_server_agree(algorithm, qop):
     result = verify_authorization(
         value, "REGISTER", lambda u, r: "pw" if u == "1001" else None, issuer.is_fresh, b"body"
     )
-    assert result.verdict is Verdict.OK, result.reason
+    assert result.verdict is Verdict.OK
     assert result.username == "1001" and result.algorithm == algorithm
 
 
@@ -185,10 +174,8 @@ def test_userhash_sent_when_asked_and_the_response_uses_the_real_name():
     params = parse_authorization(value)
     assert params["username"] == hashlib.sha256(b"1001:r").hexdigest()
     assert params["userhash"] == "true"
-    expected = compute_response(
-        algorithm="SHA-256", username="1001", realm="r", password="pw",
-        method="REGISTER", uri="sip:r", nonce="n",
-    )  # fmt: skip
+    sent = {"username": "1001", "realm": "r", "uri": "sip:r", "nonce": "n"}  # the real name
+    expected = compute_response("SHA-256", "pw", "REGISTER", sent)
     assert params["response"] == expected
 
 
@@ -231,8 +218,9 @@ def test_nonce_issuer_freshness_and_forgery():
     nonce = issuer.issue()
     assert issuer.is_fresh(nonce)
     now[0] = 131.0
-    assert issuer.is_genuine(nonce) and not issuer.is_fresh(nonce)
-    assert not NonceIssuer(key=b"other").is_genuine(nonce)
+    assert not issuer.is_fresh(nonce)
+    now[0] = 110.0
+    assert not NonceIssuer(lifetime=30, clock=lambda: now[0], key=b"other").is_fresh(nonce)
     assert not issuer.is_fresh("zz.abc") and not issuer.is_fresh("")
 
 

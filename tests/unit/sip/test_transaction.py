@@ -8,13 +8,10 @@ import pytest
 
 from qsipctl.sip.message import Request, Response, parse_message
 from qsipctl.sip.transaction import (
-    AckReceived,
     ClientTransaction,
-    ResponseReceived,
+    Peer,
     ServerTransaction,
-    TimedOut,
     Timers,
-    TransportFailed,
     client_key,
     make_response,
     new_branch,
@@ -22,6 +19,8 @@ from qsipctl.sip.transaction import (
 )
 
 BRANCH = "z9hG4bKabc123"
+UDP = Peer("udp", "127.0.0.1", 5060)  # retransmissions and lingering
+TCP = Peer("tcp", "127.0.0.1", 5060)  # reliable: neither
 
 
 def request(method="INVITE", branch=BRANCH, cseq=1, cseq_method=None, extra="") -> Request:
@@ -47,10 +46,6 @@ def response(req: Request, status: int, to_tag: str | None = "ttag") -> Response
     return make_response(req, status, "Reason", to_tag=to_tag if status > 100 else None)
 
 
-def drain(tx):
-    return tx.datagrams_to_send(), tx.events()
-
-
 def run_timers(tx, until: float) -> list[tuple[float, int]]:
     """Fire timers up to ``until``; return (time, datagrams sent) at each firing."""
     sent = []
@@ -68,62 +63,57 @@ def test_new_branch_has_magic_cookie_and_uses_injected_randomness():
 
 
 def test_invite_client_timer_a_doubles_and_timer_b_times_out_after_64_t1():
-    tx = ClientTransaction(request(), reliable=False, now=0.0)
-    tx.start()
+    tx = ClientTransaction(request(), peer=UDP, now=0.0)
     assert tx.state == "calling" and len(tx.datagrams_to_send()) == 1
     sent = run_timers(tx, 100.0)
     assert [t for t, _ in sent] == [0.5, 1.5, 3.5, 7.5, 15.5, 31.5]
     assert tx.state == "terminated"
-    assert tx.events() == [TimedOut("B")] and tx.terminated
+    assert tx.failure == "timeout" and tx.terminated
 
 
 def test_invite_client_over_tcp_never_retransmits():
-    tx = ClientTransaction(request(), reliable=True, now=0.0)
-    tx.start()
+    tx = ClientTransaction(request(), peer=TCP, now=0.0)
     tx.datagrams_to_send()
     assert run_timers(tx, 100.0) == []
-    assert tx.events() == [TimedOut("B")] and tx.terminated
+    assert tx.failure == "timeout" and tx.terminated
 
 
 def test_invite_client_provisional_stops_retransmission_and_timeout():
     req = request()
-    tx = ClientTransaction(req, reliable=False, now=0.0)
-    tx.start()
+    tx = ClientTransaction(req, peer=UDP, now=0.0)
     tx.receive(response(req, 180), 0.2)
     assert tx.state == "proceeding"
     assert tx.next_timer() is None
-    assert isinstance(tx.events()[0], ResponseReceived)
+    assert tx.responses()[0].status == 180
 
 
 def test_invite_client_non_2xx_generates_ack_and_waits_timer_d():
     req = request()
-    tx = ClientTransaction(req, reliable=False, now=0.0)
-    tx.start()
+    tx = ClientTransaction(req, peer=UDP, now=0.0)
     tx.datagrams_to_send()
     final = response(req, 486)
     tx.receive(final, 1.0)
     assert tx.state == "completed"
     (ack_bytes,) = tx.datagrams_to_send()
-    ack = parse_message(ack_bytes)
+    ack = parse_message(ack_bytes.data)
     assert ack.method == "ACK" and ack.uri == req.uri
     assert ack.cseq == (1, "ACK")
     assert ack.top_via.params["branch"] == BRANCH and len(ack.headers.get_all("Via")) == 1
     assert ack.to_tag == "ttag" and ack.from_tag == "ftag" and ack.call_id == req.call_id
     assert ack.headers.get_all("Route") == req.headers.get_all("Route")
-    assert [type(e) for e in tx.events()] == [ResponseReceived]
+    assert tx.responses() == [final]
     # a retransmitted final response gets the ACK again and is not passed up
     tx.receive(final, 2.0)
     assert tx.datagrams_to_send() == [ack_bytes]
-    assert tx.events() == []
+    assert tx.responses() == []
     assert tx.next_timer() == pytest.approx(33.0)
     tx.handle_timer(33.0)
-    assert tx.state == "terminated" and tx.events() == []
+    assert tx.state == "terminated" and tx.failure is None
 
 
 def test_invite_client_reliable_completes_at_once():
     req = request()
-    tx = ClientTransaction(req, reliable=True, now=0.0)
-    tx.start()
+    tx = ClientTransaction(req, peer=TCP, now=0.0)
     tx.receive(response(req, 404), 0.1)
     assert tx.state == "terminated"
     assert len(tx.datagrams_to_send()) == 2  # INVITE and ACK
@@ -131,37 +121,34 @@ def test_invite_client_reliable_completes_at_once():
 
 def test_invite_client_2xx_is_accepted_per_rfc6026_and_leaves_ack_to_the_tu():
     req = request()
-    tx = ClientTransaction(req, reliable=False, now=0.0)
-    tx.start()
+    tx = ClientTransaction(req, peer=UDP, now=0.0)
     tx.datagrams_to_send()
     ok = response(req, 200)
     tx.receive(ok, 0.1)
     assert tx.state == "accepted"
     tx.receive(ok, 0.6)  # a retransmitted 2xx still reaches the TU, which ACKs it
     assert tx.datagrams_to_send() == []
-    assert [type(e) for e in tx.events()] == [ResponseReceived, ResponseReceived]
+    assert tx.responses() == [ok, ok]
     assert run_timers(tx, 10.0) == []  # no retransmission of the INVITE
     assert tx.next_timer() == pytest.approx(32.1)  # Timer M
     tx.handle_timer(32.1)
-    assert tx.events() == [] and tx.terminated
+    assert tx.responses() == [] and tx.terminated and tx.failure is None
 
 
 def test_non_invite_client_timer_e_caps_at_t2_and_timer_f():
-    tx = ClientTransaction(request("REGISTER"), reliable=False, now=0.0)
-    tx.start()
+    tx = ClientTransaction(request("REGISTER"), peer=UDP, now=0.0)
     assert tx.state == "trying"
     tx.datagrams_to_send()
     times = [t for t, _ in run_timers(tx, 100.0)]
     assert times[:5] == [0.5, 1.5, 3.5, 7.5, 11.5]  # 0.5, 1, 2, 4, 4, ...
     assert all(b - a == pytest.approx(4.0) for a, b in pairwise(times[3:]))
     assert times[-1] < 32.0
-    assert tx.events() == [TimedOut("F")] and tx.terminated
+    assert tx.failure == "timeout" and tx.terminated
 
 
 def test_non_invite_client_proceeding_retransmits_every_t2():
     req = request("REGISTER")
-    tx = ClientTransaction(req, reliable=False, now=0.0)
-    tx.start()
+    tx = ClientTransaction(req, peer=UDP, now=0.0)
     tx.receive(response(req, 100, None), 0.1)
     assert tx.state == "proceeding"
     tx.datagrams_to_send()
@@ -172,28 +159,25 @@ def test_non_invite_client_proceeding_retransmits_every_t2():
 def test_non_invite_client_final_then_timer_k():
     req = request("REGISTER")
     timers = Timers(t1=0.1, t2=1.0, t4=2.0)
-    tx = ClientTransaction(req, reliable=False, now=0.0, timers=timers)
-    tx.start()
+    tx = ClientTransaction(req, peer=UDP, now=0.0, timers=timers)
     tx.receive(response(req, 401), 0.05)
     assert tx.state == "completed"
     tx.receive(response(req, 401), 0.06)  # retransmission: absorbed
-    assert [type(e) for e in tx.events()] == [ResponseReceived]
+    assert [r.status for r in tx.responses()] == [401]
     assert tx.next_timer() == pytest.approx(2.05)
     tx.handle_timer(2.05)
     assert tx.terminated
 
 
 def test_configurable_t1_scales_timeout():
-    tx = ClientTransaction(request("OPTIONS"), reliable=True, now=10.0, timers=Timers(t1=0.01))
-    tx.start()
+    tx = ClientTransaction(request("OPTIONS"), peer=TCP, now=10.0, timers=Timers(t1=0.01))
     assert tx.next_timer() == pytest.approx(10.64)
 
 
 def test_transport_error_terminates():
-    tx = ClientTransaction(request("OPTIONS"), reliable=False, now=0.0)
-    tx.start()
+    tx = ClientTransaction(request("OPTIONS"), peer=UDP, now=0.0)
     tx.transport_error(0.1)
-    assert tx.events() == [TransportFailed()] and tx.terminated
+    assert tx.failure == "transport" and tx.terminated
     assert tx.next_timer() is None
 
 
@@ -220,10 +204,9 @@ def test_server_key_rfc2543_fallback():
 
 def test_invite_server_sends_trying_then_retransmits_final_with_timer_g_until_ack():
     req = request()
-    tx = ServerTransaction(req, reliable=False, now=0.0)
-    tx.start()
+    tx = ServerTransaction(req, peer=UDP, now=0.0)
     (trying,) = tx.datagrams_to_send()
-    assert parse_message(trying).status == 100
+    assert parse_message(trying.data).status == 100
     tx.receive(req, 0.2)  # INVITE retransmission: repeat the provisional
     assert tx.datagrams_to_send() == [trying]
     tx.send_response(response(req, 486), 1.0)
@@ -232,8 +215,7 @@ def test_invite_server_sends_trying_then_retransmits_final_with_timer_g_until_ac
     sent = run_timers(tx, 4.0)
     assert [t for t, _ in sent] == [1.5, 2.5]
     tx.receive(request("ACK", cseq_method="ACK"), 4.0)
-    assert tx.state == "confirmed"
-    assert isinstance(tx.events()[0], AckReceived)
+    assert tx.state == "confirmed" and tx.next_timer() is not None
     assert tx.next_timer() == pytest.approx(9.0)  # Timer I = T4
     tx.handle_timer(9.0)
     assert tx.terminated
@@ -241,26 +223,24 @@ def test_invite_server_sends_trying_then_retransmits_final_with_timer_g_until_ac
 
 def test_invite_server_timer_h_without_ack():
     req = request()
-    tx = ServerTransaction(req, reliable=False, now=0.0)
-    tx.start()
+    tx = ServerTransaction(req, peer=UDP, now=0.0)
     tx.send_response(response(req, 500), 0.0)
     run_timers(tx, 100.0)
-    assert tx.events()[-1:] == [TimedOut("H")] and tx.terminated
+    assert tx.failure == "timeout" and tx.terminated
 
 
 def test_invite_server_2xx_is_accepted_per_rfc6026_until_timer_l():
     req = request()
-    tx = ServerTransaction(req, reliable=True, now=0.0)
-    tx.start()
+    tx = ServerTransaction(req, peer=TCP, now=0.0)
     tx.datagrams_to_send()
     ok = response(req, 200)
     tx.send_response(ok, 0.0)
     assert tx.state == "accepted"
     tx.receive(req, 0.5)  # a retransmitted INVITE is absorbed, not a new call
     tx.send_response(ok, 0.5)  # the TU's own 2xx retransmission goes out
-    assert tx.datagrams_to_send() == [ok.to_bytes(), ok.to_bytes()]
+    assert [t.data for t in tx.datagrams_to_send()] == [ok.to_bytes(), ok.to_bytes()]
     tx.receive(request("ACK", cseq_method="ACK"), 0.6)
-    assert [type(e) for e in tx.events()] == [AckReceived]
+    assert tx.state == "accepted" and tx.datagrams_to_send() == []
     assert tx.next_timer() == pytest.approx(32.0)  # Timer L
     tx.handle_timer(32.0)
     assert tx.terminated
@@ -268,8 +248,7 @@ def test_invite_server_2xx_is_accepted_per_rfc6026_until_timer_l():
 
 def test_non_invite_server_absorbs_retransmissions_and_repeats_final_until_timer_j():
     req = request("REGISTER")
-    tx = ServerTransaction(req, reliable=False, now=0.0)
-    tx.start()
+    tx = ServerTransaction(req, peer=UDP, now=0.0)
     assert tx.state == "trying" and tx.datagrams_to_send() == []
     tx.receive(req, 0.1)
     assert tx.datagrams_to_send() == []
@@ -286,8 +265,7 @@ def test_non_invite_server_absorbs_retransmissions_and_repeats_final_until_timer
 
 def test_non_invite_server_reliable_terminates_on_final():
     req = request("OPTIONS")
-    tx = ServerTransaction(req, reliable=True, now=0.0)
-    tx.start()
+    tx = ServerTransaction(req, peer=TCP, now=0.0)
     tx.send_response(response(req, 200), 0.0)
     assert tx.terminated and len(tx.datagrams_to_send()) == 1
 

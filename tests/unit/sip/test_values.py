@@ -8,8 +8,7 @@ import pytest
 
 from qsipctl.errors import Diagnostic, Location
 from qsipctl.report.output import to_jsonable
-from qsipctl.sip.auth import AuthDecision, AuthResult
-from qsipctl.sip.digest import Challenge, DigestCredentials
+from qsipctl.sip.digest import AuthDecision, AuthResult, Challenge, DigestCredentials
 from qsipctl.sip.headers import parse_name_addr, parse_via
 from qsipctl.sip.message import Request, parse_message
 from qsipctl.sip.uri import parse_uri
