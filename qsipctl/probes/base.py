@@ -91,6 +91,7 @@ class Conversation:
         h.add("To", f"<{to_uri}>")
         h.add("Call-ID", self.call_id)
         h.add("CSeq", f"{self.cseq} {method}")
+        h.remember("CSeq", (self.cseq, method))  # as for the Via: not parsed back
         for name, value in extra:
             h.add(name, value)
         h.add("User-Agent", USER_AGENT)

@@ -11,6 +11,7 @@ published examples byte for byte.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import os
@@ -19,13 +20,19 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from qsipctl.sip.errors import SipError
 from qsipctl.sip.headers import quote, unquote
 from qsipctl.sip.message import Request, Response
 
-# hashlib's name for each Digest algorithm (RFC 7616 §3.2, RFC 8760), weakest first
-_HASHES: dict[str, str] = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
+# hashlib's constructor for each Digest algorithm (RFC 7616 §3.2, RFC 8760), weakest first;
+# the direct constructors, as hashlib.new(name) looks the name up again at every hash
+_HASHES: dict[str, Callable[[bytes], Any]] = {
+    "MD5": hashlib.md5,
+    "SHA-256": hashlib.sha256,
+    "SHA-512-256": functools.partial(hashlib.new, "sha512_256"),
+}
 # Canonical spellings, each with its -sess variant; the wire value is matched case-insensitively.
 ALGORITHMS = tuple(name + sess for name in _HASHES for sess in ("", "-sess"))
 # Higher is stronger; the -sess variant is ranked just above its base so that
@@ -167,11 +174,10 @@ def choose_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
 
 def hash_hex(algorithm: str, data: str | bytes) -> str:
     """H(data) for a Digest algorithm name (with or without ``-sess``)."""
-    name = _HASHES.get(algorithm.removesuffix("-sess"))
-    if name is None:
+    new = _HASHES.get(algorithm.removesuffix("-sess"))
+    if new is None:
         raise DigestError(f"unsupported digest algorithm {algorithm}")
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    return hashlib.new(name, raw).hexdigest()
+    return str(new(data.encode("utf-8") if isinstance(data, str) else data).hexdigest())
 
 
 def compute_ha1(
