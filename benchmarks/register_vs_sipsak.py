@@ -216,15 +216,17 @@ def split_phases(site: Path, env: dict[str, str], accounts: int) -> tuple[float,
     code = f"""
 import time, json
 t0 = time.perf_counter()
-from qsipctl.cli.common import load_selected
+from qsipctl.cli.common import load_selected, long_lived, short_lived
 from qsipctl.cli.diag_cmds import _site_jobs
 from qsipctl.probes.register_flow import BIND
 from qsipctl.probes.runner import run_probes
-_, cores = load_selected({str(site)!r}, None, ())
-jobs = [(name, t.replace(evidence=False))  # as the CLI runs them without --pcap/--ladder
-        for name, t in _site_jobs(cores, True, False, 5.0, None, None)]
+with long_lived():  # as diagnose loads them
+    _, cores = load_selected({str(site)!r}, None, ())
+    jobs = [(name, t.replace(evidence=False))  # as the CLI runs them without --pcap/--ladder
+            for name, t in _site_jobs(cores, True, False, 5.0, None, None)]
 t1 = time.perf_counter()
-outs = run_probes(jobs, 100, policy=BIND)
+with short_lived():  # as diagnose runs them
+    outs = run_probes(jobs, 100, policy=BIND)
 t2 = time.perf_counter()
 assert sum(o.result.ok for o in outs) == {accounts}
 print(json.dumps([t1 - t0, t2 - t1]))

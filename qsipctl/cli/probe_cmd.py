@@ -560,7 +560,7 @@ def _run_and_report(
     fmt: str,
     junit: str | None = None,
 ) -> None:
-    from qsipctl.cli.common import run_cancellable
+    from qsipctl.cli.common import run_cancellable, short_lived
     from qsipctl.probes.runner import ProbesInterrupted, run_probes_async
 
     if pcap:
@@ -568,9 +568,10 @@ def _run_and_report(
     if not (pcap or ladder):  # nobody will read the wire trace: do not keep it
         jobs = [(name, target.replace(evidence=False)) for name, target in jobs]
     try:
-        outcomes = run_cancellable(
-            lambda: run_probes_async(jobs, concurrency, False, _progress(len(jobs)), policy)
-        )
+        with short_lived():
+            outcomes = run_cancellable(
+                lambda: run_probes_async(jobs, concurrency, False, _progress(len(jobs)), policy)
+            )
     except ProbesInterrupted as exc:
         _report_interrupted(exc, len(jobs), fmt)
     for warning in sorted({w for o in outcomes for w in o.result.warnings}):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections import Counter
+
 import pytest
 
 from qsipctl.net.transport import TlsSettings
@@ -54,3 +57,22 @@ def test_200_accounts_unregister_cleanly(kamailio: Kamailio) -> None:
     assert all(o.result.ok and o.result.unregistered for o in outcomes)
     assert sorted(finished) == sorted(o.result.target for o in outcomes)  # progress saw each
     assert kamailio.registered_users() == set()
+
+
+def test_a_probe_run_leaves_no_reference_cycle(kamailio: Kamailio) -> None:
+    """The premise of cli.common.short_lived: what a probe run frees, refcounting frees."""
+    jobs = _jobs(kamailio, "udp")
+    run_probes(jobs[:5], policy=BIND)  # first use: lazily built types and caches
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        outcomes = run_probes(jobs, concurrency=100, policy=BIND)
+        found = gc.collect()
+        kinds = Counter(type(o).__name__ for o in gc.garbage).most_common(8)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert all(o.result.ok for o in outcomes)
+    assert found == 0, f"reference cycles left by 200 probes: {kinds}"
