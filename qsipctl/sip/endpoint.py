@@ -26,7 +26,7 @@ from (symmetric, RFC 3581), which is what works through NAT.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from qsipctl.sip.errors import SipError
@@ -120,10 +120,6 @@ Event = (
 )
 
 
-def _tag() -> str:
-    return os.urandom(4).hex()
-
-
 def _ack_key(request: Request) -> tuple[str, int, str | None]:
     """What ties the ACK for a 2xx (a new branch, §17.1.1.3) to its INVITE."""
     return request.call_id, request.cseq[0], request.from_tag
@@ -132,9 +128,8 @@ def _ack_key(request: Request) -> tuple[str, int, str | None]:
 class Endpoint:
     """All transactions of one local SIP port; no sockets, no clock of its own."""
 
-    def __init__(self, accept: Iterable[str] = (), tag: Callable[[], str] = _tag) -> None:
+    def __init__(self, accept: Iterable[str] = ()) -> None:
         self.accept = frozenset(m.upper() for m in accept)
-        self._tag = tag
         self._clients: dict[tuple[str, str], ClientTransaction] = {}
         self._servers: dict[tuple[object, ...], ServerTransaction] = {}
         # INVITEs we answered 2xx, by _ack_key: the ACK for a 2xx has a new branch
@@ -296,7 +291,7 @@ class Endpoint:
         return key if key in self.dialogs else None
 
     def _open_server(self, req: Request, source: Peer, now: float) -> ServerTransaction:
-        tx = ServerTransaction(req, source, now, to_tag=self._tag())
+        tx = ServerTransaction(req, source, now, to_tag=os.urandom(4).hex())
         self._servers[tx.key] = tx
         self._service(tx)
         return tx

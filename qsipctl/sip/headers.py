@@ -221,9 +221,6 @@ class Headers:
         """(canonical name, value) pairs in order."""
         return [(n, v) for n, _, v in self._items]
 
-    def copy(self) -> Headers:
-        return Headers._trusted(list(self._items), dict(self._parsed))
-
     def __contains__(self, name: str) -> bool:
         return _key(name) in (k for _, k, _ in self._items)
 
