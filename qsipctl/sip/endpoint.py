@@ -66,15 +66,9 @@ class ResponseReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class TransactionTimedOut:
-    """Timer B or F: no final answer to our request."""
-
-    tx: ClientTransaction
-
-
-@dataclass(frozen=True, slots=True)
 class TransactionFailed:
-    """The transport could not carry our request (ICMP unreachable, lost connection)."""
+    """No final answer to our request; ``tx.failure`` says why: "timeout" (Timer B or F)
+    or "transport" (it could not be carried: ICMP unreachable, lost connection)."""
 
     tx: ClientTransaction
 
@@ -110,14 +104,7 @@ class Unparsable:
     reason: str
 
 
-Event = (
-    ResponseReceived
-    | TransactionTimedOut
-    | TransactionFailed
-    | RequestReceived
-    | RequestCancelled
-    | Unparsable
-)
+Event = ResponseReceived | TransactionFailed | RequestReceived | RequestCancelled | Unparsable
 
 
 def _ack_key(request: Request) -> tuple[str, int, str | None]:
@@ -324,7 +311,5 @@ class Endpoint:
             self._events.append(ResponseReceived(tx, response, source or tx.peer))
         if tx.terminated:
             self._clients.pop(tx.key, None)
-            if tx.failure == "timeout":
-                self._events.append(TransactionTimedOut(tx))
-            elif tx.failure == "transport":
+            if tx.failure is not None:
                 self._events.append(TransactionFailed(tx))

@@ -18,7 +18,7 @@ from qsipctl.sip.endpoint import (
     RequestCancelled,
     RequestReceived,
     ResponseReceived,
-    TransactionTimedOut,
+    TransactionFailed,
     Transmit,
     Unparsable,
 )
@@ -111,9 +111,11 @@ def test_timer_f_and_timer_b_fire_after_64_t1() -> None:
     inv = w.alice.send_request(request("INVITE", call_id="c2"), B, 0.0)
     w.flush()
     w.advance(64 * T1 - 0.01)
-    assert not [e for e in w.alice.events() if isinstance(e, TransactionTimedOut)]
+    assert not [e for e in w.alice.events() if isinstance(e, TransactionFailed)]
     w.advance(64 * T1 + 0.01)
-    timed_out = {e.tx for e in w.alice.events() if isinstance(e, TransactionTimedOut)}
+    failed = [e.tx for e in w.alice.events() if isinstance(e, TransactionFailed)]
+    assert {tx.failure for tx in failed} == {"timeout"}
+    timed_out = set(failed)
     assert timed_out == {opt, inv}
     assert w.count("a", "INVITE") == 7  # 0, .5, 1.5, 3.5, 7.5, 15.5, 31.5 s
     assert w.alice.next_timer() is None  # both transactions are gone
