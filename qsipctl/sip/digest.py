@@ -319,15 +319,17 @@ class ClientAuth:
     cnonce: Callable[[], str] = field(default=lambda: os.urandom(8).hex())
     realms: dict[tuple[str, str], _RealmState] = field(default_factory=dict)
 
-    def headers(self, method: str, uri: str, body: bytes = b"") -> list[tuple[str, str]]:
-        """Authorization / Proxy-Authorization for every realm met so far."""
-        return [self._answer(state, method, uri, body) for state in self.realms.values()]
-
     def authorize(self, request: Request) -> Request:
-        """Replace ``request``'s credentials with fresh answers for every realm."""
+        """Replace ``request``'s credentials with fresh answers for every realm met so far."""
         for name in ("Authorization", "Proxy-Authorization"):
             request.headers.remove(name)
-        for name, value in self.headers(request.method, request.uri, request.body):
+        for state in self.realms.values():
+            state.nc += 1
+            state.answered = True
+            name, value = answer_challenge(
+                state.challenge, self.credentials, request.method, request.uri,
+                nc=state.nc, cnonce=state.cnonce, body=request.body,
+            )  # fmt: skip
             request.headers.add(name, value)
         return request
 
@@ -354,14 +356,6 @@ class ClientAuth:
         """A reused nonce was challenged afresh (one-time nonces): not a wrong password."""
         for state in self.realms.values():
             state.answered = False
-
-    def _answer(self, state: _RealmState, method: str, uri: str, body: bytes) -> tuple[str, str]:
-        state.nc += 1
-        state.answered = True
-        return answer_challenge(
-            state.challenge, self.credentials, method, uri,
-            nc=state.nc, cnonce=state.cnonce, body=body,
-        )  # fmt: skip
 
 
 # --------------------------------------------------------------------------
