@@ -307,8 +307,7 @@ class Endpoint:
                 if tx.invite:
                     self._accepted.pop(_ack_key(tx.request), None)
             return
-        for response in tx.responses():
-            self._events.append(ResponseReceived(tx, response, source or tx.peer))
+        self._events += [ResponseReceived(tx, r, source or tx.peer) for r in tx.responses()]
         if tx.terminated:
             self._clients.pop(tx.key, None)
             if tx.failure is not None:

@@ -369,9 +369,7 @@ def make_response(
     """
     _ = request.top_via, request.cseq, request.from_tag  # raise if missing or malformed
     had_tag = request.to_tag is not None
-    headers = Headers()
-    for value in request.headers.get_all("Via"):
-        headers.add("Via", value)
+    headers = Headers(("Via", value) for value in request.headers.get_all("Via"))
     headers.add("From", request.headers.get_lines("From")[0])
     to = request.headers.get_lines("To")[0]
     if to_tag and not had_tag:
