@@ -118,12 +118,6 @@ class Challenge:
     def supported(self) -> bool:
         return self.scheme.lower() == "digest" and self.algorithm in _STRENGTH
 
-    @property
-    def answer_header(self) -> str:
-        """Where the answer goes: Authorization or Proxy-Authorization."""
-        proxy = self.header_name == "Proxy-Authenticate"
-        return "Proxy-Authorization" if proxy else "Authorization"
-
 
 def parse_challenges(values: list[str], header_name: str = "WWW-Authenticate") -> list[Challenge]:
     """Parse every Digest challenge in ``values`` (several headers or several per header).
@@ -264,7 +258,8 @@ def answer_challenge(
     if ch.userhash:  # the response above used the real name
         params |= {"username": compute_userhash(ch.algorithm, user, ch.realm), "userhash": "true"}
     fields = (f"{k}={v if k in _TOKEN_PARAMS else quote(v)}" for k, v in params.items())
-    return ch.answer_header, "Digest " + ", ".join(fields)
+    header = "Proxy-Authorization" if ch.header_name == "Proxy-Authenticate" else "Authorization"
+    return header, "Digest " + ", ".join(fields)
 
 
 # --------------------------------------------------------------------------
