@@ -35,7 +35,6 @@ from qsipctl.sip.endpoint import (
     RequestReceived,
     ResponseReceived,
     TransactionFailed,
-    TransactionTimedOut,
     Transmit,
     Unparsable,
 )
@@ -294,11 +293,11 @@ class SipDriver:
                 waiter.on_response(event)
             if event.response.status >= 200 and not waiter.final.done():
                 waiter.final.set_result(event)
-        elif isinstance(event, TransactionTimedOut | TransactionFailed):
+        elif isinstance(event, TransactionFailed):
             waiter = self._waiters.get(event.tx)
             if waiter is not None and not waiter.final.done():
                 err = self._errors.get(waiter.peer) or NetError("could not send the request")
-                if isinstance(event, TransactionTimedOut):
+                if event.tx.failure == "timeout":
                     err = self._no_answer(event.tx.request, waiter.peer)
                 waiter.final.set_exception(err)
                 waiter.final.exception()  # retrieved: no "never retrieved" noise

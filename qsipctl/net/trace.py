@@ -9,7 +9,6 @@ messages, which is what a ladder diagram shows.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -47,7 +46,6 @@ class Trace:
     transport: str  # "udp" | "tcp" | "tls"
     local: tuple[str, int]
     remote: tuple[str, int]
-    clock: Callable[[], float] = time.time
     segments: list[Segment] = field(default_factory=list)
     messages: list[MessageEvent] = field(default_factory=list)
     stored: int = 0  # bytes kept in segments
@@ -58,10 +56,10 @@ class Trace:
             self.dropped += 1
             return
         self.stored += len(data)
-        self.segments.append(Segment(self.clock(), direction, bytes(data)))
+        self.segments.append(Segment(time.time(), direction, bytes(data)))
 
     def message(self, direction: Direction, summary: str) -> None:
         if len(self.messages) >= MAX_TRACE_EVENTS:
             self.dropped += 1
             return
-        self.messages.append(MessageEvent(self.clock(), direction, summary))
+        self.messages.append(MessageEvent(time.time(), direction, summary))

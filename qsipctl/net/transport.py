@@ -90,11 +90,9 @@ class UdpSocket(asyncio.DatagramProtocol):
                 f"cannot open a udp socket from {host_port(host, port)}: {exc.strerror}"
             ) from None
         self = cls(sock, on_sip, on_error)
-        await asyncio.get_running_loop().create_datagram_endpoint(lambda: self, sock=sock)
+        loop = asyncio.get_running_loop()
+        self.transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
         return self
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
 
     def sendto(self, data: bytes, addr: Addr) -> None:
         if self.transport is not None:

@@ -118,12 +118,6 @@ class Challenge:
     def supported(self) -> bool:
         return self.scheme.lower() == "digest" and self.algorithm in _STRENGTH
 
-    @property
-    def answer_header(self) -> str:
-        """Where the answer goes: Authorization or Proxy-Authorization."""
-        proxy = self.header_name == "Proxy-Authenticate"
-        return "Proxy-Authorization" if proxy else "Authorization"
-
 
 def parse_challenges(values: list[str], header_name: str = "WWW-Authenticate") -> list[Challenge]:
     """Parse every Digest challenge in ``values`` (several headers or several per header).
@@ -264,7 +258,8 @@ def answer_challenge(
     if ch.userhash:  # the response above used the real name
         params |= {"username": compute_userhash(ch.algorithm, user, ch.realm), "userhash": "true"}
     fields = (f"{k}={v if k in _TOKEN_PARAMS else quote(v)}" for k, v in params.items())
-    return ch.answer_header, "Digest " + ", ".join(fields)
+    header = "Proxy-Authorization" if ch.header_name == "Proxy-Authenticate" else "Authorization"
+    return header, "Digest " + ", ".join(fields)
 
 
 # --------------------------------------------------------------------------
@@ -319,15 +314,17 @@ class ClientAuth:
     cnonce: Callable[[], str] = field(default=lambda: os.urandom(8).hex())
     realms: dict[tuple[str, str], _RealmState] = field(default_factory=dict)
 
-    def headers(self, method: str, uri: str, body: bytes = b"") -> list[tuple[str, str]]:
-        """Authorization / Proxy-Authorization for every realm met so far."""
-        return [self._answer(state, method, uri, body) for state in self.realms.values()]
-
     def authorize(self, request: Request) -> Request:
-        """Replace ``request``'s credentials with fresh answers for every realm."""
+        """Replace ``request``'s credentials with fresh answers for every realm met so far."""
         for name in ("Authorization", "Proxy-Authorization"):
             request.headers.remove(name)
-        for name, value in self.headers(request.method, request.uri, request.body):
+        for state in self.realms.values():
+            state.nc += 1
+            state.answered = True
+            name, value = answer_challenge(
+                state.challenge, self.credentials, request.method, request.uri,
+                nc=state.nc, cnonce=state.cnonce, body=request.body,
+            )  # fmt: skip
             request.headers.add(name, value)
         return request
 
@@ -354,14 +351,6 @@ class ClientAuth:
         """A reused nonce was challenged afresh (one-time nonces): not a wrong password."""
         for state in self.realms.values():
             state.answered = False
-
-    def _answer(self, state: _RealmState, method: str, uri: str, body: bytes) -> tuple[str, str]:
-        state.nc += 1
-        state.answered = True
-        return answer_challenge(
-            state.challenge, self.credentials, method, uri,
-            nc=state.nc, cnonce=state.cnonce, body=body,
-        )  # fmt: skip
 
 
 # --------------------------------------------------------------------------

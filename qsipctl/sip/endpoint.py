@@ -26,7 +26,7 @@ from (symmetric, RFC 3581), which is what works through NAT.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from qsipctl.sip.errors import SipError
@@ -66,15 +66,9 @@ class ResponseReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class TransactionTimedOut:
-    """Timer B or F: no final answer to our request."""
-
-    tx: ClientTransaction
-
-
-@dataclass(frozen=True, slots=True)
 class TransactionFailed:
-    """The transport could not carry our request (ICMP unreachable, lost connection)."""
+    """No final answer to our request; ``tx.failure`` says why: "timeout" (Timer B or F)
+    or "transport" (it could not be carried: ICMP unreachable, lost connection)."""
 
     tx: ClientTransaction
 
@@ -110,18 +104,7 @@ class Unparsable:
     reason: str
 
 
-Event = (
-    ResponseReceived
-    | TransactionTimedOut
-    | TransactionFailed
-    | RequestReceived
-    | RequestCancelled
-    | Unparsable
-)
-
-
-def _tag() -> str:
-    return os.urandom(4).hex()
+Event = ResponseReceived | TransactionFailed | RequestReceived | RequestCancelled | Unparsable
 
 
 def _ack_key(request: Request) -> tuple[str, int, str | None]:
@@ -132,9 +115,8 @@ def _ack_key(request: Request) -> tuple[str, int, str | None]:
 class Endpoint:
     """All transactions of one local SIP port; no sockets, no clock of its own."""
 
-    def __init__(self, accept: Iterable[str] = (), tag: Callable[[], str] = _tag) -> None:
+    def __init__(self, accept: Iterable[str] = ()) -> None:
         self.accept = frozenset(m.upper() for m in accept)
-        self._tag = tag
         self._clients: dict[tuple[str, str], ClientTransaction] = {}
         self._servers: dict[tuple[object, ...], ServerTransaction] = {}
         # INVITEs we answered 2xx, by _ack_key: the ACK for a 2xx has a new branch
@@ -296,7 +278,7 @@ class Endpoint:
         return key if key in self.dialogs else None
 
     def _open_server(self, req: Request, source: Peer, now: float) -> ServerTransaction:
-        tx = ServerTransaction(req, source, now, to_tag=self._tag())
+        tx = ServerTransaction(req, source, now, to_tag=os.urandom(4).hex())
         self._servers[tx.key] = tx
         self._service(tx)
         return tx
@@ -325,11 +307,8 @@ class Endpoint:
                 if tx.invite:
                     self._accepted.pop(_ack_key(tx.request), None)
             return
-        for response in tx.responses():
-            self._events.append(ResponseReceived(tx, response, source or tx.peer))
+        self._events += [ResponseReceived(tx, r, source or tx.peer) for r in tx.responses()]
         if tx.terminated:
             self._clients.pop(tx.key, None)
-            if tx.failure == "timeout":
-                self._events.append(TransactionTimedOut(tx))
-            elif tx.failure == "transport":
+            if tx.failure is not None:
                 self._events.append(TransactionFailed(tx))

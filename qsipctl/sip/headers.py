@@ -221,9 +221,6 @@ class Headers:
         """(canonical name, value) pairs in order."""
         return [(n, v) for n, _, v in self._items]
 
-    def copy(self) -> Headers:
-        return Headers._trusted(list(self._items), dict(self._parsed))
-
     def __contains__(self, name: str) -> bool:
         return _key(name) in (k for _, k, _ in self._items)
 
@@ -339,13 +336,8 @@ def parse_via(value: str) -> Via:
     host = check_host(host, "Via", value)
     params = parse_params(text, m.end(), f"Via {clip(value)}")
     _check_via_params(params, value)
-    return Via(
-        transport=transport.upper(),
-        host=host,
-        port=None if port is None else check_port(port, "Via", value),
-        params=params,
-        protocol=f"{name.upper()}/{version}",
-    )
+    number = None if port is None else check_port(port, "Via", value)
+    return Via(transport.upper(), host, number, params, f"{name.upper()}/{version}")
 
 
 def _check_via_params(params: dict[str, str | None], value: str) -> None:

@@ -370,7 +370,9 @@ def parse_message(data: bytes) -> Message:
     start = _skip_crlf(data)
     found = find_head_end(data, start)
     if found is None:
-        raise SipParseError(_no_end_problem(data, start))
+        if start == len(data):
+            raise SipParseError("empty message (only CRLF keep-alives)")
+        raise SipParseError("header section does not end with an empty line (CRLF CRLF)")
     msg = _parse_head(data[start : found[0]])
     rest = data[found[1] :]
     length = msg.headers.parsed("Content-Length", _content_length)
@@ -384,12 +386,6 @@ def parse_message(data: bytes) -> Message:
         )
     msg.body = bytes(rest[:length])
     return msg
-
-
-def _no_end_problem(data: bytes | bytearray, start: int) -> str:
-    if start == len(data):
-        return "empty message (only CRLF keep-alives)"
-    return "header section does not end with an empty line (CRLF CRLF)"
 
 
 class StreamParser:

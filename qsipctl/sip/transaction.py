@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from qsipctl.addr import host_port
@@ -33,27 +32,16 @@ from qsipctl.sip.message import Message, Request, Response
 MAGIC_COOKIE = "z9hG4bK"
 
 
-@dataclass(frozen=True, slots=True)
-class Timers:
-    """The RFC 3261 timer base values (§17.1.1.1, Table 4); injectable because
-    lab networks differ."""
-
-    t1: float = 0.5
-    t2: float = 4.0
-    t4: float = 5.0
-
-    @property
-    def timeout(self) -> float:
-        """64*T1: Timers B, F, H and J."""
-        return 64 * self.t1
+# The RFC 3261 timer base values (§17.1.1.1, Table 4), in seconds
+T1 = 0.5  # the round-trip estimate: the first retransmit interval
+T2 = 4.0  # the longest retransmit interval (non-INVITE requests, INVITE final responses)
+T4 = 5.0  # the longest a message stays in the network
+TIMEOUT = 64 * T1  # Timers B, F, H and J
 
 
-DEFAULT = Timers()
-
-
-def new_branch(rand: Callable[[int], bytes] | None = None) -> str:
+def new_branch() -> str:
     """A Via branch that is unique in space and time (RFC 3261 §8.1.1.7)."""
-    return MAGIC_COOKIE + (rand or os.urandom)(10).hex()
+    return MAGIC_COOKIE + os.urandom(10).hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +112,10 @@ def server_key(request: Request, method: str | None = None) -> tuple[object, ...
 class _Transaction:
     """Timers and output queue shared by all four machines."""
 
-    def __init__(self, request: Request, peer: Peer, timers: Timers) -> None:
+    def __init__(self, request: Request, peer: Peer) -> None:
         self.request = request
         self.invite = request.method == "INVITE"
         self.peer = peer  # where the request goes (client) or came from (server)
-        self.timers = timers
         self.state = "init"
         self.failure: str | None = None  # "timeout" (Timer B, F or H) or "transport"
         self._deadlines: dict[str, float] = {}
@@ -201,8 +188,8 @@ class ClientTransaction(_Transaction):
     retransmit and timeout timers armed at once.
     """
 
-    def __init__(self, request: Request, peer: Peer, now: float, timers: Timers = DEFAULT) -> None:
-        super().__init__(request, peer, timers)
+    def __init__(self, request: Request, peer: Peer, now: float) -> None:
+        super().__init__(request, peer)
         self.key = client_key(request)
         self._ack: Transmit | None = None
         self._responses: list[Response] = []
@@ -210,8 +197,8 @@ class ClientTransaction(_Transaction):
         self._out.append(self._sent)
         self.state = "calling" if self.invite else "trying"
         if not self.peer.reliable:
-            self._start_timer("A" if self.invite else "E", now, timers.t1)
-        self._start_timer("B" if self.invite else "F", now, timers.timeout)
+            self._start_timer("A" if self.invite else "E", now, T1)
+        self._start_timer("B" if self.invite else "F", now, TIMEOUT)
 
     def responses(self) -> list[Response]:
         """The responses the TU must see since the last call (retransmissions are absorbed)."""
@@ -245,7 +232,7 @@ class ClientTransaction(_Transaction):
             # RFC 6026 §8.4: linger in "accepted" so 2xx retransmissions (and
             # forked 2xx) still reach the TU, which ACKs each one itself.
             self.state = "accepted"
-            self._start_timer("M", now, self.timers.timeout)
+            self._start_timer("M", now, TIMEOUT)
         else:
             # §17.1.1.3: the ACK for a non-2xx takes To from the response (its tag)
             self.state = "completed"
@@ -260,16 +247,16 @@ class ClientTransaction(_Transaction):
         self._responses.append(response)
         if response.status < 200:
             self.state = "proceeding"
-            self._intervals["E"] = self.timers.t2  # §17.1.2.2: from now on E fires every T2
+            self._intervals["E"] = T2  # §17.1.2.2: from now on E fires every T2
             return
         self._stop_timer("E", "F")
         self.state = "completed"
-        self._wait("K", now, self.timers.t4)
+        self._wait("K", now, T4)
 
     def _fire(self, name: str, now: float) -> None:
         if name in ("A", "E"):  # retransmit: A doubles, E doubles up to T2
             self._out.append(self._sent)
-            self._backoff(name, now, math.inf if name == "A" else self.timers.t2)
+            self._backoff(name, now, math.inf if name == "A" else T2)
         else:  # B or F: no final answer; D, K or M: the wait for retransmissions is over
             self._terminate("timeout" if name in ("B", "F") else None)
 
@@ -305,10 +292,8 @@ class ServerTransaction(_Transaction):
     An INVITE gets 100 Trying at once, so the client stops retransmitting.
     """
 
-    def __init__(
-        self, request: Request, peer: Peer, now: float, timers: Timers = DEFAULT, to_tag: str = ""
-    ) -> None:
-        super().__init__(request, peer, timers)
+    def __init__(self, request: Request, peer: Peer, now: float, to_tag: str = "") -> None:
+        super().__init__(request, peer)
         self.key = server_key(request)
         self.to_tag = to_tag  # the endpoint's: the same To tag on every answer
         self.state = "proceeding" if self.invite else "trying"
@@ -330,7 +315,7 @@ class ServerTransaction(_Transaction):
         elif self.invite and self.state == "completed":
             self._stop_timer("G", "H")
             self.state = "confirmed"
-            self._wait("I", now, self.timers.t4)
+            self._wait("I", now, T4)
 
     def send_response(self, response: Response, now: float) -> None:
         """Send a response from the TU and move the state machine on."""
@@ -350,27 +335,27 @@ class ServerTransaction(_Transaction):
             # The 2xx is repeated (T1 doubling to T2) until the ACK comes: RFC 3261
             # §13.3.1.4 gives that to the UAS core; here it costs one timer.
             self.state = "accepted"
-            self._start_timer("L", now, self.timers.timeout)
+            self._start_timer("L", now, TIMEOUT)
             if not self.peer.reliable:
-                self._start_timer("G", now, self.timers.t1)
+                self._start_timer("G", now, T1)
         else:
             self._complete(now)
 
     def _complete(self, now: float) -> None:
         self.state = "completed"
         if not self.invite:
-            self._wait("J", now, self.timers.timeout)
+            self._wait("J", now, TIMEOUT)
             return
         if not self.peer.reliable:
-            self._start_timer("G", now, self.timers.t1)
-        self._start_timer("H", now, self.timers.timeout)
+            self._start_timer("G", now, T1)
+        self._start_timer("H", now, TIMEOUT)
 
     def _fire(self, name: str, now: float) -> None:
         if name != "G":  # H: no ACK came; I, J or L: the wait for retransmissions is over
             self._terminate("timeout" if name == "H" else None)
         elif self._last is not None:  # repeat our final answer, doubling up to T2, until the ACK
             self._out.append(self._last)
-            self._backoff("G", now, self.timers.t2)
+            self._backoff("G", now, T2)
 
 
 def make_response(
@@ -384,9 +369,7 @@ def make_response(
     """
     _ = request.top_via, request.cseq, request.from_tag  # raise if missing or malformed
     had_tag = request.to_tag is not None
-    headers = Headers()
-    for value in request.headers.get_all("Via"):
-        headers.add("Via", value)
+    headers = Headers(("Via", value) for value in request.headers.get_all("Via"))
     headers.add("From", request.headers.get_lines("From")[0])
     to = request.headers.get_lines("To")[0]
     if to_tag and not had_tag:

@@ -62,12 +62,7 @@ def escape(text: str, safe: frozenset[str]) -> str:
     return "".join(chr(b) if chr(b) in safe else f"%{b:02X}" for b in data)
 
 
-def _where(what: str, context: str | None) -> str:
-    """Error prefix, built only when there is an error (clip() is not free)."""
-    return what if context is None else f"{what} {clip(context)}"
-
-
-def check_host(host: str, what: str, context: str | None = None) -> str:
+def check_host(host: str, what: str, context: str) -> str:
     """Validate a ``host`` production and return it without IPv6 brackets.
 
     Liberal as issue 8 asks: host names may carry "_" or end in a digit label
@@ -77,7 +72,7 @@ def check_host(host: str, what: str, context: str | None = None) -> str:
     """
     inner, problem = _host_check(host)
     if problem is not None:
-        raise SipParseError(f"{_where(what, context)}: {problem}")
+        raise SipParseError(f"{what} {clip(context)}: {problem}")
     return inner
 
 
@@ -107,10 +102,10 @@ def is_ipv6_liberal(text: str) -> bool:
     return addr.ip_version(address) == 6
 
 
-def check_port(text: str, what: str, context: str | None = None) -> int:
+def check_port(text: str, what: str, context: str) -> int:
     """A port: digits only, 0-65535 (the length check keeps int() cheap)."""
     if not g.digits_re.fullmatch(text) or len(text) > 5 or int(text) > MAX_PORT:
-        where = _where(what, context)
+        where = f"{what} {clip(context)}"
         raise SipParseError(f"{where}: port {clip(text)} is not a number from 0 to 65535")
     return int(text)
 

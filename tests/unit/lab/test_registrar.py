@@ -71,8 +71,7 @@ def login(registrar, user="1001", password="pw1", **kw):
     if first.status != 401:
         return first
     assert auth.on_challenge(first).result is AuthResult.RETRY
-    header = auth.headers("REGISTER", "sip:127.0.0.1")[0]
-    return registrar.handle(register(user, cseq=2, auth=header, **kw), SOURCE)
+    return registrar.handle(auth.authorize(register(user, cseq=2, **kw)), SOURCE)
 
 
 def test_unauthenticated_register_is_challenged_sha256_first(registrar):
@@ -116,8 +115,7 @@ def test_credentials_of_another_account_are_forbidden(registrar):
     auth = ClientAuth(DigestCredentials("1002", "pw2"))
     first = registrar.handle(register("1001"), SOURCE)
     auth.on_challenge(first)
-    header = auth.headers("REGISTER", "u")[0]
-    assert registrar.handle(register("1001", cseq=2, auth=header), SOURCE).status == 403
+    assert registrar.handle(auth.authorize(register("1001", cseq=2)), SOURCE).status == 403
 
 
 def test_old_nonce_is_stale_not_wrong_password(registrar, clock):
@@ -125,13 +123,12 @@ def test_old_nonce_is_stale_not_wrong_password(registrar, clock):
     first = registrar.handle(register(), SOURCE)
     auth.on_challenge(first)
     clock.now += 61
-    resp = registrar.handle(register(cseq=2, auth=auth.headers("REGISTER", "u")[0]), SOURCE)
+    resp = registrar.handle(auth.authorize(register(cseq=2)), SOURCE)
     assert resp.status == 401
     assert parse_challenges(resp.headers.get_all("WWW-Authenticate"))[0].stale
     assert registrar.log[-1].outcome == "stale-nonce"
     assert auth.on_challenge(resp).result is AuthResult.RETRY
-    header = auth.headers("REGISTER", "u")[0]
-    assert registrar.handle(register(cseq=3, auth=header), SOURCE).status == 200
+    assert registrar.handle(auth.authorize(register(cseq=3)), SOURCE).status == 200
 
 
 def test_unregister_with_expires_zero_and_star(registrar):

@@ -19,7 +19,7 @@ from qsipctl.sip.digest import AuthResult, ClientAuth, DigestCredentials
 from qsipctl.sip.message import Response, StreamParser, parse_message
 
 
-def register_bytes(port: int, transport: str, cseq: int, auth: tuple[str, str] | None) -> bytes:
+def register_bytes(port: int, transport: str, cseq: int) -> bytes:
     lines = [
         "REGISTER sip:127.0.0.1 SIP/2.0",
         f"Via: SIP/2.0/{transport} 127.0.0.1:{port};branch=z9hG4bKlab{cseq};rport",
@@ -30,8 +30,6 @@ def register_bytes(port: int, transport: str, cseq: int, auth: tuple[str, str] |
         f"CSeq: {cseq} REGISTER",
         f"Contact: <sip:1001@127.0.0.1:{port}>",
     ]
-    if auth:
-        lines.append(f"{auth[0]}: {auth[1]}")
     return ("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode()
 
 
@@ -50,7 +48,7 @@ async def _udp_exchange() -> tuple[list[int], int, list]:
             _Udp, remote_addr=("127.0.0.1", lab.udp_port)
         )
         port = transport.get_extra_info("sockname")[1]
-        first = register_bytes(port, "UDP", 1, None)
+        first = register_bytes(port, "UDP", 1)
         transport.sendto(first)
         r1 = parse_message(await asyncio.wait_for(proto.queue.get(), 5))
         transport.sendto(first)  # a retransmission gets the same answer, not a new one
@@ -58,9 +56,7 @@ async def _udp_exchange() -> tuple[list[int], int, list]:
         assert r1_again == r1.to_bytes()
         auth = ClientAuth(DigestCredentials("1001", "pw"))
         assert auth.on_challenge(r1).result is AuthResult.RETRY
-        transport.sendto(
-            register_bytes(port, "UDP", 2, auth.headers("REGISTER", "sip:127.0.0.1")[0])
-        )
+        transport.sendto(auth.authorize(parse_message(register_bytes(port, "UDP", 2))).to_bytes())
         r2 = parse_message(await asyncio.wait_for(proto.queue.get(), 5))
         transport.close()
         assert isinstance(r2, Response)
@@ -78,7 +74,7 @@ def test_udp_register_with_digest_on_loopback():
 async def _tcp_exchange() -> int:
     async with LabRegistrar([LabAccount("1001", "pw")]) as lab:
         reader, writer = await asyncio.open_connection("127.0.0.1", lab.tcp_port)
-        writer.write(register_bytes(writer.get_extra_info("sockname")[1], "TCP", 1, None))
+        writer.write(register_bytes(writer.get_extra_info("sockname")[1], "TCP", 1))
         parser = StreamParser()
         messages: list = []
         while not messages:

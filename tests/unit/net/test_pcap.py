@@ -24,8 +24,7 @@ UNAUTHORIZED = (
 
 
 def _trace(transport: str, local: tuple[str, int], remote: tuple[str, int]) -> Trace:
-    clock = iter(float(i) for i in range(1, 100))
-    t = Trace(transport, local, remote, clock=lambda: next(clock))
+    t = Trace(transport, local, remote)
     name = transport.upper().encode()
     t.wire("out", REGISTER % name)
     # a stream read may split a message: the capture keeps the segments as read

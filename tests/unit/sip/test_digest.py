@@ -92,7 +92,7 @@ def test_parse_several_challenges_in_one_header_and_across_headers():
     chs = parse_challenges(values, "Proxy-Authenticate")
     assert [c.algorithm for c in chs] == ["MD5", "SHA-256", "SHA-512-256-sess"]
     assert chs[2].nonce == 'n"3'
-    assert all(c.answer_header == "Proxy-Authorization" for c in chs)
+    assert all(c.header_name == "Proxy-Authenticate" for c in chs)
     assert choose_challenge(chs) is chs[2]
 
 

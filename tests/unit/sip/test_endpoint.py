@@ -18,17 +18,16 @@ from qsipctl.sip.endpoint import (
     RequestCancelled,
     RequestReceived,
     ResponseReceived,
-    TransactionTimedOut,
+    TransactionFailed,
     Transmit,
     Unparsable,
 )
 from qsipctl.sip.headers import Headers
 from qsipctl.sip.message import Request, Response, parse_message
-from qsipctl.sip.transaction import Timers, new_branch
+from qsipctl.sip.transaction import T1, new_branch
 
 A = Peer("udp", "198.18.0.2", 5060)
 B = Peer("udp", "198.19.0.5", 5060)
-T = Timers()
 
 
 def request(method: str, cseq: int = 1, to_tag: str | None = None, call_id: str = "c1") -> Request:
@@ -111,10 +110,12 @@ def test_timer_f_and_timer_b_fire_after_64_t1() -> None:
     opt = w.alice.send_request(request("OPTIONS"), B, 0.0)
     inv = w.alice.send_request(request("INVITE", call_id="c2"), B, 0.0)
     w.flush()
-    w.advance(64 * T.t1 - 0.01)
-    assert not [e for e in w.alice.events() if isinstance(e, TransactionTimedOut)]
-    w.advance(64 * T.t1 + 0.01)
-    timed_out = {e.tx for e in w.alice.events() if isinstance(e, TransactionTimedOut)}
+    w.advance(64 * T1 - 0.01)
+    assert not [e for e in w.alice.events() if isinstance(e, TransactionFailed)]
+    w.advance(64 * T1 + 0.01)
+    failed = [e.tx for e in w.alice.events() if isinstance(e, TransactionFailed)]
+    assert {tx.failure for tx in failed} == {"timeout"}
+    timed_out = set(failed)
     assert timed_out == {opt, inv}
     assert w.count("a", "INVITE") == 7  # 0, .5, 1.5, 3.5, 7.5, 15.5, 31.5 s
     assert w.alice.next_timer() is None  # both transactions are gone
@@ -133,8 +134,8 @@ def test_invite_2xx_retransmissions_reach_the_dialog_which_acks_each() -> None:
     w.flush()
     call = ClientInvite(invite)
     acks = 0
-    w.advance(T.t1 + 0.01)  # bob repeats his 2xx (no ACK yet)
-    w.advance(2 * T.t1 + 0.02)  # and again: alice sees each one
+    w.advance(T1 + 0.01)  # bob repeats his 2xx (no ACK yet)
+    w.advance(2 * T1 + 0.02)  # and again: alice sees each one
     for e in w.alice.events():
         if isinstance(e, ResponseReceived) and e.response.status == 200:
             assert e.tx is tx
@@ -274,7 +275,7 @@ def test_timer_h_and_j_end_server_transactions() -> None:
         w.bob.respond(e.tx, w.bob.response_for(e.tx, status, "x"), w.now)
     w.flush()
     assert w.bob.next_timer() is not None
-    w.advance(64 * T.t1 + 0.01)  # Timer J (non-INVITE) and Timer H (no ACK for the 486)
+    w.advance(64 * T1 + 0.01)  # Timer J (non-INVITE) and Timer H (no ACK for the 486)
     assert w.bob.next_timer() is None
     assert w.count("b", "SIP/2.0 486") > 3  # Timer G repeated it meanwhile
 

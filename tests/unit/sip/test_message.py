@@ -339,7 +339,7 @@ def test_request_and_response_build_from_scratch():
     h.add("To", "<sip:1001@127.0.0.1>")
     h.add("Call-ID", "c1")
     h.add("CSeq", "2 OPTIONS")
-    resp = Response(200, "OK", h.copy())
+    resp = Response(200, "OK", Headers(h.items()))
     resp.headers.set("To", "<sip:1001@127.0.0.1>;tag=b")
     parsed = parse_message(resp.to_bytes())
     assert parsed == resp and parsed.to_tag == "b" and parsed.cseq == (2, "OPTIONS")
