@@ -78,13 +78,24 @@ def _port(text: str, port: str) -> int:
     return int(port)
 
 
+def _address(host: str) -> netaddr.IPAddress | None:
+    """The IP literal ``host`` (brackets allowed) as netaddr reads it; None for a name."""
+    version = ip_version(unbracket(host))
+    return None if version is None else netaddr.IPAddress(unbracket(host), version)
+
+
+def any_address(host: str) -> str:
+    """The wildcard bind address of ``host``'s family: ``::`` for IPv6, else ``0.0.0.0``."""
+    return "::" if ip_version(unbracket(host)) == 6 else "0.0.0.0"
+
+
 @lru_cache(maxsize=4096)
 def normalize_ip(host: str) -> str:
     """The canonical text of an IP literal (``2001:DB8:0::1`` -> ``2001:db8::1``)."""
-    version = ip_version(unbracket(host))
-    if version is None:
+    ip = _address(host)
+    if ip is None:
         raise AddressError(f"{host!r} is not an IP address")
-    return str(netaddr.IPAddress(unbracket(host), version))
+    return str(ip)
 
 
 def same_ip(a: str, b: str) -> bool:
@@ -102,8 +113,8 @@ def packed(host: str) -> bytes:
 
 def is_loopback(host: str) -> bool:
     """127.0.0.0/8 or ::1: reachable from this machine only."""
-    version = ip_version(unbracket(host))
-    return version is not None and netaddr.IPAddress(unbracket(host), version).is_loopback()
+    ip = _address(host)
+    return ip is not None and ip.is_loopback()
 
 
 # Where a device behind a NAT lives.  RFC 2544's 198.18.0.0/15 is deliberately
@@ -124,7 +135,5 @@ def is_private(host: str) -> bool:
     What a NAT check needs to tell "the PBX sees our private address" from a
     public one; names are not private (they are not addresses).
     """
-    version = ip_version(unbracket(host))
-    if version is None:
-        return False
-    return netaddr.IPAddress(unbracket(host), version) in _PRIVATE
+    ip = _address(host)
+    return ip is not None and ip in _PRIVATE

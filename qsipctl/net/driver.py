@@ -24,7 +24,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from qsipctl.addr import host_port, ip_version
+from qsipctl.addr import any_address, host_port, ip_version
 from qsipctl.net.errors import NetError, NoAnswer
 from qsipctl.net.trace import Trace
 from qsipctl.net.transport import StreamConnection, TlsSettings, UdpSocket, open_stream
@@ -117,8 +117,7 @@ class SipDriver:
             return
         conn = self._new_conn()
         trace = self._trace(peer)  # the attempt is evidence even when it fails
-        wildcard = "::" if ip_version(peer.host) == 6 else "0.0.0.0"
-        trace.local = (local or wildcard, 0)
+        trace.local = (local or any_address(peer.host), 0)
         try:
             await open_stream(peer, conn, local=local, tls=tls, timeout=timeout)
         except NetError as exc:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from importlib import import_module
 
 from qsipctl import __version__
-from qsipctl.addr import bracket, host_port, is_ip
+from qsipctl.addr import any_address, bracket, host_port, is_ip
 from qsipctl.net.driver import SipDriver
 from qsipctl.net.errors import NetError, NoAnswer
 from qsipctl.net.trace import Trace
@@ -199,8 +199,7 @@ async def probe_servers(
 async def open_driver(driver: SipDriver, target: ProbeTarget, server: Peer) -> None:
     """Give ``driver`` its socket to ``server``: the UDP port, or a TCP/TLS connection."""
     if server.transport == "udp":
-        wildcard = "::" if ":" in server.host else "0.0.0.0"
-        await driver.open_udp(target.local_address or wildcard)
+        await driver.open_udp(target.local_address or any_address(server.host))
         return
     tls = target.tls
     if tls.server_name is None and not is_ip(target.host):
