@@ -135,8 +135,7 @@ class Endpoint:
         return out
 
     def next_timer(self) -> float | None:
-        times = [t for tx in self._clients.values() if (t := tx.next_timer()) is not None]
-        times += [t for tx in self._servers.values() if (t := tx.next_timer()) is not None]
+        times = [t for tx in self._transactions() if (t := tx.next_timer()) is not None]
         return min(times, default=None)
 
     def handle_timer(self, now: float) -> None:
