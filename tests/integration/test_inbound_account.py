@@ -21,13 +21,12 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.common import cli_command, free_port, run_cli, wait_until
+from tests.fixtures.inbound import ACCOUNTS, ENV, lobby_and_desk_site
 from tests.fixtures.kamailio import Kamailio
 from tests.fixtures.sipp import SIPP, register_core
 
 pytestmark = pytest.mark.integration
 
-ACCOUNTS = {"1001": "secret-1001", "1002": "secret-1002"}
-ENV = {"PW1001": "secret-1001", "PW1002": "secret-1002"}
 # Kamailio does not Record-Route: in-dialog requests SIPp sends to it (it can only
 # send to one address) are forwarded statelessly to their Request-URI, our Contact
 IN_DIALOG = 'if (has_totag() && !is_method("CANCEL") && !t_check_trans()) { forward(); exit; }'
@@ -239,20 +238,7 @@ def test_sigterm_while_waiting_unbinds(pbx: Kamailio) -> None:
 
 
 def test_diagnose_call_inbound_from_a_second_softphone(pbx: Kamailio, tmp_path: Path) -> None:
-    site = tmp_path / "site.yml"
-    site.write_text(
-        f"""all:
-  hosts:
-    core-a:
-      ansible_host: 127.0.0.1
-      qsys_model: Core 110f
-      softphones:
-        - {{name: Lobby, profile: generic, registrar: "127.0.0.1:{pbx.udp_port}",
-           username: "1001", password: env:PW1001, codecs: [PCMA, PCMU]}}
-        - {{name: Desk, profile: generic, registrar: "127.0.0.1:{pbx.udp_port}",
-           username: "1002", password: env:PW1002, codecs: [PCMA, PCMU]}}
-"""
-    )
+    site = lobby_and_desk_site(tmp_path / "site.yml", pbx.udp_port)
     args = ["--call", "--inbound", "--from-account", "Desk", "--duration", "2"]
     res = run_cli("diagnose", str(site), *args, "--ring-timeout", "15", "--format", "json",
                   env=ENV)  # fmt: skip

@@ -21,13 +21,11 @@ import pytest
 
 from tests.fixtures.baresip import Baresip
 from tests.fixtures.common import cli_command, run_cli, wait_until
+from tests.fixtures.inbound import ACCOUNTS, ENV, lobby_and_desk_site
 from tests.fixtures.kamailio import Kamailio
 from tests.fixtures.media import TsharkStream, tshark_streams
 
 pytestmark = pytest.mark.integration
-
-ACCOUNTS = {"1001": "secret-1001", "1002": "secret-1002"}
-ENV = {"PW1001": "secret-1001", "PW1002": "secret-1002"}
 
 
 def _sip_times(pcap: Path) -> dict[str, float]:
@@ -112,20 +110,7 @@ def test_probe_call_inbound_pcap_with_baresip_calling(
 def test_diagnose_call_inbound_pcap(kamailio_factory: Callable[..., Kamailio], tmp_path: Path
                                     ) -> None:  # fmt: skip
     k = kamailio_factory(accounts=ACCOUNTS, calls=True)
-    site = tmp_path / "site.yml"
-    site.write_text(
-        f"""all:
-  hosts:
-    core-a:
-      ansible_host: 127.0.0.1
-      qsys_model: Core 110f
-      softphones:
-        - {{name: Lobby, profile: generic, registrar: "127.0.0.1:{k.udp_port}",
-           username: "1001", password: env:PW1001, codecs: [PCMA, PCMU]}}
-        - {{name: Desk, profile: generic, registrar: "127.0.0.1:{k.udp_port}",
-           username: "1002", password: env:PW1002, codecs: [PCMA, PCMU]}}
-"""
-    )
+    site = lobby_and_desk_site(tmp_path / "site.yml", k.udp_port)
     pcap = tmp_path / "diag.pcapng"
     res = run_cli("diagnose", str(site), "--call", "--inbound", "--from-account", "Desk",
                   "--duration", "2", "--ring-timeout", "15", "--format", "json",
