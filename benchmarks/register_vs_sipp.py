@@ -8,7 +8,8 @@ an injection file, 100 calls at once (``-l 100``).  qsipctl runs
 ``diagnose --register --bind --concurrency 100`` (the binding query, then
 our binding and its removal: four REGISTERs per account, as SIPp sends) on
 a generated site of the same
-accounts, *including* loading that site.  A third contender,
+accounts, *including* loading that site, as a user runs it (worker
+processes: one per CPU) and, for the record, with ``--workers 1``.  A third contender,
 ``register_floor.py``, does the same exchange in the least Python can (see
 its docstring): how much of qsipctl's time any CPython program would spend.
 The contenders alternate ``--runs`` times so load on the shared machine hits
@@ -114,12 +115,13 @@ def run(k: Kamailio, work: Path, accounts: int, runs: int) -> None:
     env = common.bench_env(**{f"BENCH_PW_{u}": f"pw-{u}" for u in common._users(accounts)})
     qsipctl = [common.QSIPCTL, "diagnose", str(site), "--register", "--bind",
                "--concurrency", "100", "--format", "json"]  # fmt: skip
+    one_process = [*qsipctl, "--workers", "1"]
     sipp = sipp_command(k, work, accounts)
     floor = [common.PYTHON, str(REPO / "benchmarks" / "register_floor.py"), str(site), k.host,
              str(k.udp_port)]  # fmt: skip
     print(f"kamailio {k.host}:{k.udp_port} (udp), {accounts} accounts, MD5 digest, 100 at once")
-    times: dict[str, list[float]] = {"sipp": [], "qsipctl": [], "floor": []}
-    contenders = (("sipp", sipp), ("qsipctl", qsipctl), ("floor", floor))
+    times: dict[str, list[float]] = {"sipp": [], "qsipctl": [], "one": [], "floor": []}
+    contenders = (("sipp", sipp), ("qsipctl", qsipctl), ("one", one_process), ("floor", floor))
     for _, cmd in contenders:  # warm up (page cache, pyc)
         common.timed(cmd, env)
         k.clear()
@@ -141,10 +143,14 @@ def run(k: Kamailio, work: Path, accounts: int, runs: int) -> None:
           f" {cpu['qsipctl']:5.2f} s CPU")  # fmt: skip
     print(f"ratio qsipctl / sipp: {ratio:.2f}x wall (goal <= 2x, stretch 1.5x),"
           f" {cpu['qsipctl'] / max(cpu['sipp'], 0.01):.1f}x CPU")  # fmt: skip
+    print(f"  the same in one process (--workers 1)     {med['one']:6.2f} s wall,"
+          f" {cpu['one']:5.2f} s CPU = {med['one'] / med['sipp']:.2f}x sipp")  # fmt: skip
     print(f"python floor (register_floor.py)             {med['floor']:6.2f} s wall,"
           f" {cpu['floor']:5.2f} s CPU = {med['floor'] / med['sipp']:.2f}x sipp")  # fmt: skip
-    load, probe = common.split_phases(site, env, accounts)
-    print(f"  qsipctl in-process: loading the site {load:5.2f} s, probing {probe:5.2f} s")
+    load, probe, workers = common.split_phases(site, env, accounts, None)
+    _, probe_one, _ = common.split_phases(site, env, accounts, 1)
+    print(f"  qsipctl in-process: loading the site {load:5.2f} s, probing {probe:5.2f} s"
+          f" in {workers} worker(s), {probe_one:5.2f} s in one process")  # fmt: skip
 
 
 if __name__ == "__main__":

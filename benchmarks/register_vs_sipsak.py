@@ -196,7 +196,7 @@ def many_accounts(k: Kamailio, accounts: int, workdir: Path, sipsak_sample: int)
     print(f"\n== {accounts} accounts registered and unregistered, concurrency 100")
     print(f"qsipctl diagnose --register --bind         {q:8.2f} s   (goal < 5 s);"
           f" bindings left on the server: {len(left)}")  # fmt: skip
-    load, probe = split_phases(site, env, accounts)
+    load, probe, _ = split_phases(site, env, accounts)
     print(f"  of which: loading the {accounts}-phone site {load:5.2f} s, probing {probe:5.2f} s"
           " (measured in-process)")  # fmt: skip
     start = time.perf_counter()
@@ -211,14 +211,17 @@ def many_accounts(k: Kamailio, accounts: int, workdir: Path, sipsak_sample: int)
     print(f"speed-up vs the sipsak loop                {loop / q:8.1f}x")
 
 
-def split_phases(site: Path, env: dict[str, str], accounts: int) -> tuple[float, float]:
-    """Where diagnose's time goes: site loading vs the probes themselves."""
+def split_phases(
+    site: Path, env: dict[str, str], accounts: int, workers: int | None = 1
+) -> tuple[float, float, int]:
+    """Where diagnose's time goes: loading the site vs probing in ``workers`` (None: auto)."""
     code = f"""
 import time, json
 t0 = time.perf_counter()
 from qsipctl.cli.common import load_selected, long_lived, short_lived
 from qsipctl.cli.diag_cmds import _site_jobs
 from qsipctl.probes.register_flow import BIND
+from qsipctl.probes.parallel import auto_workers
 from qsipctl.probes.runner import run_probes
 with long_lived():  # as diagnose loads them
     _, cores = load_selected({str(site)!r}, None, ())
@@ -226,16 +229,17 @@ with long_lived():  # as diagnose loads them
             for name, t in _site_jobs(cores, True, False, 5.0, None, None)]
 t1 = time.perf_counter()
 with short_lived():  # as diagnose runs them
-    outs = run_probes(jobs, 100, policy=BIND)
+    workers = {workers} or auto_workers(len(jobs), 100)
+    outs = run_probes(jobs, 100, policy=BIND, workers=workers)
 t2 = time.perf_counter()
 assert sum(o.result.ok for o in outs) == {accounts}
-print(json.dumps([t1 - t0, t2 - t1]))
+print(json.dumps([t1 - t0, t2 - t1, workers]))
 """
     res = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True)
     if res.returncode != 0:
         raise SystemExit(res.stderr)
-    load, probe = json.loads(res.stdout)
-    return float(load), float(probe)
+    load, probe, workers = json.loads(res.stdout)
+    return float(load), float(probe), int(workers)
 
 
 def main() -> None:

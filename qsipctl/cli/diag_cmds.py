@@ -82,6 +82,13 @@ VIA_CORE_KEYS = (
     show_default=True,
     help="Probes in flight at once.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes to spread --register/--options probes over; --concurrency is shared"
+    " between them.  [default: one per CPU, at most one per 100 probes]",
+)
 @_binding_options
 @_network_options
 @_evidence_options
@@ -103,6 +110,7 @@ def diagnose(
     limit: str | None,
     profile_dirs: tuple[str, ...],
     concurrency: int,
+    workers: int | None,
     bind: bool,
     force: bool,
     keep_registered: bool,
@@ -180,7 +188,7 @@ def diagnose(
         return
     if not jobs:
         raise UsageError("no softphones selected (check --limit)")
-    _run_and_report(jobs, concurrency, policy, pcap, ladder, fmt, junit)
+    _run_and_report(jobs, concurrency, policy, pcap, ladder, fmt, junit, workers)
 
 
 def _site_jobs(

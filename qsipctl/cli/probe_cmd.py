@@ -559,10 +559,16 @@ def _run_and_report(
     ladder: bool,
     fmt: str,
     junit: str | None = None,
+    workers: int | None = 1,
 ) -> None:
+    """Run the probes (``workers`` None: as many processes as pay), print, exit 1 on a failure."""
     from qsipctl.cli.common import run_cancellable, short_lived
     from qsipctl.probes.runner import ProbesInterrupted, run_probes_async
 
+    if workers is None:
+        from qsipctl.probes.parallel import auto_workers
+
+        workers = auto_workers(len(jobs), concurrency)
     if pcap:
         _check_writable(pcap)
     if not (pcap or ladder):  # nobody will read the wire trace: do not keep it
@@ -570,7 +576,9 @@ def _run_and_report(
     try:
         with short_lived():
             outcomes = run_cancellable(
-                lambda: run_probes_async(jobs, concurrency, False, _progress(len(jobs)), policy)
+                lambda: run_probes_async(
+                    jobs, concurrency, False, _progress(len(jobs)), policy, workers
+                )
             )
     except ProbesInterrupted as exc:
         _report_interrupted(exc, len(jobs), fmt)
@@ -617,7 +625,7 @@ def _report_interrupted(exc: ProbesInterrupted, total: int, fmt: str) -> None:
     raise SystemExit(EXIT_INTERRUPTED)
 
 
-def _progress(total: int) -> Callable[[Any], None] | None:
+def _progress(total: int) -> Callable[[int, Any], None] | None:
     """A one-line counter on stderr, only on a terminal and only for several probes."""
     import sys
 
@@ -625,7 +633,7 @@ def _progress(total: int) -> Callable[[Any], None] | None:
         return None
     state = {"done": 0, "failed": 0}
 
-    def update(outcome: Any) -> None:
+    def update(index: int, outcome: Any) -> None:
         state["done"] += 1
         state["failed"] += 0 if outcome.result.ok else 1
         end = "\n" if state["done"] == total else ""

@@ -15,7 +15,8 @@ from qsipctl.probes.base import ProbeOutcome, get_probe
 from qsipctl.probes.register_flow import LEDGER, Cleanup, RegisterPolicy
 from qsipctl.probes.target import ProbeTarget
 
-Progress = Callable[[ProbeOutcome], None]
+# called as each probe finishes, with its position in the jobs
+Progress = Callable[[int, ProbeOutcome], None]
 
 
 class ProbesInterrupted(Exception):
@@ -27,6 +28,7 @@ class ProbesInterrupted(Exception):
 
 
 async def _run_one(
+    index: int,
     kind: str,
     target: ProbeTarget,
     sem: asyncio.Semaphore,
@@ -38,7 +40,7 @@ async def _run_one(
         # the register probe takes the whole policy; other probes the old keep flag
         outcome = await run(target, policy if kind == "register" else policy.keep)
     if on_done is not None:
-        on_done(outcome)
+        on_done(index, outcome)
     return outcome
 
 
@@ -48,18 +50,29 @@ async def run_probes_async(
     keep_registered: bool = False,
     on_done: Progress | None = None,
     policy: RegisterPolicy | None = None,
+    workers: int = 1,
 ) -> list[ProbeOutcome]:
     """The probes' outcomes in job order; :class:`ProbesInterrupted` when cancelled.
 
     Cancelled (Ctrl-C, or SIGTERM as the CLI maps it), every probe first
     removes what it bound; the exception carries what had finished.
+    ``workers`` > 1 spreads the jobs over that many forked processes
+    (:mod:`qsipctl.probes.parallel`), ``concurrency`` shared between them.
     """
     if policy is None:
         policy = RegisterPolicy.from_flags(keep=keep_registered)
+    if workers > 1 and len(jobs) > 1:
+        from qsipctl.probes.parallel import run_in_workers
+
+        workers = min(workers, len(jobs), concurrency)
+        return await run_in_workers(jobs, concurrency, policy, workers, on_done)
     sem = asyncio.Semaphore(max(1, concurrency))
     ledger: list[Cleanup] = []
     LEDGER.set(ledger)  # the tasks below copy this context: they share the list
-    tasks = [asyncio.ensure_future(_run_one(k, t, sem, policy, on_done)) for k, t in jobs]
+    tasks = [
+        asyncio.ensure_future(_run_one(i, kind, target, sem, policy, on_done))
+        for i, (kind, target) in enumerate(jobs)
+    ]
     try:
         return list(await asyncio.gather(*tasks))
     except asyncio.CancelledError:
@@ -74,6 +87,7 @@ def run_probes(
     keep_registered: bool = False,
     on_done: Progress | None = None,
     policy: RegisterPolicy | None = None,
+    workers: int = 1,
 ) -> list[ProbeOutcome]:
     """Run ``(kind, target)`` jobs (any registered probe name); results in job order.
 
@@ -81,4 +95,6 @@ def run_probes(
     ``policy`` says what the register probes may change (default: nothing;
     ``keep_registered`` alone means bind and keep).
     """
-    return asyncio.run(run_probes_async(jobs, concurrency, keep_registered, on_done, policy))
+    return asyncio.run(
+        run_probes_async(jobs, concurrency, keep_registered, on_done, policy, workers)
+    )

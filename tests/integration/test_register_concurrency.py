@@ -51,7 +51,7 @@ def test_200_accounts_unregister_cleanly(kamailio: Kamailio) -> None:
     outcomes = run_probes(
         _jobs(kamailio, "udp"),
         concurrency=50,
-        on_done=lambda o: finished.append(o.result.target),
+        on_done=lambda i, o: finished.append(o.result.target),
         policy=BIND,
     )
     assert all(o.result.ok and o.result.unregistered for o in outcomes)
