@@ -138,11 +138,15 @@ def test_interrupted_workers_remove_every_binding_and_report_it(
     assert "Traceback" not in err
     doc = json.loads(out)
     assert doc["interrupted"] is True
-    assert {r["target"] for r in doc["results"]} == {f"sip:{u}@127.0.0.1" for u in NORMAL[:6]}
+    # the normal probes have usually finished by then, but a busy machine may be slower:
+    # those still running were cancelled and undid their binding like the silent ones
+    finished = doc["results"]
+    assert {r["target"] for r in finished} <= {f"sip:{u}@127.0.0.1" for u in NORMAL[:6]}
+    assert all(r["verdict"] == "ok" for r in finished)
+    assert f"interrupted: {len(finished)} of 8 probe(s) finished" in err
     removed = {c["target"]: c["state"] for c in doc["cleanups"]}
     assert {f"sip:{u}@127.0.0.1" for u in SILENT[:2]} <= set(removed)
     assert set(removed.values()) == {"removed"}
-    assert "interrupted: 6 of 8 probe(s) finished" in err
     assert pbx.registered_users() == set()
 
 
