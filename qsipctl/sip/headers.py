@@ -407,7 +407,7 @@ def parse_name_addr(value: str, *, check_uri: bool = True) -> NameAddr:
     text = value.strip(" \t")
     if (m := g.name_addr_re.match(text)) is not None:
         display = _display(m)
-        uri = g.scheme_space_re.sub(r"\1", m.group("uri").strip(" \t"), count=1)
+        uri = g.scheme_space_re.sub("", m.group("uri").strip(" \t"), count=1)
         pos = m.end()
     elif "<" in text or text.startswith('"'):
         raise SipParseError(_name_addr_problem(text, value))
