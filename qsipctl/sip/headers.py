@@ -458,8 +458,13 @@ def check_any_uri(uri: str, value: str) -> None:
 # --- scalar headers ---------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_cseq(value: str) -> tuple[int, str]:
-    """``CSeq: 1*DIGIT LWS Method``; the number must fit 32 bits (RFC 3261 §8.1.1.5)."""
+    """``CSeq: 1*DIGIT LWS Method``; the number must fit 32 bits (RFC 3261 §8.1.1.5).
+
+    Remembered per text: every conversation counts 1, 2, 3 ... with the same
+    few methods, so a run meets a handful of distinct CSeq values.
+    """
     m = g.cseq_re.fullmatch(value.strip(" \t"))
     if m is None:
         raise SipParseError(f"CSeq {clip(value)}: expected 'number METHOD'")
@@ -467,8 +472,12 @@ def parse_cseq(value: str) -> tuple[int, str]:
     return parse_uint(number, "CSeq", MAX_UINT32), method
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_uint(text: str, what: str, maximum: int) -> int:
-    """Digits only, at most ``maximum``; long strings are refused before int()."""
+    """Digits only, at most ``maximum``; long strings are refused before int().
+
+    Remembered per text, as Content-Length (mostly ``0``) and Expires recur.
+    """
     text = text.strip(" \t")
     if not g.digits_re.fullmatch(text):
         raise SipParseError(f"{what} {clip(text)}: expected a non-negative integer")

@@ -273,6 +273,16 @@ def _check_via(value: str) -> Via:
     return top
 
 
+@functools.lru_cache(maxsize=1024)
+def _check_name_addr(value: str) -> None:
+    """From/To: the name-addr's shape and its tag; the URI is read when someone asks.
+
+    Only a verdict, so it is remembered per text: a conversation's From comes
+    back unchanged in every response (and our To in every request we parse).
+    """
+    parse_name_addr(value, check_uri=False)
+
+
 def _check_callid(value: str) -> None:
     if not g.callid_re.fullmatch(value):
         raise SipParseError(f"{clip(value)} is not 'word[@word]'")
@@ -287,9 +297,8 @@ def _check_callid(value: str) -> None:
 # authentication headers are parsed strictly where they are used (digest.py).
 _CHECKS: dict[str, Callable[[str], object]] = {
     "via": _check_via,
-    # From/To: the name-addr's shape and its tag; the URI is read when someone asks
-    "from": functools.partial(parse_name_addr, check_uri=False),
-    "to": functools.partial(parse_name_addr, check_uri=False),
+    "from": _check_name_addr,
+    "to": _check_name_addr,
     "call-id": _check_callid,
     "cseq": parse_cseq,
     "content-length": lambda v: parse_uint(v, "Content-Length", MAX_BODY_BYTES),
