@@ -276,11 +276,11 @@ def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict
         name, value = m.groups()
         if name is None:
             continue  # liberal: ";;"
-        if name.lower() in seen:
-            if strict or name.lower() == "tag":
+        if (lname := name.lower()) in seen:
+            if strict or lname == "tag":
                 raise SipParseError(f"{what}: parameter {clip(name)} appears twice")
             continue
-        seen.add(name.lower())
+        seen.add(lname)
         params[name] = value if value is None or strict else value.rstrip(" \t")
     return params
 

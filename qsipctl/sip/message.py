@@ -239,7 +239,7 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
         m = g.header_line_re.fullmatch(line)
         if m is None:
             raise SipParseError(f"line {number}: {clip(line)} is not 'Name: value'")
-        canon, value = canonical_name(m[1]), m[2].strip(" \t")
+        canon, value = canonical_name(m[1]), m[2]  # stripped: the regex, _header_lines
         if g.bad_ctl_re.search(value):
             raise SipParseError(f"line {number}: {canon}: control character in value")
         key = canon.lower()
