@@ -383,8 +383,13 @@ class NameAddr:
 _MUST_ESCAPE = re.compile(r'["\\\x00-\x08\x0a-\x1f\x7f]')
 
 
+@functools.lru_cache(maxsize=1024)
 def quote(text: str) -> str:
-    """Write a display name as a quoted-string, escaping what must be escaped."""
+    """Write a display name as a quoted-string, escaping what must be escaped.
+
+    Remembered per text: a Digest answer quotes the same username, realm,
+    nonce, URI and cnonce in every request of a conversation.
+    """
     if "\r" in text or "\n" in text:
         raise SipError(f"a display name cannot contain CR or LF: {clip(text)}")
     return '"' + _MUST_ESCAPE.sub(lambda m: "\\" + m.group(), text) + '"'
