@@ -383,13 +383,9 @@ class NameAddr:
 _MUST_ESCAPE = re.compile(r'["\\\x00-\x08\x0a-\x1f\x7f]')
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024)  # Digest answers quote the same username, realm, nonce
 def quote(text: str) -> str:
-    """Write a display name as a quoted-string, escaping what must be escaped.
-
-    Remembered per text: a Digest answer quotes the same username, realm,
-    nonce, URI and cnonce in every request of a conversation.
-    """
+    """Write a display name as a quoted-string, escaping what must be escaped."""
     if "\r" in text or "\n" in text:
         raise SipError(f"a display name cannot contain CR or LF: {clip(text)}")
     return '"' + _MUST_ESCAPE.sub(lambda m: "\\" + m.group(), text) + '"'
@@ -463,13 +459,9 @@ def check_any_uri(uri: str, value: str) -> None:
 # --- scalar headers ---------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024)  # a run meets a handful of CSeq values: 1 REGISTER, ...
 def parse_cseq(value: str) -> tuple[int, str]:
-    """``CSeq: 1*DIGIT LWS Method``; the number must fit 32 bits (RFC 3261 §8.1.1.5).
-
-    Remembered per text: every conversation counts 1, 2, 3 ... with the same
-    few methods, so a run meets a handful of distinct CSeq values.
-    """
+    """``CSeq: 1*DIGIT LWS Method``; the number must fit 32 bits (RFC 3261 §8.1.1.5)."""
     m = g.cseq_re.fullmatch(value.strip(" \t"))
     if m is None:
         raise SipParseError(f"CSeq {clip(value)}: expected 'number METHOD'")
@@ -477,12 +469,9 @@ def parse_cseq(value: str) -> tuple[int, str]:
     return parse_uint(number, "CSeq", MAX_UINT32), method
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024)  # Content-Length (mostly 0) and Expires recur
 def parse_uint(text: str, what: str, maximum: int) -> int:
-    """Digits only, at most ``maximum``; long strings are refused before int().
-
-    Remembered per text, as Content-Length (mostly ``0``) and Expires recur.
-    """
+    """Digits only, at most ``maximum``; long strings are refused before int()."""
     text = text.strip(" \t")
     if not g.digits_re.fullmatch(text):
         raise SipParseError(f"{what} {clip(text)}: expected a non-negative integer")

@@ -50,8 +50,7 @@ SIP_2_0 = "SIP/2.0"
 # The empty line that ends a header section: CRLF CRLF, or bare LFs as some
 # PBXs and hand-written scripts send (RFC 3261 §7.5 asks for CRLF; Kamailio,
 # pjsip and tshark accept LF too, and over TCP refusing it looks like a
-# silent server).  Searched from its first LF, a literal the engine finds fast (a
-# leading optional CR is tried at every octet): find_head_end adds the CR before it.
+# silent server).  Searched from the LF, fast; find_head_end adds a CR before it.
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _LEADING_CRLF = re.compile(rb"(?:\r?\n)*")
 
@@ -246,18 +245,14 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
         if key in _ONCE and key in checked:
             raise SipParseError(f"line {number}: {canon} header appears again; it must appear once")
         if (check := _CHECKS.get(key)) is not None:
-            checked.setdefault(key, _run_check(check, value, number, canon))
+            try:
+                checked.setdefault(key, check(value))
+            except SipParseError as exc:  # say where: the line and the header
+                detail = str(exc).removeprefix(f"{canon} ")
+                raise SipParseError(f"line {number}: {canon}: {detail}", exc.status) from None
         items.append((canon, key, value))
     # the top Via, CSeq and Content-Length just parsed are what gets read next
     return Headers._trusted(items, {k: v for k, v in checked.items() if k in _KEPT})
-
-
-def _run_check(check: Callable[[str], object], value: str, number: int, name: str) -> object:
-    try:
-        return check(value)
-    except SipParseError as exc:
-        detail = str(exc).removeprefix(f"{name} ")
-        raise SipParseError(f"line {number}: {name}: {detail}", exc.status) from None
 
 
 # --- per-header grammar checks ---------------------------------------------------
@@ -272,13 +267,9 @@ def _check_via(value: str) -> Via:
     return top
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024)  # a verdict per text: a From comes back unchanged
 def _check_name_addr(value: str) -> None:
-    """From/To: the name-addr's shape and its tag; the URI is read when someone asks.
-
-    Only a verdict, so it is remembered per text: a conversation's From comes
-    back unchanged in every response (and our To in every request we parse).
-    """
+    """From/To: the name-addr's shape and its tag; the URI is read when someone asks."""
     parse_name_addr(value, check_uri=False)
 
 
@@ -368,8 +359,7 @@ def find_head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | 
     m = _BLANK_LINE.search(data, start)
     if m is None:
         return None
-    cr = m.start() > start and data[m.start() - 1] == 0x0D  # CRLF CRLF: the line's own CR
-    return m.start() - cr, m.end()
+    return m.start() - (m.start() > start and data[m.start() - 1] == 0x0D), m.end()
 
 
 def parse_message(data: bytes) -> Message:
