@@ -242,8 +242,7 @@ def _checked_name(name: str) -> tuple[str, str]:
     """
     if not g.token_re.fullmatch(name):
         raise SipError(f"invalid header name {clip(name)}")
-    canon = canonical_name(name)
-    return canon, canon.lower()
+    return canonical_name(name), _key(name)
 
 
 def _check_value(value: str) -> str:
@@ -267,8 +266,7 @@ def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict
     pattern = g.generic_param_re if strict else g.loose_param_re
     params: dict[str, str | None] = {}
     seen: set[str] = set()  # lower-cased names: a set keeps many params linear
-    end = len(text)
-    while pos < end:
+    while pos < len(text):
         m = pattern.match(text, pos)
         if m is None:
             raise SipParseError(f"{what}: unexpected {clip(text[pos:])} where ';param' should be")
@@ -321,9 +319,8 @@ class Via:
         return True if value is None else int(value)
 
     def __str__(self) -> str:
-        port = "" if self.port is None else f":{self.port}"
-        params = (f";{k}" if v is None else f";{k}={v}" for k, v in self.params.items())
-        return f"{self.protocol}/{self.transport} {addr.bracket(self.host)}{port}{''.join(params)}"
+        params = "".join(f";{k}" if v is None else f";{k}={v}" for k, v in self.params.items())
+        return f"{self.protocol}/{self.transport} {addr.host_port(self.host, self.port)}{params}"
 
 
 def parse_via(value: str) -> Via:
@@ -465,8 +462,7 @@ def parse_cseq(value: str) -> tuple[int, str]:
     m = g.cseq_re.fullmatch(value.strip(" \t"))
     if m is None:
         raise SipParseError(f"CSeq {clip(value)}: expected 'number METHOD'")
-    number, method = m.groups()
-    return parse_uint(number, "CSeq", MAX_UINT32), method
+    return parse_uint(m[1], "CSeq", MAX_UINT32), m[2]
 
 
 @functools.lru_cache(maxsize=1024)  # Content-Length (mostly 0) and Expires recur

@@ -356,8 +356,7 @@ def find_head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | 
     octets.  :class:`StreamParser` uses it; a driver that frames by itself
     must use it too, or a PBX ending lines with LF looks like a silent one.
     """
-    m = _BLANK_LINE.search(data, start)
-    if m is None:
+    if (m := _BLANK_LINE.search(data, start)) is None:
         return None
     return m.start() - (m.start() > start and data[m.start() - 1] == 0x0D), m.end()
 
