@@ -190,13 +190,13 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field; CR/LF in a value would inject headers, so it is refused."""
-        canon, key = _checked_name(name)
+        canon, key = checked_name(name)
         self._items.append((canon, key, _check_value(value)))
         self._parsed.pop(key, None)
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name, keeping the first one's position."""
-        canon, key = _checked_name(name)
+        canon, key = checked_name(name)
         value = _check_value(value)
         out: list[tuple[str, str, str]] = []
         placed = False
@@ -234,11 +234,11 @@ class Headers:
 
 
 @functools.lru_cache(maxsize=256)
-def _checked_name(name: str) -> tuple[str, str]:
-    """(canonical name, lookup key) of a name we write, checked once per spelling.
+def checked_name(name: str) -> tuple[str, str]:
+    """(canonical name, lookup key) of a header name, checked once per spelling.
 
-    Requests are built from the same dozen names over and over; the token
-    check and canonicalisation were a tenth of building one.
+    Requests are built, and responses parsed, with the same dozen names over
+    and over; the token check and canonicalisation were a tenth of building one.
     """
     if not g.token_re.fullmatch(name):
         raise SipError(f"invalid header name {clip(name)}")

@@ -33,7 +33,7 @@ from qsipctl.sip.errors import SipError, SipParseError, clip
 from qsipctl.sip.headers import (
     Headers,
     Via,
-    canonical_name,
+    checked_name,
     param_lookup,
     parse_cseq,
     parse_name_addr,
@@ -238,10 +238,9 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
         m = g.header_line_re.fullmatch(line)
         if m is None:
             raise SipParseError(f"line {number}: {clip(line)} is not 'Name: value'")
-        canon, value = canonical_name(m[1]), m[2]  # stripped: the regex, _header_lines
+        (canon, key), value = checked_name(m[1]), m[2]  # stripped: the regex, _header_lines
         if g.bad_ctl_re.search(value):
             raise SipParseError(f"line {number}: {canon}: control character in value")
-        key = canon.lower()
         if key in _ONCE and key in checked:
             raise SipParseError(f"line {number}: {canon} header appears again; it must appear once")
         if (check := _CHECKS.get(key)) is not None:
