@@ -61,7 +61,7 @@ _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _AUTH_ITEM = re.compile(
     rf"""[ \t\r\n,]*(?:
       (?P<name>{_TOKEN})[ \t\r\n]*=[ \t\r\n]*
-      (?P<value>"(?:[^"\\]|\\.)*"|{_TOKEN}=+(?=[ \t]*(?:,|$))|{_TOKEN})
+      (?P<value>"(?:[^"\\]++|\\.)*+"|{_TOKEN}=+(?=[ \t]*(?:,|$))|{_TOKEN})
     | (?P<token68>{_TOKEN}=+)(?=[ \t]*(?:,|$))
     | (?P<scheme>{_TOKEN})
     )[ \t\r\n]*""",

@@ -94,8 +94,8 @@ quoted_string_prefix_re = re.compile(QUOTED_STRING)  # match()
 cseq_re = re.compile(f"([0-9]+){LWS}({TOKEN})")  # 1*DIGIT LWS Method
 # "Name: value" after unfolding; HCOLON = *( SP / HTAB ) ":" SWS.
 header_line_re = re.compile(f"({TOKEN})[ \\t]*:[ \\t]*(.*)", re.S)
-# A CTL anywhere in a header value, except where a quoted-pair escapes it (search()).
-bad_ctl_re = re.compile(r"(?<!\\)[\x00-\x08\x0a-\x1f\x7f]")
+# A CTL in a header value unless a quoted-pair escapes it (search(); CTL first: fast).
+bad_ctl_re = re.compile(r"[\x00-\x08\x0a-\x1f\x7f](?<!\\[\x00-\x08\x0a-\x1f\x7f])")
 reason_bad_re = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # search()
 # One ";name[=value]" header parameter (generic-param) and the SWS after it,
 # match() at a position.
@@ -114,8 +114,8 @@ name_addr_re = re.compile(
     f'(?:(?P<quoted>{QUOTED_STRING})|(?P<tokens>[^"<>\\x00-\\x08\\x0a-\\x1f\\x7f]*+)){SWS}'
     "<(?P<uri>[^<>]*)>"
 )
-# "sip: host": whitespace after the scheme inside <...>, tolerated and dropped.
-scheme_space_re = re.compile(r"(?i)(sips?:)[ \t]+")
+# "sip: host": whitespace after the scheme in <...>, dropped with sub("") (SP first: fast).
+scheme_space_re = re.compile(r"(?i)[ \t](?:(?<=sip:.)|(?<=sips:.))[ \t]*")
 # addr-spec outside <>: ends at the first LWS or ";" (RFC 3261 §20.10), match().
 addr_spec_re = re.compile(r"[^ \t;]+")
 # via-parm prefix: sent-protocol LWS sent-by; SLASH = SWS "/" SWS, COLON alike; match().
@@ -124,5 +124,5 @@ via_re = re.compile(
     f"{LWS}(?P<host>{HOST_CANDIDATE})(?:{SWS}:{SWS}(?P<port>{PORT}))?"
 )
 # One element of a comma-separated list header: runs of quoted strings, <...>
-# and plain characters; match() at a position.
-list_element_re = re.compile(r'(?:"(?:[^"\\]|\\.)*"|<[^<>]*>|[^,"<])*', re.S)
+# and plain characters, each run one possessive step; match() at a position.
+list_element_re = re.compile(r'(?:"(?:[^"\\]++|\\.)*+"|<[^<>]*+>|[^,"<]++)*+', re.S)

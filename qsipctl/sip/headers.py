@@ -190,13 +190,13 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field; CR/LF in a value would inject headers, so it is refused."""
-        canon, key = _checked_name(name)
+        canon, key = checked_name(name)
         self._items.append((canon, key, _check_value(value)))
         self._parsed.pop(key, None)
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name, keeping the first one's position."""
-        canon, key = _checked_name(name)
+        canon, key = checked_name(name)
         value = _check_value(value)
         out: list[tuple[str, str, str]] = []
         placed = False
@@ -234,16 +234,15 @@ class Headers:
 
 
 @functools.lru_cache(maxsize=256)
-def _checked_name(name: str) -> tuple[str, str]:
-    """(canonical name, lookup key) of a name we write, checked once per spelling.
+def checked_name(name: str) -> tuple[str, str]:
+    """(canonical name, lookup key) of a header name, checked once per spelling.
 
-    Requests are built from the same dozen names over and over; the token
-    check and canonicalisation were a tenth of building one.
+    Requests are built, and responses parsed, with the same dozen names over
+    and over; the token check and canonicalisation were a tenth of building one.
     """
     if not g.token_re.fullmatch(name):
         raise SipError(f"invalid header name {clip(name)}")
-    canon = canonical_name(name)
-    return canon, canon.lower()
+    return canonical_name(name), _key(name)
 
 
 def _check_value(value: str) -> str:
@@ -267,8 +266,7 @@ def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict
     pattern = g.generic_param_re if strict else g.loose_param_re
     params: dict[str, str | None] = {}
     seen: set[str] = set()  # lower-cased names: a set keeps many params linear
-    end = len(text)
-    while pos < end:
+    while pos < len(text):
         m = pattern.match(text, pos)
         if m is None:
             raise SipParseError(f"{what}: unexpected {clip(text[pos:])} where ';param' should be")
@@ -276,11 +274,11 @@ def parse_params(text: str, pos: int, what: str, *, strict: bool = True) -> dict
         name, value = m.groups()
         if name is None:
             continue  # liberal: ";;"
-        if name.lower() in seen:
-            if strict or name.lower() == "tag":
+        if (lname := name.lower()) in seen:
+            if strict or lname == "tag":
                 raise SipParseError(f"{what}: parameter {clip(name)} appears twice")
             continue
-        seen.add(name.lower())
+        seen.add(lname)
         params[name] = value if value is None or strict else value.rstrip(" \t")
     return params
 
@@ -321,9 +319,8 @@ class Via:
         return True if value is None else int(value)
 
     def __str__(self) -> str:
-        port = "" if self.port is None else f":{self.port}"
-        params = (f";{k}" if v is None else f";{k}={v}" for k, v in self.params.items())
-        return f"{self.protocol}/{self.transport} {addr.bracket(self.host)}{port}{''.join(params)}"
+        params = "".join(f";{k}" if v is None else f";{k}={v}" for k, v in self.params.items())
+        return f"{self.protocol}/{self.transport} {addr.host_port(self.host, self.port)}{params}"
 
 
 def parse_via(value: str) -> Via:
@@ -383,6 +380,7 @@ class NameAddr:
 _MUST_ESCAPE = re.compile(r'["\\\x00-\x08\x0a-\x1f\x7f]')
 
 
+@functools.lru_cache(maxsize=1024)  # Digest answers quote the same username, realm, nonce
 def quote(text: str) -> str:
     """Write a display name as a quoted-string, escaping what must be escaped."""
     if "\r" in text or "\n" in text:
@@ -407,7 +405,7 @@ def parse_name_addr(value: str, *, check_uri: bool = True) -> NameAddr:
     text = value.strip(" \t")
     if (m := g.name_addr_re.match(text)) is not None:
         display = _display(m)
-        uri = g.scheme_space_re.sub(r"\1", m.group("uri").strip(" \t"), count=1)
+        uri = g.scheme_space_re.sub("", m.group("uri").strip(" \t"), count=1)
         pos = m.end()
     elif "<" in text or text.startswith('"'):
         raise SipParseError(_name_addr_problem(text, value))
@@ -458,15 +456,16 @@ def check_any_uri(uri: str, value: str) -> None:
 # --- scalar headers ---------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)  # a run meets a handful of CSeq values: 1 REGISTER, ...
 def parse_cseq(value: str) -> tuple[int, str]:
     """``CSeq: 1*DIGIT LWS Method``; the number must fit 32 bits (RFC 3261 §8.1.1.5)."""
     m = g.cseq_re.fullmatch(value.strip(" \t"))
     if m is None:
         raise SipParseError(f"CSeq {clip(value)}: expected 'number METHOD'")
-    number, method = m.groups()
-    return parse_uint(number, "CSeq", MAX_UINT32), method
+    return parse_uint(m[1], "CSeq", MAX_UINT32), m[2]
 
 
+@functools.lru_cache(maxsize=1024)  # Content-Length (mostly 0) and Expires recur
 def parse_uint(text: str, what: str, maximum: int) -> int:
     """Digits only, at most ``maximum``; long strings are refused before int()."""
     text = text.strip(" \t")

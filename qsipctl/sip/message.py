@@ -33,7 +33,7 @@ from qsipctl.sip.errors import SipError, SipParseError, clip
 from qsipctl.sip.headers import (
     Headers,
     Via,
-    canonical_name,
+    checked_name,
     param_lookup,
     parse_cseq,
     parse_name_addr,
@@ -50,8 +50,8 @@ SIP_2_0 = "SIP/2.0"
 # The empty line that ends a header section: CRLF CRLF, or bare LFs as some
 # PBXs and hand-written scripts send (RFC 3261 §7.5 asks for CRLF; Kamailio,
 # pjsip and tshark accept LF too, and over TCP refusing it looks like a
-# silent server).
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+# silent server).  Searched from the LF, fast; find_head_end adds a CR before it.
+_BLANK_LINE = re.compile(rb"\n\r?\n")
 _LEADING_CRLF = re.compile(rb"(?:\r?\n)*")
 
 # Headers that must not appear twice: picking one of two values is guessing,
@@ -203,9 +203,7 @@ def _parse_status_line(line: str) -> Response:
     _check_version(version)
     if not (len(code) == 3 and code.isdigit() and code.isascii()) or not 100 <= int(code) <= 699:
         raise SipParseError(f"Status-Line {clip(line)}: status code must be 3 digits, 100-699")
-    # Reason-Phrase: liberal (any text but CTLs): it is only shown to people.
-    if g.reason_bad_re.search(reason):
-        raise SipParseError(f"Status-Line {clip(line)}: control character in Reason-Phrase")
+    # Reason-Phrase: liberal (any text but the CTLs _parse_head refused): only people read it.
     return Response(int(code), reason)
 
 
@@ -240,25 +238,20 @@ def _parse_headers(lines: list[tuple[int, str]]) -> Headers:
         m = g.header_line_re.fullmatch(line)
         if m is None:
             raise SipParseError(f"line {number}: {clip(line)} is not 'Name: value'")
-        canon, value = canonical_name(m[1]), m[2].strip(" \t")
+        (canon, key), value = checked_name(m[1]), m[2]  # stripped: the regex, _header_lines
         if g.bad_ctl_re.search(value):
             raise SipParseError(f"line {number}: {canon}: control character in value")
-        key = canon.lower()
         if key in _ONCE and key in checked:
             raise SipParseError(f"line {number}: {canon} header appears again; it must appear once")
         if (check := _CHECKS.get(key)) is not None:
-            checked.setdefault(key, _run_check(check, value, number, canon))
+            try:
+                checked.setdefault(key, check(value))
+            except SipParseError as exc:  # say where: the line and the header
+                detail = str(exc).removeprefix(f"{canon} ")
+                raise SipParseError(f"line {number}: {canon}: {detail}", exc.status) from None
         items.append((canon, key, value))
     # the top Via, CSeq and Content-Length just parsed are what gets read next
     return Headers._trusted(items, {k: v for k, v in checked.items() if k in _KEPT})
-
-
-def _run_check(check: Callable[[str], object], value: str, number: int, name: str) -> object:
-    try:
-        return check(value)
-    except SipParseError as exc:
-        detail = str(exc).removeprefix(f"{name} ")
-        raise SipParseError(f"line {number}: {name}: {detail}", exc.status) from None
 
 
 # --- per-header grammar checks ---------------------------------------------------
@@ -271,6 +264,12 @@ def _check_via(value: str) -> Via:
         raise SipParseError(f"{clip(value)}: empty list element (stray ',')")
     top, *_ = [parse_via(element) for element in parts]  # every one checked
     return top
+
+
+@functools.lru_cache(maxsize=1024)  # a verdict per text: a From comes back unchanged
+def _check_name_addr(value: str) -> None:
+    """From/To: the name-addr's shape and its tag; the URI is read when someone asks."""
+    parse_name_addr(value, check_uri=False)
 
 
 def _check_callid(value: str) -> None:
@@ -287,9 +286,8 @@ def _check_callid(value: str) -> None:
 # authentication headers are parsed strictly where they are used (digest.py).
 _CHECKS: dict[str, Callable[[str], object]] = {
     "via": _check_via,
-    # From/To: the name-addr's shape and its tag; the URI is read when someone asks
-    "from": functools.partial(parse_name_addr, check_uri=False),
-    "to": functools.partial(parse_name_addr, check_uri=False),
+    "from": _check_name_addr,
+    "to": _check_name_addr,
     "call-id": _check_callid,
     "cseq": parse_cseq,
     "content-length": lambda v: parse_uint(v, "Content-Length", MAX_BODY_BYTES),
@@ -357,8 +355,9 @@ def find_head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | 
     octets.  :class:`StreamParser` uses it; a driver that frames by itself
     must use it too, or a PBX ending lines with LF looks like a silent one.
     """
-    m = _BLANK_LINE.search(data, start)
-    return None if m is None else (m.start(), m.end())
+    if (m := _BLANK_LINE.search(data, start)) is None:
+        return None
+    return m.start() - (m.start() > start and data[m.start() - 1] == 0x0D), m.end()
 
 
 def parse_message(data: bytes) -> Message:

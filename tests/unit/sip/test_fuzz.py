@@ -6,11 +6,13 @@ datagram would take a probe (or the lab registrar) down.
 """
 
 import ipaddress
+import re
 from functools import cache
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qsipctl.sip import grammar as g
 from qsipctl.sip.errors import SipParseError
 from qsipctl.sip.headers import (
     Headers,
@@ -22,7 +24,7 @@ from qsipctl.sip.headers import (
     quote,
     split_list,
 )
-from qsipctl.sip.message import Request, Response, StreamParser, parse_message
+from qsipctl.sip.message import Request, Response, StreamParser, find_head_end, parse_message
 from qsipctl.sip.uri import SipUri, parse_uri
 from tests.unit.sip.vectors import rfc4475_seeds
 
@@ -389,3 +391,37 @@ def test_headers_match_a_list_model(operations):
             assert h.get_lines(probe) == values
             assert (probe in h) == bool(values)
             assert h.get(probe) == (h.get_all(probe) or [None])[0]
+
+
+# --- the faster patterns match what the plain ABNF reading says -------------------
+# Each pattern in grammar/message was rewritten for speed (possessive runs, a
+# literal first); these references are the straightforward forms they replaced.
+
+crlf_text = st.lists(st.sampled_from([b"\r", b"\n", b"a"]), max_size=40).map(b"".join)
+value_text = st.text(st.sampled_from(['"', "\\", "<", ">", ",", " ", "\t", "\x01", "\r", "a"]))
+
+
+@FUZZ
+@given(crlf_text, st.integers(0, 40))
+def test_find_head_end_is_the_first_crlf_crlf_from_start(data, start):
+    start = min(start, len(data))
+    m = re.compile(rb"\r?\n\r?\n").search(data, start)
+    assert find_head_end(data, start) == (None if m is None else m.span())
+
+
+@FUZZ
+@given(value_text)
+def test_ctl_and_list_patterns_match_their_plain_forms(value):
+    ctl = re.compile(r"(?<!\\)[\x00-\x08\x0a-\x1f\x7f]").search(value)
+    fast = g.bad_ctl_re.search(value)
+    assert (fast and fast.span()) == (ctl and ctl.span())
+    element = re.compile(r'(?:"(?:[^"\\]|\\.)*"|<[^<>]*>|[^,"<])*', re.S)
+    for pos in range(len(value) + 1):
+        assert g.list_element_re.match(value, pos).end() == element.match(value, pos).end()
+
+
+@FUZZ
+@given(st.text(st.sampled_from(["s", "S", "i", "p", "P", ":", " ", "\t", "x"]), max_size=12))
+def test_scheme_space_pattern_drops_what_the_plain_form_drops(uri):
+    plain = re.sub(r"(?i)(sips?:)[ \t]+", r"\1", uri, count=1)
+    assert g.scheme_space_re.sub("", uri, count=1) == plain
