@@ -7,6 +7,7 @@ lives in :mod:`qsipctl.report.probes`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -569,6 +570,8 @@ def _run_and_report(
         from qsipctl.probes.parallel import auto_workers
 
         workers = auto_workers(len(jobs), concurrency)
+    elif workers > 1 and not hasattr(os, "fork"):
+        raise UsageError("--workers: this platform cannot fork(); use --workers 1")
     if pcap:
         _check_writable(pcap)
     if not (pcap or ladder):  # nobody will read the wire trace: do not keep it

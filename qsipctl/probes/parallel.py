@@ -60,6 +60,8 @@ class WorkerError(QsipctlError):
 
 def auto_workers(jobs: int, concurrency: int) -> int:
     """One worker per usable CPU, but only as many as have ``MIN_JOBS_PER_WORKER`` probes."""
+    if not hasattr(os, "fork"):
+        return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cpus or 1, jobs // MIN_JOBS_PER_WORKER, concurrency))
 
@@ -146,8 +148,8 @@ async def _wait_all(tasks: Sequence[asyncio.Future[None]], procs: Sequence[_Work
 def _fork(
     jobs: Jobs, indexes: list[int], concurrency: int, policy: RegisterPolicy, others: list[_Worker]
 ) -> _Worker:
-    control_r, control_w = os.pipe2(os.O_CLOEXEC)
-    results_r, results_w = os.pipe2(os.O_CLOEXEC)
+    control_r, control_w = os.pipe()
+    results_r, results_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the worker: it never returns from here
         for fd in [control_w, results_r, *(fd for w in others for fd in (w.control, w.results))]:
