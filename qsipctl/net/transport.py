@@ -68,14 +68,20 @@ def family_of(host: str) -> socket.AddressFamily:
 MAX_QUEUED = 1024
 
 
-class UdpSocket(asyncio.DatagramProtocol):
-    """The one unconnected UDP socket: SIP to ``on_sip``, STUN and RTP to their ports."""
+class UdpSocket:
+    """The one unconnected UDP socket: SIP to ``on_sip``, STUN and RTP to their ports.
+
+    Read straight off the event loop's selector (``add_reader``), not through a
+    datagram transport: a probe opens and closes one socket per server, and a
+    transport's set-up and tear-down (five callbacks, two turns of the loop)
+    cost more than the probe's own exchange with the socket.
+    """
 
     def __init__(self, sock: socket.socket, on_sip: OnSip, on_error: OnError) -> None:
         self.sock, self.on_sip, self.on_error = sock, on_sip, on_error
         self.local: Addr = sock.getsockname()[:2]
         self.stun, self.rtp = SharedPort(self, MAX_QUEUED), SharedPort(self, MAX_QUEUED)
-        self.transport: asyncio.DatagramTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # None once closed
 
     @classmethod
     async def bind(cls, host: str, port: int, on_sip: OnSip, on_error: OnError) -> UdpSocket:
@@ -89,14 +95,31 @@ class UdpSocket(asyncio.DatagramProtocol):
             raise NetError(
                 f"cannot open a udp socket from {host_port(host, port)}: {exc.strerror}"
             ) from None
+        sock.setblocking(False)
         self = cls(sock, on_sip, on_error)
-        loop = asyncio.get_running_loop()
-        self.transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock, self._readable)
         return self
 
     def sendto(self, data: bytes, addr: Addr) -> None:
-        if self.transport is not None:
-            self.transport.sendto(data, addr)
+        if self._loop is None:
+            return
+        try:
+            self.sock.sendto(data, addr)
+        except BlockingIOError:  # a full send buffer drops it, as the network may
+            pass
+        except OSError as exc:  # e.g. an ICMP error queued by an earlier datagram
+            self.error_received(exc)
+
+    def _readable(self) -> None:
+        try:
+            data, addr = self.sock.recvfrom(65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:  # the kernel queued an ICMP error (IP_RECVERR)
+            self.error_received(exc)
+            return
+        self.datagram_received(data, addr)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         """RFC 7983 §7: what a datagram on the shared port is, by its first byte."""
@@ -123,9 +146,10 @@ class UdpSocket(asyncio.DatagramProtocol):
                     self.on_error((str(addr[0]), int(addr[1])), OSError(code, os.strerror(code)))
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
+        if self._loop is not None:
+            self._loop.remove_reader(self.sock)
+            self._loop = None
+            self.sock.close()
         # the callbacks are the owner's bound methods: dropping them breaks the
         # owner <-> socket cycle, so both are freed as soon as nobody holds them
         self.on_sip, self.on_error = _ignore, _ignore
