@@ -102,7 +102,7 @@ class SipDriver:
     # ------------------------------------------------------------ sockets
     async def open_udp(self, host: str = "0.0.0.0", port: int = 0) -> UdpSocket:
         """Bind the one UDP port (SIP, STUN and RTP share it)."""
-        self.udp = await UdpSocket.bind(host, port, self._udp_sip, self._udp_error)
+        self.udp = UdpSocket(host, port, self._udp_sip, self._udp_error)
         return self.udp
 
     async def listen_tcp(self, host: str, port: int = 0) -> int:

@@ -23,7 +23,7 @@ import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qsipctl.addr import host_port, ip_version
 from qsipctl.net.errors import NetError
@@ -71,21 +71,13 @@ MAX_QUEUED = 1024
 class UdpSocket:
     """The one unconnected UDP socket: SIP to ``on_sip``, STUN and RTP to their ports.
 
-    Read straight off the event loop's selector (``add_reader``), not through a
-    datagram transport: a probe opens and closes one socket per server, and a
-    transport's set-up and tear-down (five callbacks, two turns of the loop)
-    cost more than the probe's own exchange with the socket.
+    Read off the loop's selector, not a datagram transport: a probe opens one per
+    server, and a transport's set-up and close cost more than the probe's traffic.
     """
 
-    def __init__(self, sock: socket.socket, on_sip: OnSip, on_error: OnError) -> None:
-        self.sock, self.on_sip, self.on_error = sock, on_sip, on_error
-        self.local: Addr = sock.getsockname()[:2]
-        self.stun, self.rtp = SharedPort(self, MAX_QUEUED), SharedPort(self, MAX_QUEUED)
-        self._loop: asyncio.AbstractEventLoop | None = None  # None once closed
-
-    @classmethod
-    async def bind(cls, host: str, port: int, on_sip: OnSip, on_error: OnError) -> UdpSocket:
-        sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
+    def __init__(self, host: str, port: int, on_sip: OnSip, on_error: OnError) -> None:
+        """Bind ``host``:``port`` (0: any free one) and read it on the running loop."""
+        self.sock = sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
         try:
             if sys.platform == "linux":
                 sock.setsockopt(*_RECVERR[sock.family], 1)
@@ -96,34 +88,27 @@ class UdpSocket:
                 f"cannot open a udp socket from {host_port(host, port)}: {exc.strerror}"
             ) from None
         sock.setblocking(False)
-        self = cls(sock, on_sip, on_error)
-        self._loop = asyncio.get_running_loop()
+        self.on_sip, self.on_error = on_sip, on_error
+        self.local: Addr = sock.getsockname()[:2]
+        self.stun, self.rtp = SharedPort(self, MAX_QUEUED), SharedPort(self, MAX_QUEUED)
+        self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()  # None: closed
         self._loop.add_reader(sock, self._readable)
-        return self
 
     def sendto(self, data: bytes, addr: Addr) -> None:
-        if self._loop is None:
-            return
         try:
-            self.sock.sendto(data, addr)
-        except BlockingIOError:  # a full send buffer drops it, as the network may
-            pass
-        except OSError as exc:  # e.g. an ICMP error queued by an earlier datagram
+            if self._loop is not None:  # not closed
+                self.sock.sendto(data, addr)
+        except OSError as exc:  # an ICMP error an earlier datagram met; EAGAIN drops it
             self.error_received(exc)
 
     def _readable(self) -> None:
+        """RFC 7983 §7: what a datagram on the shared port is, by its first byte."""
         try:
             data, addr = self.sock.recvfrom(65536)
-        except BlockingIOError:
-            return
         except OSError as exc:  # the kernel queued an ICMP error (IP_RECVERR)
             self.error_received(exc)
             return
-        self.datagram_received(data, addr)
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        """RFC 7983 §7: what a datagram on the shared port is, by its first byte."""
-        source = (str(addr[0]), int(addr[1]))
+        source: Addr = addr[:2]
         if is_stun(data):
             self.stun._put(data, source)
         elif data and 128 <= data[0] <= 191:
