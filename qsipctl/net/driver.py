@@ -329,8 +329,7 @@ class SipDriver:
         due = self.endpoint.next_timer()
         when = math.inf if due is None else due
         for waiter in self._waiters.values():
-            if waiter.deadline < when:
-                when = waiter.deadline
+            when = min(when, waiter.deadline)
         if self._timer is not None:
             if when != math.inf and self._timer.when() <= when:
                 return
@@ -342,10 +341,9 @@ class SipDriver:
         now = self._loop.time()
         self.endpoint.handle_timer(now)
         for tx, waiter in self._waiters.items():
-            if waiter.deadline <= now:  # the caller's patience ran out
+            if waiter.deadline <= now and not waiter.final.done():  # the caller's patience ran out
                 waiter.deadline = math.inf
-                if not waiter.final.done():
-                    waiter.final.set_exception(self._no_answer(tx.request, waiter.peer))
+                waiter.final.set_exception(self._no_answer(tx.request, waiter.peer))
         self._pump()
         for tx in [tx for tx, w in self._waiters.items() if tx.terminated and w.final.done()]:
             del self._waiters[tx]

@@ -136,7 +136,7 @@ class Endpoint:
 
     def next_timer(self) -> float | None:
         times = [t for tx in self._transactions() if (t := tx.next_timer()) is not None]
-        return min(times, default=None)
+        return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         for tx in self._transactions():
