@@ -67,10 +67,11 @@ class Conversation:
     from_tag: str = field(default_factory=lambda: os.urandom(6).hex())
     cseq: int = 0
     answered_from: set[Peer] = field(default_factory=set)  # answers from another address
+    # our address towards the server, in Via and Contact (the socket is open already)
+    local: tuple[str, int] = field(init=False)
 
-    @property
-    def local(self) -> tuple[str, int]:
-        return self.driver.local_for(self.peer)
+    def __post_init__(self) -> None:
+        self.local = self.driver.local_for(self.peer)
 
     def build(
         self, method: str, uri: str, to_uri: str, extra: Sequence[tuple[str, str]] = ()
@@ -183,7 +184,8 @@ async def probe_servers(
         return outcome
     tried: list[dict[str, str]] = []
     for server in servers:
-        result = new_result(probe, target)
+        if tried:  # every server after the first starts from a fresh result
+            result = new_result(probe, target)
         await _on_server(target, server, result, outcome.traces, attempt, accept)
         tried.append(_tried(server, result))
         if not move_on(result):
