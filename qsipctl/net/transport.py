@@ -92,7 +92,8 @@ class UdpSocket:
         self.local: Addr = sock.getsockname()[:2]
         self.stun, self.rtp = SharedPort(self, MAX_QUEUED), SharedPort(self, MAX_QUEUED)
         self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()  # None: closed
-        self._loop.add_reader(sock, self._readable)
+        # by fd: the selector formats a socket's (costly) repr into every lookup miss
+        self._loop.add_reader(sock.fileno(), self._readable)
 
     def sendto(self, data: bytes, addr: Addr) -> None:
         try:
@@ -132,7 +133,7 @@ class UdpSocket:
 
     def close(self) -> None:
         if self._loop is not None:
-            self._loop.remove_reader(self.sock)
+            self._loop.remove_reader(self.sock.fileno())
             self._loop = None
             self.sock.close()
         # the callbacks are the owner's bound methods: dropping them breaks the
