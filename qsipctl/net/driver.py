@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,6 +62,7 @@ class _Waiter:
     peer: Peer
     final: asyncio.Future[ResponseReceived]  # the final response, and where it came from
     on_response: OnResponse | None = None
+    deadline: float = math.inf  # the caller's patience (see final): the driver's timer checks it
 
 
 def summary(msg: Message) -> str:
@@ -100,7 +102,7 @@ class SipDriver:
     # ------------------------------------------------------------ sockets
     async def open_udp(self, host: str = "0.0.0.0", port: int = 0) -> UdpSocket:
         """Bind the one UDP port (SIP, STUN and RTP share it)."""
-        self.udp = await UdpSocket.bind(host, port, self._udp_sip, self._udp_error)
+        self.udp = UdpSocket(host, port, self._udp_sip, self._udp_error)
         return self.udp
 
     async def listen_tcp(self, host: str, port: int = 0) -> int:
@@ -155,14 +157,19 @@ class SipDriver:
 
     async def final(self, tx: ClientTransaction, timeout: float) -> ResponseReceived:
         """The final answer to ``tx``; NoAnswer after ``timeout`` (the caller's patience,
-        a probe's --timeout, may run out before Timer B/F), NetError if unsendable."""
+        a probe's --timeout, may run out before Timer B/F), NetError if unsendable.
+
+        The timeout is one more deadline for the driver's one timer (see
+        :meth:`_on_timer`), not a timer and a cancellation scope per request.
+        """
         waiter = self._waiters[tx]
+        waiter.deadline = self._loop.time() + timeout
+        if self._timer is None or self._timer.when() > waiter.deadline:
+            self._arm()
         try:
-            async with asyncio.timeout(timeout):
-                return await waiter.final
-        except TimeoutError:
-            raise self._no_answer(tx.request, waiter.peer) from None
+            return await waiter.final
         finally:
+            waiter.deadline = math.inf  # nobody waits any longer
             if waiter.on_response is None or tx.terminated:
                 self._waiters.pop(tx, None)
             # else an INVITE's: its 2xx retransmissions keep coming while the
@@ -312,23 +319,31 @@ class SipDriver:
         self._trace(event.source).message("in", f"unparsable: {first!r} ({event.reason})")
 
     def _arm(self) -> None:
-        """Have :meth:`_on_timer` run by the endpoint's next deadline.
+        """Have :meth:`_on_timer` run by the endpoint's next deadline or a waiter's.
 
         A timer already set no later than that is kept: firing early only
         finds nothing due and re-arms, while cancelling and setting a timer
         at every message (a response moves the earliest deadline from
         Timer E to Timer K) costs the event loop's heap twice per request.
         """
-        when = self.endpoint.next_timer()
+        due = self.endpoint.next_timer()
+        when = math.inf if due is None else due
+        for waiter in self._waiters.values():
+            when = min(when, waiter.deadline)
         if self._timer is not None:
-            if when is not None and self._timer.when() <= when:
+            if when != math.inf and self._timer.when() <= when:
                 return
             self._timer.cancel()
-        self._timer = None if when is None else self._loop.call_at(when, self._on_timer)
+        self._timer = None if when == math.inf else self._loop.call_at(when, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
-        self.endpoint.handle_timer(self._loop.time())
+        now = self._loop.time()
+        self.endpoint.handle_timer(now)
+        for tx, waiter in self._waiters.items():
+            if waiter.deadline <= now and not waiter.final.done():  # the caller's patience ran out
+                waiter.deadline = math.inf
+                waiter.final.set_exception(self._no_answer(tx.request, waiter.peer))
         self._pump()
         for tx in [tx for tx, w in self._waiters.items() if tx.terminated and w.final.done()]:
             del self._waiters[tx]

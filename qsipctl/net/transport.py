@@ -23,7 +23,7 @@ import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qsipctl.addr import host_port, ip_version
 from qsipctl.net.errors import NetError
@@ -68,18 +68,16 @@ def family_of(host: str) -> socket.AddressFamily:
 MAX_QUEUED = 1024
 
 
-class UdpSocket(asyncio.DatagramProtocol):
-    """The one unconnected UDP socket: SIP to ``on_sip``, STUN and RTP to their ports."""
+class UdpSocket:
+    """The one unconnected UDP socket: SIP to ``on_sip``, STUN and RTP to their ports.
 
-    def __init__(self, sock: socket.socket, on_sip: OnSip, on_error: OnError) -> None:
-        self.sock, self.on_sip, self.on_error = sock, on_sip, on_error
-        self.local: Addr = sock.getsockname()[:2]
-        self.stun, self.rtp = SharedPort(self, MAX_QUEUED), SharedPort(self, MAX_QUEUED)
-        self.transport: asyncio.DatagramTransport | None = None
+    Read off the loop's selector, not a datagram transport: a probe opens one per
+    server, and a transport's set-up and close cost more than the probe's traffic.
+    """
 
-    @classmethod
-    async def bind(cls, host: str, port: int, on_sip: OnSip, on_error: OnError) -> UdpSocket:
-        sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
+    def __init__(self, host: str, port: int, on_sip: OnSip, on_error: OnError) -> None:
+        """Bind ``host``:``port`` (0: any free one) and read it on the running loop."""
+        self.sock = sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
         try:
             if sys.platform == "linux":
                 sock.setsockopt(*_RECVERR[sock.family], 1)
@@ -89,18 +87,29 @@ class UdpSocket(asyncio.DatagramProtocol):
             raise NetError(
                 f"cannot open a udp socket from {host_port(host, port)}: {exc.strerror}"
             ) from None
-        self = cls(sock, on_sip, on_error)
-        loop = asyncio.get_running_loop()
-        self.transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
-        return self
+        sock.setblocking(False)
+        self.on_sip, self.on_error = on_sip, on_error
+        self.local: Addr = sock.getsockname()[:2]
+        self.stun, self.rtp = SharedPort(self, MAX_QUEUED), SharedPort(self, MAX_QUEUED)
+        self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()  # None: closed
+        # by fd: the selector formats a socket's (costly) repr into every lookup miss
+        self._loop.add_reader(sock.fileno(), self._readable)
 
     def sendto(self, data: bytes, addr: Addr) -> None:
-        if self.transport is not None:
-            self.transport.sendto(data, addr)
+        try:
+            if self._loop is not None:  # not closed
+                self.sock.sendto(data, addr)
+        except OSError as exc:  # an ICMP error an earlier datagram met; EAGAIN drops it
+            self.error_received(exc)
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
+    def _readable(self) -> None:
         """RFC 7983 §7: what a datagram on the shared port is, by its first byte."""
-        source = (str(addr[0]), int(addr[1]))
+        try:
+            data, addr = self.sock.recvfrom(65536)
+        except OSError as exc:  # the kernel queued an ICMP error (IP_RECVERR)
+            self.error_received(exc)
+            return
+        source: Addr = addr[:2]
         if is_stun(data):
             self.stun._put(data, source)
         elif data and 128 <= data[0] <= 191:
@@ -123,9 +132,10 @@ class UdpSocket(asyncio.DatagramProtocol):
                     self.on_error((str(addr[0]), int(addr[1])), OSError(code, os.strerror(code)))
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
+        if self._loop is not None:
+            self._loop.remove_reader(self.sock.fileno())
+            self._loop = None
+            self.sock.close()
         # the callbacks are the owner's bound methods: dropping them breaks the
         # owner <-> socket cycle, so both are freed as soon as nobody holds them
         self.on_sip, self.on_error = _ignore, _ignore

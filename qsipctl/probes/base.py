@@ -67,27 +67,30 @@ class Conversation:
     from_tag: str = field(default_factory=lambda: os.urandom(6).hex())
     cseq: int = 0
     answered_from: set[Peer] = field(default_factory=set)  # answers from another address
+    # our address towards the server, in Via and Contact (the socket is open already)
+    local: tuple[str, int] = field(init=False)
+    from_value: str = field(init=False)  # one From on every request (RFC 3261 §8.1.1.3)
 
-    @property
-    def local(self) -> tuple[str, int]:
-        return self.driver.local_for(self.peer)
+    def __post_init__(self) -> None:
+        self.local = self.driver.local_for(self.peer)
+        target = self.target
+        from_uri = (
+            target.aor if target.user else f"{target.scheme}:qsipctl@{bracket(target.domain)}"
+        )
+        self.from_value = f"<{from_uri}>;tag={self.from_tag}"
 
     def build(
         self, method: str, uri: str, to_uri: str, extra: Sequence[tuple[str, str]] = ()
     ) -> Request:
         """A request with a fresh branch and the next CSeq, sent-by our real address."""
         self.cseq += 1
-        target = self.target
         h = Headers()
         host, port = self.local
         via = Via(self.peer.transport.upper(), host, port, {"branch": new_branch(), "rport": None})
         h.add("Via", str(via))
         h.remember("Via", via)
         h.add("Max-Forwards", "70")
-        from_uri = (
-            target.aor if target.user else f"{target.scheme}:qsipctl@{bracket(target.domain)}"
-        )
-        h.add("From", f"<{from_uri}>;tag={self.from_tag}")
+        h.add("From", self.from_value)
         h.add("To", f"<{to_uri}>")
         h.add("Call-ID", self.call_id)
         h.add("CSeq", f"{self.cseq} {method}")
@@ -183,7 +186,8 @@ async def probe_servers(
         return outcome
     tried: list[dict[str, str]] = []
     for server in servers:
-        result = new_result(probe, target)
+        if tried:  # every server after the first starts from a fresh result
+            result = new_result(probe, target)
         await _on_server(target, server, result, outcome.traces, attempt, accept)
         tried.append(_tried(server, result))
         if not move_on(result):

@@ -42,6 +42,8 @@ class Binding:
 
 def _split_contacts(value: str) -> list[str]:
     """Split a Contact header line at commas outside ``<...>`` and quotes."""
+    if "," not in value:  # one contact, the usual answer: no need to walk it
+        return [value.strip()] if value.strip() else []
     out, depth, quoted, start = [], 0, False, 0
     for i, c in enumerate(value):
         if c == '"' and (i == 0 or value[i - 1] != "\\"):

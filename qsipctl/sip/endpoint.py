@@ -135,8 +135,11 @@ class Endpoint:
         return out
 
     def next_timer(self) -> float | None:
-        times = [t for tx in self._transactions() if (t := tx.next_timer()) is not None]
-        return min(times, default=None)
+        when: float | None = None
+        for tx in (*self._clients.values(), *self._servers.values()):
+            if (t := tx.next_timer()) is not None and (when is None or t < when):
+                when = t
+        return when
 
     def handle_timer(self, now: float) -> None:
         for tx in self._transactions():

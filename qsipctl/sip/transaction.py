@@ -55,10 +55,6 @@ class Peer:
     def __str__(self) -> str:
         return f"{self.transport} {host_port(self.host, self.port)}"
 
-    @property
-    def reliable(self) -> bool:
-        return self.transport != "udp"
-
 
 @dataclass(frozen=True, slots=True)
 class Transmit:
@@ -116,6 +112,7 @@ class _Transaction:
         self.request = request
         self.invite = request.method == "INVITE"
         self.peer = peer  # where the request goes (client) or came from (server)
+        self.reliable = peer.transport != "udp"  # TCP/TLS: no retransmissions, no waits
         self.state = "init"
         self.failure: str | None = None  # "timeout" (Timer B, F or H) or "transport"
         self._deadlines: dict[str, float] = {}
@@ -125,7 +122,7 @@ class _Transaction:
     # -- the owner's side
     def next_timer(self) -> float | None:
         """Absolute time at which :meth:`handle_timer` should be called."""
-        return min(self._deadlines.values(), default=None)
+        return min(self._deadlines.values()) if self._deadlines else None
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer due at ``now`` (earliest first)."""
@@ -167,7 +164,7 @@ class _Transaction:
 
     def _wait(self, name: str, now: float, unreliable_interval: float) -> None:
         """Timers D/I/J/K: linger for retransmissions, or not at all over TCP/TLS."""
-        if self.peer.reliable:
+        if self.reliable:
             self._terminate()
         else:
             self._start_timer(name, now, unreliable_interval)
@@ -196,7 +193,7 @@ class ClientTransaction(_Transaction):
         self._sent = Transmit(request.to_bytes(), peer, request)  # every copy is these bytes
         self._out.append(self._sent)
         self.state = "calling" if self.invite else "trying"
-        if not self.peer.reliable:
+        if not self.reliable:
             self._start_timer("A" if self.invite else "E", now, T1)
         self._start_timer("B" if self.invite else "F", now, TIMEOUT)
 
@@ -336,7 +333,7 @@ class ServerTransaction(_Transaction):
             # §13.3.1.4 gives that to the UAS core; here it costs one timer.
             self.state = "accepted"
             self._start_timer("L", now, TIMEOUT)
-            if not self.peer.reliable:
+            if not self.reliable:
                 self._start_timer("G", now, T1)
         else:
             self._complete(now)
@@ -346,7 +343,7 @@ class ServerTransaction(_Transaction):
         if not self.invite:
             self._wait("J", now, TIMEOUT)
             return
-        if not self.peer.reliable:
+        if not self.reliable:
             self._start_timer("G", now, T1)
         self._start_timer("H", now, TIMEOUT)
 
