@@ -156,12 +156,8 @@ class SipDriver:
         return tx
 
     async def final(self, tx: ClientTransaction, timeout: float) -> ResponseReceived:
-        """The final answer to ``tx``; NoAnswer after ``timeout`` (the caller's patience,
-        a probe's --timeout, may run out before Timer B/F), NetError if unsendable.
-
-        The timeout is one more deadline for the driver's one timer (see
-        :meth:`_on_timer`), not a timer and a cancellation scope per request.
-        """
+        """The final answer to ``tx``; NetError if unsendable, NoAnswer after ``timeout``
+        (a probe's --timeout may end before Timer B/F): a deadline for :meth:`_on_timer`."""
         waiter = self._waiters[tx]
         waiter.deadline = self._loop.time() + timeout
         if self._timer is None or self._timer.when() > waiter.deadline:
