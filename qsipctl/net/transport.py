@@ -69,11 +69,8 @@ MAX_QUEUED = 1024
 
 
 class UdpSocket:
-    """The one unconnected UDP socket: SIP to ``on_sip``, STUN and RTP to their ports.
-
-    Read off the loop's selector, not a datagram transport: a probe opens one per
-    server, and a transport's set-up and close cost more than the probe's traffic.
-    """
+    """The one unconnected UDP socket: SIP to ``on_sip``, STUN and RTP to their ports; read
+    off the selector: a datagram transport's set-up and close cost more than a probe's traffic."""
 
     def __init__(self, host: str, port: int, on_sip: OnSip, on_error: OnError) -> None:
         """Bind ``host``:``port`` (0: any free one) and read it on the running loop."""
