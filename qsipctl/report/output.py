@@ -33,8 +33,7 @@ def to_jsonable(obj: Any) -> Any:
     if names is not None and not isinstance(obj, type):
         return {name: to_jsonable(getattr(obj, name)) for name in names}
     if isinstance(obj, dict):
-        items = sorted(((str(k), v) for k, v in obj.items()), key=_first)
-        return {k: to_jsonable(v) for k, v in items}
+        return dict(sorted({str(k): to_jsonable(v) for k, v in obj.items()}.items()))
     if isinstance(obj, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, enum.Enum):
@@ -58,10 +57,6 @@ def _field_names(cls: type) -> tuple[str, ...] | None:
 
 
 _NAMES: dict[type, tuple[str, ...] | None] = {}
-
-
-def _first(item: tuple[str, Any]) -> str:
-    return item[0]
 
 
 def dump_json(obj: Any) -> str:
