@@ -25,15 +25,15 @@ def to_jsonable(obj: Any) -> Any:
     Paths and anything else render as ``str(obj)``; secrets as their mask
     because ``str(secret)`` is masked.  Plain scalars are most of a result
     document (a 1,000-phone diagnose has ~40,000), so they are let through first.
+    Every dict comes out in key order, as :func:`dump_json` prints it.
     """
     if obj is None or type(obj) in _SCALARS:
         return obj
-    if hasattr(type(obj), "__dataclass_fields__") and not isinstance(obj, type):
-        import dataclasses  # already loaded: obj is a dataclass
-
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    names = _field_names(type(obj))
+    if names is not None and not isinstance(obj, type):
+        return {name: to_jsonable(getattr(obj, name)) for name in names}
     if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        return dict(sorted({str(k): to_jsonable(v) for k, v in obj.items()}.items()))
     if isinstance(obj, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, enum.Enum):
@@ -43,8 +43,25 @@ def to_jsonable(obj: Any) -> Any:
     return str(obj)  # paths, secrets (masked), anything else
 
 
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """A dataclass's field names in key order, worked out once per class (1,000
+    results are 1,000 of the same); None for a class that is not a dataclass."""
+    if cls not in _NAMES:
+        if hasattr(cls, "__dataclass_fields__"):
+            import dataclasses  # already loaded: cls is a dataclass
+
+            _NAMES[cls] = tuple(sorted(f.name for f in dataclasses.fields(cls)))
+        else:
+            _NAMES[cls] = None
+    return _NAMES[cls]
+
+
+_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
 def dump_json(obj: Any) -> str:
-    return json.dumps(to_jsonable(obj), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """Sorted (by :func:`to_jsonable`: sorting again cost ~10 % of the dump), indented JSON."""
+    return json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False) + "\n"
 
 
 def echo_json(obj: Any) -> None:

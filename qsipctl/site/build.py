@@ -651,10 +651,12 @@ def _parse_layer(ctx: _Ctx, leaf: str, src: Sourced, kp: KeyPath, check: bool) -
         return Sourced(secret, src.location, src.origin)
     if leaf in ("name", "profile", "username", "auth_id", "cid_name", "code_name"):
         try:
-            return Sourced(v.as_str(src.value), src.location, src.origin)
+            text = v.as_str(src.value)
         except v.FieldError as exc:
             ctx.error(kp, str(exc))
             return src
+        # usually the text as written: keep its Sourced (making a frozen one is not free)
+        return src if text is src.value else Sourced(text, src.location, src.origin)
     if src.value is None and FIELDS[leaf].nullable:
         return src
     try:

@@ -151,13 +151,38 @@ def _compose(text: str) -> yaml.Node | None:
     """The node graph, from libyaml when PyYAML has it: ten times faster on a
     large site, with the same line/column marks.  Bad YAML is composed again by
     the pure-Python loader, whose error messages and marks are the reference."""
-    fast = getattr(yaml, "CSafeLoader", None)
-    if fast is not None:
+    if _FastLoader is not None:
         try:  # libyaml takes an exact str, not a subclass such as a decrypted VaultStr
-            return yaml.compose(str.__str__(text), Loader=fast)
+            return yaml.compose(str.__str__(text), Loader=_FastLoader)
         except yaml.YAMLError:
             pass
     return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
+class _TagMemo:
+    """A loader whose tag for a scalar is worked out once per spelling.
+
+    libyaml hands every scalar to PyYAML's pure-Python resolver, which tries
+    the implicit types' regular expressions each time: a quarter of composing
+    a large site, whose thousand softphones repeat the same keys, profile
+    and registrar.  The tag depends on the node kind, the text and whether
+    it was quoted alone (the safe loader has no path resolvers).
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)  # type: ignore[call-arg]
+        self._tags: dict[tuple[Any, str, Any], str] = {}
+
+    def resolve(self, kind: Any, value: str, implicit: Any) -> str:
+        key = (kind, value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = super().resolve(kind, value, implicit)  # type: ignore[misc]
+        return tag
+
+
+_CSafeLoader = getattr(yaml, "CSafeLoader", None)
+_FastLoader = None if _CSafeLoader is None else type("_FastLoader", (_TagMemo, _CSafeLoader), {})
 
 
 def _reject_tabs(text: str, name: str) -> None:
@@ -293,7 +318,8 @@ class _Builder:
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 raise InvalidInput.single("mapping keys must be plain scalars", self._loc(key_node))
-            key = str(self._scalar(key_node))
+            # most keys are plain text: no trip through _scalar's other tags
+            key = key_node.value if key_node.tag == _STR_TAG else str(self._scalar(key_node))
             keypath = (*path, key)
             if key in result:
                 first = self.doc.positions[keypath]

@@ -26,3 +26,11 @@ def test_yaml_errors_are_one_line_with_position(text, line, col, fragment):
     assert "\n" not in formatted, formatted
     assert formatted.startswith(f"x.yml:{line}:{col}: "), formatted
     assert fragment in formatted, formatted
+
+
+def test_a_spelling_repeated_quoted_and_plain_keeps_each_its_own_type():
+    # the composer remembers a scalar's tag per spelling: quoting must still count
+    text = 'a: [1, "1", 1, yes, "yes", ~, "~", 1.5, "1.5", 1.5, "yes", yes]\n'
+    doc = load_yaml_text(text, "t.yml")
+    assert doc.data["a"] == [1, "1", 1, True, "yes", None, "~", 1.5, "1.5", 1.5, "yes", True]
+    assert [type(x) for x in doc.data["a"][:3]] == [int, str, int]
