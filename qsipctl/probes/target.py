@@ -7,8 +7,7 @@ line of ``qsipctl probe`` (``sip:1001@10.0.0.5:5060`` plus options).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from operator import attrgetter
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from qsipctl.addr import bracket
@@ -46,11 +45,7 @@ class ProbeTarget:
     evidence: bool = True  # keep the wire trace (--pcap, --ladder need it)
 
     def replace(self, **changes: Any) -> ProbeTarget:
-        """A copy with ``changes``: ``dataclasses.replace`` without its per-field checks,
-        a fifth of its cost (a run copies every target once, to drop the trace)."""
-        values = dict(zip(_FIELDS, _values(self), strict=True))
-        values.update(changes)
-        return ProbeTarget(**values)
+        return replace(self, **changes)
 
     @property
     def aor(self) -> str:
@@ -65,10 +60,6 @@ class ProbeTarget:
         host = bracket(self.domain)
         same = self.domain == self.host and self.port is not None
         return f"{self.scheme}:{host}:{self.port}" if same else f"{self.scheme}:{host}"
-
-
-_FIELDS = tuple(f.name for f in fields(ProbeTarget))
-_values = attrgetter(*_FIELDS)
 
 
 def parse_target_uri(text: str) -> tuple[str, str | None, str, int | None, str | None]:

@@ -257,25 +257,3 @@ def test_which_outcomes_fail_over_to_the_next_server(verdict, status, moves_on) 
 def test_a_success_never_fails_over() -> None:
     r = ProbeResult("register", "sip:1001@pbx.test", "udp", status=200).succeed("ok")
     assert _move_on(r) is False
-
-
-def test_target_replace_changes_only_what_it_is_given():
-    import dataclasses
-
-    from qsipctl.net.transport import TlsSettings
-    from qsipctl.probes.target import ProbeTarget
-    from qsipctl.site.secrets import Secret
-
-    t = ProbeTarget(
-        "1001", "pbx.example", "198.18.0.5", 5061, "tls", auth_user="a1",
-        password=Secret.parse("pw"), tls=TlsSettings("/ca.pem", False, "pbx"), expires=60,
-        timeout=2.0, core="c1",
-        softphone="P1", registrar_uri="sip:pbx.example", evidence=True,
-    )  # fmt: skip
-    quiet = t.replace(evidence=False)
-    assert quiet.evidence is False and t.evidence is True
-    assert dataclasses.replace(quiet, evidence=True) == t
-    assert quiet.password is t.password and quiet.tls is t.tls
-    assert t.replace(user=None, port=None) == dataclasses.replace(t, user=None, port=None)
-    with pytest.raises(TypeError):
-        t.replace(bogus=1)
