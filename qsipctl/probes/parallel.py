@@ -34,8 +34,8 @@ import os
 import pickle
 import signal
 import traceback
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from qsipctl.errors import EXIT_INTERNAL, QsipctlError
@@ -76,8 +76,7 @@ class _Worker:
     results: int  # read end of the results pipe
     ended: bool = False  # it sent "end": every probe it ran has reported
     error: str = ""
-    reaped: bool = False
-    reported: set[int] = field(default_factory=set)
+    reported: int = 0  # probes whose outcome arrived
 
     def stop(self) -> None:
         if self.control >= 0:
@@ -155,7 +154,8 @@ def _fork(
         for fd in [control_w, results_r, *(fd for w in others for fd in (w.control, w.results))]:
             if fd >= 0:
                 os.close(fd)  # a sibling's control pipe must close when the parent dies
-        _worker_main([jobs[i] for i in indexes], concurrency, policy, control_r, results_w)
+        share = [jobs[i] for i in indexes]
+        _worker_main(_work(share, concurrency, policy, control_r, results_w), results_w)
     os.close(control_r)
     os.close(results_w)
     return _Worker(pid, indexes, control_w, results_r)
@@ -197,7 +197,7 @@ def _take(
         local, outcome = payload
         index = worker.indexes[local]
         outcomes[index] = outcome
-        worker.reported.add(index)
+        worker.reported += 1
         if on_done is not None:
             on_done(index, outcome)
     elif kind == "cleanups":
@@ -214,13 +214,10 @@ def _reap(worker: _Worker, block: bool) -> None:
     ``block`` once its pipe has closed (it is exiting); after an error of
     our own a worker may still be unbinding: it is left to finish on its own.
     """
-    if worker.reaped:
-        return
     try:
         pid, status = os.waitpid(worker.pid, 0 if block else os.WNOHANG)
     except ChildProcessError:
         return
-    worker.reaped = pid != 0
     if pid and not worker.ended and not worker.error:
         worker.error = f"ended with {_status_words(status)} before reporting every probe"
 
@@ -234,7 +231,7 @@ def _status_words(status: int) -> str:
 def _check(worker: _Worker, policy: RegisterPolicy) -> None:
     if not worker.error:
         return
-    missing = len(worker.indexes) - len(worker.reported)
+    missing = len(worker.indexes) - worker.reported
     leftovers = (
         "; temporary bindings it made may remain on the PBX until they expire"
         if policy.bind and not policy.keep
@@ -249,14 +246,8 @@ def _check(worker: _Worker, policy: RegisterPolicy) -> None:
 # --- the worker side ---------------------------------------------------------
 
 
-def _worker_main(
-    jobs: list[tuple[str, ProbeTarget]],
-    concurrency: int,
-    policy: RegisterPolicy,
-    control: int,
-    results: int,
-) -> None:
-    """Run the share of jobs and report; ``os._exit`` so nothing of the parent runs twice.
+def _worker_main(work: Coroutine[Any, Any, None], results: int) -> None:
+    """Run ``work`` (:func:`_work`) and exit; ``os._exit`` so nothing of the parent runs twice.
 
     (No atexit handlers, no flushing of output the parent buffered, no
     finalizers of the parent's objects.)
@@ -267,7 +258,7 @@ def _worker_main(
     asyncio.events._set_running_loop(None)
     code = 0
     try:
-        asyncio.run(_work(jobs, concurrency, policy, control, results))
+        asyncio.run(work)
     except BaseException as exc:  # a bug: the parent reports it in one line
         last = traceback.format_exception_only(exc)[-1].strip()
         _send(results, "error", last)
