@@ -15,7 +15,8 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -113,27 +114,33 @@ def _stop_group(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-# silent accounts first and third: round-robin gives each worker one
-def _interrupt_site(tmp_path: Path, k: Kamailio) -> Path:
-    return _site(tmp_path / "site.yml", k, [SILENT[0], NORMAL[0], SILENT[1], *NORMAL[1:6]])
+@contextmanager
+def _bound_run(pbx: Kamailio, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
+    """A two-worker --bind run once both silent accounts are bound: (the CLI, its workers).
+
+    The silent accounts come first and third, so round-robin gives each worker one.
+    """
+    pbx.clear()
+    users = [SILENT[0], NORMAL[0], SILENT[1], *NORMAL[1:6]]
+    proc = _start(_site(tmp_path / "site.yml", pbx, users))
+    try:
+        wait_until(lambda: pbx.registered_users() >= set(SILENT[:2]), timeout=20, interval=0.05)
+        yield proc, _children(proc.pid)
+    finally:
+        _stop_group(proc)
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_interrupted_workers_remove_every_binding_and_report_it(
     pbx: Kamailio, tmp_path: Path, how: str
 ) -> None:
-    pbx.clear()
-    proc = _start(_interrupt_site(tmp_path, pbx))
-    try:
-        wait_until(lambda: pbx.registered_users() >= set(SILENT[:2]), timeout=20, interval=0.05)
-        assert len(_children(proc.pid)) == 2  # the two workers
+    with _bound_run(pbx, tmp_path) as (proc, workers):
+        assert len(workers) == 2
         if how == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)
         else:
             os.kill(proc.pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
-    finally:
-        _stop_group(proc)
     assert proc.returncode == 130, out + err
     assert "Traceback" not in err
     doc = json.loads(out)
@@ -152,32 +159,20 @@ def test_interrupted_workers_remove_every_binding_and_report_it(
 
 def test_a_killed_parent_leaves_no_binding(pbx: Kamailio, tmp_path: Path) -> None:
     """SIGKILL runs no handler: the workers see their control pipe close and clean up alone."""
-    pbx.clear()
-    proc = _start(_interrupt_site(tmp_path, pbx))
-    try:
-        wait_until(lambda: pbx.registered_users() >= set(SILENT[:2]), timeout=20, interval=0.05)
-        workers = _children(proc.pid)
+    with _bound_run(pbx, tmp_path) as (proc, workers):
         assert len(workers) == 2
         proc.kill()
         proc.wait()
         # well before the silent probes' own 30 s timeout would end them
         wait_until(lambda: not _group(proc.pid), timeout=10, interval=0.05)
         assert pbx.registered_users() == set()
-    finally:
-        _stop_group(proc)
 
 
 def test_killed_workers_are_one_readable_error(pbx: Kamailio, tmp_path: Path) -> None:
-    pbx.clear()
-    proc = _start(_interrupt_site(tmp_path, pbx))
-    try:
-        wait_until(lambda: pbx.registered_users() >= set(SILENT[:2]), timeout=20, interval=0.05)
-        workers = _children(proc.pid)
+    with _bound_run(pbx, tmp_path) as (proc, workers):
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
         out, err = proc.communicate(timeout=30)
-    finally:
-        _stop_group(proc)
     assert "Traceback" not in err
     assert proc.returncode == 3, out + err
     [line] = err.splitlines()
